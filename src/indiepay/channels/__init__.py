@@ -1,0 +1,1 @@
+"""Payment channels: one sub-package per channel behind the port in :mod:`indiepay.channels.base`."""

@@ -1,0 +1,228 @@
+"""The channel port: what the platform needs from any payment channel, in channel-neutral terms.
+
+Services talk only to :class:`ChannelAdapter`; each channel package (``wechatpay/``, ``alipay/``)
+implements it over the real wire protocol. An adapter instance is built per channel account from that
+account's own decrypted credentials (see :mod:`indiepay.channels.registry`) and its own base URL, so the
+same code reaches production or the sandbox. Amounts are integer fen; conversion to yuan strings happens
+inside the channel package. Vendor errors are translated at the boundary into the :class:`ChannelError`
+tree, which keeps the gateway's raw code and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ChannelMethod(StrEnum):
+    """How the buyer pays; the prefix names the channel that serves it."""
+
+    WECHAT_NATIVE = "wechat_native"
+    WECHAT_JSAPI = "wechat_jsapi"
+    WECHAT_H5 = "wechat_h5"
+    ALIPAY_QR = "alipay_qr"
+    ALIPAY_PAGE = "alipay_page"
+    ALIPAY_WAP = "alipay_wap"
+
+    @property
+    def channel(self) -> str:
+        return "wechatpay" if self.value.startswith("wechat_") else "alipay"
+
+
+class TradeState(StrEnum):
+    """A channel's view of a payment, mapped to neutral states.
+
+    WeChat: NOTPAY/USERPAYING → PENDING; SUCCESS/REFUND → SUCCEEDED; CLOSED/REVOKED → CLOSED;
+    PAYERROR → FAILED. Alipay: WAIT_BUYER_PAY → PENDING; TRADE_SUCCESS/TRADE_FINISHED → SUCCEEDED;
+    TRADE_CLOSED → CLOSED (also after a full refund: the adapter reports SUCCEEDED if it was ever paid
+    and the channel says so, e.g. via ``send_pay_date``; otherwise CLOSED). ``NOT_FOUND``: the channel has
+    no such order (WeChat ORDER_NOT_EXIST, Alipay ACQ.TRADE_NOT_EXIST) — for Alipay QR orders this is
+    normal until the buyer scans.
+    """
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    CLOSED = "closed"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+
+
+class RefundState(StrEnum):
+    """WeChat SUCCESS → SUCCEEDED, PROCESSING → PROCESSING, CLOSED/ABNORMAL → FAILED.
+    Alipay: refund query with ``refund_status`` REFUND_SUCCESS (or a fund change ``Y`` on refund) →
+    SUCCEEDED; no record → NOT_FOUND."""
+
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class PrepayRequest:
+    """Everything needed to open an order at the channel."""
+
+    method: ChannelMethod
+    out_trade_no: str
+    amount: int
+    currency: str
+    description: str
+    notify_url: str
+    expires_at: datetime
+    payer_openid: str | None = None
+    client_ip: str | None = None
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PrepayResult:
+    """What to show the buyer.
+
+    ``action_type`` is ``"qr_code"`` (``code_url`` set: WeChat native ``code_url`` or Alipay precreate
+    ``qr_code``), ``"redirect"`` (``url`` set: WeChat ``h5_url``, or the signed Alipay page/wap URL) or
+    ``"jsapi"`` (``jsapi_params`` set: appId, timeStamp, nonceStr, package, signType, paySign).
+    """
+
+    action_type: str
+    code_url: str | None = None
+    url: str | None = None
+    jsapi_params: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ChannelPayment:
+    """The channel's answer about one order (from a query or a callback)."""
+
+    out_trade_no: str
+    state: TradeState
+    raw_state: str
+    amount: int | None = None
+    currency: str | None = None
+    channel_trade_no: str | None = None
+    paid_at: datetime | None = None
+    payer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    out_trade_no: str
+    out_refund_no: str
+    refund_amount: int
+    total_amount: int
+    currency: str
+    reason: str | None
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class ChannelRefund:
+    """The channel's answer about one refund (from create, query or a callback)."""
+
+    out_refund_no: str
+    state: RefundState
+    raw_state: str
+    out_trade_no: str | None = None
+    amount: int | None = None
+    channel_refund_no: str | None = None
+    succeeded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IncomingNotification:
+    """A callback exactly as received: headers (lower-case names) and the raw body bytes."""
+
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified, decrypted callback. Exactly one of ``payment`` / ``refund`` is set.
+
+    The adapter has already checked the signature, the time window and that the callback names *this*
+    account (WeChat ``mchid``/``appid``, Alipay ``app_id``/``seller_id``); the service still checks
+    ``out_trade_no``, amount and currency against its own payment.
+    """
+
+    notification_id: str
+    event_type: str
+    payment: ChannelPayment | None = None
+    refund: ChannelRefund | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotificationReply:
+    """What to answer the channel: WeChat 204 / 4xx JSON, Alipay the literal text ``success``."""
+
+    status_code: int
+    body: bytes
+    content_type: str
+
+
+class ChannelError(Exception):
+    """A channel call did not give the answer we wanted. Keeps the gateway's raw code and message."""
+
+    def __init__(self, message: str, *, channel_code: str | None = None, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.channel_code = channel_code
+        self.http_status = http_status
+
+
+class RetryableChannelError(ChannelError):
+    """Definitely not carried out (e.g. 429 FREQUENCY_LIMITED, a refused connection): safe to retry."""
+
+
+class TerminalChannelError(ChannelError):
+    """Definitely not carried out and retrying will not help (PARAM_ERROR, NO_AUTH, 40002, ...)."""
+
+
+class UnknownOutcomeError(ChannelError):
+    """The request may or may not have taken effect (timeout, 5xx, broken response): query to learn."""
+
+
+class NotificationRejected(ChannelError):
+    """A callback that failed verification, fell outside the time window, was a SIGNTEST probe, or names
+    another merchant: nothing may change because of it."""
+
+
+class ChannelAdapter(Protocol):
+    """One channel account's view of its channel. All methods are synchronous and thread-safe."""
+
+    channel: str
+
+    def prepay(self, request: PrepayRequest) -> PrepayResult:
+        """Open the order (WeChat native/jsapi/h5; Alipay precreate, or build the signed page/wap URL).
+
+        Raises: TerminalChannelError, RetryableChannelError, UnknownOutcomeError."""
+        ...
+
+    def query_payment(self, out_trade_no: str) -> ChannelPayment:
+        """Ask the channel for the order's state (NOT_FOUND when the channel has no such order)."""
+        ...
+
+    def close_payment(self, out_trade_no: str) -> None:
+        """Close an unpaid order at the channel. Closing an order the channel does not know (Alipay QR
+        not yet scanned) succeeds silently. Raises TerminalChannelError with ``channel_code`` e.g.
+        ``ORDERPAID`` / ``ACQ.TRADE_STATUS_ERROR`` when the order is already paid."""
+        ...
+
+    def refund(self, request: RefundRequest) -> ChannelRefund:
+        """Request a (partial) refund; the same ``out_refund_no`` is reused on every retry."""
+        ...
+
+    def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+        """Ask for a refund's state."""
+        ...
+
+    def parse_notification(self, incoming: IncomingNotification) -> Notification:
+        """Verify and decode a callback addressed to this account. Raises NotificationRejected."""
+        ...
+
+    def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:
+        """The channel-specific answer to a callback (accepted → the channel stops retrying)."""
+        ...

@@ -1,0 +1,52 @@
+"""An injectable clock, so that time-based rules (expiry, 300 s windows, backoff) are testable.
+
+All times are timezone-aware UTC; the business day is computed in Asia/Shanghai regardless of ``TZ``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Clock(Protocol):
+    """Something that tells the current UTC time."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock for tests: it stands still until moved."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, delta: timedelta) -> None:
+        self._at += delta
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` as aware UTC; naive values (as SQLite hands them back) are taken to be UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def business_day(at: datetime) -> date:
+    """The Asia/Shanghai calendar day an instant belongs to (bills cut at 00:00 Beijing time)."""
+    return as_utc(at).astimezone(BUSINESS_TZ).date()

@@ -1,0 +1,44 @@
+"""Money as integer minor units (fen) plus an ISO currency.
+
+Conversions to and from yuan strings use :class:`decimal.Decimal` only; a float never touches money.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from indiepay.core.errors import InvalidRequest
+
+SUPPORTED_CURRENCIES = frozenset({"CNY"})
+FEN_PER_YUAN = 100
+
+
+def yuan_to_fen(text: str) -> int:
+    """Parse a yuan amount such as ``"0.01"`` or ``"-12.50"`` into fen, refusing sub-fen precision.
+
+    Raises:
+        InvalidRequest: the text is not a decimal number with at most two decimals.
+    """
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError) as exc:
+        raise InvalidRequest(f"not a yuan amount: {text!r}", code="invalid_amount") from exc
+    if not value.is_finite():
+        raise InvalidRequest(f"not a yuan amount: {text!r}", code="invalid_amount")
+    fen = value * FEN_PER_YUAN
+    if fen != fen.to_integral_value():
+        raise InvalidRequest(f"amount has more than two decimals: {text!r}", code="invalid_amount")
+    return int(fen)
+
+
+def yuan_to_fen_rounded(text: str) -> int:
+    """Parse a yuan amount that may carry more decimals (bill fees have five), rounding half up to fen."""
+    value = Decimal(text.strip()) * FEN_PER_YUAN
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def fen_to_yuan(fen: int) -> str:
+    """Format fen as a yuan string with exactly two decimals (``1`` → ``"0.01"``)."""
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{whole}.{part:02d}"
