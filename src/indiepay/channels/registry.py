@@ -27,6 +27,7 @@ class ChannelSpec:
     required_fields: frozenset[str]
     optional_fields: frozenset[str]
     secret_fields: frozenset[str]
+    max_amount: int
     build: AdapterFactory
     validate: Callable[[Mapping[str, str]], dict[str, str]]
 
@@ -38,6 +39,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         required_fields=wechatpay.REQUIRED_FIELDS,
         optional_fields=wechatpay.OPTIONAL_FIELDS,
         secret_fields=wechatpay.SECRET_FIELDS,
+        max_amount=2**31 - 1,  # amount.total is a 32-bit integer of fen
         build=wechatpay.build_adapter,
         validate=wechatpay.validate_credentials,
     ),
@@ -47,6 +49,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         required_fields=alipay.REQUIRED_FIELDS,
         optional_fields=alipay.OPTIONAL_FIELDS,
         secret_fields=alipay.SECRET_FIELDS,
+        max_amount=10_000_000_000,  # total_amount ≤ 100,000,000.00 yuan
         build=alipay.build_adapter,
         validate=alipay.validate_credentials,
     ),

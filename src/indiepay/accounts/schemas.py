@@ -1,0 +1,51 @@
+"""API shapes for channel accounts. Credentials go in; only fingerprints and last-4s come out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ChannelAccountCreate(BaseModel):
+    """Either typed-in credentials, or ``sandbox: true`` to have the built-in gateway provision some."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["wechatpay", "alipay"]
+    sandbox: bool = False
+    environment: Literal["sandbox", "production"] | None = None
+    role: Literal["primary", "backup"] = "primary"
+    credentials: dict[str, str] | None = None
+    key_mode: Literal["public_key", "platform_certificate"] | None = None
+
+    @model_validator(mode="after")
+    def _either_sandbox_or_credentials(self) -> ChannelAccountCreate:
+        if self.sandbox:
+            if self.credentials is not None:
+                raise ValueError("give either sandbox: true or credentials, not both")
+            if self.environment not in (None, "sandbox"):
+                raise ValueError("a provisioned sandbox account has environment 'sandbox'")
+        else:
+            if self.credentials is None:
+                raise ValueError("credentials are required unless sandbox is true")
+            if self.environment is None:
+                raise ValueError("environment is required with credentials")
+        return self
+
+
+class CredentialView(BaseModel):
+    fingerprint: str
+    last4: str
+
+
+class ChannelAccountOut(BaseModel):
+    id: str
+    merchant_id: str
+    channel: str
+    environment: str
+    role: str
+    status: str
+    credentials: dict[str, CredentialView] = Field(default_factory=dict)
+    created_at: datetime

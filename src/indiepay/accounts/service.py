@@ -1,0 +1,108 @@
+"""Connecting a merchant's channel accounts, and reaching the channel through them.
+
+Credentials are validated by the channel package, sealed field by field in the vault (bound to
+merchant + account + field) and never returned. ``sandbox: true`` asks the built-in sandbox gateway —
+over HTTP, like any other gateway — to provision a fresh sandbox merchant and stores what it returns.
+Test keys may only hold sandbox accounts; live keys only production accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.adapters import credential_aad
+from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, CredentialView
+from indiepay.channels.base import ChannelAdapter
+from indiepay.channels.registry import channel_spec
+from indiepay.context import ServiceContext
+from indiepay.core.errors import ChannelUnavailable, InvalidRequest, NotFound, PermissionDenied
+from indiepay.core.ids import new_id
+from indiepay.merchants.auth import Principal
+
+SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do"}
+
+
+def to_out(account: ChannelAccount) -> ChannelAccountOut:
+    views = {name: CredentialView(fingerprint=value["fingerprint"], last4=value["last4"])
+             for name, value in sorted(account.credentials.items())}
+    return ChannelAccountOut(id=account.id, merchant_id=account.merchant_id, channel=account.channel,
+                             environment=account.environment, role=account.role, status=account.status,
+                             credentials=views, created_at=account.created_at)
+
+
+def provision_sandbox_credentials(ctx: ServiceContext, channel: str, key_mode: str | None) -> dict[str, str]:
+    """Ask the sandbox gateway for a fresh sandbox merchant. Network I/O: call outside a transaction."""
+    url = f"{ctx.settings.sandbox_base_url}/{channel}/_provision"
+    payload: dict[str, Any] = {"key_mode": key_mode} if key_mode else {}
+    try:
+        response = ctx.adapters.http.post(url, json=payload, timeout=30)
+    except httpx.HTTPError as exc:
+        raise ChannelUnavailable(f"sandbox gateway unreachable at {url}", code="sandbox_unavailable") from exc
+    if response.status_code >= 300:
+        raise ChannelUnavailable(f"sandbox gateway refused provisioning ({response.status_code})",
+                                 code="sandbox_unavailable")
+    credentials = response.json()["credentials"]
+    return {str(k): str(v) for k, v in credentials.items()}
+
+
+def create_account(session: Session, ctx: ServiceContext, principal: Principal, body: ChannelAccountCreate,
+                   provisioned: dict[str, str] | None) -> ChannelAccountOut:
+    """Validate and seal the credentials and store the account.
+
+    ``provisioned`` carries credentials obtained from the sandbox gateway when ``body.sandbox`` is set.
+    Raises InvalidRequest (``invalid_credentials``) and PermissionDenied (``environment_mismatch``).
+    """
+    merchant_id = principal.require_merchant()
+    spec = channel_spec(body.channel)
+    environment = "sandbox" if body.sandbox else (body.environment or "sandbox")
+    if (environment == "production") != principal.livemode:
+        raise PermissionDenied(
+            f"a {'live' if principal.livemode else 'test'} key cannot manage {environment} accounts",
+            code="environment_mismatch")
+    raw = provisioned if body.sandbox else body.credentials
+    if raw is None:
+        raise InvalidRequest("credentials are required", code="invalid_credentials")
+    credentials = spec.validate(raw)
+    base_url = (ctx.settings.sandbox_base_url + SANDBOX_PATHS[body.channel]
+                if environment == "sandbox" else spec.production_base_url)
+    now = ctx.clock.now()
+    account_id = new_id("acct")
+    sealed = {name: ctx.vault.seal(value, credential_aad(merchant_id, account_id, name)).as_dict()
+              for name, value in credentials.items()}
+    account = ChannelAccount(id=account_id, merchant_id=merchant_id, channel=body.channel,
+                             environment=environment, role=body.role, status="active", base_url=base_url,
+                             credentials=sealed, created_at=now, updated_at=now)
+    session.add(account)
+    session.flush()
+    return to_out(account)
+
+
+def get_account(session: Session, principal: Principal, account_id: str) -> ChannelAccount:
+    """The merchant's own account in the key's environment; everything else is 404."""
+    account = session.get(ChannelAccount, account_id)
+    if account is None or not principal.can_see_merchant(account.merchant_id):
+        raise NotFound("no such channel account", code="account_not_found")
+    if not principal.is_admin and (account.environment == "production") != principal.livemode:
+        raise NotFound("no such channel account", code="account_not_found")
+    return account
+
+
+def list_accounts(session: Session, principal: Principal) -> list[ChannelAccount]:
+    merchant_id = principal.require_merchant()
+    environment = "production" if principal.livemode else "sandbox"
+    query = (select(ChannelAccount)
+             .where(ChannelAccount.merchant_id == merchant_id, ChannelAccount.environment == environment)
+             .order_by(ChannelAccount.created_at, ChannelAccount.id))
+    return list(session.scalars(query))
+
+
+def adapter_for(ctx: ServiceContext, account: ChannelAccount) -> ChannelAdapter:
+    """The adapter bound to this account's own credentials and base URL."""
+    return ctx.adapters.get(account_id=account.id, merchant_id=account.merchant_id, channel=account.channel,
+                            base_url=account.base_url, updated_at=account.updated_at,
+                            sealed=account.credentials)

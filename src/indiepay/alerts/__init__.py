@@ -1,0 +1,1 @@
+"""Alerts the platform raises for people to act on (late payments, rejected callbacks, ...)."""

@@ -1,0 +1,63 @@
+"""The composition root: ``create_app(settings)`` wires routers, error handlers, the in-process worker
+and (unless disabled) the sandbox gateways under ``/sandbox``. No work happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from indiepay import __version__
+from indiepay.accounts.api import router as accounts_router
+from indiepay.config import Settings
+from indiepay.core.clock import Clock
+from indiepay.httpapi import errors
+from indiepay.merchants.api import router as merchants_router
+from indiepay.notify.api import router as notify_router
+from indiepay.payments.api import router as payments_router
+from indiepay.refunds.api import router as refunds_router
+from indiepay.runtime import Runtime
+from indiepay.web.checkout import router as checkout_router
+from indiepay.webhooks.api import router as webhooks_router
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the platform application. With ``runtime`` given, the caller owns its lifecycle."""
+    rt = runtime or Runtime.build(settings, clock)
+    owns_runtime = runtime is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_worker:
+            rt.worker.start_in_thread()
+        try:
+            yield
+        finally:
+            if owns_runtime:
+                rt.close()
+            else:
+                rt.worker.stop()
+
+    app = FastAPI(title="IndiePay", version=__version__, lifespan=lifespan)
+    app.state.ctx = rt.ctx
+    app.state.runtime = rt
+    errors.install(app)
+    for router in (merchants_router, accounts_router, payments_router, refunds_router, webhooks_router,
+                   notify_router, checkout_router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> JSONResponse:
+        with rt.ctx.db.transaction() as session:
+            session.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    if settings.mount_sandbox:
+        from indiepay.sandbox.app import create_sandbox_app
+
+        state_dir = settings.sandbox_state_path or settings.var_dir
+        app.mount("/sandbox", create_sandbox_app(state_dir=state_dir, time_factor=settings.sandbox_time_factor))
+    return app

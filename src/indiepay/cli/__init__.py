@@ -1,0 +1,1 @@
+"""The ``indiepay`` command line (typer): serve, worker, sandbox, migrate, demo."""

@@ -1,0 +1,107 @@
+"""``indiepay`` commands. They parse options, build the runtime and call services — no rules here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from indiepay.config import Settings
+from indiepay.db.migrate import upgrade
+
+app = typer.Typer(help="IndiePay: self-hosted payments for multi-merchant social e-commerce.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    settings = Settings()
+    updates: dict[str, object] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (INDIEPAY_DATABASE_URL)."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo(f"database is at the newest schema: {settings.database_url}")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+          port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+          demo_merchant: Annotated[bool, typer.Option(help="ensure a demo merchant with sandbox accounts")] = False,
+          ) -> None:
+    """Run the API, callbacks, checkout, sandbox gateways and the in-process worker."""
+    from indiepay.app import create_app
+    from indiepay.cli.bootstrap import announce
+    from indiepay.runtime import Runtime
+
+    settings = _settings(host, port)
+    _logging(settings.log_level)
+    upgrade(settings.database_url)
+    runtime = Runtime.build(settings)
+    generated_admin_key = runtime.bootstrap_admin_key()
+    application = create_app(settings, runtime=runtime)
+    threading.Thread(target=announce, args=(settings, generated_admin_key, demo_merchant), daemon=True).start()
+    try:
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (queries, expiry, refunds, webhooks) against INDIEPAY_DATABASE_URL."""
+    from indiepay.runtime import Runtime
+
+    settings = _settings()
+    _logging(settings.log_level)
+    runtime = Runtime.build(settings)
+    typer.echo(f"worker {runtime.worker.worker_id} running; Ctrl-C to stop")
+    try:
+        runtime.worker.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+
+
+@app.command()
+def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
+            port: Annotated[int, typer.Option()] = 8100,
+            state_dir: Annotated[Path | None, typer.Option(help="keep gateway state here (default: memory)")] = None,
+            time_factor: Annotated[float, typer.Option(help="divide callback retry delays by this")] = 1.0,
+            ) -> None:
+    """Run the WeChat Pay and Alipay sandbox gateways standalone (/wechatpay, /alipay)."""
+    from indiepay.sandbox.app import create_sandbox_app
+
+    _logging("info")
+    typer.echo(f"WeChat Pay sandbox: http://{host}:{port}/wechatpay\nAlipay sandbox:     "
+               f"http://{host}:{port}/alipay/gateway.do")
+    uvicorn.run(create_sandbox_app(state_dir=state_dir, time_factor=time_factor), host=host, port=port,
+                log_level="info")
+
+
+@app.command()
+def demo() -> None:
+    """Run a whole sandbox payment story on both channels against a fresh in-process platform."""
+    from indiepay.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(typer.echo))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

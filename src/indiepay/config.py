@@ -1,0 +1,46 @@
+"""Settings: one object, read once from ``INDIEPAY_*`` environment variables and passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a running IndiePay; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="INDIEPAY_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/indiepay.db"
+    var_dir: Path = Path("./var")
+    admin_key: str | None = None
+    master_key: str | None = None
+    master_key_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    mount_sandbox: bool = True
+    sandbox_url: str | None = None
+    sandbox_time_factor: float = 1.0
+    sandbox_state_path: Path | None = None
+    run_worker: bool = True
+    worker_poll_seconds: float = 0.5
+    channel_timeout_seconds: float = 10.0
+    default_expires_in_seconds: int = 2 * 60 * 60
+    webhook_timeout_seconds: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        """The address the channels and buyers reach this server on."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sandbox_base_url(self) -> str:
+        """Where the sandbox gateways answer (mounted under ``/sandbox`` unless told otherwise)."""
+        return (self.sandbox_url or f"{self.base_url}/sandbox").rstrip("/")
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.var_dir / "master.key"

@@ -1,0 +1,1 @@
+"""Database plumbing: engine and transactions (commit at the edge), base model, durable jobs."""

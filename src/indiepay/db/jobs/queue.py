@@ -1,0 +1,99 @@
+"""Enqueue, claim, complete and fail jobs. Pure SQL over the job table; no threads here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from indiepay.core.ids import new_id
+from indiepay.db.jobs.models import Job
+
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 3600.0
+
+
+def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
+            run_at: datetime | None = None, unique_key: str | None = None, max_attempts: int = 12) -> None:
+    """Add a job to the caller's transaction. With ``unique_key``, an existing *queued* job with the same
+    key is moved to the earlier run time instead of adding a second one."""
+    when = run_at or now
+    if unique_key is not None:
+        existing = session.scalars(select(Job).where(Job.unique_key == unique_key)).first()
+        if existing is not None:
+            if existing.status == "queued":
+                existing.run_at = min(existing.run_at, when)
+                return
+            existing.unique_key = None  # the old one ran or is running: free the key for the new job
+            session.flush()
+    session.add(Job(id=new_id("job"), kind=kind, args=args, unique_key=unique_key, status="queued",
+                    run_at=when, attempts=0, max_attempts=max_attempts, created_at=now))
+    session.flush()
+
+
+def claim(session: Session, *, worker_id: str, now: datetime, limit: int, skip_locked: bool) -> list[Job]:
+    """Lease up to ``limit`` due jobs (queued, or running with an expired lease) to ``worker_id``."""
+    query = (
+        select(Job)
+        .where(or_(Job.status == "queued", Job.status == "running"))
+        .where(or_(
+            (Job.status == "queued") & (Job.run_at <= now),
+            (Job.status == "running") & (Job.locked_until < now),
+        ))
+        .order_by(Job.run_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    jobs = list(session.scalars(query))
+    for job in jobs:
+        job.status = "running"
+        job.locked_by = worker_id
+        job.locked_until = now + LEASE
+        job.attempts += 1
+    session.flush()
+    return jobs
+
+
+def backoff(attempt: int) -> timedelta:
+    """Exponential backoff: 5 s, 10 s, 20 s, ... capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS))
+
+
+def complete(session: Session, job_id: str, worker_id: str, now: datetime) -> None:
+    session.execute(update(Job).where(Job.id == job_id, Job.locked_by == worker_id)
+                    .values(status="done", finished_at=now, locked_until=None, unique_key=None))
+
+
+def fail(session: Session, job_id: str, worker_id: str, now: datetime, error: str,
+         retry_at: datetime | None = None) -> None:
+    """Record a failure: retry later (``retry_at`` or backoff) or mark dead after the last attempt."""
+    job = session.get(Job, job_id)
+    if job is None or job.locked_by != worker_id:
+        return
+    job.last_error = error[:2000]
+    job.locked_until = None
+    if job.attempts >= job.max_attempts:
+        job.status = "dead"
+        job.finished_at = now
+        job.unique_key = None
+    else:
+        job.status = "queued"
+        job.run_at = retry_at or now + backoff(job.attempts)
+    session.flush()
+
+
+def reschedule(session: Session, job_id: str, worker_id: str, at: datetime, reason: str) -> None:
+    """Put a job back for later without counting the run as a failed attempt."""
+    job = session.get(Job, job_id)
+    if job is None or job.locked_by != worker_id:
+        return
+    job.status = "queued"
+    job.run_at = at
+    job.attempts = max(job.attempts - 1, 0)
+    job.locked_until = None
+    job.last_error = reason[:2000]
+    session.flush()

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the domains' ``api.py`` routers: dependencies and error rendering."""

@@ -1,0 +1,59 @@
+"""FastAPI dependencies: the service context, the authenticated principal, idempotent responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from indiepay.context import ServiceContext
+from indiepay.core.errors import PermissionDenied
+from indiepay.idempotency.service import StoredResponse, request_hash, run_idempotent
+from indiepay.merchants.auth import Principal, authenticate
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+
+
+def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    raw = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        raw = value.strip() if scheme.lower() == "bearer" else None
+    with ctx.db.transaction() as session:
+        return authenticate(session, raw, admin_key=ctx.settings.admin_key)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: Caller) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("this endpoint needs the admin key", code="admin_required")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def idempotent_json(ctx: ServiceContext, principal: Principal, request: Request, key: str | None,
+                    body: Any, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
+    """Run a mutating endpoint under its Idempotency-Key and render the (possibly replayed) response."""
+    scope = f"{principal.merchant_id or 'admin'}:{'live' if principal.livemode else 'test'}"
+
+    def execute() -> StoredResponse:
+        status, payload = run()
+        return StoredResponse(status, json.loads(json.dumps(payload, default=str)))
+
+    stored = run_idempotent(ctx, scope=scope, key=key,
+                            fingerprint=request_hash(request.method, request.url.path, body), run=execute)
+    return JSONResponse(status_code=stored.status, content=stored.body)

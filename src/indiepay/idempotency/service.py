@@ -1,0 +1,99 @@
+"""Idempotent execution of a mutating request (Stripe semantics).
+
+The first request with a key claims it (committed at once, so a concurrent duplicate sees the claim),
+runs, and stores its response — errors included — for at least 24 hours. A repeat with the same body gets
+the stored response without running again; a repeat with a different body is refused with
+``idempotency_key_reused``; a repeat while the first is still running gets ``idempotency_key_in_use``.
+Server errors (5xx) release the key, because the client is expected to retry those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from indiepay.context import ServiceContext
+from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, Unprocessable
+from indiepay.core.ids import new_id
+from indiepay.idempotency.models import IdempotencyRecord
+
+KEEP_FOR = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def error_body(error: IndiePayError) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message, "details": error.details}}
+
+
+def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerprint: str,
+                   run: Callable[[], StoredResponse]) -> StoredResponse:
+    """Run ``run`` at most once per (scope, key). Without a key, just run it."""
+    if key is None:
+        return run()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest("Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key")
+    now = ctx.clock.now()
+    try:
+        with ctx.db.transaction() as session:
+            session.execute(delete(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < now - KEEP_FOR))
+            session.add(IdempotencyRecord(id=new_id("idem"), scope=scope, key=key, request_hash=fingerprint,
+                                          status="in_progress", created_at=now))
+    except IntegrityError:
+        with ctx.db.transaction() as session:
+            record = session.scalars(select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)).one()
+            if record.request_hash != fingerprint:
+                raise Unprocessable("this Idempotency-Key was used with a different request",
+                                    code="idempotency_key_reused") from None
+            if record.status != "done" or record.response_body is None or record.response_status is None:
+                raise Conflict("a request with this Idempotency-Key is still in progress",
+                               code="idempotency_key_in_use") from None
+            return StoredResponse(record.response_status, record.response_body)
+    try:
+        response = run()
+    except IndiePayError as exc:
+        if exc.http_status >= 500:
+            _release(ctx, scope, key)
+            raise
+        _store(ctx, scope, key, StoredResponse(exc.http_status, error_body(exc)))
+        raise
+    except BaseException:
+        _release(ctx, scope, key)
+        raise
+    _store(ctx, scope, key, response)
+    return response
+
+
+def _store(ctx: ServiceContext, scope: str, key: str, response: StoredResponse) -> None:
+    with ctx.db.transaction() as session:
+        record = session.scalars(select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)).one()
+        record.status = "done"
+        record.response_status = response.status
+        record.response_body = response.body
+
+
+def _release(ctx: ServiceContext, scope: str, key: str) -> None:
+    with ctx.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
+                                                        IdempotencyRecord.key == key))

@@ -1,0 +1,1 @@
+"""Merchants, their API keys and the operator's admin key."""

@@ -1,0 +1,87 @@
+"""API keys: generation, hashing at rest, and turning a bearer key into a :class:`Principal`.
+
+Keys are shown once and stored as SHA-256 hashes (the keys are 190+ random bits, so a fast hash is the
+right tool; a slow password hash would only add latency to every request). ``sk_test_…`` keys reach only
+sandbox accounts and test data; ``sk_live_…`` keys only production accounts and live data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indiepay.core.clock import Clock
+from indiepay.core.errors import AuthenticationFailed, NotFound
+from indiepay.core.ids import new_id
+from indiepay.merchants.models import ApiKey
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the operator (admin) or one merchant in test or live mode."""
+
+    role: str  # admin | merchant
+    merchant_id: str | None
+    livemode: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def require_merchant(self) -> str:
+        """The merchant id, or a 404-shaped refusal for callers that are not a merchant."""
+        if self.merchant_id is None:
+            raise NotFound("this endpoint is for merchant keys", code="merchant_key_required")
+        return self.merchant_id
+
+    def can_see_merchant(self, merchant_id: str) -> bool:
+        return self.is_admin or self.merchant_id == merchant_id
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def generate_key(prefix: str) -> str:
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def issue_key(session: Session, clock: Clock, *, merchant_id: str | None, role: str, livemode: bool) -> str:
+    """Create and store (hashed) a new key; returns the raw key, which is never stored."""
+    prefix = "sk_admin_" if role == "admin" else ("sk_live_" if livemode else "sk_test_")
+    raw = generate_key(prefix)
+    session.add(ApiKey(id=new_id("key"), merchant_id=merchant_id, role=role, livemode=livemode,
+                       key_hash=hash_key(raw), prefix=prefix, last4=raw[-4:], created_at=clock.now(),
+                       revoked_at=None))
+    session.flush()
+    return raw
+
+
+def authenticate(session: Session, raw: str | None, *, admin_key: str | None) -> Principal:
+    """Resolve a bearer key. Raises AuthenticationFailed for a missing, unknown or revoked key."""
+    if not raw:
+        raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+    if admin_key is not None and hmac.compare_digest(raw.encode(), admin_key.encode()):
+        return Principal(role="admin", merchant_id=None, livemode=True)
+    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(raw))).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationFailed("invalid API key", code="invalid_api_key")
+    if row.role == "admin":
+        return Principal(role="admin", merchant_id=None, livemode=True)
+    return Principal(role="merchant", merchant_id=row.merchant_id, livemode=row.livemode)
+
+
+def ensure_admin_key(session: Session, clock: Clock, configured: str | None) -> str | None:
+    """When no admin key is configured and none was ever generated, generate one and return it (to be
+    printed once). Returns None when a key is configured or already exists."""
+    if configured:
+        return None
+    exists = session.scalars(select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))).first()
+    if exists is not None:
+        return None
+    return issue_key(session, clock, merchant_id=None, role="admin", livemode=True)

@@ -1,0 +1,41 @@
+"""Merchant onboarding and lookup."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from indiepay.core.clock import Clock
+from indiepay.core.errors import NotFound
+from indiepay.core.ids import new_id
+from indiepay.merchants.auth import Principal, issue_key
+from indiepay.merchants.models import Merchant
+from indiepay.merchants.schemas import MerchantCreate, MerchantOut
+
+
+def to_out(merchant: Merchant, api_keys: dict[str, str] | None = None) -> MerchantOut:
+    return MerchantOut(id=merchant.id, name=merchant.name, short_name=merchant.short_name,
+                       subject_type=merchant.subject_type, contact_email=merchant.contact_email,
+                       status=merchant.status, collection_mode=merchant.collection_mode,
+                       created_at=merchant.created_at, api_keys=api_keys)
+
+
+def create_merchant(session: Session, clock: Clock, body: MerchantCreate) -> MerchantOut:
+    """Create a merchant with a test and a live API key; the raw keys appear only in this response."""
+    merchant = Merchant(id=new_id("mch"), name=body.name, short_name=body.short_name,
+                        subject_type=body.subject_type, contact_email=body.contact_email, status="active",
+                        collection_mode="independent", created_at=clock.now())
+    session.add(merchant)
+    session.flush()
+    keys = {
+        "test": issue_key(session, clock, merchant_id=merchant.id, role="merchant", livemode=False),
+        "live": issue_key(session, clock, merchant_id=merchant.id, role="merchant", livemode=True),
+    }
+    return to_out(merchant, keys)
+
+
+def get_merchant(session: Session, principal: Principal, merchant_id: str) -> Merchant:
+    """The merchant, if the caller may see it (admin, or that merchant); otherwise 404."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None or not principal.can_see_merchant(merchant_id):
+        raise NotFound("no such merchant", code="merchant_not_found")
+    return merchant

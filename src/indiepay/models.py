@@ -1,0 +1,18 @@
+"""Every table, imported in one place so that migrations and tests see the whole schema."""
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.alerts.models import Alert
+from indiepay.db.base import Base
+from indiepay.db.jobs.models import Job
+from indiepay.idempotency.models import IdempotencyRecord
+from indiepay.merchants.models import ApiKey, Merchant
+from indiepay.notify.models import ReceivedNotification, RejectedNotification
+from indiepay.payments.models import ChannelCall, Payment
+from indiepay.refunds.models import Refund
+from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+
+metadata = Base.metadata
+
+__all__ = ["Alert", "ApiKey", "ChannelAccount", "ChannelCall", "Event", "IdempotencyRecord", "Job", "Merchant",
+           "Payment", "ReceivedNotification", "Refund", "RejectedNotification", "WebhookDelivery",
+           "WebhookEndpoint", "metadata"]

@@ -1,0 +1,51 @@
+"""HTTP: payments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.payments import service
+from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+
+@router.post("", status_code=201, response_model=PaymentOut)
+def create_payment(body: PaymentCreate, ctx: Ctx, caller: Caller, request: Request,
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    caller.require_merchant()
+
+    def run() -> tuple[int, object]:
+        return 201, service.create_payment(ctx, caller, body).model_dump(mode="json")
+
+    return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run)
+
+
+@router.get("", response_model=PaymentList)
+def list_payments(ctx: Ctx, caller: Caller, status: str | None = None, out_trade_no: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  starting_after: str | None = None) -> PaymentList:
+    with ctx.db.transaction() as session:
+        return service.list_payments(session, ctx, caller, status=status, out_trade_no=out_trade_no,
+                                     limit=limit, starting_after=starting_after)
+
+
+@router.get("/{payment_id}", response_model=PaymentOut)
+def get_payment(payment_id: str, ctx: Ctx, caller: Caller) -> PaymentOut:
+    with ctx.db.transaction() as session:
+        return service.to_out(ctx, service.get_payment(session, ctx, caller, payment_id))
+
+
+@router.post("/{payment_id}/close", response_model=PaymentOut)
+def close_payment(payment_id: str, ctx: Ctx, caller: Caller, request: Request,
+                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    caller.require_merchant()
+
+    def run() -> tuple[int, object]:
+        return 200, service.close_payment(ctx, caller, payment_id).model_dump(mode="json")
+
+    return idempotent_json(ctx, caller, request, idempotency_key, {}, run)

@@ -1,0 +1,65 @@
+"""Payment and channel-call tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from indiepay.db.base import Base
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "livemode", "out_trade_no", name="uq_payments_out_trade_no"),
+        Index("ix_payments_merchant_created", "merchant_id", "livemode", "created_at", "id"),
+        Index("ix_payments_status_next_query", "status", "next_query_at"),
+        Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    livemode: Mapped[bool]
+    channel_account_id: Mapped[str] = mapped_column(ForeignKey("channel_accounts.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    out_trade_no: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(127))
+    status: Mapped[str] = mapped_column(String(16))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded refunds
+    channel_trade_no: Mapped[str | None] = mapped_column(String(64))
+    payer: Mapped[dict[str, Any]]
+    action: Mapped[dict[str, Any] | None]
+    return_url: Mapped[str | None] = mapped_column(String(500))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    late_payment: Mapped[bool] = mapped_column(default=False)
+    query_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_query_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChannelCall(Base):
+    """Every request to a channel and its outcome (never a secret: ids, codes and timings only)."""
+
+    __tablename__ = "channel_calls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    refund_id: Mapped[str | None] = mapped_column(String(40))
+    operation: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | rejected | retryable | unknown
+    channel_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

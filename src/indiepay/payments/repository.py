@@ -1,0 +1,46 @@
+"""Payment queries, always scoped to one merchant and mode."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, select, tuple_
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.payments.models import Payment
+
+
+def get_scoped(session: Session, merchant_id: str, livemode: bool, payment_id: str) -> Payment | None:
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.merchant_id != merchant_id or payment.livemode != livemode:
+        return None
+    return payment
+
+
+def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) -> Payment | None:
+    return session.scalars(select(Payment).where(Payment.channel_account_id == account_id,
+                                                 Payment.out_trade_no == out_trade_no)).first()
+
+
+def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str | None,
+              out_trade_no: str | None, limit: int, starting_after: Payment | None) -> list[Payment]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(Payment).where(Payment.merchant_id == merchant_id, Payment.livemode == livemode)
+    if status:
+        query = query.where(Payment.status == status)
+    if out_trade_no:
+        query = query.where(Payment.out_trade_no == out_trade_no)
+    if starting_after is not None:
+        query = query.where(tuple_(Payment.created_at, Payment.id)
+                            < tuple_(starting_after.created_at, starting_after.id))
+    query = query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit + 1)
+    return list(session.scalars(query))
+
+
+def pick_account(session: Session, merchant_id: str, channel: str, environment: str) -> ChannelAccount | None:
+    """The account a new payment goes to: an active primary, else an active backup (oldest first)."""
+    query = (select(ChannelAccount)
+             .where(ChannelAccount.merchant_id == merchant_id, ChannelAccount.channel == channel,
+                    ChannelAccount.environment == environment, ChannelAccount.status == "active")
+             .order_by(case((ChannelAccount.role == "primary", 0), else_=1), ChannelAccount.created_at)
+             .limit(1))
+    return session.scalars(query).first()

@@ -1,0 +1,62 @@
+"""API shapes for payments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from indiepay.channels.base import ChannelMethod
+
+
+class Payer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    openid: str | None = Field(default=None, min_length=1, max_length=128)
+    client_ip: str | None = Field(default=None, min_length=3, max_length=45)
+
+
+class PaymentCreate(BaseModel):
+    """A new payment. Server-owned fields (status, merchant, account, fees) are rejected as unknown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictInt = Field(gt=0)
+    currency: Literal["CNY"]
+    out_trade_no: str = Field(pattern=r"^[A-Za-z0-9_\-|*]{6,32}$")
+    description: str = Field(min_length=1, max_length=127)
+    method: ChannelMethod
+    expires_in_seconds: StrictInt | None = Field(default=None, ge=60, le=7 * 24 * 3600)
+    payer: Payer | None = None
+    return_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+
+
+class PaymentOut(BaseModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    livemode: bool
+    status: str
+    amount: int
+    refunded_amount: int
+    currency: str
+    out_trade_no: str
+    description: str
+    method: str
+    channel: str
+    channel_account_id: str
+    channel_trade_no: str | None
+    action: dict[str, Any] | None
+    checkout_url: str
+    late_payment: bool
+    failure_code: str | None
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[PaymentOut]
+    has_more: bool

@@ -1,0 +1,195 @@
+"""Creating, reading and closing payments.
+
+Creating a payment commits twice on purpose: the payment (with its ``out_trade_no``) and its follow-up
+jobs are committed *before* the channel is called, so a crash or timeout during the call leaves a
+pending payment that the worker resolves by querying — never an order at the channel we know nothing
+of. The channel call itself runs outside any transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.service import adapter_for
+from indiepay.channels.base import ChannelMethod, PrepayRequest, PrepayResult
+from indiepay.channels.registry import channel_spec
+from indiepay.context import ServiceContext
+from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
+from indiepay.core.ids import new_id
+from indiepay.db.jobs.queue import enqueue
+from indiepay.merchants.auth import Principal
+from indiepay.merchants.models import Merchant
+from indiepay.payments import repository, state
+from indiepay.payments.calls import call_channel
+from indiepay.payments.models import Payment
+from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
+from indiepay.payments.sync import QUERY_JOB, apply_trade_state, close_at_channel, schedule_query
+
+EXPIRE_JOB = "payment.expire"
+
+
+def to_out(ctx: ServiceContext, payment: Payment) -> PaymentOut:
+    return PaymentOut(
+        id=payment.id, livemode=payment.livemode, status=payment.status, amount=payment.amount,
+        refunded_amount=payment.refunded_amount, currency=payment.currency, out_trade_no=payment.out_trade_no,
+        description=payment.description, method=payment.method, channel=payment.channel,
+        channel_account_id=payment.channel_account_id, channel_trade_no=payment.channel_trade_no,
+        action=payment.action, checkout_url=ctx.checkout_url(payment.id), late_payment=payment.late_payment,
+        failure_code=payment.failure_code, created_at=payment.created_at, expires_at=payment.expires_at,
+        paid_at=payment.paid_at, closed_at=payment.closed_at)
+
+
+def _validate_method_inputs(body: PaymentCreate) -> None:
+    if body.method is ChannelMethod.WECHAT_JSAPI and not (body.payer and body.payer.openid):
+        raise InvalidRequest("wechat_jsapi needs payer.openid", code="missing_field",
+                             details={"field": "payer.openid"})
+    if body.method is ChannelMethod.WECHAT_H5 and not (body.payer and body.payer.client_ip):
+        raise InvalidRequest("wechat_h5 needs payer.client_ip", code="missing_field",
+                             details={"field": "payer.client_ip"})
+    maximum = channel_spec(body.method.channel).max_amount
+    if body.amount > maximum:
+        raise InvalidRequest(f"amount exceeds the channel maximum of {maximum} fen", code="amount_too_large",
+                             details={"maximum": maximum})
+
+
+def _action(result: PrepayResult) -> dict[str, Any]:
+    if result.action_type == "qr_code":
+        return {"type": "qr_code", "code_url": result.code_url}
+    if result.action_type == "redirect":
+        return {"type": "redirect", "url": result.url}
+    return {"type": "jsapi", "params": dict(result.jsapi_params or {})}
+
+
+def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate) -> tuple[str, ChannelAccount]:
+    merchant_id = principal.require_merchant()
+    now = ctx.clock.now()
+    expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
+    try:
+        with ctx.db.transaction() as session:
+            merchant = session.get(Merchant, merchant_id)
+            if merchant is None or merchant.status != "active":
+                raise Unprocessable("the merchant is suspended", code="merchant_suspended")
+            environment = "production" if principal.livemode else "sandbox"
+            account = repository.pick_account(session, merchant_id, body.method.channel, environment)
+            if account is None:
+                raise Unprocessable(f"no active {environment} {body.method.channel} account",
+                                    code="no_channel_account",
+                                    details={"channel": body.method.channel, "environment": environment})
+            payment = Payment(
+                id=new_id("pay"), merchant_id=merchant_id, livemode=principal.livemode,
+                channel_account_id=account.id, channel=account.channel, method=body.method.value,
+                amount=body.amount, currency=body.currency, out_trade_no=body.out_trade_no,
+                description=body.description, status=state.PENDING, refunded_amount=0, refund_reserved=0,
+                payer=body.payer.model_dump(exclude_none=True) if body.payer else {}, action=None,
+                return_url=body.return_url, late_payment=False, query_attempts=0,
+                next_query_at=now + timedelta(seconds=state.next_query_delay(0)),
+                expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
+            session.add(payment)
+            session.flush()
+            schedule_query(session, ctx, payment)
+            enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
+                    unique_key=f"expire:{payment.id}")
+            return payment.id, account
+    except IntegrityError as exc:
+        raise Conflict(f"out_trade_no {body.out_trade_no!r} is already used", code="duplicate_out_trade_no",
+                       details={"out_trade_no": body.out_trade_no}) from exc
+
+
+def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreate) -> PaymentOut:
+    """Create a payment and open the order at the channel.
+
+    Returns the payment with the buyer action. Raises InvalidRequest / Conflict / Unprocessable for bad
+    input (nothing written); a channel rejection marks the payment ``failed`` and raises
+    Unprocessable(``channel_rejected``); an unknown outcome keeps it ``pending`` and raises
+    ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
+    """
+    _validate_method_inputs(body)
+    payment_id, account = _insert_pending(ctx, principal, body)
+    adapter = adapter_for(ctx, account)
+    with ctx.db.transaction() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        request = PrepayRequest(
+            method=body.method, out_trade_no=payment.out_trade_no, amount=payment.amount,
+            currency=payment.currency, description=payment.description,
+            notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
+            payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
+            return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
+    result = call_channel(ctx, payment_id=payment_id, operation="prepay", fn=lambda: adapter.prepay(request))
+    with ctx.db.transaction() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        if result.value is not None:
+            payment.action = _action(result.value)
+            payment.updated_at = ctx.clock.now()
+        elif result.outcome == "rejected" and payment.status == state.PENDING:
+            payment.status = state.FAILED
+            payment.failure_code = result.error.channel_code if result.error else None
+            payment.failure_message = result.error.message if result.error else None
+            payment.updated_at = ctx.clock.now()
+        out = to_out(ctx, payment)
+    ctx.wake_worker()
+    if result.outcome == "rejected" and result.error is not None:
+        raise Unprocessable(f"the channel rejected the order: {result.error.message}", code="channel_rejected",
+                            details={"payment_id": payment_id, "channel_code": result.error.channel_code})
+    if result.value is None:
+        raise ChannelUnavailable("the channel did not answer; the payment stays pending and will be queried",
+                                 code="channel_unavailable", details={"payment_id": payment_id})
+    return out
+
+
+def get_payment(session: Session, ctx: ServiceContext, principal: Principal, payment_id: str) -> Payment:
+    merchant_id = principal.require_merchant()
+    payment = repository.get_scoped(session, merchant_id, principal.livemode, payment_id)
+    if payment is None:
+        raise NotFound("no such payment", code="payment_not_found")
+    return payment
+
+
+def list_payments(session: Session, ctx: ServiceContext, principal: Principal, *, status: str | None,
+                  out_trade_no: str | None, limit: int, starting_after: str | None) -> PaymentList:
+    merchant_id = principal.require_merchant()
+    if status is not None and status not in state.STATUSES:
+        raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
+                             details={"allowed": list(state.STATUSES)})
+    cursor = None
+    if starting_after:
+        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
+        if cursor is None:
+            raise InvalidRequest("starting_after names no payment of yours", code="invalid_cursor")
+    rows = repository.list_page(session, merchant_id, principal.livemode, status=status,
+                                out_trade_no=out_trade_no, limit=limit, starting_after=cursor)
+    return PaymentList(data=[to_out(ctx, p) for p in rows[:limit]], has_more=len(rows) > limit)
+
+
+def close_payment(ctx: ServiceContext, principal: Principal, payment_id: str) -> PaymentOut:
+    """Close a pending payment at the channel, then here. A payment the channel reports paid is recorded
+    as succeeded and the close is refused with ``payment_already_paid``."""
+    with ctx.db.transaction() as session:
+        payment = get_payment(session, ctx, principal, payment_id)
+        if payment.status == state.CLOSED:
+            return to_out(ctx, payment)
+        if payment.status != state.PENDING:
+            raise Conflict(f"a {payment.status} payment cannot be closed", code="payment_not_closable",
+                           details={"status": payment.status})
+    closed = close_at_channel(ctx, payment_id, reason="merchant")
+    with ctx.db.transaction() as session:
+        payment = get_payment(session, ctx, principal, payment_id)
+        out = to_out(ctx, payment)
+    ctx.wake_worker()
+    if not closed and payment.status == state.SUCCEEDED:
+        raise Conflict("the buyer has already paid", code="payment_already_paid",
+                       details={"payment_id": payment_id, "status": payment.status})
+    if not closed:
+        raise ChannelUnavailable("the channel could not close the order now; try again",
+                                 code="channel_unavailable", details={"payment_id": payment_id})
+    return out
+
+
+__all__ = ["EXPIRE_JOB", "QUERY_JOB", "apply_trade_state", "close_payment", "create_payment",
+           "get_payment", "list_payments", "to_out"]

@@ -1,0 +1,164 @@
+"""Requesting refunds and settling their outcome.
+
+The refundable amount is reserved with one conditional update on the payment row, so twenty concurrent
+60 % refunds admit exactly one. The refund and its ``out_refund_no`` are committed *before* the channel is
+called, together with a sync job; every retry re-sends the same ``out_refund_no`` so the channel
+deduplicates it, and a crash at any point is picked up by that job.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.service import adapter_for
+from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
+from indiepay.context import ServiceContext
+from indiepay.core.errors import Conflict, NotFound
+from indiepay.core.ids import new_id
+from indiepay.db.jobs.queue import enqueue
+from indiepay.merchants.auth import Principal
+from indiepay.payments import repository as payments_repository
+from indiepay.payments.calls import call_channel
+from indiepay.payments.models import Payment
+from indiepay.refunds import rules
+from indiepay.refunds.models import Refund
+from indiepay.refunds.schemas import RefundCreate, RefundOut
+from indiepay.webhooks.service import emit_event
+
+SYNC_JOB = "refund.sync"
+FIRST_SYNC_DELAY = timedelta(seconds=20)
+
+
+def to_out(refund: Refund) -> RefundOut:
+    return RefundOut(id=refund.id, livemode=refund.livemode, payment_id=refund.payment_id, amount=refund.amount,
+                     currency=refund.currency, status=refund.status, out_refund_no=refund.out_refund_no,
+                     reason=refund.reason, channel_refund_no=refund.channel_refund_no,
+                     failure_code=refund.failure_code, created_at=refund.created_at,
+                     succeeded_at=refund.succeeded_at)
+
+
+def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> str:
+    merchant_id = principal.require_merchant()
+    now = ctx.clock.now()
+    out_refund_no = body.out_refund_no or "rf" + secrets.token_hex(15)
+    try:
+        with ctx.db.transaction() as session:
+            payment = payments_repository.get_scoped(session, merchant_id, principal.livemode, body.payment_id)
+            if payment is None:
+                raise NotFound("no such payment", code="payment_not_found")
+            decision = rules.decide(payment_status=payment.status, amount=payment.amount,
+                                    reserved=payment.refund_reserved, requested=body.amount)
+            if decision.allowed:
+                result = session.execute(
+                    update(Payment)
+                    .where(Payment.id == payment.id, Payment.status == "succeeded",
+                           Payment.refund_reserved + body.amount <= Payment.amount)
+                    .values(refund_reserved=Payment.refund_reserved + body.amount, updated_at=now)
+                    .execution_options(synchronize_session=False))
+                if getattr(result, "rowcount", 0) != 1:
+                    session.refresh(payment)
+                    decision = rules.decide(payment_status=payment.status, amount=payment.amount,
+                                            reserved=payment.refund_reserved, requested=body.amount)
+                    if decision.allowed:  # pragma: no cover - the update and the rule agree
+                        decision = rules.RefundDecision(False, decision.refundable, "refund_exceeds_refundable")
+            if not decision.allowed:
+                raise Conflict(f"cannot refund {body.amount} fen: {decision.code}", code=decision.code or "conflict",
+                               details={"refundable": decision.refundable, "status": payment.status})
+            refund = Refund(id=new_id("re"), merchant_id=merchant_id, livemode=principal.livemode,
+                            payment_id=payment.id, amount=body.amount, currency=payment.currency,
+                            status="processing", out_refund_no=out_refund_no, reason=body.reason,
+                            query_attempts=0, created_at=now, updated_at=now, succeeded_at=None)
+            session.add(refund)
+            session.flush()
+            enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
+                    unique_key=f"refund-sync:{refund.id}")
+            return refund.id
+    except IntegrityError as exc:
+        raise Conflict(f"out_refund_no {out_refund_no!r} is already used", code="duplicate_out_refund_no",
+                       details={"out_refund_no": out_refund_no}) from exc
+
+
+def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
+    """Send (or re-send) the refund request to the channel and apply a definite answer."""
+    with ctx.db.transaction() as session:
+        refund = session.get(Refund, refund_id)
+        assert refund is not None
+        payment = session.get(Payment, refund.payment_id)
+        assert payment is not None
+        account = session.get(ChannelAccount, payment.channel_account_id)
+        assert account is not None
+        request = RefundRequest(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
+                                refund_amount=refund.amount, total_amount=payment.amount,
+                                currency=refund.currency, reason=refund.reason,
+                                notify_url=ctx.notify_url(account.channel, account.id))
+    adapter = adapter_for(ctx, account)
+    result = call_channel(ctx, payment_id=payment.id, operation="refund", refund_id=refund_id,
+                          fn=lambda: adapter.refund(request))
+    with ctx.db.transaction() as session:
+        if result.value is not None:
+            apply_refund_state(session, ctx, refund_id, result.value)
+        elif result.outcome == "rejected" and result.error is not None:
+            failed = ChannelRefund(out_refund_no=request.out_refund_no, state=RefundState.FAILED,
+                                   raw_state=result.error.channel_code or "REJECTED")
+            apply_refund_state(session, ctx, refund_id, failed, failure_message=result.error.message)
+
+
+def create_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> RefundOut:
+    """Reserve, record and request a refund. Returns it ``processing`` or already ``succeeded``/``failed``.
+
+    Raises NotFound (``payment_not_found``), Conflict (``payment_not_refundable``,
+    ``refund_exceeds_refundable``, ``duplicate_out_refund_no``).
+    """
+    refund_id = _reserve(ctx, principal, body)
+    send_to_channel(ctx, refund_id)
+    ctx.wake_worker()
+    with ctx.db.transaction() as session:
+        refund = session.get(Refund, refund_id)
+        assert refund is not None
+        return to_out(refund)
+
+
+def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, seen: ChannelRefund,
+                       failure_message: str | None = None) -> bool:
+    """Settle a processing refund from the channel's answer, exactly once; True when it changed."""
+    if seen.state not in (RefundState.SUCCEEDED, RefundState.FAILED):
+        return False
+    now = ctx.clock.now()
+    target = "succeeded" if seen.state is RefundState.SUCCEEDED else "failed"
+    values: dict[str, Any] = {"status": target, "updated_at": now}
+    if target == "succeeded":
+        values.update(succeeded_at=seen.succeeded_at or now, channel_refund_no=seen.channel_refund_no)
+    else:
+        values.update(failure_code=seen.raw_state, failure_message=failure_message)
+    result = session.execute(update(Refund).where(Refund.id == refund_id, Refund.status == "processing")
+                             .values(**values).execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    refund = session.get(Refund, refund_id)
+    assert refund is not None
+    session.refresh(refund)
+    if target == "succeeded":
+        change = {"refunded_amount": Payment.refunded_amount + refund.amount}
+    else:
+        change = {"refund_reserved": Payment.refund_reserved - refund.amount}
+    session.execute(update(Payment).where(Payment.id == refund.payment_id).values(updated_at=now, **change)
+                    .execution_options(synchronize_session=False))
+    emit_event(session, ctx, merchant_id=refund.merchant_id, livemode=refund.livemode,
+               type_=f"refund.{target}", data={"object": to_out(refund).model_dump(mode="json")},
+               dedupe_key=f"refund.{target}:{refund.id}")
+    return True
+
+
+def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund:
+    merchant_id = principal.require_merchant()
+    refund = session.get(Refund, refund_id)
+    if refund is None or refund.merchant_id != merchant_id or refund.livemode != principal.livemode:
+        raise NotFound("no such refund", code="refund_not_found")
+    return refund

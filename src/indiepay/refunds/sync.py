@@ -1,0 +1,53 @@
+"""The refund sync job: query a processing refund until the channel gives a definite answer.
+
+If the channel has never heard of the refund (the create call timed out before reaching it, or the
+process died before calling), the same request with the same ``out_refund_no`` is sent again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.service import adapter_for
+from indiepay.channels.base import RefundState
+from indiepay.context import ServiceContext
+from indiepay.db.jobs.worker import RetryLater
+from indiepay.payments.calls import call_channel
+from indiepay.payments.models import Payment
+from indiepay.refunds.models import Refund
+from indiepay.refunds.service import apply_refund_state, send_to_channel
+
+SCHEDULE_SECONDS = (10, 30, 60, 120, 300, 600, 1800, 3600)
+MAX_ATTEMPTS = 48
+
+
+def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
+    refund_id = str(args["refund_id"])
+    with ctx.db.transaction() as session:
+        refund = session.get(Refund, refund_id)
+        if refund is None or refund.status != "processing":
+            return None
+        payment = session.get(Payment, refund.payment_id)
+        assert payment is not None
+        account = session.get(ChannelAccount, payment.channel_account_id)
+        assert account is not None
+        out_trade_no, out_refund_no = payment.out_trade_no, refund.out_refund_no
+    adapter = adapter_for(ctx, account)
+    result = call_channel(ctx, payment_id=payment.id, refund_id=refund_id, operation="refund_query",
+                          fn=lambda: adapter.query_refund(out_trade_no, out_refund_no))
+    if result.value is not None and result.value.state is RefundState.NOT_FOUND:
+        send_to_channel(ctx, refund_id)
+    elif result.value is not None:
+        with ctx.db.transaction() as session:
+            apply_refund_state(session, ctx, refund_id, result.value)
+    with ctx.db.transaction() as session:
+        refund = session.get(Refund, refund_id)
+        if refund is None or refund.status != "processing":
+            return None
+        refund.query_attempts += 1
+        if refund.query_attempts >= MAX_ATTEMPTS:
+            return None
+        delay = SCHEDULE_SECONDS[min(refund.query_attempts, len(SCHEDULE_SECONDS) - 1)]
+        return RetryLater(at=ctx.clock.now() + timedelta(seconds=delay), reason="refund still processing")

@@ -1,0 +1,75 @@
+"""The composition of one running platform: database, vault, HTTP client, adapters, worker.
+
+Built once per process from :class:`~indiepay.config.Settings` and passed to the app, the worker and the
+CLI. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from indiepay.accounts.adapters import AdapterCache
+from indiepay.config import Settings
+from indiepay.context import ServiceContext
+from indiepay.core.clock import Clock, SystemClock
+from indiepay.db.engine import Database
+from indiepay.db.jobs.worker import Handler, RetryLater, Worker
+from indiepay.merchants.auth import ensure_admin_key
+from indiepay.payments.service import EXPIRE_JOB
+from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
+from indiepay.refunds.service import SYNC_JOB
+from indiepay.refunds.sync import run_sync_job
+from indiepay.vault.keyring import Vault
+from indiepay.webhooks.service import DELIVERY_JOB, deliver
+
+
+def job_handlers(ctx: ServiceContext) -> dict[str, Handler]:
+    """Every job kind the worker knows, bound to this platform's context."""
+
+    def bind(fn: Callable[[ServiceContext, dict[str, Any]], RetryLater | None]) -> Handler:
+        return lambda args: fn(ctx, args)
+
+    def deliver_event(args: dict[str, Any]) -> None:
+        deliver(ctx, str(args["event_id"]))
+
+    return {
+        QUERY_JOB: bind(run_query_job),
+        EXPIRE_JOB: bind(run_expire_job),
+        SYNC_JOB: bind(run_sync_job),
+        DELIVERY_JOB: deliver_event,
+    }
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    ctx: ServiceContext
+    worker: Worker
+    http: httpx.Client
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        clock = clock or SystemClock()
+        db = Database(settings.database_url)
+        vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file)
+        http = httpx.Client(timeout=httpx.Timeout(settings.channel_timeout_seconds, connect=5.0),
+                            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+        ctx = ServiceContext(settings=settings, db=db, clock=clock, vault=vault,
+                             adapters=AdapterCache(vault, http, clock))
+        worker = Worker(db, clock, job_handlers(ctx), poll_seconds=settings.worker_poll_seconds)
+        ctx.wake_worker = worker.wake
+        return cls(settings=settings, ctx=ctx, worker=worker, http=http)
+
+    def bootstrap_admin_key(self) -> str | None:
+        """Generate the admin key on first start when none is configured; returns it to print once."""
+        with self.ctx.db.transaction() as session:
+            return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.http.close()
+        self.ctx.db.dispose()

@@ -1,0 +1,5 @@
+"""Protocol-faithful WeChat Pay v3 and Alipay gateway simulators (DESIGN §6).
+
+They keep their own state and talk to the platform only over HTTP, as the real gateways do. Platform code
+never imports this package; only the composition root (``indiepay.app``) and the CLI mount it.
+"""

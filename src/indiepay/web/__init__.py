@@ -1,0 +1,1 @@
+"""Pages people look at: the hosted checkout (buyer) — Jinja2 templates calling services only."""

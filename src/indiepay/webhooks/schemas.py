@@ -1,0 +1,29 @@
+"""API shapes for webhook endpoints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WebhookEndpointSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=500, pattern=r"^https?://[^\s]+$")
+
+
+class WebhookEndpointOut(BaseModel):
+    url: str
+    secret: str | None = None
+    livemode: bool
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    event_type: str
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    created_at: str

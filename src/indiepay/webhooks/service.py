@@ -1,0 +1,135 @@
+"""Emitting events and delivering them to the merchant's webhook endpoint.
+
+Events are written in the same transaction as the state change that caused them, together with the
+delivery job (the outbox), and are keyed so that the same business fact never produces two events.
+Delivery happens in the worker, outside any transaction, with a delivery log row per attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indiepay.context import ServiceContext
+from indiepay.core.errors import NotFound
+from indiepay.core.ids import new_id
+from indiepay.db.jobs.queue import enqueue
+from indiepay.merchants.auth import Principal
+from indiepay.vault.envelope import SealedSecret
+from indiepay.webhooks import signing
+from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+
+DELIVERY_JOB = "webhook.deliver"
+DELIVERY_ATTEMPTS = 12
+
+
+def _secret_aad(merchant_id: str, livemode: bool) -> bytes:
+    return f"indiepay/webhook-secret/{merchant_id}/{'live' if livemode else 'test'}".encode()
+
+
+def set_endpoint(session: Session, ctx: ServiceContext, principal: Principal, url: str) -> tuple[str, str]:
+    """Set (or replace) the endpoint for the key's mode; a fresh signing secret is returned once."""
+    merchant_id = principal.require_merchant()
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    sealed = ctx.vault.seal(secret, _secret_aad(merchant_id, principal.livemode)).as_dict()
+    now = ctx.clock.now()
+    endpoint = session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == principal.livemode)).first()
+    if endpoint is None:
+        session.add(WebhookEndpoint(id=new_id("we"), merchant_id=merchant_id, livemode=principal.livemode,
+                                    url=url, secret=sealed, created_at=now, updated_at=now))
+    else:
+        endpoint.url, endpoint.secret, endpoint.updated_at = url, sealed, now
+    session.flush()
+    return url, secret
+
+
+def get_endpoint(session: Session, principal: Principal) -> WebhookEndpoint:
+    merchant_id = principal.require_merchant()
+    endpoint = session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == principal.livemode)).first()
+    if endpoint is None:
+        raise NotFound("no webhook endpoint is set", code="webhook_endpoint_not_found")
+    return endpoint
+
+
+def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livemode: bool, type_: str,
+               data: dict[str, Any], dedupe_key: str) -> Event | None:
+    """Record an event and its delivery job in the caller's transaction; a repeat of the same fact
+    (same ``dedupe_key``) is ignored and returns None."""
+    if session.scalars(select(Event.id).where(Event.dedupe_key == dedupe_key)).first() is not None:
+        return None
+    now = ctx.clock.now()
+    event = Event(id=new_id("evt"), merchant_id=merchant_id, livemode=livemode, type=type_,
+                  dedupe_key=dedupe_key, data=data, delivered=False, created_at=now)
+    session.add(event)
+    session.flush()
+    enqueue(session, DELIVERY_JOB, {"event_id": event.id}, now=now, max_attempts=DELIVERY_ATTEMPTS)
+    return event
+
+
+def event_body(event: Event) -> bytes:
+    return json.dumps({"id": event.id, "object": "event", "type": event.type, "livemode": event.livemode,
+                       "created_at": event.created_at.isoformat(), "data": event.data},
+                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class DeliveryFailed(Exception):
+    """The merchant's endpoint did not answer 2xx; the job retries with backoff."""
+
+
+def deliver(ctx: ServiceContext, event_id: str) -> None:
+    """Deliver one event (a job handler). Raises DeliveryFailed so the worker retries with backoff."""
+    with ctx.db.transaction() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.delivered:
+            return
+        endpoint = session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.merchant_id == event.merchant_id,
+            WebhookEndpoint.livemode == event.livemode)).first()
+        if endpoint is None:
+            return
+        secret = ctx.vault.open(SealedSecret.from_dict(endpoint.secret),
+                                _secret_aad(event.merchant_id, event.livemode))
+        url, body = endpoint.url, event_body(event)
+        attempt = 1 + len(list(session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.event_id == event_id))))
+    timestamp = int(ctx.clock.now().timestamp())
+    headers = {"Content-Type": "application/json", "IndiePay-Event-Id": event_id,
+               signing.SIGNATURE_HEADER: signing.header_value(secret, timestamp, body)}
+    started = time.perf_counter()
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        response = ctx.adapters.http.post(url, content=body, headers=headers,
+                                          timeout=ctx.settings.webhook_timeout_seconds)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"endpoint answered {status_code}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    with ctx.db.transaction() as session:
+        session.add(WebhookDelivery(id=new_id("whd"), event_id=event_id, url=url, attempt=attempt,
+                                    status_code=status_code, error=error, duration_ms=duration_ms,
+                                    created_at=ctx.clock.now()))
+        if error is None:
+            stored = session.get(Event, event_id)
+            if stored is not None:
+                stored.delivered = True
+    if error is not None:
+        raise DeliveryFailed(error)
+
+
+def list_deliveries(session: Session, principal: Principal, limit: int = 50) -> list[tuple[WebhookDelivery, Event]]:
+    merchant_id = principal.require_merchant()
+    query = (select(WebhookDelivery, Event).join(Event, Event.id == WebhookDelivery.event_id)
+             .where(Event.merchant_id == merchant_id, Event.livemode == principal.livemode)
+             .order_by(WebhookDelivery.created_at.desc()).limit(limit))
+    return [(row[0], row[1]) for row in session.execute(query)]

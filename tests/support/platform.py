@@ -1,0 +1,116 @@
+"""A running platform for tests, and a merchant-side client with the common steps."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from indiepay.app import create_app
+from indiepay.config import Settings
+from indiepay.db.migrate import upgrade
+from indiepay.runtime import Runtime
+from tests.support.servers import free_port, serve_in_thread
+
+
+@dataclass
+class PlatformUnderTest:
+    base_url: str
+    settings: Settings
+    runtime: Runtime
+    admin: httpx.Client
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def sandbox(self) -> str:
+        return self.settings.sandbox_base_url
+
+    def merchant(self, short_name: str = "Tea Shop", subject_type: str = "enterprise") -> MerchantClient:
+        response = self.admin.post("/v1/merchants", json={
+            "name": f"{short_name} Ltd.", "short_name": short_name, "subject_type": subject_type})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        test = httpx.Client(base_url=self.base_url, timeout=60,
+                            headers={"Authorization": f"Bearer {body['api_keys']['test']}"})
+        live = httpx.Client(base_url=self.base_url, timeout=60,
+                            headers={"Authorization": f"Bearer {body['api_keys']['live']}"})
+        self.clients += [test, live]
+        return MerchantClient(self, body, test, live)
+
+    def drain_jobs(self) -> int:
+        return self.runtime.worker.drain()
+
+
+@dataclass
+class MerchantClient:
+    platform: PlatformUnderTest
+    body: dict[str, Any]
+    api: httpx.Client
+    live: httpx.Client
+
+    @property
+    def id(self) -> str:
+        return str(self.body["id"])
+
+    def sandbox_account(self, channel: str, **extra: Any) -> dict[str, Any]:
+        response = self.api.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True, **extra})
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def create_payment(self, method: str = "wechat_native", amount: int = 1000, **extra: Any) -> httpx.Response:
+        body = {"amount": amount, "currency": "CNY", "out_trade_no": f"T{secrets.token_hex(8)}",
+                "description": "Green tea", "method": method, **extra}
+        return self.api.post("/v1/payments", json=body)
+
+    def pay(self, payment: dict[str, Any]) -> httpx.Response:
+        """The sandbox buyer pays the payment's QR code."""
+        code = payment["action"]["code_url"]
+        if payment["channel"] == "wechatpay":
+            return httpx.post(f"{self.platform.sandbox}/wechatpay/_buyer/pay", json={"code_url": code}, timeout=30)
+        return httpx.post(f"{self.platform.sandbox}/alipay/_buyer/pay", json={"qr_code": code}, timeout=30)
+
+    def wait_status(self, path: str, wanted: str, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = self.api.get(path).json()
+            if body.get("status") == wanted:
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"{path} stayed {body.get('status')!r}, wanted {wanted!r}: {body}")
+
+
+def settings_for_test(tmp_path: Path, url: str, port: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": url, "var_dir": tmp_path / "var", "port": port,
+        "admin_key": "sk_admin_test_" + secrets.token_hex(8), "master_key": secrets.token_urlsafe(32),
+        "sandbox_time_factor": 1000.0, "worker_poll_seconds": 0.05, "channel_timeout_seconds": 5.0,
+        "sandbox_state_path": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def start_platform(tmp_path: Path, url: str, **overrides: Any) -> Iterator[PlatformUnderTest]:
+    port = free_port()
+    settings = settings_for_test(tmp_path, url, port, **overrides)
+    upgrade(settings.database_url)
+    runtime = Runtime.build(settings)
+    app = create_app(settings, runtime=runtime)
+    with serve_in_thread(app, port=port) as base_url:
+        admin = httpx.Client(base_url=base_url, timeout=60,
+                             headers={"Authorization": f"Bearer {settings.admin_key}"})
+        running = PlatformUnderTest(base_url=base_url, settings=settings, runtime=runtime, admin=admin)
+        try:
+            yield running
+        finally:
+            for client in [admin, *running.clients]:
+                client.close()
+    runtime.close()
