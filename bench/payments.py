@@ -18,7 +18,6 @@ import argparse
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -34,16 +33,14 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from indiepay.app import create_app  # noqa: E402
-from indiepay.channels.base import ChannelMethod, IncomingNotification, PrepayRequest  # noqa: E402
-from indiepay.channels.registry import build_adapter  # noqa: E402
-from indiepay.cli.localserver import free_port, serve_in_thread  # noqa: E402
-from indiepay.config import Settings  # noqa: E402
-from indiepay.core.clock import SystemClock  # noqa: E402
-from indiepay.db.migrate import upgrade  # noqa: E402
-from indiepay.runtime import Runtime  # noqa: E402
+from indiepay.app import create_app
+from indiepay.channels.base import ChannelMethod, IncomingNotification, PrepayRequest
+from indiepay.channels.registry import build_adapter
+from indiepay.cli.localserver import free_port, serve_in_thread
+from indiepay.config import Settings
+from indiepay.core.clock import SystemClock
+from indiepay.db.migrate import upgrade
+from indiepay.runtime import Runtime
 
 bare_metadata = MetaData()
 bare_orders = Table("bench_bare_orders", bare_metadata, Column("out_trade_no", String(40), primary_key=True),
@@ -113,7 +110,7 @@ class RoundResult:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def wait_status(client: httpx.Client, url: str, wanted: str, timeout: float = 60) -> None:
@@ -195,7 +192,7 @@ def platform(url: str, workdir: Path) -> Iterator[tuple[str, Runtime, FastAPI, C
 
 
 def bench_database(label: str, url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, platform(url, Path(tmp)) as (base_url, runtime, app, setup):
+    with tempfile.TemporaryDirectory() as tmp, platform(url, Path(tmp)) as (base_url, _runtime, app, setup):
         setup()
         admin = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer sk_admin_bench"}, timeout=60)
         merchant = admin.post("/v1/merchants", json={"name": "Bench", "short_name": "Bench",

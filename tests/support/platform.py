@@ -7,13 +7,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text, update
 
 from indiepay.app import create_app
 from indiepay.config import Settings
+from indiepay.db.jobs.models import Job
 from indiepay.db.migrate import upgrade
 from indiepay.runtime import Runtime
 from tests.support.servers import free_port, serve_in_thread
@@ -25,6 +28,7 @@ class PlatformUnderTest:
     settings: Settings
     runtime: Runtime
     admin: httpx.Client
+    clock: OffsetClock
     clients: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -43,8 +47,17 @@ class PlatformUnderTest:
         self.clients += [test, live]
         return MerchantClient(self, body, test, live)
 
-    def drain_jobs(self) -> int:
-        return self.runtime.worker.drain()
+    def run_jobs_now(self, kind: str) -> None:
+        """Make every queued job of ``kind`` due now and let the worker run them."""
+        with self.runtime.ctx.db.transaction() as session:
+            session.execute(update(Job).where(Job.kind == kind, Job.status == "queued")
+                            .values(run_at=self.clock.now() - timedelta(seconds=1)))
+        self.runtime.worker.wake()
+
+    def sql(self, statement: str, **params: Any) -> Any:
+        with self.runtime.ctx.db.transaction() as session:
+            result = session.execute(text(statement), params)
+            return result.all() if result.returns_rows else None
 
 
 @dataclass
@@ -57,6 +70,15 @@ class MerchantClient:
     @property
     def id(self) -> str:
         return str(self.body["id"])
+
+    def own_sandbox_account(self, channel: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """Provision at the sandbox ourselves, so the test knows the credentials (mchid, keys)."""
+        provisioned = httpx.post(f"{self.platform.sandbox}/{channel}/_provision", json={}, timeout=30)
+        credentials = provisioned.json()["credentials"]
+        response = self.api.post("/v1/channel_accounts", json={
+            "channel": channel, "environment": "sandbox", "credentials": credentials})
+        assert response.status_code == 201, response.text
+        return dict(response.json()), credentials
 
     def sandbox_account(self, channel: str, **extra: Any) -> dict[str, Any]:
         response = self.api.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True, **extra})
@@ -97,17 +119,29 @@ def settings_for_test(tmp_path: Path, url: str, port: int, **overrides: Any) -> 
     return Settings(**values)
 
 
+class OffsetClock:
+    """The real clock shifted by ``offset`` — to replay a genuine callback 301 s "later" or "earlier"."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 @contextmanager
 def start_platform(tmp_path: Path, url: str, **overrides: Any) -> Iterator[PlatformUnderTest]:
     port = free_port()
     settings = settings_for_test(tmp_path, url, port, **overrides)
     upgrade(settings.database_url)
-    runtime = Runtime.build(settings)
+    clock = OffsetClock()
+    runtime = Runtime.build(settings, clock)
     app = create_app(settings, runtime=runtime)
     with serve_in_thread(app, port=port) as base_url:
         admin = httpx.Client(base_url=base_url, timeout=60,
                              headers={"Authorization": f"Bearer {settings.admin_key}"})
-        running = PlatformUnderTest(base_url=base_url, settings=settings, runtime=runtime, admin=admin)
+        running = PlatformUnderTest(base_url=base_url, settings=settings, runtime=runtime, admin=admin,
+                                    clock=clock)
         try:
             yield running
         finally:

@@ -1,0 +1,79 @@
+"""WeChat Pay API v3 for direct merchants (普通商户): signed client, adapter, callback verification.
+
+The package speaks the real wire protocol against a configurable base URL, so the same code reaches
+``https://api.mch.weixin.qq.com`` and the sandbox gateway. Layers:
+
+* :mod:`.signing` — pure crypto (sign messages, SHA256withRSA, Authorization header, paySign, AES-GCM);
+  shared with the sandbox so both ends of the protocol use one definition;
+* :mod:`.keys` — which WeChat Pay key (platform certificate or ``PUB_KEY_ID_…``) verifies a message;
+* :mod:`.client` — HTTP over httpx: request signing, response verification, error translation;
+* :mod:`.adapter` — the :class:`~indiepay.channels.base.ChannelAdapter` implementation;
+* :mod:`.notify` — callback verification and decryption;
+* :mod:`.credentials` — credential fields and their validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from indiepay.channels.base import ChannelAdapter
+from indiepay.channels.wechatpay import signing
+from indiepay.channels.wechatpay.adapter import WechatPayAdapter
+from indiepay.channels.wechatpay.client import WechatPayClient
+from indiepay.channels.wechatpay.credentials import (
+    OPTIONAL_FIELDS,
+    REQUIRED_FIELDS,
+    SECRET_FIELDS,
+    validate_credentials,
+)
+from indiepay.core.clock import Clock
+
+PRODUCTION_BASE_URL = "https://api.mch.weixin.qq.com"
+
+__all__ = [
+    "OPTIONAL_FIELDS",
+    "PRODUCTION_BASE_URL",
+    "REQUIRED_FIELDS",
+    "SECRET_FIELDS",
+    "WechatPayAdapter",
+    "WechatPayClient",
+    "build_adapter",
+    "validate_credentials",
+]
+
+
+def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Client, clock: Clock,
+                  *, timeout: httpx.Timeout | float | None = None) -> WechatPayAdapter:
+    """Build the adapter for one merchant account from its decrypted credentials.
+
+    Args:
+        credentials: the account's fields (validated again here; see :func:`validate_credentials`).
+        base_url: ``PRODUCTION_BASE_URL`` or a sandbox URL such as ``http://127.0.0.1:8000/sandbox/wechatpay``.
+        http: a shared ``httpx.Client`` (connection pooling); requests are signed per call.
+        clock: the clock for request timestamps and the 300 s windows.
+        timeout: per-request timeout overriding the client's default.
+
+    Raises:
+        InvalidRequest: ``invalid_credentials``.
+    """
+    creds = validate_credentials(credentials)
+    public_key_pem = creds.get("wechatpay_public_key")
+    client = WechatPayClient(
+        mchid=creds["mchid"],
+        merchant_serial_no=creds["merchant_serial_no"],
+        private_key=signing.load_private_key(creds["merchant_private_key"]),
+        apiv3_key=creds["apiv3_key"].encode("utf-8"),
+        base_url=base_url,
+        http=http,
+        clock=clock,
+        public_key_id=creds.get("wechatpay_public_key_id"),
+        public_key=signing.load_public_key(public_key_pem) if public_key_pem else None,
+        timeout=timeout,
+    )
+    return WechatPayAdapter(client, appid=creds["appid"], clock=clock)
+
+
+# Static proof that this package fits the registry's factory signature and the port.
+_FACTORY: Callable[[Mapping[str, str], str, httpx.Client, Clock], ChannelAdapter] = build_adapter

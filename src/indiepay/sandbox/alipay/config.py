@@ -1,0 +1,24 @@
+"""Configuration of one Alipay sandbox gateway instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AlipaySandboxConfig:
+    """How the simulated gateway keeps state and how fast its clock of retries runs.
+
+    Attributes:
+        state_path: ``None`` keeps everything in memory; otherwise a SQLite file, so that provisioned
+            apps, orders, refunds, fault knobs and undelivered notifies survive a restart.
+        time_factor: divides the real notify retry schedule (4m, 10m, 10m, 1h, 2h, 6h, 15h); 1000 turns
+            ~25 h into ~90 s. Order expiry and timestamps are not compressed.
+        public_base_url: the sandbox's own externally visible base URL *including* its mount point
+            (e.g. ``https://pay.example.com/sandbox/alipay``); used in provisioning answers and page
+            links. ``None`` derives it from each request.
+    """
+
+    state_path: str | None = None
+    time_factor: float = 1.0
+    public_base_url: str | None = None

@@ -1,0 +1,58 @@
+"""A protocol-faithful WeChat Pay API v3 gateway simulator (direct merchants), as a FastAPI sub-app.
+
+Why it exists: the platform must be testable end to end — signatures, encryption, callbacks with the real
+resend schedule, refunds, key rotation, failures — without a real merchant account. An independent
+client of the real API works against it unchanged, given only its base URL (e.g.
+``http://127.0.0.1:8000/sandbox/wechatpay``) and the credentials from provisioning. It keeps its own state
+(memory or a SQLite file), never the platform's database, and shares only :mod:`indiepay.channels.wechatpay.signing`.
+
+Real endpoints (request signature checked: 401 SIGN_ERROR; every response signed, 204s over an empty body):
+``POST /v3/pay/transactions/{native,jsapi,h5}``, ``GET /v3/pay/transactions/out-trade-no/{no}?mchid=``,
+``POST /v3/pay/transactions/out-trade-no/{no}/close``, ``POST /v3/refund/domestic/refunds``,
+``GET /v3/refund/domestic/refunds/{out_refund_no}``, ``GET /v3/certificates``. Sandbox notes: notify URLs
+may be ``http://`` (the real gateway demands https); refunds stay PROCESSING for 5 s / ``time_factor``.
+
+Sandbox-only endpoints (unsigned, unauthenticated):
+
+* ``POST /_provision`` ``{"key_mode": "public_key" | "platform_certificate"}`` → 201
+  ``{"credentials": {mchid, appid, merchant_serial_no, merchant_private_key, apiv3_key
+  [, wechatpay_public_key_id, wechatpay_public_key]}, "key_mode": ...}`` — the public-key fields only in
+  public-key mode; in certificate mode fetch the platform certificate from ``GET /v3/certificates``.
+* ``POST /_buyer/pay`` ``{"code_url"}`` | ``{"prepay_id"}`` | ``{"mchid", "out_trade_no"}`` (optional
+  ``"openid"``) → 200 ``{mchid, out_trade_no, trade_state, transaction_id, success_time}`` and a
+  TRANSACTION.SUCCESS callback; 404 ORDER_NOT_EXIST, 400 ORDERPAID / ORDER_CLOSED / ORDER_EXPIRED.
+* ``GET /_buyer/h5?prepay_id=…`` — the page ``h5_url`` points at, with a "Pay" button
+  (form ``POST /_buyer/h5/pay``).
+* ``POST /_faults`` ``{"mchid", …knobs}`` (partial update) → the knob view; ``GET /_faults?mchid=``;
+  ``DELETE /_faults?mchid=`` resets. Knobs:
+
+  - ``drop_callbacks: int`` — drop the next N delivery attempts (each counts as a failed attempt, so the
+    resend schedule kicks in);
+  - ``duplicate_callbacks: bool`` — send every acknowledged callback a second time;
+  - ``callback_delay_seconds: float`` — wait this long (not scaled) before the first attempt;
+  - ``signtest_probe: bool`` — precede the next callback with a probe whose signature contains
+    ``WECHATPAY/SIGNTEST/`` (one-shot);
+  - ``fail_with_500: int`` — the next N API calls answer 500 SYSTEM_ERROR without doing anything;
+  - ``hang_seconds: float`` — API calls do their work, then sleep this long before answering;
+  - ``rotate_platform_certificate: true`` (action) — add a new platform certificate and sign with it
+    (the old one stays listed);
+  - ``switch_to_public_key: true`` (action) — create a WeChat Pay public key if there is none and sign
+    with it from now on.
+
+  The view returns ``faults``, ``key_mode``, ``signing_serial``, ``platform_certificate_serials`` and,
+  when the merchant has one, ``wechatpay_public_key_id`` / ``wechatpay_public_key`` (to update the
+  merchant's credentials after a switch).
+* ``GET /_orders/{mchid}/{out_trade_no}`` — the order record with its refunds (for tests).
+* ``GET /_callbacks?mchid=`` — the delivery log (attempt, kind delivery/dropped/duplicate/signtest_probe,
+  HTTP status); a dropped attempt also carries the signed ``headers`` and ``body`` it would have sent, so a
+  test can replay a genuine callback or tamper with one.
+
+Requests that name the merchant's public key id in a ``Wechatpay-Serial`` header are answered with the
+public key even in certificate mode (as during the real migration). Pending callback resends do not
+survive a restart; refunds still PROCESSING settle on the next query after a restart.
+"""
+
+from indiepay.sandbox.wechatpay.app import create_wechatpay_sandbox
+from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
+
+__all__ = ["WechatSandboxConfig", "create_wechatpay_sandbox"]

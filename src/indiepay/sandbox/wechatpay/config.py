@@ -1,0 +1,35 @@
+"""Settings of one WeChat Pay sandbox instance.
+
+Kept apart from the platform's settings on purpose: the sandbox is a separate application that happens to
+share the process, and the standalone ``indiepay sandbox`` server builds it from its own flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# WeChat's real callback resend schedule after the first attempt (15 retries over ~24 h), in seconds.
+RETRY_SCHEDULE: tuple[float, ...] = (
+    15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+)
+
+# How long a refund stays PROCESSING before it succeeds (divided by ``time_factor``).
+REFUND_SETTLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class WechatSandboxConfig:
+    """``state_path``: ``None`` keeps everything in memory; a file path keeps provisioned merchants,
+    orders and refunds in a SQLite file so they survive restarts.
+    ``time_factor``: divides callback resend delays and the refund settlement delay (1000 → 15 s is 15 ms).
+    ``public_base_url``: the sandbox's own URL as buyers reach it (for ``h5_url``); by default it is
+    derived from each request (scheme, host and mount point).
+    """
+
+    state_path: str | None = None
+    time_factor: float = 1.0
+    public_base_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_factor <= 0:
+            raise ValueError("time_factor must be positive")

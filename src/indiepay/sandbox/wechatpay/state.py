@@ -1,0 +1,78 @@
+"""Runtime state of one sandbox instance: store, config, fault knobs, background tasks, delivery log.
+
+Fault knobs and the callback delivery log live in memory only (they are test instruments and reset on
+restart); merchants, orders and refunds live in the :class:`~.store.SandboxStore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
+from indiepay.sandbox.wechatpay.store import SandboxStore
+
+
+@dataclass
+class Faults:
+    """Per-merchant fault knobs (see the package docstring for their meaning)."""
+
+    drop_callbacks: int = 0
+    duplicate_callbacks: bool = False
+    callback_delay_seconds: float = 0.0
+    signtest_probe: bool = False
+    fail_with_500: int = 0
+    hang_seconds: float = 0.0
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SandboxState:
+    config: WechatSandboxConfig
+    store: SandboxStore
+    faults: dict[str, Faults] = field(default_factory=dict)
+    deliveries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def faults_for(self, mchid: str) -> Faults:
+        with self.lock:
+            return self.faults.setdefault(mchid, Faults())
+
+    def take_counter(self, mchid: str, name: str) -> bool:
+        """Consume one unit of a countdown knob (``drop_callbacks``, ``fail_with_500``)."""
+        with self.lock:
+            knobs = self.faults.setdefault(mchid, Faults())
+            value = int(getattr(knobs, name))
+            if value <= 0:
+                return False
+            setattr(knobs, name, value - 1)
+            return True
+
+    def take_flag(self, mchid: str, name: str) -> bool:
+        """Consume a one-shot boolean knob (``signtest_probe``)."""
+        with self.lock:
+            knobs = self.faults.setdefault(mchid, Faults())
+            if not getattr(knobs, name):
+                return False
+            setattr(knobs, name, False)
+            return True
+
+    def log_delivery(self, mchid: str, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.deliveries.setdefault(mchid, []).append(entry)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start a background task on the running loop (lifespan events do not run for mounted apps)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

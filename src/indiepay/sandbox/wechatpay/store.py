@@ -1,0 +1,91 @@
+"""The sandbox gateway's own state: merchants, orders, refunds — never the platform's database.
+
+Records are plain JSON documents in stdlib ``sqlite3`` (an in-memory database when no path is given), so
+a standalone sandbox keeps its provisioned merchants and orders across restarts without any schema
+machinery. One lock serialises access: the sandbox is a test tool, and callers are async handlers on one
+event loop plus the occasional thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS merchants (mchid TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (mchid TEXT NOT NULL, out_trade_no TEXT NOT NULL, doc TEXT NOT NULL,
+                                   PRIMARY KEY (mchid, out_trade_no));
+CREATE TABLE IF NOT EXISTS refunds (mchid TEXT NOT NULL, out_refund_no TEXT NOT NULL,
+                                    out_trade_no TEXT NOT NULL, doc TEXT NOT NULL,
+                                    PRIMARY KEY (mchid, out_refund_no));
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, mchid TEXT NOT NULL, out_trade_no TEXT NOT NULL);
+"""
+
+Doc = dict[str, Any]
+
+
+class SandboxStore:
+    """JSON documents keyed the way the gateway looks them up."""
+
+    def __init__(self, path: str | None) -> None:
+        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Doc | None:
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._db.execute(sql, params)
+
+    # merchants
+    def get_merchant(self, mchid: str) -> Doc | None:
+        return self._one("SELECT doc FROM merchants WHERE mchid = ?", (mchid,))
+
+    def put_merchant(self, doc: Doc) -> None:
+        self._write("INSERT INTO merchants (mchid, doc) VALUES (?, ?) "
+                    "ON CONFLICT (mchid) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], json.dumps(doc)))
+
+    # orders
+    def get_order(self, mchid: str, out_trade_no: str) -> Doc | None:
+        return self._one("SELECT doc FROM orders WHERE mchid = ? AND out_trade_no = ?", (mchid, out_trade_no))
+
+    def put_order(self, doc: Doc) -> None:
+        self._write("INSERT INTO orders (mchid, out_trade_no, doc) VALUES (?, ?, ?) "
+                    "ON CONFLICT (mchid, out_trade_no) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], doc["out_trade_no"], json.dumps(doc, ensure_ascii=False)))
+
+    def add_token(self, token: str, mchid: str, out_trade_no: str) -> None:
+        self._write("INSERT OR REPLACE INTO tokens (token, mchid, out_trade_no) VALUES (?, ?, ?)",
+                    (token, mchid, out_trade_no))
+
+    def order_by_token(self, token: str) -> Doc | None:
+        with self._lock:
+            row = self._db.execute("SELECT mchid, out_trade_no FROM tokens WHERE token = ?", (token,)).fetchone()
+        return None if row is None else self.get_order(row[0], row[1])
+
+    # refunds
+    def get_refund(self, mchid: str, out_refund_no: str) -> Doc | None:
+        return self._one("SELECT doc FROM refunds WHERE mchid = ? AND out_refund_no = ?", (mchid, out_refund_no))
+
+    def put_refund(self, doc: Doc) -> None:
+        self._write("INSERT INTO refunds (mchid, out_refund_no, out_trade_no, doc) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (mchid, out_refund_no) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], doc["out_refund_no"], doc["out_trade_no"], json.dumps(doc, ensure_ascii=False)))
+
+    def refunds_of(self, mchid: str, out_trade_no: str) -> list[Doc]:
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM refunds WHERE mchid = ? AND out_trade_no = ? ORDER BY rowid",
+                                    (mchid, out_trade_no)).fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
