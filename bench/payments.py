@@ -113,10 +113,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def wait_status(client: httpx.Client, url: str, wanted: str, timeout: float = 60) -> None:
+def wait_status(client: httpx.Client, url: str, wanted: str, headers: dict[str, str] | None = None,
+                timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if client.get(url).json().get("status") == wanted:
+        if client.get(url, headers=headers).json().get("status") == wanted:
             return
         time.sleep(0.002)
     raise TimeoutError(url)
@@ -216,8 +217,7 @@ def bench_database(label: str, url: str, n: int, concurrency: int, rounds: int) 
             payment = created.json()
             client.post(f"{base_url}/sandbox/wechatpay/_buyer/pay",
                         json={"code_url": payment["action"]["code_url"]}).raise_for_status()
-            wait_status(client, f"{base_url}/v1/payments/{payment['id']}", "succeeded")
-            # headers are per request; the client is shared by the thread
+            wait_status(client, f"{base_url}/v1/payments/{payment['id']}", "succeeded", headers)
 
         # warm-up both paths
         run_round("warm", 10, 2, baseline_one)

@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:
-        with rt.ctx.db.transaction() as session:
+        with rt.ctx.db.read() as session:
             session.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__})
 

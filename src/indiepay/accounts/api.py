@@ -28,11 +28,11 @@ def create_account(body: ChannelAccountCreate, ctx: Ctx, caller: Caller, request
 
 @router.get("", response_model=list[ChannelAccountOut])
 def list_accounts(ctx: Ctx, caller: Caller) -> list[ChannelAccountOut]:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return [service.to_out(a) for a in service.list_accounts(session, caller)]
 
 
 @router.get("/{account_id}", response_model=ChannelAccountOut)
 def get_account(account_id: str, ctx: Ctx, caller: Caller) -> ChannelAccountOut:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return service.to_out(service.get_account(session, caller, account_id))

@@ -1,14 +1,21 @@
 """Engine and transactions.
 
-Commit at the edge: a request or job opens one transaction with :meth:`Database.transaction`; services
-only flush. On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so two writers never deadlock on a
-lock upgrade (WAL keeps readers concurrent); on PostgreSQL row locks and conditional updates do the work.
+Commit at the edge: a request or job opens one unit of work with :meth:`Database.transaction` (or
+:meth:`Database.read` when it only reads); services only flush.
+
+SQLite allows one writer at a time. Every write transaction starts with ``BEGIN IMMEDIATE`` so two
+writers never deadlock on a lock upgrade, and writers of one process queue on a Python lock first, so
+they are handed the database in turn instead of polling SQLite's busy handler (which sleeps up to
+100 ms between tries); other processes still wait through ``busy_timeout``. Read transactions use a
+plain deferred ``BEGIN`` and never wait for writers (WAL). On PostgreSQL row locks and conditional
+updates do the work and reads and writes share one engine.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,58 +31,85 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           pool_size=20, max_overflow=20)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
 def make_engine(url: str) -> Engine:
-    """Build an engine; SQLite gets WAL, a busy timeout, foreign keys and immediate transactions."""
+    """Build the (write) engine; SQLite gets WAL, a busy timeout, foreign keys and immediate transactions."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=20)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return _sqlite_engine(url, "BEGIN IMMEDIATE")
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
 class Database:
-    """The engine plus a session factory; the only place that commits."""
+    """The engine(s) plus session factories; the only place that commits."""
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.is_sqlite:
+            self.read_engine = _sqlite_engine(self.url, "BEGIN")
+            self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        else:
+            self.read_engine = self.engine
+            self.read_sessions = self.sessions
+        self._writer = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit when the block ends normally, roll back on any exception."""
-        session = self.sessions()
+        with self._writer or nullcontext():
+            session = self.sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work (never blocks on, nor blocks, writers). Nothing is committed."""
+        session = self.read_sessions()
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
         finally:
-            session.close()
+            session.close()  # ends the transaction; loaded objects stay readable (detached, not expired)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -28,7 +28,7 @@ def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()] = Non
     if authorization:
         scheme, _, value = authorization.partition(" ")
         raw = value.strip() if scheme.lower() == "bearer" else None
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return authenticate(session, raw, admin_key=ctx.settings.admin_key)
 
 

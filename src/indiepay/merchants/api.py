@@ -24,5 +24,5 @@ def create_merchant(body: MerchantCreate, ctx: Ctx, admin: Admin, request: Reque
 
 @router.get("/{merchant_id}", response_model=MerchantOut)
 def get_merchant(merchant_id: str, ctx: Ctx, caller: Caller) -> MerchantOut:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return service.to_out(service.get_merchant(session, caller, merchant_id))

@@ -47,7 +47,7 @@ class _Rejected(Exception):
 def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
                         incoming: IncomingNotification) -> NotificationReply:
     """Verify, check, dedupe and apply one callback; returns the reply the channel expects."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         account = session.get(ChannelAccount, account_id)
         if account is None or account.channel != channel:
             return UNKNOWN_ROUTE

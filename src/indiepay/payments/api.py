@@ -29,14 +29,14 @@ def create_payment(body: PaymentCreate, ctx: Ctx, caller: Caller, request: Reque
 def list_payments(ctx: Ctx, caller: Caller, status: str | None = None, out_trade_no: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20,
                   starting_after: str | None = None) -> PaymentList:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return service.list_payments(session, ctx, caller, status=status, out_trade_no=out_trade_no,
                                      limit=limit, starting_after=starting_after)
 
 
 @router.get("/{payment_id}", response_model=PaymentOut)
 def get_payment(payment_id: str, ctx: Ctx, caller: Caller) -> PaymentOut:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return service.to_out(ctx, service.get_payment(session, ctx, caller, payment_id))
 
 

@@ -2,6 +2,8 @@
 
 The outcome classes follow the port's error tree: ``ok``, ``rejected`` (terminal), ``retryable``
 (definitely not done), ``unknown`` (may have happened: resolve by querying, never by failing over).
+The call runs outside any transaction; its record is written in the transaction that applies its
+result, so a call costs no extra commit.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session
 
 from indiepay.channels.base import (
     ChannelError,
     RetryableChannelError,
     TerminalChannelError,
 )
-from indiepay.context import ServiceContext
+from indiepay.core.clock import Clock
 from indiepay.core.ids import new_id
 from indiepay.payments.models import ChannelCall
 
@@ -25,14 +29,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class CallOutcome(Generic[T]):
+    operation: str
     value: T | None
     outcome: str
     error: ChannelError | None
+    duration_ms: int
 
 
-def call_channel(ctx: ServiceContext, *, payment_id: str, operation: str, fn: Callable[[], T],
-                 refund_id: str | None = None) -> CallOutcome[T]:
-    """Run ``fn`` (a channel call, outside any transaction) and log it in its own short transaction."""
+def call_channel(operation: str, fn: Callable[[], T]) -> CallOutcome[T]:
+    """Run ``fn`` (a channel call) and classify what happened. Never raises a ChannelError."""
     started = time.perf_counter()
     value: T | None = None
     error: ChannelError | None = None
@@ -45,11 +50,15 @@ def call_channel(ctx: ServiceContext, *, payment_id: str, operation: str, fn: Ca
         outcome, error = "retryable", exc
     except ChannelError as exc:
         outcome, error = "unknown", exc
-    duration_ms = int((time.perf_counter() - started) * 1000)
-    with ctx.db.transaction() as session:
-        session.add(ChannelCall(id=new_id("call"), payment_id=payment_id, refund_id=refund_id,
-                                operation=operation, outcome=outcome,
-                                channel_code=error.channel_code if error else None,
-                                message=error.message[:1000] if error else None,
-                                duration_ms=duration_ms, created_at=ctx.clock.now()))
-    return CallOutcome(value=value, outcome=outcome, error=error)
+    return CallOutcome(operation=operation, value=value, outcome=outcome, error=error,
+                       duration_ms=int((time.perf_counter() - started) * 1000))
+
+
+def record_call(session: Session, clock: Clock, call: CallOutcome[Any], *, payment_id: str,
+                refund_id: str | None = None) -> None:
+    """Add the call's log row to the caller's transaction."""
+    session.add(ChannelCall(id=new_id("call"), payment_id=payment_id, refund_id=refund_id,
+                            operation=call.operation, outcome=call.outcome,
+                            channel_code=call.error.channel_code if call.error else None,
+                            message=call.error.message[:1000] if call.error else None,
+                            duration_ms=call.duration_ms, created_at=clock.now()))

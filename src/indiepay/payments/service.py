@@ -25,7 +25,7 @@ from indiepay.db.jobs.queue import enqueue
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.models import Merchant
 from indiepay.payments import repository, state
-from indiepay.payments.calls import call_channel
+from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
 from indiepay.payments.sync import QUERY_JOB, apply_trade_state, close_at_channel, schedule_query
@@ -65,7 +65,8 @@ def _action(result: PrepayResult) -> dict[str, Any]:
     return {"type": "jsapi", "params": dict(result.jsapi_params or {})}
 
 
-def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate) -> tuple[str, ChannelAccount]:
+def _insert_pending(ctx: ServiceContext, principal: Principal,
+                    body: PaymentCreate) -> tuple[str, ChannelAccount, PrepayRequest]:
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
     expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
@@ -94,7 +95,13 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
             schedule_query(session, ctx, payment)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
                     unique_key=f"expire:{payment.id}")
-            return payment.id, account
+            request = PrepayRequest(
+                method=body.method, out_trade_no=payment.out_trade_no, amount=payment.amount,
+                currency=payment.currency, description=payment.description,
+                notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
+                payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
+                return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
+            return payment.id, account, request
     except IntegrityError as exc:
         raise Conflict(f"out_trade_no {body.out_trade_no!r} is already used", code="duplicate_out_trade_no",
                        details={"out_trade_no": body.out_trade_no}) from exc
@@ -109,19 +116,11 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
     """
     _validate_method_inputs(body)
-    payment_id, account = _insert_pending(ctx, principal, body)
+    payment_id, account, request = _insert_pending(ctx, principal, body)
     adapter = adapter_for(ctx, account)
+    result = call_channel("prepay", lambda: adapter.prepay(request))
     with ctx.db.transaction() as session:
-        payment = session.get(Payment, payment_id)
-        assert payment is not None
-        request = PrepayRequest(
-            method=body.method, out_trade_no=payment.out_trade_no, amount=payment.amount,
-            currency=payment.currency, description=payment.description,
-            notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
-            payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
-            return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
-    result = call_channel(ctx, payment_id=payment_id, operation="prepay", fn=lambda: adapter.prepay(request))
-    with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment_id)
         payment = session.get(Payment, payment_id)
         assert payment is not None
         if result.value is not None:
@@ -170,7 +169,7 @@ def list_payments(session: Session, ctx: ServiceContext, principal: Principal, *
 def close_payment(ctx: ServiceContext, principal: Principal, payment_id: str) -> PaymentOut:
     """Close a pending payment at the channel, then here. A payment the channel reports paid is recorded
     as succeeded and the close is refused with ``payment_already_paid``."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = get_payment(session, ctx, principal, payment_id)
         if payment.status == state.CLOSED:
             return to_out(ctx, payment)
@@ -178,7 +177,7 @@ def close_payment(ctx: ServiceContext, principal: Principal, payment_id: str) ->
             raise Conflict(f"a {payment.status} payment cannot be closed", code="payment_not_closable",
                            details={"status": payment.status})
     closed = close_at_channel(ctx, payment_id, reason="merchant")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = get_payment(session, ctx, principal, payment_id)
         out = to_out(ctx, payment)
     ctx.wake_worker()

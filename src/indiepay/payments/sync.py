@@ -22,7 +22,7 @@ from indiepay.context import ServiceContext
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.payments import state
-from indiepay.payments.calls import call_channel
+from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.webhooks.service import emit_event
 
@@ -97,7 +97,7 @@ def _announce(session: Session, ctx: ServiceContext, payment: Payment, transitio
 
 def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Payment | None:
     """Ask the channel about a payment and apply the answer. Network I/O outside transactions."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = session.get(Payment, payment_id)
         if payment is None:
             return None
@@ -105,9 +105,9 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
         assert account is not None
         out_trade_no = payment.out_trade_no
     adapter = adapter_for(ctx, account)
-    result = call_channel(ctx, payment_id=payment_id, operation="query",
-                          fn=lambda: adapter.query_payment(out_trade_no))
+    result = call_channel("query", lambda: adapter.query_payment(out_trade_no))
     with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment_id)
         payment = session.get(Payment, payment_id)
         assert payment is not None
         if result.value is not None:
@@ -145,7 +145,7 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
     When the channel refuses (typically because the buyer just paid), the channel is queried and its
     answer applied, so a payment paid at the last second ends ``succeeded``, not ``closed``.
     """
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = session.get(Payment, payment_id)
         if payment is None:
             return False
@@ -155,8 +155,9 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
         assert account is not None
         out_trade_no = payment.out_trade_no
     adapter = adapter_for(ctx, account)
-    result = call_channel(ctx, payment_id=payment_id, operation="close",
-                          fn=lambda: adapter.close_payment(out_trade_no))
+    result = call_channel("close", lambda: adapter.close_payment(out_trade_no))
+    with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment_id)
     if result.outcome == "ok":
         with ctx.db.transaction() as session:
             seen = ChannelPayment(out_trade_no=out_trade_no, state=TradeState.CLOSED, raw_state=reason)
@@ -172,7 +173,7 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
 def run_expire_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
     """Job: close an unpaid payment at the channel once it has expired (retry until the channel agrees)."""
     payment_id = str(args["payment_id"])
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = session.get(Payment, payment_id)
         if payment is None or payment.status != state.PENDING:
             return None
@@ -180,7 +181,7 @@ def run_expire_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | No
             return RetryLater(at=payment.expires_at, reason="not expired yet")
     if close_at_channel(ctx, payment_id, reason="expired"):
         return None
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         payment = session.get(Payment, payment_id)
         if payment is None or payment.status != state.PENDING:
             return None

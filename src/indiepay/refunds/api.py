@@ -25,5 +25,5 @@ def create_refund(body: RefundCreate, ctx: Ctx, caller: Caller, request: Request
 
 @router.get("/{refund_id}", response_model=RefundOut)
 def get_refund(refund_id: str, ctx: Ctx, caller: Caller) -> RefundOut:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return service.to_out(service.get_refund(session, caller, refund_id))

@@ -25,7 +25,7 @@ from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
-from indiepay.payments.calls import call_channel
+from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.refunds import rules
 from indiepay.refunds.models import Refund
@@ -87,7 +87,7 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
 
 def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
     """Send (or re-send) the refund request to the channel and apply a definite answer."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         refund = session.get(Refund, refund_id)
         assert refund is not None
         payment = session.get(Payment, refund.payment_id)
@@ -99,9 +99,9 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
                                 currency=refund.currency, reason=refund.reason,
                                 notify_url=ctx.notify_url(account.channel, account.id))
     adapter = adapter_for(ctx, account)
-    result = call_channel(ctx, payment_id=payment.id, operation="refund", refund_id=refund_id,
-                          fn=lambda: adapter.refund(request))
+    result = call_channel("refund", lambda: adapter.refund(request))
     with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
         if result.value is not None:
             apply_refund_state(session, ctx, refund_id, result.value)
         elif result.outcome == "rejected" and result.error is not None:
@@ -119,7 +119,7 @@ def create_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate)
     refund_id = _reserve(ctx, principal, body)
     send_to_channel(ctx, refund_id)
     ctx.wake_worker()
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         refund = session.get(Refund, refund_id)
         assert refund is not None
         return to_out(refund)

@@ -14,7 +14,7 @@ from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import RefundState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.payments.calls import call_channel
+from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
 from indiepay.refunds.service import apply_refund_state, send_to_channel
@@ -25,7 +25,7 @@ MAX_ATTEMPTS = 48
 
 def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
     refund_id = str(args["refund_id"])
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         refund = session.get(Refund, refund_id)
         if refund is None or refund.status != "processing":
             return None
@@ -35,13 +35,13 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         assert account is not None
         out_trade_no, out_refund_no = payment.out_trade_no, refund.out_refund_no
     adapter = adapter_for(ctx, account)
-    result = call_channel(ctx, payment_id=payment.id, refund_id=refund_id, operation="refund_query",
-                          fn=lambda: adapter.query_refund(out_trade_no, out_refund_no))
+    result = call_channel("refund_query", lambda: adapter.query_refund(out_trade_no, out_refund_no))
+    with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
+        if result.value is not None and result.value.state is not RefundState.NOT_FOUND:
+            apply_refund_state(session, ctx, refund_id, result.value)
     if result.value is not None and result.value.state is RefundState.NOT_FOUND:
         send_to_channel(ctx, refund_id)
-    elif result.value is not None:
-        with ctx.db.transaction() as session:
-            apply_refund_state(session, ctx, refund_id, result.value)
     with ctx.db.transaction() as session:
         refund = session.get(Refund, refund_id)
         if refund is None or refund.status != "processing":

@@ -44,7 +44,7 @@ def _ctx(request: Request) -> ServiceContext:
 def checkout_page(payment_id: str, request: Request) -> HTMLResponse:
     ctx = _ctx(request)
     try:
-        with ctx.db.transaction() as session:
+        with ctx.db.read() as session:
             view = checkout_view(session, payment_id)
     except NotFound:
         return templates.TemplateResponse(request, "not_found.html", status_code=404)
@@ -65,7 +65,7 @@ def checkout_return(payment_id: str, request: Request) -> HTMLResponse:
 def checkout_status(payment_id: str, request: Request) -> JSONResponse:
     ctx = _ctx(request)
     try:
-        with ctx.db.transaction() as session:
+        with ctx.db.read() as session:
             view = checkout_view(session, payment_id)
     except NotFound:
         return JSONResponse(status_code=404, content={"error": {"code": "payment_not_found",

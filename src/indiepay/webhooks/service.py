@@ -86,7 +86,7 @@ class DeliveryFailed(Exception):
 
 def deliver(ctx: ServiceContext, event_id: str) -> None:
     """Deliver one event (a job handler). Raises DeliveryFailed so the worker retries with backoff."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         event = session.get(Event, event_id)
         if event is None or event.delivered:
             return

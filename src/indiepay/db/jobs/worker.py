@@ -55,6 +55,9 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim and run one batch of due jobs; returns how many ran."""
+        with self.db.read() as session:
+            if not queue.any_due(session, self.clock.now()):
+                return 0  # an idle poll costs one read, never the write lock
         with self.db.transaction() as session:
             jobs = queue.claim(session, worker_id=self.worker_id, now=self.clock.now(), limit=self.batch,
                                skip_locked=self.db.is_postgres)

@@ -26,10 +26,12 @@ from indiepay.core.clock import BUSINESS_TZ
 from indiepay.core.money import fen_to_yuan
 from indiepay.sandbox.alipay.store import App, NotifyRecord, Order, Refund, SandboxStore
 from indiepay.sandbox.alipay.trades import cn_time, now_utc
+from indiepay.sandbox.http import CallbackHttp
 
 # Seconds to wait before each attempt: the first goes at once, then Alipay's documented gaps.
 RETRY_GAPS = (0, 4 * 60, 10 * 60, 10 * 60, 60 * 60, 2 * 3600, 6 * 3600, 15 * 3600)
 ATTEMPT_TIMEOUT = 10.0
+_HTTP = CallbackHttp(ATTEMPT_TIMEOUT)
 
 
 def _now_cn() -> str:
@@ -110,20 +112,20 @@ class Notifier:
     async def _deliver(self, notify_id: str, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        async with httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT) as http:
-            while True:
-                record = self._store.notify(notify_id)
-                if record is None or record.delivered or record.attempts >= len(RETRY_GAPS):
-                    return
-                gap = RETRY_GAPS[record.attempts] / self._time_factor
-                if record.attempts > 0 and gap > 0:
-                    await asyncio.sleep(gap)
-                outcome = await self._attempt(http, record)
-                record = self._store.notify(notify_id) or record
-                record.attempts += 1
-                record.log.append(f"{_now_cn()} attempt {record.attempts}: {outcome}")
-                record.delivered = outcome == "success"
-                self._store.save_notify(record)
+        http = _HTTP.client()
+        while True:
+            record = self._store.notify(notify_id)
+            if record is None or record.delivered or record.attempts >= len(RETRY_GAPS):
+                return
+            gap = RETRY_GAPS[record.attempts] / self._time_factor
+            if record.attempts > 0 and gap > 0:
+                await asyncio.sleep(gap)
+            outcome = await self._attempt(http, record)
+            record = self._store.notify(notify_id) or record
+            record.attempts += 1
+            record.log.append(f"{_now_cn()} attempt {record.attempts}: {outcome}")
+            record.delivered = outcome == "success"
+            self._store.save_notify(record)
 
     async def _attempt(self, http: httpx.AsyncClient, record: NotifyRecord) -> str:
         if self._store.take_fault(record.app_id, "drop_callbacks"):

@@ -118,6 +118,9 @@ class SandboxStore:
 
     def __init__(self, path: str | None) -> None:
         self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+        # a simulator's state: WAL without fsync per commit keeps the gateway from stalling its event loop
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.RLock()
         with self._lock:
             self._db.executescript(_SCHEMA)

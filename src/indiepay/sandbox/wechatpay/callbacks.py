@@ -21,11 +21,13 @@ import httpx
 
 from indiepay.channels.wechatpay import signing
 from indiepay.core.clock import BUSINESS_TZ
+from indiepay.sandbox.http import CallbackHttp
 from indiepay.sandbox.wechatpay import protocol
 from indiepay.sandbox.wechatpay.config import RETRY_SCHEDULE
 from indiepay.sandbox.wechatpay.state import SandboxState
 
 DELIVERY_TIMEOUT_SECONDS = 5.0
+_HTTP = CallbackHttp(DELIVERY_TIMEOUT_SECONDS)
 
 
 def beijing_now() -> str:
@@ -69,8 +71,7 @@ async def _post(state: SandboxState, mchid: str, url: str, body: bytes, probe: b
     headers = protocol.signature_headers(merchant, body, signature_override=override)
     headers["Content-Type"] = "application/json"
     try:
-        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS) as client:
-            response = await client.post(url, content=body, headers=headers)
+        response = await _HTTP.client().post(url, content=body, headers=headers)
     except httpx.HTTPError:
         return None
     return response.status_code
