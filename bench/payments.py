@@ -1,15 +1,16 @@
 """Benchmark: end-to-end payments (create → sandbox buyer pays → signed callback → ``succeeded``).
 
-Measured on SQLite and, when ``INDIEPAY_TEST_POSTGRES_URL`` (or ``--postgres URL``) is set, PostgreSQL,
-against a **baseline measured in the same run on the same server**: a bare endpoint doing only the
-unavoidable work — one RSA-signed prepay call to the same sandbox gateway over loopback (sign, call,
-verify the signed response), one insert — and a bare callback endpoint (verify, decrypt, one update).
-Rounds alternate baseline / platform so machine noise hits both alike.
+Three processes, as in production: the sandbox gateway (``indiepay sandbox``), the platform server, and
+this load generator — so the numbers are not one process's threads fighting over one GIL. The server
+process also hosts the **baseline measured in the same run**: bare endpoints doing only the unavoidable
+work — one RSA-signed prepay call to the same gateway over loopback (sign, call, verify the signed
+response) and one insert; a bare callback endpoint that verifies, decrypts and does one update. Rounds
+alternate baseline / platform so machine noise hits both alike.
 
-Also measured, sequentially: the platform's own time per payment excluding the gateway — server time of
-the create request minus the prepay call, plus server time of the callback request — as p50 / p99.
+Also measured, sequentially: the platform's own time per payment excluding the gateway — server time
+of the create request minus its prepay call, plus server time of the callback request — as p50 / p99.
 
-    python bench/payments.py [--payments 200] [--concurrency 8] [--rounds 2]
+    python bench/payments.py [--payments 200] [--concurrency 8] [--rounds 2] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import argparse
 import os
 import secrets
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,75 +28,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request, Response
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
-from indiepay.app import create_app
-from indiepay.channels.base import ChannelMethod, IncomingNotification, PrepayRequest
-from indiepay.channels.registry import build_adapter
-from indiepay.cli.localserver import free_port, serve_in_thread
-from indiepay.config import Settings
-from indiepay.core.clock import SystemClock
-from indiepay.db.migrate import upgrade
-from indiepay.runtime import Runtime
+from indiepay.cli.localserver import free_port
 
-bare_metadata = MetaData()
-bare_orders = Table("bench_bare_orders", bare_metadata, Column("out_trade_no", String(40), primary_key=True),
-                    Column("amount", Integer, nullable=False), Column("status", String(16), nullable=False),
-                    Column("code_url", String(300)))
-
-
-def build_baseline(runtime: Runtime, base_url: str) -> tuple[FastAPI, Callable[[], None]]:
-    """The bare endpoints: the least work any platform must do per payment."""
-    app = FastAPI()
-    state: dict[str, Any] = {}
-    engine = runtime.ctx.db.engine
-    bare_metadata.create_all(engine)
-
-    def setup() -> None:
-        creds = httpx.post(f"{base_url}/sandbox/wechatpay/_provision", json={}, timeout=60).json()["credentials"]
-        state["adapter"] = build_adapter("wechatpay", creds, f"{base_url}/sandbox/wechatpay", runtime.http,
-                                         SystemClock())
-
-    @app.post("/create")
-    def create(body: dict[str, Any]) -> dict[str, Any]:
-        request = PrepayRequest(method=ChannelMethod.WECHAT_NATIVE, out_trade_no=body["out_trade_no"],
-                                amount=body["amount"], currency="CNY", description="bench",
-                                notify_url=f"{base_url}/bare/notify",
-                                expires_at=datetime.now(UTC) + timedelta(hours=1))
-        result = state["adapter"].prepay(request)
-        with engine.begin() as conn:
-            conn.execute(insert(bare_orders).values(out_trade_no=body["out_trade_no"], amount=body["amount"],
-                                                    status="pending", code_url=result.code_url))
-        return {"code_url": result.code_url}
-
-    @app.post("/notify")
-    async def notify(request: Request) -> Response:
-        body = await request.body()
-        incoming = IncomingNotification(headers={k.lower(): v for k, v in request.headers.items()}, body=body)
-        from starlette.concurrency import run_in_threadpool
-
-        def apply() -> None:
-            seen = state["adapter"].parse_notification(incoming).payment
-            with engine.begin() as conn:
-                conn.execute(update(bare_orders).where(bare_orders.c.out_trade_no == seen.out_trade_no,
-                                                       bare_orders.c.status == "pending").values(status="succeeded"))
-
-        await run_in_threadpool(apply)
-        return Response(status_code=204)
-
-    @app.get("/status/{out_trade_no}")
-    def status(out_trade_no: str) -> dict[str, Any]:
-        with engine.connect() as conn:
-            row = conn.execute(select(bare_orders.c.status).where(bare_orders.c.out_trade_no == out_trade_no)).first()
-        return {"status": row[0] if row else None}
-
-    return app, setup
+HERE = Path(__file__).resolve().parent
+POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -119,7 +63,7 @@ def wait_status(client: httpx.Client, url: str, wanted: str, headers: dict[str, 
     while time.monotonic() < deadline:
         if client.get(url, headers=headers).json().get("status") == wanted:
             return
-        time.sleep(0.002)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(url)
 
 
@@ -142,71 +86,59 @@ def run_round(label: str, n: int, concurrency: int, one: Callable[[httpx.Client,
     return RoundResult(label, n, time.perf_counter() - started, latencies)
 
 
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
 @contextmanager
-def platform(url: str, workdir: Path) -> Iterator[tuple[str, Runtime, FastAPI, Callable[[], None]]]:
-    port = free_port()
-    settings = Settings(database_url=url, var_dir=workdir, port=port, admin_key="sk_admin_bench",
-                        master_key=secrets.token_urlsafe(32), sandbox_time_factor=1000.0, worker_poll_seconds=0.2,
-                        log_level="warning")
-    upgrade(url)
-    runtime = Runtime.build(settings)
-    app = create_app(settings, runtime=runtime)
-    base_url = f"http://127.0.0.1:{port}"
-    bare, setup = build_baseline(runtime, base_url)
-    app.mount("/bare", bare)
-    timings: dict[str, list[float]] = {"create": [], "notify": [], "prepay": []}
-    app.state.bench_timings = timings
-
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        path = request.url.path
-        if request.method == "POST" and path == "/v1/payments":
-            timings["create"].append(time.perf_counter() - started)
-        elif path.startswith("/notify/"):
-            timings["notify"].append(time.perf_counter() - started)
-        return response
-
-    original_get = runtime.ctx.adapters.get
-
-    def timed_get(**kwargs: Any) -> Any:
-        adapter = original_get(**kwargs)
-
-        class Timed:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(adapter, name)
-
-            def prepay(self, request: PrepayRequest) -> Any:
-                started = time.perf_counter()
-                try:
-                    return adapter.prepay(request)
-                finally:
-                    timings["prepay"].append(time.perf_counter() - started)
-
-        return Timed()
-
-    runtime.ctx.adapters.get = timed_get  # type: ignore[method-assign]
-    with serve_in_thread(app, port=port):
-        yield base_url, runtime, app, setup
-    runtime.close()
+def processes(db_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    """Start the sandbox gateway and the bench server; yield (platform URL, sandbox URL)."""
+    sandbox_port, server_port = free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    env = {**os.environ, "INDIEPAY_DATABASE_URL": db_url, "INDIEPAY_VAR_DIR": str(workdir),
+           "INDIEPAY_PORT": str(server_port), "INDIEPAY_ADMIN_KEY": "sk_admin_bench",
+           "INDIEPAY_MASTER_KEY": secrets.token_urlsafe(32), "INDIEPAY_MOUNT_SANDBOX": "false",
+           "INDIEPAY_SANDBOX_URL": sandbox_url, "INDIEPAY_LOG_LEVEL": "warning",
+           "INDIEPAY_WORKER_POLL_SECONDS": "0.5"}
+    sandbox = subprocess.Popen([sys.executable, "-m", "indiepay.cli.main", "sandbox", "--port", str(sandbox_port),
+                                "--time-factor", "1000"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    server_script = os.environ.get("BENCH_SERVER", str(HERE / "payments_server.py"))
+    server = subprocess.Popen([sys.executable, server_script], env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    try:
+        wait_healthy(f"{sandbox_url}/health")
+        wait_healthy(f"http://127.0.0.1:{server_port}/health")
+        yield f"http://127.0.0.1:{server_port}", sandbox_url
+    finally:
+        for proc in (server, sandbox):
+            proc.terminate()
+        for proc in (server, sandbox):
+            proc.wait(timeout=30)
 
 
-def bench_database(label: str, url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, platform(url, Path(tmp)) as (base_url, _runtime, app, setup):
-        setup()
+def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, processes(db_url, Path(tmp)) as (base_url, sandbox_url):
+        httpx.post(f"{base_url}/bare/setup", timeout=60).raise_for_status()
         admin = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer sk_admin_bench"}, timeout=60)
         merchant = admin.post("/v1/merchants", json={"name": "Bench", "short_name": "Bench",
                                                      "subject_type": "enterprise"}).json()
         headers = {"Authorization": f"Bearer {merchant['api_keys']['test']}"}
-        httpx.post(f"{base_url}/v1/channel_accounts", headers=headers, json={"channel": "wechatpay", "sandbox": True},
-                   timeout=60).raise_for_status()
+        admin.post("/v1/channel_accounts", headers=headers,
+                   json={"channel": "wechatpay", "sandbox": True}).raise_for_status()
         run_id = secrets.token_hex(3)
 
         def baseline_one(client: httpx.Client, i: int) -> None:
             no = f"B{run_id}{i:07d}{secrets.token_hex(2)}"
             code = client.post(f"{base_url}/bare/create", json={"out_trade_no": no, "amount": 100}).json()["code_url"]
-            client.post(f"{base_url}/sandbox/wechatpay/_buyer/pay", json={"code_url": code}).raise_for_status()
+            client.post(f"{sandbox_url}/wechatpay/_buyer/pay", json={"code_url": code}).raise_for_status()
             wait_status(client, f"{base_url}/bare/status/{no}", "succeeded")
 
         def platform_one(client: httpx.Client, i: int) -> None:
@@ -215,37 +147,40 @@ def bench_database(label: str, url: str, n: int, concurrency: int, rounds: int) 
             created = client.post(f"{base_url}/v1/payments", json=body, headers=headers)
             created.raise_for_status()
             payment = created.json()
-            client.post(f"{base_url}/sandbox/wechatpay/_buyer/pay",
+            client.post(f"{sandbox_url}/wechatpay/_buyer/pay",
                         json={"code_url": payment["action"]["code_url"]}).raise_for_status()
             wait_status(client, f"{base_url}/v1/payments/{payment['id']}", "succeeded", headers)
 
-        # warm-up both paths
-        run_round("warm", 10, 2, baseline_one)
-        run_round("warm", 10, 2, platform_one)
+        run_round("warm", 20, 2, baseline_one)
+        run_round("warm", 20, 2, platform_one)
         base_results, plat_results = [], []
         for _ in range(rounds):
             base_results.append(run_round("baseline", n, concurrency, baseline_one))
             plat_results.append(run_round("platform", n, concurrency, platform_one))
 
-        # platform overhead per payment, sequential so server timings pair up with one payment each
-        timings: dict[str, list[float]] = app.state.bench_timings
         overheads = []
         with httpx.Client(timeout=60) as client:
             for i in range(min(n, 200)):
-                for values in timings.values():
-                    values.clear()
-                platform_one(client, 10_000_000 + i)
-                time.sleep(0.001)
-                if timings["create"] and timings["prepay"] and timings["notify"]:
+                client.post(f"{base_url}/bench/timings/reset")
+                body = {"amount": 100, "currency": "CNY", "out_trade_no": f"S{run_id}{i:07d}", "description": "bench",
+                        "method": "wechat_native"}
+                payment = client.post(f"{base_url}/v1/payments", json=body, headers=headers).json()
+                client.post(f"{sandbox_url}/wechatpay/_buyer/pay", json={"code_url": payment["action"]["code_url"]})
+                deadline = time.monotonic() + 30
+                timings = client.get(f"{base_url}/bench/timings").json()
+                while not timings["notify"] and time.monotonic() < deadline:  # a cheap wait: no API polling
+                    time.sleep(POLL_SECONDS)
+                    timings = client.get(f"{base_url}/bench/timings").json()
+                if len(timings["create"]) == len(timings["prepay"]) == len(timings["notify"]) == 1:
                     overheads.append(timings["create"][0] - timings["prepay"][0] + timings["notify"][0])
+                time.sleep(0.05)  # let the worker deliver the event before the next payment starts
         admin.close()
     base_tp = statistics.median(r.throughput for r in base_results)
     plat_tp = statistics.median(r.throughput for r in plat_results)
     base_lat = [x for r in base_results for x in r.latencies]
     plat_lat = [x for r in plat_results for x in r.latencies]
     return {
-        "database": label, "payments_per_round": n, "concurrency": concurrency, "rounds": rounds,
-        "baseline_per_s": base_tp, "platform_per_s": plat_tp, "ratio": plat_tp / base_tp,
+        "database": label, "baseline_per_s": base_tp, "platform_per_s": plat_tp, "ratio": plat_tp / base_tp,
         "baseline_p50_ms": pct(base_lat, 0.5) * 1000, "baseline_p99_ms": pct(base_lat, 0.99) * 1000,
         "platform_p50_ms": pct(plat_lat, 0.5) * 1000, "platform_p99_ms": pct(plat_lat, 0.99) * 1000,
         "overhead_p50_ms": pct(overheads, 0.5) * 1000 if overheads else float("nan"),
@@ -277,7 +212,8 @@ def main() -> None:
         finally:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"# payments bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores")
+    print(f"# payments bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+          f"{args.payments} payments x {args.rounds} rounds, concurrency {args.concurrency}")
     print("| database | baseline /s | platform /s | platform % of baseline | baseline p50/p99 ms | "
           "platform p50/p99 ms | platform overhead p50/p99 ms |")
     print("|---|---|---|---|---|---|---|")

@@ -115,6 +115,7 @@ def test_forged_callbacks_change_nothing_and_the_genuine_one_works(platform: Pla
 def test_fifty_concurrent_identical_callbacks_make_one_transition(pg_platform: PlatformUnderTest) -> None:
     merchant = pg_platform.merchant()
     account, creds = merchant.own_sandbox_account("wechatpay")
+    merchant.api.put("/v1/webhook_endpoint", json={"url": "http://127.0.0.1:9/hooks"})
     payment, headers, body = capture_wechat_callback(pg_platform, merchant, creds)
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(lambda _: post_callback(pg_platform, account["id"], headers, body), range(50)))

@@ -15,7 +15,8 @@ from indiepay.idempotency.service import StoredResponse, request_hash, run_idemp
 from indiepay.merchants.auth import Principal, authenticate
 
 
-def get_ctx(request: Request) -> ServiceContext:
+async def get_ctx(request: Request) -> ServiceContext:
+    """Async on purpose: a sync dependency costs a thread-pool hop per request for no I/O."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 

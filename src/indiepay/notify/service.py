@@ -59,6 +59,7 @@ def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
         return _reject(ctx, adapter, account, _Rejected("verification_failed", exc.message))
     except _Rejected as exc:
         return _reject(ctx, adapter, account, exc)
+    ctx.wake_worker()  # deliver the merchant's webhook now rather than at the next poll
     return adapter.notification_reply(True)
 
 

@@ -92,9 +92,9 @@ def _insert_pending(ctx: ServiceContext, principal: Principal,
                 expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
             session.add(payment)
             session.flush()
-            schedule_query(session, ctx, payment)
+            schedule_query(session, ctx, payment, first=True)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
-                    unique_key=f"expire:{payment.id}")
+                    unique_key=f"expire:{payment.id}", first=True)
             request = PrepayRequest(
                 method=body.method, out_trade_no=payment.out_trade_no, amount=payment.amount,
                 currency=payment.currency, description=payment.description,

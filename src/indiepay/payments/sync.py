@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
@@ -30,11 +31,11 @@ QUERY_JOB = "payment.query"
 MAX_QUERY_ATTEMPTS = 40
 
 
-def schedule_query(session: Session, ctx: ServiceContext, payment: Payment) -> None:
+def schedule_query(session: Session, ctx: ServiceContext, payment: Payment, *, first: bool = False) -> None:
     """Queue the active query of a pending payment (one queued query per payment at most)."""
     at = payment.next_query_at or ctx.clock.now()
     enqueue(session, QUERY_JOB, {"payment_id": payment.id}, now=ctx.clock.now(), run_at=at,
-            unique_key=f"query:{payment.id}")
+            unique_key=f"query:{payment.id}", first=first)
 
 
 def mismatch(payment: Payment, seen: ChannelPayment) -> dict[str, Any] | None:
@@ -73,7 +74,8 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
         .values(**values).execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
         return False
-    session.refresh(payment)
+    for name, value in values.items():  # what the row now holds; no second read needed
+        set_committed_value(payment, name, value)
     _announce(session, ctx, payment, transition, source)
     return True
 
@@ -125,6 +127,10 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
 
 def run_query_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
     """Job: actively query a pending payment on a backoff schedule (lost callbacks, unknown outcomes)."""
+    with ctx.db.read() as session:
+        current = session.get(Payment, str(args["payment_id"]))
+        if current is None or current.status != state.PENDING:
+            return None  # the callback got here first: nothing to ask the channel
     payment = query_and_apply(ctx, str(args["payment_id"]), source="query")
     if payment is None or payment.status != state.PENDING:
         return None

@@ -78,7 +78,7 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             session.add(refund)
             session.flush()
             enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
-                    unique_key=f"refund-sync:{refund.id}")
+                    unique_key=f"refund-sync:{refund.id}", first=True)
             return refund.id
     except IntegrityError as exc:
         raise Conflict(f"out_refund_no {out_refund_no!r} is already used", code="duplicate_out_refund_no",

@@ -61,8 +61,9 @@ def get_endpoint(session: Session, principal: Principal) -> WebhookEndpoint:
 
 def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livemode: bool, type_: str,
                data: dict[str, Any], dedupe_key: str) -> Event | None:
-    """Record an event and its delivery job in the caller's transaction; a repeat of the same fact
-    (same ``dedupe_key``) is ignored and returns None."""
+    """Record an event and, when the merchant has an endpoint for that mode, its delivery job — both in
+    the caller's transaction. A repeat of the same fact (same ``dedupe_key``) is ignored and returns None.
+    Events from before an endpoint existed stay in the log but are not delivered (as with Stripe)."""
     if session.scalars(select(Event.id).where(Event.dedupe_key == dedupe_key)).first() is not None:
         return None
     now = ctx.clock.now()
@@ -70,7 +71,10 @@ def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livem
                   dedupe_key=dedupe_key, data=data, delivered=False, created_at=now)
     session.add(event)
     session.flush()
-    enqueue(session, DELIVERY_JOB, {"event_id": event.id}, now=now, max_attempts=DELIVERY_ATTEMPTS)
+    has_endpoint = session.scalars(select(WebhookEndpoint.id).where(
+        WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == livemode)).first() is not None
+    if has_endpoint:
+        enqueue(session, DELIVERY_JOB, {"event_id": event.id}, now=now, max_attempts=DELIVERY_ATTEMPTS)
     return event
 
 

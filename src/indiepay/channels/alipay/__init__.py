@@ -90,12 +90,12 @@ def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Cli
                   clock: Clock) -> AlipayAdapter:
     """Build the adapter for one Alipay app talking to ``base_url`` (the full gateway URL).
 
-    Raises:
-        InvalidRequest: the credentials do not validate (see :func:`validate_credentials`).
+    ``credentials`` are as :func:`validate_credentials` accepted them when they were entered; they are not
+    validated again here (that would re-run the slow RSA key check on every build).
     """
-    valid = validate_credentials(credentials)
+    valid = credentials
     public_key = signing.load_public_key(valid["alipay_public_key"])
-    private_key = signing.load_private_key(valid["app_private_key"])
+    private_key = signing.load_private_key(valid["app_private_key"], validated=True)
     client = AlipayClient(app_id=valid["app_id"], app_private_key=private_key, alipay_public_key=public_key,
                           gateway_url=base_url, http=http, clock=clock)
     return AlipayAdapter(client, seller_id=valid["seller_id"], alipay_public_key=public_key)

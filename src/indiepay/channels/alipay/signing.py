@@ -76,8 +76,11 @@ def _der_from_text(text: str) -> bytes | None:
         return None
 
 
-def load_private_key(text: str) -> rsa.RSAPrivateKey:
+def load_private_key(text: str, *, validated: bool = False) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PEM (PKCS#1 or PKCS#8) or bare base64 DER.
+
+    ``validated=True`` skips OpenSSL's RSA consistency check (~50 ms) for a key that already passed it
+    when it was entered.
 
     Raises:
         ValueError: not a loadable RSA key of at least 2048 bits.
@@ -85,12 +88,14 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
     stripped = text.strip()
     try:
         if stripped.startswith("-----BEGIN"):
-            key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
+            key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None,
+                                                     unsafe_skip_rsa_key_validation=validated)
         else:
             der = _der_from_text(stripped)
             if der is None:
                 raise ValueError("neither PEM nor base64 DER")
-            key = serialization.load_der_private_key(der, password=None)
+            key = serialization.load_der_private_key(der, password=None,
+                                                     unsafe_skip_rsa_key_validation=validated)
     except (ValueError, TypeError, UnicodeEncodeError) as exc:
         raise ValueError(f"cannot load private key: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey):

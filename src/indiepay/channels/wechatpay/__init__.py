@@ -49,7 +49,8 @@ def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Cli
     """Build the adapter for one merchant account from its decrypted credentials.
 
     Args:
-        credentials: the account's fields (validated again here; see :func:`validate_credentials`).
+        credentials: the account's fields, as :func:`validate_credentials` accepted them when they were
+            entered (they are not validated again: that would re-run the slow RSA key check per build).
         base_url: ``PRODUCTION_BASE_URL`` or a sandbox URL such as ``http://127.0.0.1:8000/sandbox/wechatpay``.
         http: a shared ``httpx.Client`` (connection pooling); requests are signed per call.
         clock: the clock for request timestamps and the 300 s windows.
@@ -58,12 +59,12 @@ def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Cli
     Raises:
         InvalidRequest: ``invalid_credentials``.
     """
-    creds = validate_credentials(credentials)
+    creds = credentials
     public_key_pem = creds.get("wechatpay_public_key")
     client = WechatPayClient(
         mchid=creds["mchid"],
         merchant_serial_no=creds["merchant_serial_no"],
-        private_key=signing.load_private_key(creds["merchant_private_key"]),
+        private_key=signing.load_private_key(creds["merchant_private_key"], validated=True),
         apiv3_key=creds["apiv3_key"].encode("utf-8"),
         base_url=base_url,
         http=http,

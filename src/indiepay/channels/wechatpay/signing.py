@@ -63,10 +63,15 @@ def pay_sign_message(appid: str, timestamp: str, nonce: str, package: str) -> by
     return build_message(appid, timestamp, nonce, package)
 
 
-def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
-    """Load an RSA private key from PEM (PKCS#8 or PKCS#1). Raises SignatureError."""
+def load_private_key(pem: str | bytes, *, validated: bool = False) -> rsa.RSAPrivateKey:
+    """Load an RSA private key from PEM (PKCS#8 or PKCS#1). Raises SignatureError.
+
+    ``validated=True`` skips OpenSSL's RSA consistency check (~50 ms) for a key that already passed it
+    when it was entered (:func:`~indiepay.channels.wechatpay.credentials.validate_credentials`).
+    """
     try:
-        key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
+        key = serialization.load_pem_private_key(_as_bytes(pem), password=None,
+                                                 unsafe_skip_rsa_key_validation=validated)
     except (ValueError, TypeError) as exc:
         raise SignatureError("not a PEM private key") from exc
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -17,11 +17,13 @@ BACKOFF_CAP_SECONDS = 3600.0
 
 
 def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
-            run_at: datetime | None = None, unique_key: str | None = None, max_attempts: int = 12) -> None:
+            run_at: datetime | None = None, unique_key: str | None = None, max_attempts: int = 12,
+            first: bool = False) -> None:
     """Add a job to the caller's transaction. With ``unique_key``, an existing *queued* job with the same
-    key is moved to the earlier run time instead of adding a second one."""
+    key is moved to the earlier run time instead of adding a second one; ``first=True`` says the key
+    cannot exist yet (its object was created in this transaction), which saves the lookup."""
     when = run_at or now
-    if unique_key is not None:
+    if unique_key is not None and not first:
         existing = session.scalars(select(Job).where(Job.unique_key == unique_key)).first()
         if existing is not None:
             if existing.status == "queued":

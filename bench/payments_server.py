@@ -1,0 +1,135 @@
+"""The server process of ``bench/payments.py``: the platform (configured from ``INDIEPAY_*``) with a
+timing middleware, the prepay call timed, and the bare baseline endpoints under ``/bare``."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from starlette.concurrency import run_in_threadpool
+
+from indiepay.app import create_app
+from indiepay.channels.base import ChannelAdapter, ChannelMethod, IncomingNotification, PrepayRequest
+from indiepay.channels.registry import build_adapter
+from indiepay.config import Settings
+from indiepay.core.clock import SystemClock
+from indiepay.db.migrate import upgrade
+from indiepay.runtime import Runtime
+
+bare_metadata = MetaData()
+bare_orders = Table("bench_bare_orders", bare_metadata, Column("out_trade_no", String(40), primary_key=True),
+                    Column("amount", Integer, nullable=False), Column("status", String(16), nullable=False),
+                    Column("code_url", String(300)))
+
+
+def bare_app(runtime: Runtime) -> FastAPI:
+    """The least work any platform must do per payment, on the same database and gateway."""
+    app = FastAPI()
+    settings = runtime.settings
+    db = runtime.ctx.db
+    bare_metadata.create_all(db.engine)
+    state: dict[str, ChannelAdapter] = {}
+
+    @app.post("/setup")
+    def setup() -> dict[str, str]:
+        response = httpx.post(f"{settings.sandbox_base_url}/wechatpay/_provision", json={}, timeout=60)
+        state["adapter"] = build_adapter("wechatpay", response.json()["credentials"],
+                                         f"{settings.sandbox_base_url}/wechatpay", runtime.http, SystemClock())
+        return {"status": "ok"}
+
+    @app.post("/create")
+    def create(body: dict[str, Any]) -> dict[str, Any]:
+        request = PrepayRequest(method=ChannelMethod.WECHAT_NATIVE, out_trade_no=body["out_trade_no"],
+                                amount=body["amount"], currency="CNY", description="bench",
+                                notify_url=f"{settings.base_url}/bare/notify",
+                                expires_at=datetime.now(UTC) + timedelta(hours=1))
+        result = state["adapter"].prepay(request)
+        with db.transaction() as session:
+            session.execute(insert(bare_orders).values(out_trade_no=body["out_trade_no"], amount=body["amount"],
+                                                       status="pending", code_url=result.code_url))
+        return {"code_url": result.code_url}
+
+    @app.post("/notify")
+    async def notify(request: Request) -> Response:
+        incoming = IncomingNotification(headers={k.lower(): v for k, v in request.headers.items()},
+                                        body=await request.body())
+
+        def apply() -> None:
+            seen = state["adapter"].parse_notification(incoming).payment
+            assert seen is not None
+            with db.transaction() as session:
+                session.execute(update(bare_orders).where(bare_orders.c.out_trade_no == seen.out_trade_no,
+                                                          bare_orders.c.status == "pending")
+                                .values(status="succeeded"))
+
+        await run_in_threadpool(apply)
+        return Response(status_code=204)
+
+    @app.get("/status/{out_trade_no}")
+    def status(out_trade_no: str) -> dict[str, Any]:
+        with db.read() as session:
+            row = session.execute(select(bare_orders.c.status)
+                                  .where(bare_orders.c.out_trade_no == out_trade_no)).first()
+        return {"status": row[0] if row else None}
+
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    upgrade(settings.database_url)
+    runtime = Runtime.build(settings)
+    app = create_app(settings, runtime=runtime)
+    app.mount("/bare", bare_app(runtime))
+    timings: dict[str, list[float]] = {"create": [], "notify": [], "prepay": []}
+
+    async def timed_app(scope: Any, receive: Any, send: Any) -> None:
+        """A plain ASGI wrapper (BaseHTTPMiddleware would add its own cost to what it measures)."""
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            path = scope["path"]
+            if scope["method"] == "POST" and path == "/v1/payments":
+                timings["create"].append(time.perf_counter() - started)
+            elif path.startswith("/notify/"):
+                timings["notify"].append(time.perf_counter() - started)
+
+    @app.get("/bench/timings")
+    def get_timings() -> dict[str, list[float]]:
+        return timings
+
+    @app.post("/bench/timings/reset")
+    def reset_timings() -> dict[str, str]:
+        for values in timings.values():
+            values.clear()
+        return {"status": "ok"}
+
+    original_get = runtime.ctx.adapters.get
+
+    def timed_get(**kwargs: Any) -> Any:
+        adapter = original_get(**kwargs)
+
+        class Timed:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(adapter, name)
+
+            def prepay(self, request: PrepayRequest) -> Any:
+                started = time.perf_counter()
+                try:
+                    return adapter.prepay(request)
+                finally:
+                    timings["prepay"].append(time.perf_counter() - started)
+
+        return Timed()
+
+    runtime.ctx.adapters.get = timed_get  # type: ignore[method-assign]
+    uvicorn.run(timed_app, host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
