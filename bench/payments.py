@@ -124,6 +124,36 @@ def processes(db_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
             proc.wait(timeout=30)
 
 
+def sequential_overheads(base_url: str, sandbox_url: str, headers: dict[str, str], run_id: str, n: int,
+                         platform: bool) -> list[float]:
+    """One payment at a time: server time of create minus its prepay call, plus server time of the callback.
+    Waits on the bench's own timings endpoint, so no API polling competes with the measured requests."""
+    prefix = "" if platform else "bare_"
+    overheads = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(n):
+            client.post(f"{base_url}/bench/timings/reset")
+            no = f"{'S' if platform else 'Q'}{run_id}{i:07d}"
+            if platform:
+                body = {"amount": 100, "currency": "CNY", "out_trade_no": no, "description": "bench",
+                        "method": "wechat_native"}
+                code = client.post(f"{base_url}/v1/payments", json=body, headers=headers).json()["action"]["code_url"]
+            else:
+                bare = client.post(f"{base_url}/bare/create", json={"out_trade_no": no, "amount": 100})
+                code = bare.json()["code_url"]
+            client.post(f"{sandbox_url}/wechatpay/_buyer/pay", json={"code_url": code})
+            deadline = time.monotonic() + 30
+            timings = client.get(f"{base_url}/bench/timings").json()
+            while not timings[f"{prefix}notify"] and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+                timings = client.get(f"{base_url}/bench/timings").json()
+            create, prepay, notify = (timings[f"{prefix}{k}"] for k in ("create", "prepay", "notify"))
+            if len(create) == len(prepay) == len(notify) == 1:
+                overheads.append(create[0] - prepay[0] + notify[0])
+            time.sleep(0.05)  # let the worker deliver the event before the next payment starts
+    return overheads
+
+
 def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, processes(db_url, Path(tmp)) as (base_url, sandbox_url):
         httpx.post(f"{base_url}/bare/setup", timeout=60).raise_for_status()
@@ -158,22 +188,8 @@ def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: in
             base_results.append(run_round("baseline", n, concurrency, baseline_one))
             plat_results.append(run_round("platform", n, concurrency, platform_one))
 
-        overheads = []
-        with httpx.Client(timeout=60) as client:
-            for i in range(min(n, 200)):
-                client.post(f"{base_url}/bench/timings/reset")
-                body = {"amount": 100, "currency": "CNY", "out_trade_no": f"S{run_id}{i:07d}", "description": "bench",
-                        "method": "wechat_native"}
-                payment = client.post(f"{base_url}/v1/payments", json=body, headers=headers).json()
-                client.post(f"{sandbox_url}/wechatpay/_buyer/pay", json={"code_url": payment["action"]["code_url"]})
-                deadline = time.monotonic() + 30
-                timings = client.get(f"{base_url}/bench/timings").json()
-                while not timings["notify"] and time.monotonic() < deadline:  # a cheap wait: no API polling
-                    time.sleep(POLL_SECONDS)
-                    timings = client.get(f"{base_url}/bench/timings").json()
-                if len(timings["create"]) == len(timings["prepay"]) == len(timings["notify"]) == 1:
-                    overheads.append(timings["create"][0] - timings["prepay"][0] + timings["notify"][0])
-                time.sleep(0.05)  # let the worker deliver the event before the next payment starts
+        overheads = sequential_overheads(base_url, sandbox_url, headers, run_id, min(n, 200), platform=True)
+        bare_overheads = sequential_overheads(base_url, sandbox_url, headers, run_id, min(n, 200), platform=False)
         admin.close()
     base_tp = statistics.median(r.throughput for r in base_results)
     plat_tp = statistics.median(r.throughput for r in plat_results)
@@ -186,6 +202,8 @@ def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: in
         "overhead_p50_ms": pct(overheads, 0.5) * 1000 if overheads else float("nan"),
         "overhead_p99_ms": pct(overheads, 0.99) * 1000 if overheads else float("nan"),
         "overhead_samples": len(overheads),
+        "bare_overhead_p50_ms": pct(bare_overheads, 0.5) * 1000 if bare_overheads else float("nan"),
+        "bare_overhead_p99_ms": pct(bare_overheads, 0.99) * 1000 if bare_overheads else float("nan"),
     }
 
 
@@ -215,13 +233,13 @@ def main() -> None:
     print(f"# payments bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"{args.payments} payments x {args.rounds} rounds, concurrency {args.concurrency}")
     print("| database | baseline /s | platform /s | platform % of baseline | baseline p50/p99 ms | "
-          "platform p50/p99 ms | platform overhead p50/p99 ms |")
-    print("|---|---|---|---|---|---|---|")
+          "platform p50/p99 ms | platform overhead p50/p99 ms | bare baseline overhead p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['database']} | {r['baseline_per_s']:.1f} | {r['platform_per_s']:.1f} | {r['ratio'] * 100:.0f}% | "
               f"{r['baseline_p50_ms']:.1f} / {r['baseline_p99_ms']:.1f} | {r['platform_p50_ms']:.1f} / "
               f"{r['platform_p99_ms']:.1f} | {r['overhead_p50_ms']:.2f} / {r['overhead_p99_ms']:.2f} "
-              f"(n={r['overhead_samples']}) |")
+              f"(n={r['overhead_samples']}) | {r['bare_overhead_p50_ms']:.2f} / {r['bare_overhead_p99_ms']:.2f} |")
 
 
 if __name__ == "__main__":

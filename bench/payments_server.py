@@ -27,7 +27,7 @@ bare_orders = Table("bench_bare_orders", bare_metadata, Column("out_trade_no", S
                     Column("code_url", String(300)))
 
 
-def bare_app(runtime: Runtime) -> FastAPI:
+def bare_app(runtime: Runtime, timings: dict[str, list[float]]) -> FastAPI:
     """The least work any platform must do per payment, on the same database and gateway."""
     app = FastAPI()
     settings = runtime.settings
@@ -48,7 +48,9 @@ def bare_app(runtime: Runtime) -> FastAPI:
                                 amount=body["amount"], currency="CNY", description="bench",
                                 notify_url=f"{settings.base_url}/bare/notify",
                                 expires_at=datetime.now(UTC) + timedelta(hours=1))
+        started = time.perf_counter()
         result = state["adapter"].prepay(request)
+        timings["bare_prepay"].append(time.perf_counter() - started)
         with db.transaction() as session:
             session.execute(insert(bare_orders).values(out_trade_no=body["out_trade_no"], amount=body["amount"],
                                                        status="pending", code_url=result.code_url))
@@ -85,8 +87,9 @@ def main() -> None:
     upgrade(settings.database_url)
     runtime = Runtime.build(settings)
     app = create_app(settings, runtime=runtime)
-    app.mount("/bare", bare_app(runtime))
-    timings: dict[str, list[float]] = {"create": [], "notify": [], "prepay": []}
+    timings: dict[str, list[float]] = {"create": [], "notify": [], "prepay": [], "bare_create": [],
+                                       "bare_notify": [], "bare_prepay": []}
+    app.mount("/bare", bare_app(runtime, timings))
 
     async def timed_app(scope: Any, receive: Any, send: Any) -> None:
         """A plain ASGI wrapper (BaseHTTPMiddleware would add its own cost to what it measures)."""
@@ -98,6 +101,10 @@ def main() -> None:
                 timings["create"].append(time.perf_counter() - started)
             elif path.startswith("/notify/"):
                 timings["notify"].append(time.perf_counter() - started)
+            elif path == "/bare/create":
+                timings["bare_create"].append(time.perf_counter() - started)
+            elif path == "/bare/notify":
+                timings["bare_notify"].append(time.perf_counter() - started)
 
     @app.get("/bench/timings")
     def get_timings() -> dict[str, list[float]]:

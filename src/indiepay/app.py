@@ -41,7 +41,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
             else:
                 rt.worker.stop()
 
-    app = FastAPI(title="IndiePay", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="IndiePay", version=__version__, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.ctx = rt.ctx
     app.state.runtime = rt
     errors.install(app)

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
@@ -68,12 +68,17 @@ def authenticate(session: Session, raw: str | None, *, admin_key: str | None) ->
         raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     if admin_key is not None and hmac.compare_digest(raw.encode(), admin_key.encode()):
         return Principal(role="admin", merchant_id=None, livemode=True)
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(raw))).first()
+    row = session.execute(_KEY_LOOKUP, {"key_hash": hash_key(raw)}).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid API key", code="invalid_api_key")
     if row.role == "admin":
         return Principal(role="admin", merchant_id=None, livemode=True)
     return Principal(role="merchant", merchant_id=row.merchant_id, livemode=row.livemode)
+
+
+# every request runs this: plain columns (no ORM objects), statement built once
+_KEY_LOOKUP = (select(ApiKey.role, ApiKey.merchant_id, ApiKey.livemode, ApiKey.revoked_at)
+               .where(ApiKey.key_hash == bindparam("key_hash")))
 
 
 def ensure_admin_key(session: Session, clock: Clock, configured: str | None) -> str | None:

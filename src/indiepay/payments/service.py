@@ -132,7 +132,6 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
             payment.failure_message = result.error.message if result.error else None
             payment.updated_at = ctx.clock.now()
         out = to_out(ctx, payment)
-    ctx.wake_worker()
     if result.outcome == "rejected" and result.error is not None:
         raise Unprocessable(f"the channel rejected the order: {result.error.message}", code="channel_rejected",
                             details={"payment_id": payment_id, "channel_code": result.error.channel_code})

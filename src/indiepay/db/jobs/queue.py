@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from indiepay.core.ids import new_id
+from indiepay.db.base import UTCDateTime
 from indiepay.db.jobs.models import Job
 
 LEASE = timedelta(minutes=5)
@@ -36,15 +37,19 @@ def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
     session.flush()
 
 
-def _due(now: datetime) -> Any:
+def _due(now: Any) -> Any:
     return or_((Job.status == "queued") & (Job.run_at <= now),
                (Job.status == "running") & (Job.locked_until < now))
 
 
+_ANY_DUE = (select(Job.id).where(Job.status.in_(("queued", "running")), _due(bindparam("now", type_=UTCDateTime())))
+            .limit(1))
+
+
 def any_due(session: Session, now: datetime) -> bool:
-    """Is any job claimable now? (A cheap read that lets idle workers skip the write transaction.)"""
-    return session.scalars(select(Job.id).where(Job.status.in_(("queued", "running")), _due(now))
-                           .limit(1)).first() is not None
+    """Is any job claimable now? (A cheap read that lets idle workers skip the write transaction; the
+    statement is built once because idle workers ask often.)"""
+    return session.scalars(_ANY_DUE, {"now": now}).first() is not None
 
 
 def claim(session: Session, *, worker_id: str, now: datetime, limit: int, skip_locked: bool) -> list[Job]:
