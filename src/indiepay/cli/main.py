@@ -29,6 +29,7 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing call is noise
 
 
 @app.command()
