@@ -19,7 +19,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -108,6 +108,12 @@ class Database:
             yield session
         finally:
             session.close()  # ends the transaction; loaded objects stay readable (detached, not expired)
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A bare read-only connection for hot lookups that need no ORM objects (cheaper than a Session)."""
+        with self.read_engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -29,8 +29,8 @@ def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()] = Non
     if authorization:
         scheme, _, value = authorization.partition(" ")
         raw = value.strip() if scheme.lower() == "bearer" else None
-    with ctx.db.read() as session:
-        return authenticate(session, raw, admin_key=ctx.settings.admin_key)
+    with ctx.db.read_connection() as connection:
+        return authenticate(connection, raw, admin_key=ctx.settings.admin_key)
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

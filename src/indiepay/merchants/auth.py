@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
@@ -62,7 +62,7 @@ def issue_key(session: Session, clock: Clock, *, merchant_id: str | None, role: 
     return raw
 
 
-def authenticate(session: Session, raw: str | None, *, admin_key: str | None) -> Principal:
+def authenticate(session: Session | Connection, raw: str | None, *, admin_key: str | None) -> Principal:
     """Resolve a bearer key. Raises AuthenticationFailed for a missing, unknown or revoked key."""
     if not raw:
         raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")

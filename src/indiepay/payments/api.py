@@ -35,9 +35,11 @@ def list_payments(ctx: Ctx, caller: Caller, status: str | None = None, out_trade
 
 
 @router.get("/{payment_id}", response_model=PaymentOut)
-def get_payment(payment_id: str, ctx: Ctx, caller: Caller) -> PaymentOut:
+def get_payment(payment_id: str, ctx: Ctx, caller: Caller) -> JSONResponse:
+    """Polled often by merchants: the response is built once (no second validation by the framework)."""
     with ctx.db.read() as session:
-        return service.to_out(ctx, service.get_payment(session, ctx, caller, payment_id))
+        payment = service.get_payment(session, ctx, caller, payment_id)
+        return JSONResponse(service.to_out(ctx, payment).model_dump(mode="json"))
 
 
 @router.post("/{payment_id}/close", response_model=PaymentOut)
