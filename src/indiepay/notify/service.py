@@ -25,6 +25,7 @@ from indiepay.channels.base import (
 )
 from indiepay.context import ServiceContext
 from indiepay.core.ids import new_id
+from indiepay.db.jobs.queue import DUE_NOW
 from indiepay.notify.models import ReceivedNotification, RejectedNotification
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.models import Payment
@@ -54,23 +55,25 @@ def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
     adapter = adapter_for(ctx, account)
     try:
         notification = adapter.parse_notification(incoming)
-        _apply(ctx, account, notification)
+        due_now = _apply(ctx, account, notification)
     except NotificationRejected as exc:
         return _reject(ctx, adapter, account, _Rejected("verification_failed", exc.message))
     except _Rejected as exc:
         return _reject(ctx, adapter, account, exc)
-    ctx.wake_worker()  # deliver the merchant's webhook now rather than at the next poll
+    if due_now:
+        ctx.wake_worker()  # deliver the merchant's webhook now rather than at the next poll
     return adapter.notification_reply(True)
 
 
-def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notification) -> None:
+def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notification) -> bool:
+    """Apply in one transaction; True when it queued work that is due now (a webhook to deliver)."""
     try:
         with ctx.db.transaction() as session:
             seen_id = session.scalars(select(ReceivedNotification.id).where(
                 ReceivedNotification.account_id == account.id,
                 ReceivedNotification.notification_id == notification.notification_id)).first()
             if seen_id is not None:
-                return
+                return False
             if notification.payment is not None:
                 seen = notification.payment
                 payment = payments_repository.find_by_channel_order(session, account.id, seen.out_trade_no)
@@ -89,8 +92,9 @@ def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notificat
                 event_type=notification.event_type, result="applied", detail=None,
                 received_at=ctx.clock.now()))
             session.flush()
+            return bool(session.info.get(DUE_NOW))
     except IntegrityError:
-        return  # a concurrent delivery of the same notification won the race: it is handled
+        return False  # a concurrent delivery of the same notification won the race: it is handled
 
 
 def _find_refund(session: Session, account: ChannelAccount, notification: Notification) -> Refund:

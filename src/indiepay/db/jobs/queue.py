@@ -13,6 +13,7 @@ from indiepay.db.base import UTCDateTime
 from indiepay.db.jobs.models import Job
 
 LEASE = timedelta(minutes=5)
+DUE_NOW = "indiepay.jobs.due_now"
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 
@@ -35,6 +36,8 @@ def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
     session.add(Job(id=new_id("job"), kind=kind, args=args, unique_key=unique_key, status="queued",
                     run_at=when, attempts=0, max_attempts=max_attempts, created_at=now))
     session.flush()
+    if when <= now:
+        session.info[DUE_NOW] = True  # the committer may wake an in-process worker
 
 
 def _due(now: Any) -> Any:
