@@ -16,6 +16,16 @@ def get_scoped(session: Session, merchant_id: str, livemode: bool, payment_id: s
     return payment
 
 
+def with_account(session: Session, payment_id: str) -> tuple[Payment, ChannelAccount] | None:
+    """A payment and the channel account it was attempted on (every channel call needs both)."""
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        return None
+    account = session.get(ChannelAccount, payment.channel_account_id)
+    assert account is not None, "a payment always references its account"
+    return payment, account
+
+
 def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) -> Payment | None:
     return session.scalars(select(Payment).where(Payment.channel_account_id == account_id,
                                                  Payment.out_trade_no == out_trade_no)).first()

@@ -15,14 +15,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
 from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import ChannelPayment, TradeState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.payments import state
+from indiepay.payments import repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.webhooks.service import emit_event
@@ -100,12 +99,10 @@ def _announce(session: Session, ctx: ServiceContext, payment: Payment, transitio
 def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Payment | None:
     """Ask the channel about a payment and apply the answer. Network I/O outside transactions."""
     with ctx.db.read() as session:
-        payment = session.get(Payment, payment_id)
-        if payment is None:
-            return None
-        account = session.get(ChannelAccount, payment.channel_account_id)
-        assert account is not None
-        out_trade_no = payment.out_trade_no
+        found = repository.with_account(session, payment_id)
+    if found is None:
+        return None
+    out_trade_no, account = found[0].out_trade_no, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("query", lambda: adapter.query_payment(out_trade_no))
     with ctx.db.transaction() as session:
@@ -152,14 +149,12 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
     answer applied, so a payment paid at the last second ends ``succeeded``, not ``closed``.
     """
     with ctx.db.read() as session:
-        payment = session.get(Payment, payment_id)
-        if payment is None:
-            return False
-        if payment.status != state.PENDING:
-            return payment.status == state.CLOSED
-        account = session.get(ChannelAccount, payment.channel_account_id)
-        assert account is not None
-        out_trade_no = payment.out_trade_no
+        found = repository.with_account(session, payment_id)
+    if found is None:
+        return False
+    if found[0].status != state.PENDING:
+        return found[0].status == state.CLOSED
+    out_trade_no, account = found[0].out_trade_no, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("close", lambda: adapter.close_payment(out_trade_no))
     with ctx.db.transaction() as session:

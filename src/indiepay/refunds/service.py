@@ -16,7 +16,6 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.context import ServiceContext
@@ -90,10 +89,9 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
     with ctx.db.read() as session:
         refund = session.get(Refund, refund_id)
         assert refund is not None
-        payment = session.get(Payment, refund.payment_id)
-        assert payment is not None
-        account = session.get(ChannelAccount, payment.channel_account_id)
-        assert account is not None
+        found = payments_repository.with_account(session, refund.payment_id)
+        assert found is not None
+        payment, account = found
         request = RefundRequest(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
                                 refund_amount=refund.amount, total_amount=payment.amount,
                                 currency=refund.currency, reason=refund.reason,

@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import RefundState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.worker import RetryLater
+from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
-from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
 from indiepay.refunds.service import apply_refund_state, send_to_channel
 
@@ -29,10 +28,9 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         refund = session.get(Refund, refund_id)
         if refund is None or refund.status != "processing":
             return None
-        payment = session.get(Payment, refund.payment_id)
-        assert payment is not None
-        account = session.get(ChannelAccount, payment.channel_account_id)
-        assert account is not None
+        found = payments_repository.with_account(session, refund.payment_id)
+        assert found is not None
+        payment, account = found
         out_trade_no, out_refund_no = payment.out_trade_no, refund.out_refund_no
     adapter = adapter_for(ctx, account)
     result = call_channel("refund_query", lambda: adapter.query_refund(out_trade_no, out_refund_no))
