@@ -26,7 +26,8 @@ def test_duplicates_probes_and_delays_still_make_one_payment(platform: PlatformU
         deadline = time.monotonic() + 5
         log: list[dict] = []
         while time.monotonic() < deadline:
-            log = httpx.get(f"{platform.sandbox}/wechatpay/_callbacks", params={"mchid": creds["mchid"]}).json()["deliveries"]
+            response = httpx.get(f"{platform.sandbox}/wechatpay/_callbacks", params={"mchid": creds["mchid"]})
+            log = response.json()["deliveries"]
             if any(e.get("kind") == "duplicate" for e in log):
                 break
             time.sleep(0.05)
