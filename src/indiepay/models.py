@@ -5,6 +5,7 @@ from indiepay.alerts.models import Alert
 from indiepay.db.base import Base
 from indiepay.db.jobs.models import Job
 from indiepay.idempotency.models import IdempotencyRecord
+from indiepay.ledger.models import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerPosting
 from indiepay.merchants.models import ApiKey, Merchant
 from indiepay.notify.models import ReceivedNotification, RejectedNotification
 from indiepay.payments.models import ChannelCall, Payment
@@ -13,6 +14,6 @@ from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
-__all__ = ["Alert", "ApiKey", "ChannelAccount", "ChannelCall", "Event", "IdempotencyRecord", "Job", "Merchant",
-           "Payment", "ReceivedNotification", "Refund", "RejectedNotification", "WebhookDelivery",
-           "WebhookEndpoint", "metadata"]
+__all__ = ["Alert", "ApiKey", "ChannelAccount", "ChannelCall", "Event", "IdempotencyRecord", "Job",
+           "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment",
+           "ReceivedNotification", "Refund", "RejectedNotification", "WebhookDelivery", "WebhookEndpoint", "metadata"]

@@ -10,11 +10,13 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from indiepay.cli import ledger
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
 app = typer.Typer(help="IndiePay: self-hosted payments for multi-merchant social e-commerce.",
                   no_args_is_help=True, add_completion=False)
+app.add_typer(ledger.app, name="ledger", help="The double-entry ledger: verify the hash chain and balances.")
 
 
 def _settings(host: str | None = None, port: int | None = None) -> Settings:

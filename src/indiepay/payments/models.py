@@ -31,6 +31,7 @@ class Payment(Base):
     out_trade_no: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(127))
     status: Mapped[str] = mapped_column(String(16))
+    collection_mode: Mapped[str] = mapped_column(String(16), server_default="independent")  # fixed at creation
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded refunds
     channel_trade_no: Mapped[str | None] = mapped_column(String(64))

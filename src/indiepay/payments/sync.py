@@ -21,6 +21,7 @@ from indiepay.channels.base import ChannelPayment, TradeState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
+from indiepay.ledger.recording import record_payment
 from indiepay.payments import repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
@@ -75,6 +76,10 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
         return False
     for name, value in values.items():  # what the row now holds; no second read needed
         set_committed_value(payment, name, value)
+    if transition.to_status == state.SUCCEEDED:
+        record_payment(session, ctx.clock, payment_id=payment.id, mode=payment.collection_mode,
+                       channel=payment.channel, merchant_id=payment.merchant_id, amount=payment.amount,
+                       currency=payment.currency, occurred_at=payment.paid_at or now)
     _announce(session, ctx, payment, transition, source)
     return True
 

@@ -22,6 +22,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.ledger.recording import record_refund
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
@@ -143,6 +144,12 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
     assert refund is not None
     session.refresh(refund)
     if target == "succeeded":
+        payment = session.get(Payment, refund.payment_id, with_for_update=True, populate_existing=True)
+        assert payment is not None
+        record_refund(session, ctx.clock, refund_id=refund.id, payment_id=payment.id, mode=payment.collection_mode,
+                      channel=payment.channel, merchant_id=payment.merchant_id, payment_amount=payment.amount,
+                      refunded_before=payment.refunded_amount, amount=refund.amount, currency=refund.currency,
+                      occurred_at=refund.succeeded_at or now)
         change = {"refunded_amount": Payment.refunded_amount + refund.amount}
     else:
         change = {"refund_reserved": Payment.refund_reserved - refund.amount}

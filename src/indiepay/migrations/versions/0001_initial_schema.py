@@ -177,6 +177,7 @@ def upgrade() -> None:
     sa.Column('out_trade_no', sa.String(length=64), nullable=False),
     sa.Column('description', sa.String(length=127), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('collection_mode', sa.String(length=16), server_default='independent', nullable=False),
     sa.Column('refunded_amount', sa.BigInteger(), nullable=False),
     sa.Column('refund_reserved', sa.BigInteger(), nullable=False),
     sa.Column('channel_trade_no', sa.String(length=64), nullable=True),
