@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock, as_utc
@@ -83,9 +82,6 @@ def post(session: Session, clock: Clock, *, event_key: str, plan: PostingPlan, o
     """
     if not event_key or len(event_key) > 200:
         raise InvalidRequest("an event key must be 1-200 characters", code="invalid_event_key")
-    existing = repository.entry_by_key(session, event_key)
-    if existing is not None:
-        return _replayed(session, existing, plan)
     head = repository.lock_head(session)  # serialises appenders; everything below sees their commits
     existing = repository.entry_by_key(session, event_key)
     if existing is not None:
@@ -101,22 +97,15 @@ def post(session: Session, clock: Clock, *, event_key: str, plan: PostingPlan, o
     entry = LedgerEntry(id=new_id("le"), event_key=event_key, event_type=plan.event_type,
                         merchant_id=plan.merchant_id, description=description, occurred_at=when, created_at=now,
                         reverses_entry_id=reverses_entry_id, sequence=sequence, prev_hash=head.hash, hash=digest)
-    try:
-        with session.begin_nested():
-            session.add(entry)
-            session.flush()
-            session.add_all([LedgerPosting(id=new_id("lp"), entry_id=entry.id,
-                                           account_id=accounts[p.account.code].id, amount=p.amount)
-                             for p in plan.postings])
-            head.sequence = sequence
-            head.hash = digest
-            session.flush()
-    except IntegrityError:  # a writer without the head lock (or a bug) got there first: the key decides
-        session.expire_all()
-        existing = repository.entry_by_key(session, event_key)
-        if existing is None:
-            raise
-        return _replayed(session, existing, plan)
+    # the head lock is held and the key was checked under it, so no other writer can insert this key now;
+    # the unique constraint on event_key stays as the backstop (it fails the whole unit of work)
+    session.add(entry)
+    session.flush()
+    session.add_all([LedgerPosting(id=new_id("lp"), entry_id=entry.id, account_id=accounts[p.account.code].id,
+                                   amount=p.amount) for p in plan.postings])
+    head.sequence = sequence
+    head.hash = digest
+    session.flush()
     return entry
 
 
