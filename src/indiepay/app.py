@@ -15,6 +15,7 @@ from indiepay.accounts.api import router as accounts_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.httpapi import errors
+from indiepay.ledger.api import router as ledger_router
 from indiepay.merchants.api import router as merchants_router
 from indiepay.notify.api import router as notify_router
 from indiepay.payments.api import router as payments_router
@@ -47,7 +48,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.runtime = rt
     errors.install(app)
     for router in (merchants_router, accounts_router, payments_router, refunds_router, webhooks_router,
-                   notify_router, checkout_router):
+                   ledger_router, notify_router, checkout_router):
         app.include_router(router)
 
     @app.get("/health", tags=["ops"])

@@ -1,6 +1,7 @@
 """What the payment core records in the ledger, in the same transaction as the state change.
 
-Every succeeded payment and refund is posted once, keyed by the business event
+Every succeeded live-mode payment and refund is posted once (test-mode sandbox money is not money and
+stays out of the platform's books), keyed by the business event
 (``payment_succeeded:<payment id>``, ``refund_succeeded:<refund id>``), so replayed callbacks and racing
 queries post nothing more. Independent-collection money is recorded on the merchant's memo accounts (the
 platform never holds it); platform collection books clearing, payable and fee revenue. Until the channel's

@@ -76,7 +76,7 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
         return False
     for name, value in values.items():  # what the row now holds; no second read needed
         set_committed_value(payment, name, value)
-    if transition.to_status == state.SUCCEEDED:
+    if transition.to_status == state.SUCCEEDED and payment.livemode:  # the ledger records real money only
         record_payment(session, ctx.clock, payment_id=payment.id, mode=payment.collection_mode,
                        channel=payment.channel, merchant_id=payment.merchant_id, amount=payment.amount,
                        currency=payment.currency, occurred_at=payment.paid_at or now)

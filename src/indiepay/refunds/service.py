@@ -9,7 +9,7 @@ deduplicates it, and a crash at any point is picked up by that job.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -144,12 +144,8 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
     assert refund is not None
     session.refresh(refund)
     if target == "succeeded":
-        payment = session.get(Payment, refund.payment_id, with_for_update=True, populate_existing=True)
-        assert payment is not None
-        record_refund(session, ctx.clock, refund_id=refund.id, payment_id=payment.id, mode=payment.collection_mode,
-                      channel=payment.channel, merchant_id=payment.merchant_id, payment_amount=payment.amount,
-                      refunded_before=payment.refunded_amount, amount=refund.amount, currency=refund.currency,
-                      occurred_at=refund.succeeded_at or now)
+        if refund.livemode:  # the ledger records real money only
+            _record_in_ledger(session, ctx, refund, now)
         change = {"refunded_amount": Payment.refunded_amount + refund.amount}
     else:
         change = {"refund_reserved": Payment.refund_reserved - refund.amount}
@@ -159,6 +155,16 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
                type_=f"refund.{target}", data={"object": to_out(refund).model_dump(mode="json")},
                dedupe_key=f"refund.{target}:{refund.id}")
     return True
+
+
+def _record_in_ledger(session: Session, ctx: ServiceContext, refund: Refund, now: datetime) -> None:
+    """Post the refund with the payment row locked, so concurrent refunds see each other's fee shares."""
+    payment = session.get(Payment, refund.payment_id, with_for_update=True, populate_existing=True)
+    assert payment is not None
+    record_refund(session, ctx.clock, refund_id=refund.id, payment_id=payment.id, mode=payment.collection_mode,
+                  channel=payment.channel, merchant_id=payment.merchant_id, payment_amount=payment.amount,
+                  refunded_before=payment.refunded_amount, amount=refund.amount, currency=refund.currency,
+                  occurred_at=refund.succeeded_at or now)
 
 
 def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund:
