@@ -1,5 +1,8 @@
 """Benchmark: end-to-end payments (create → sandbox buyer pays → signed callback → ``succeeded``).
 
+The payments are live-mode payments (so each is also posted to the ledger), on a production account whose
+gateway is pointed at the sandbox (see :func:`live_account_on_sandbox`).
+
 Three processes, as in production: the sandbox gateway (``indiepay sandbox``), the platform server, and
 this load generator — so the numbers are not one process's threads fighting over one GIL. The server
 process also hosts the **baseline measured in the same run**: bare endpoints doing only the unavoidable
@@ -33,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from indiepay.cli.localserver import free_port
+from indiepay.db.engine import normalise_url
 
 HERE = Path(__file__).resolve().parent
 POLL_SECONDS = 0.05
@@ -154,15 +159,29 @@ def sequential_overheads(base_url: str, sandbox_url: str, headers: dict[str, str
     return overheads
 
 
+def live_account_on_sandbox(client: httpx.Client, headers: dict[str, str], db_url: str, sandbox_url: str) -> None:
+    """Live payments are what the platform exists for (they are also posted to the ledger), but a production
+    account cannot reach WeChat Pay here: create one with sandbox-provisioned credentials and point its
+    gateway at the sandbox with a direct database edit (only a benchmark or test may do that)."""
+    credentials = httpx.post(f"{sandbox_url}/wechatpay/_provision", json={}, timeout=60).json()["credentials"]
+    created = client.post("/v1/channel_accounts", headers=headers, json={
+        "channel": "wechatpay", "environment": "production", "credentials": credentials})
+    created.raise_for_status()
+    engine = create_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE channel_accounts SET base_url = :url WHERE id = :id"),
+                     {"url": f"{sandbox_url}/wechatpay", "id": created.json()["id"]})
+    engine.dispose()
+
+
 def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, processes(db_url, Path(tmp)) as (base_url, sandbox_url):
         httpx.post(f"{base_url}/bare/setup", timeout=60).raise_for_status()
         admin = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer sk_admin_bench"}, timeout=60)
         merchant = admin.post("/v1/merchants", json={"name": "Bench", "short_name": "Bench",
                                                      "subject_type": "enterprise"}).json()
-        headers = {"Authorization": f"Bearer {merchant['api_keys']['test']}"}
-        admin.post("/v1/channel_accounts", headers=headers,
-                   json={"channel": "wechatpay", "sandbox": True}).raise_for_status()
+        headers = {"Authorization": f"Bearer {merchant['api_keys']['live']}"}
+        live_account_on_sandbox(admin, headers, db_url, sandbox_url)
         run_id = secrets.token_hex(3)
 
         def baseline_one(client: httpx.Client, i: int) -> None:
