@@ -111,3 +111,19 @@ def test_webhooks_from_the_demo_inbox_reject_bad_signatures(platform: PlatformUn
         inbox.secret = "whsec_right"
         bad = httpx.post(url, content=b"{}", headers={"IndiePay-Signature": f"t={int(time.time())},v1=00"})
         assert bad.status_code == 400 and inbox.rejected == 1
+
+
+def test_checkout_recovers_the_buyer_action_after_an_unknown_prepay(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    _, creds = merchant.own_sandbox_account("wechatpay")
+    set_faults(platform, "wechatpay", {"mchid": creds["mchid"]}, fail_with_500=1)
+    response = merchant.create_payment("wechat_native", amount=777)
+    assert response.status_code == 502
+    payment_id = response.json()["error"]["details"]["payment_id"]
+    assert merchant.api.get(f"/v1/payments/{payment_id}").json()["action"] is None
+    page = httpx.get(f"{platform.base_url}/pay/{payment_id}")  # the buyer arrives: ask the channel again
+    assert page.status_code == 200 and 'id="qr"' in page.text
+    payment = merchant.api.get(f"/v1/payments/{payment_id}").json()
+    assert payment["action"]["type"] == "qr_code"
+    assert merchant.pay(payment).status_code == 200
+    merchant.wait_status(f"/v1/payments/{payment_id}", "succeeded")

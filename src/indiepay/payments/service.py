@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,6 +66,40 @@ def _action(result: PrepayResult) -> dict[str, Any]:
     return {"type": "jsapi", "params": dict(result.jsapi_params or {})}
 
 
+def prepay_request(ctx: ServiceContext, payment: Payment, account: ChannelAccount) -> PrepayRequest:
+    """The order as the channel sees it; the same payment always yields the same request."""
+    return PrepayRequest(
+        method=ChannelMethod(payment.method), out_trade_no=payment.out_trade_no, amount=payment.amount,
+        currency=payment.currency, description=payment.description,
+        notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
+        payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
+        return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
+
+
+def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
+    """Ask the channel again for the buyer action of a pending payment whose prepay outcome was unknown.
+
+    Safe because the request is identical (same out_trade_no and parameters): the channel answers with the
+    order it already has, or opens it now. Called by the checkout when a buyer arrives at such a payment.
+    """
+    with ctx.db.read() as session:
+        found = repository.with_account(session, payment_id)
+    if found is None:
+        return
+    payment, account = found
+    if payment.status != state.PENDING or payment.action is not None or payment.expires_at <= ctx.clock.now():
+        return
+    adapter = adapter_for(ctx, account)
+    request = prepay_request(ctx, payment, account)
+    result = call_channel("prepay", lambda: adapter.prepay(request))
+    with ctx.db.transaction() as session:
+        record_call(session, ctx.clock, result, payment_id=payment_id)
+        if result.value is not None:
+            session.execute(update(Payment).where(Payment.id == payment_id, Payment.status == state.PENDING)
+                            .values(action=_action(result.value), updated_at=ctx.clock.now())
+                            .execution_options(synchronize_session=False))
+
+
 def _insert_pending(ctx: ServiceContext, principal: Principal,
                     body: PaymentCreate) -> tuple[str, ChannelAccount, PrepayRequest]:
     merchant_id = principal.require_merchant()
@@ -96,13 +131,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal,
             schedule_query(session, ctx, payment, first=True)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
                     unique_key=f"expire:{payment.id}", first=True)
-            request = PrepayRequest(
-                method=body.method, out_trade_no=payment.out_trade_no, amount=payment.amount,
-                currency=payment.currency, description=payment.description,
-                notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
-                payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
-                return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
-            return payment.id, account, request
+            return payment.id, account, prepay_request(ctx, payment, account)
     except IntegrityError as exc:
         raise Conflict(f"out_trade_no {body.out_trade_no!r} is already used", code="duplicate_out_trade_no",
                        details={"out_trade_no": body.out_trade_no}) from exc

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from indiepay.context import ServiceContext
 from indiepay.core.errors import NotFound
 from indiepay.payments.checkout import checkout_view
+from indiepay.payments.service import retry_prepay
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -46,6 +47,10 @@ def checkout_page(payment_id: str, request: Request) -> HTMLResponse:
     try:
         with ctx.db.read() as session:
             view = checkout_view(session, payment_id)
+        if view.status == "pending" and view.action is None:  # the first prepay's outcome was unknown
+            retry_prepay(ctx, payment_id)
+            with ctx.db.read() as session:
+                view = checkout_view(session, payment_id)
     except NotFound:
         return templates.TemplateResponse(request, "not_found.html", status_code=404)
     qr = None
