@@ -48,7 +48,12 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 def idempotent_json(ctx: ServiceContext, principal: Principal, request: Request, key: str | None,
                     body: Any, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
-    """Run a mutating endpoint under its Idempotency-Key and render the (possibly replayed) response."""
+    """Run a mutating endpoint under its Idempotency-Key and render the (possibly replayed) response.
+
+    Without a key there is nothing to store or compare: the endpoint just runs."""
+    if key is None:
+        status, payload = run()
+        return JSONResponse(status_code=status, content=payload)
     scope = f"{principal.merchant_id or 'admin'}:{'live' if principal.livemode else 'test'}"
 
     def execute() -> StoredResponse:

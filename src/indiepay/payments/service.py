@@ -29,7 +29,7 @@ from indiepay.payments import repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
-from indiepay.payments.sync import QUERY_JOB, apply_trade_state, close_at_channel, schedule_query
+from indiepay.payments.sync import close_at_channel, schedule_query
 
 EXPIRE_JOB = "payment.expire"
 
@@ -218,6 +218,3 @@ def close_payment(ctx: ServiceContext, principal: Principal, payment_id: str) ->
                                  code="channel_unavailable", details={"payment_id": payment_id})
     return out
 
-
-__all__ = ["EXPIRE_JOB", "QUERY_JOB", "apply_trade_state", "close_payment", "create_payment",
-           "get_payment", "list_payments", "to_out"]
