@@ -6,14 +6,19 @@ from indiepay.db.base import Base
 from indiepay.db.jobs.models import Job
 from indiepay.idempotency.models import IdempotencyRecord
 from indiepay.ledger.models import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerPosting
-from indiepay.merchants.models import ApiKey, Merchant
+from indiepay.merchants.models import ApiKey, CollectionModeChange, Merchant
 from indiepay.notify.models import ReceivedNotification, RejectedNotification
 from indiepay.payments.models import ChannelCall, Payment
 from indiepay.refunds.models import Refund
+from indiepay.settlements.models import Payout, Settlement
+from indiepay.statements.models import Statement
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
-__all__ = ["Alert", "ApiKey", "ChannelAccount", "ChannelCall", "Event", "IdempotencyRecord", "Job",
-           "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment",
-           "ReceivedNotification", "Refund", "RejectedNotification", "WebhookDelivery", "WebhookEndpoint", "metadata"]
+__all__ = [
+    "Alert", "ApiKey", "ChannelAccount", "ChannelCall", "CollectionModeChange", "Event", "IdempotencyRecord",
+    "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
+    "ReceivedNotification", "Refund", "RejectedNotification", "Settlement", "Statement", "WebhookDelivery",
+    "WebhookEndpoint", "metadata",
+]

@@ -35,8 +35,10 @@ def test_platform_payment() -> None:
     plan = p.payment_succeeded(mode="platform", channel="wechatpay", merchant_id=M, amount=10_000,
                                channel_fee=60, platform_fee=80)
     assert plan.event_type == "payment_succeeded" and plan.merchant_id == M and plan.currency == "CNY"
+    # the merchant bears the channel's fee too: owed 10_000 − 80 − 60; the platform's fee expense is recharged
     assert by_code(plan) == {"platform_clearing:wechatpay:CNY": 9_940, "channel_fee_expense:wechatpay:CNY": 60,
-                             "merchant_payable:mch_a:CNY": -9_920, "platform_fee_revenue:CNY": -80}
+                             "merchant_payable:mch_a:CNY": -9_860, "platform_fee_revenue:CNY": -80,
+                             "channel_fee_recharged:wechatpay:CNY": -60}
 
 
 def test_independent_payment_is_memo_plus_the_platform_fee() -> None:
@@ -59,7 +61,8 @@ def test_one_fen_payment_without_fees_drops_zero_postings() -> None:
 def test_refunds_mirror_payments() -> None:
     plan = p.refund_succeeded(mode="platform", channel="wechatpay", merchant_id=M, amount=5_000,
                               channel_fee_returned=30, platform_fee_returned=40)
-    assert by_code(plan) == {"merchant_payable:mch_a:CNY": 4_960, "platform_fee_revenue:CNY": 40,
+    assert by_code(plan) == {"merchant_payable:mch_a:CNY": 4_930, "platform_fee_revenue:CNY": 40,
+                             "channel_fee_recharged:wechatpay:CNY": 30,
                              "platform_clearing:wechatpay:CNY": -4_970, "channel_fee_expense:wechatpay:CNY": -30}
     memo = p.refund_succeeded(mode="independent", channel="alipay", merchant_id=M, amount=5_000,
                               channel_fee_returned=30, platform_fee_returned=10)

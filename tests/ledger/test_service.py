@@ -37,11 +37,11 @@ def test_posting_is_idempotent_by_event_key(db: Database) -> None:
     with db.transaction() as session:
         again = service.post(session, clock, event_key="payment_succeeded:pay_1", plan=pay())
     assert again.id == first.id and again.sequence == 1
-    assert counts(db) == (1, 4)
+    assert counts(db) == (1, 5)
     with pytest.raises(Conflict) as error, db.transaction() as session:
         service.post(session, clock, event_key="payment_succeeded:pay_1", plan=pay(amount=20_000))
     assert error.value.code == "ledger_event_mismatch"
-    assert counts(db) == (1, 4)
+    assert counts(db) == (1, 5)
 
 
 def test_balances_are_derived_from_postings(db: Database) -> None:
@@ -57,8 +57,8 @@ def test_balances_are_derived_from_postings(db: Database) -> None:
         everything = service.balances(session)
         platform_only = service.balances(session, M, include_memo=False)
         payable = service.balance_of(session, "merchant_payable:mch_a:CNY")
-    # owed 9_920 for the platform payment, minus the 80 fee of the independent one, minus 9_000 settled
-    assert mine["merchant_payable:mch_a:CNY"].natural == 9_920 - 80 - 9_000 == -payable
+    # owed 9_860 for the platform payment (both fees off), minus the 80 fee of the independent one, minus 9_000
+    assert mine["merchant_payable:mch_a:CNY"].natural == 9_860 - 80 - 9_000 == -payable
     assert mine["payout_in_transit:mch_a:CNY"].natural == 9_000
     assert mine["memo_sales:mch_a:CNY"].natural == 10_000
     assert not any(b.code.startswith("memo_") for b in platform_only)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -15,12 +15,17 @@ class ChannelAccount(Base):
     __tablename__ = "channel_accounts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), index=True)  # NULL: the platform's
+    owner: Mapped[str] = mapped_column(String(16), default="merchant", server_default="merchant")  # merchant | platform
     channel: Mapped[str] = mapped_column(String(16))
     environment: Mapped[str] = mapped_column(String(16))  # sandbox | production
     role: Mapped[str] = mapped_column(String(16))  # primary | backup
     status: Mapped[str] = mapped_column(String(16), default="active")
     base_url: Mapped[str] = mapped_column(String(500))
     credentials: Mapped[dict[str, Any]]  # field -> SealedSecret.as_dict()
+    fee_rate_bps: Mapped[int] = mapped_column(Integer, default=60, server_default="60")  # the channel's rate
+    settlement_bank: Mapped[str | None] = mapped_column(String(64))
+    credentials_expire_at: Mapped[datetime | None]  # earliest expiry of its keys/certificates, when known
+    verified_at: Mapped[datetime | None]  # when a real 0.01 test payment went through it and was refunded
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -24,6 +24,8 @@ from indiepay.core.errors import ChannelUnavailable, InvalidRequest, NotFound, P
 from indiepay.core.ids import new_id
 from indiepay.merchants.auth import Principal
 
+PLATFORM_OWNER = "platform"  # the owner of the platform's own channel accounts (merchant_id NULL)
+
 SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do"}
 
 
@@ -85,7 +87,8 @@ def create_account(session: Session, ctx: ServiceContext, principal: Principal, 
 def get_account(session: Session, principal: Principal, account_id: str) -> ChannelAccount:
     """The merchant's own account in the key's environment; everything else is 404."""
     account = session.get(ChannelAccount, account_id)
-    if account is None or not principal.can_see_merchant(account.merchant_id):
+    if account is None or not (principal.is_admin if account.merchant_id is None
+                               else principal.can_see_merchant(account.merchant_id)):
         raise NotFound("no such channel account", code="account_not_found")
     if not principal.is_admin and (account.environment == "production") != principal.livemode:
         raise NotFound("no such channel account", code="account_not_found")
@@ -101,8 +104,13 @@ def list_accounts(session: Session, principal: Principal) -> list[ChannelAccount
     return list(session.scalars(query))
 
 
+def credential_owner(account: ChannelAccount) -> str:
+    """Whose credentials these are, as bound into the vault's AAD: the merchant's id, or ``platform``."""
+    return account.merchant_id or PLATFORM_OWNER
+
+
 def adapter_for(ctx: ServiceContext, account: ChannelAccount) -> ChannelAdapter:
     """The adapter bound to this account's own credentials and base URL."""
-    return ctx.adapters.get(account_id=account.id, merchant_id=account.merchant_id, channel=account.channel,
+    return ctx.adapters.get(account_id=account.id, merchant_id=credential_owner(account), channel=account.channel,
                             base_url=account.base_url, updated_at=account.updated_at,
                             sealed=account.credentials)

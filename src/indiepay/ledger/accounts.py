@@ -25,6 +25,7 @@ KINDS: dict[str, bool] = {
     "platform_clearing": False,  # asset: money held in the platform's channel account, per channel
     "channel_fee_expense": False,  # expense: fees the channel charges the platform, per channel
     "platform_fee_revenue": True,  # revenue: the platform's service fee
+    "channel_fee_recharged": True,  # revenue: channel fees passed on to platform-collection merchants, per channel
     "merchant_payable": True,  # liability: what the platform owes the merchant (negative: merchant owes)
     "payout_in_transit": True,  # liability: settled to the merchant, payout not yet confirmed
     "distributor_payable": True,  # liability: reserved for profit sharing to a merchant's distributors
@@ -76,6 +77,10 @@ def platform_clearing(channel: str, currency: str = "CNY") -> AccountRef:
 
 def channel_fee_expense(channel: str, currency: str = "CNY") -> AccountRef:
     return _ref("channel_fee_expense", currency, channel=channel)
+
+
+def channel_fee_recharged(channel: str, currency: str = "CNY") -> AccountRef:
+    return _ref("channel_fee_recharged", currency, channel=channel)
 
 
 def platform_fee_revenue(currency: str = "CNY") -> AccountRef:

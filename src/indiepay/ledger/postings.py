@@ -7,10 +7,13 @@ by account code, all in one currency and summing to zero (debit positive, credit
 Fee model. A payment of ``A`` with channel fee ``C`` and platform fee ``P``:
 
 * platform collection: the channel keeps ``C`` and puts ``A − C`` in the platform's clearing account;
-  the merchant is owed ``A − P``; the platform earns ``P`` and bears ``C``::
+  the merchant is owed ``A − P − C`` (the channel's fee is passed on to the merchant, the platform's
+  service fee comes on top); the platform earns ``P``, and its channel-fee expense is matched by the
+  same amount recharged to the merchant::
 
-      Dr platform_clearing:<ch>  A − C     Cr merchant_payable:<mch>   A − P
-      Dr channel_fee_expense:<ch>  C       Cr platform_fee_revenue     P
+      Dr platform_clearing:<ch>    A − C   Cr merchant_payable:<mch>        A − P − C
+      Dr channel_fee_expense:<ch>  C       Cr platform_fee_revenue          P
+                                           Cr channel_fee_recharged:<ch>    C
 
 * independent collection: the money and the channel fee are the merchant's (memo accounts); the
   platform's technology fee ``P`` is owed by the merchant to the platform::
@@ -118,8 +121,9 @@ def payment_succeeded(*, mode: Mode, channel: str, merchant_id: str, amount: int
     if mode == "platform":
         lines = [(acc.platform_clearing(channel, currency), amount - channel_fee),
                  (acc.channel_fee_expense(channel, currency), channel_fee),
-                 (acc.merchant_payable(merchant_id, currency), -(amount - platform_fee)),
-                 (acc.platform_fee_revenue(currency), -platform_fee)]
+                 (acc.merchant_payable(merchant_id, currency), -(amount - platform_fee - channel_fee)),
+                 (acc.platform_fee_revenue(currency), -platform_fee),
+                 (acc.channel_fee_recharged(channel, currency), -channel_fee)]
     elif mode == "independent":
         lines = [(acc.memo_clearing(merchant_id, channel, currency), amount - channel_fee),
                  (acc.memo_channel_fee(merchant_id, channel, currency), channel_fee),
@@ -136,8 +140,9 @@ def refund_succeeded(*, mode: Mode, channel: str, merchant_id: str, amount: int,
     """A refund of ``amount`` left the channel; the channel and the platform give back their fee shares."""
     _fees(amount, channel_fee_returned, platform_fee_returned)
     if mode == "platform":
-        lines = [(acc.merchant_payable(merchant_id, currency), amount - platform_fee_returned),
+        lines = [(acc.merchant_payable(merchant_id, currency), amount - platform_fee_returned - channel_fee_returned),
                  (acc.platform_fee_revenue(currency), platform_fee_returned),
+                 (acc.channel_fee_recharged(channel, currency), channel_fee_returned),
                  (acc.platform_clearing(channel, currency), -(amount - channel_fee_returned)),
                  (acc.channel_fee_expense(channel, currency), -channel_fee_returned)]
     elif mode == "independent":

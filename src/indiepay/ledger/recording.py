@@ -4,9 +4,13 @@ Every succeeded live-mode payment and refund is posted once (test-mode sandbox m
 stays out of the platform's books), keyed by the business event
 (``payment_succeeded:<payment id>``, ``refund_succeeded:<refund id>``), so replayed callbacks and racing
 queries post nothing more. Independent-collection money is recorded on the merchant's memo accounts (the
-platform never holds it); platform collection books clearing, payable and fee revenue. Until the channel's
-bill says otherwise (reconciliation), the channel fee is the standard rate; refunds return the fee share
-with the cumulative rounding rule of :func:`indiepay.ledger.fees.refund_fee`.
+platform never holds it); platform collection books clearing, payable and fee revenue.
+
+Fees use the rates fixed on the payment when it was created (the channel account's rate, and the
+merchant's platform service fee or technology fee for its mode), so changing a rate never changes the
+fee of a payment already made. Until the channel's bill says otherwise (reconciliation) the channel fee
+is that rate; refunds return the fee share with the cumulative rounding rule of
+:func:`indiepay.ledger.fees.refund_fee`.
 """
 
 from __future__ import annotations
@@ -22,44 +26,38 @@ from indiepay.ledger.service import post
 
 Mode = Literal["independent", "platform"]
 
-DEFAULT_FEES = fees.FeeSchedule()
-
 
 def _mode(value: str) -> Mode:
     return "platform" if value == "platform" else "independent"
 
 
-def _platform_fee(mode: Mode, amount: int, schedule: fees.FeeSchedule) -> int:
-    """The platform's service fee applies to platform collection; independent collection has none yet."""
-    return fees.fee_for(amount, schedule.platform_rate) if mode == "platform" else 0
+def schedule_for(channel_fee_bps: int, platform_fee_bps: int) -> fees.FeeSchedule:
+    """The fee schedule fixed on a payment (``platform_fee_bps`` is the technology fee in independent mode)."""
+    return fees.FeeSchedule(channel_rate=fees.bps(channel_fee_bps), platform_rate=fees.bps(platform_fee_bps))
 
 
 def record_payment(session: Session, clock: Clock, *, payment_id: str, mode: str, channel: str, merchant_id: str,
-                   amount: int, currency: str, occurred_at: datetime,
-                   schedule: fees.FeeSchedule = DEFAULT_FEES) -> None:
+                   amount: int, currency: str, occurred_at: datetime, schedule: fees.FeeSchedule) -> None:
     """Post a succeeded payment (idempotent by payment id)."""
-    kind = _mode(mode)
     plan = postings.payment_succeeded(
-        mode=kind, channel=channel, merchant_id=merchant_id, amount=amount,
-        channel_fee=fees.fee_for(amount, schedule.channel_rate),
-        platform_fee=_platform_fee(kind, amount, schedule), currency=currency,
+        mode=_mode(mode), channel=channel, merchant_id=merchant_id, amount=amount,
+        channel_fee=schedule.channel_fee(amount), platform_fee=schedule.platform_fee(amount), currency=currency,
         description=f"payment {payment_id}")
     post(session, clock, event_key=f"payment_succeeded:{payment_id}", plan=plan, occurred_at=occurred_at)
 
 
 def record_refund(session: Session, clock: Clock, *, refund_id: str, payment_id: str, mode: str, channel: str,
                   merchant_id: str, payment_amount: int, refunded_before: int, amount: int, currency: str,
-                  occurred_at: datetime, schedule: fees.FeeSchedule = DEFAULT_FEES) -> None:
+                  occurred_at: datetime, schedule: fees.FeeSchedule) -> None:
     """Post a succeeded refund, returning the proportional fee shares (idempotent by refund id).
 
     ``refunded_before`` is what earlier succeeded refunds of the payment already returned; the caller holds
     the payment row locked so that concurrent refunds see each other.
     """
-    kind = _mode(mode)
-    channel_fee = fees.fee_for(payment_amount, schedule.channel_rate)
-    platform_fee = _platform_fee(kind, payment_amount, schedule)
+    channel_fee = schedule.channel_fee(payment_amount)
+    platform_fee = schedule.platform_fee(payment_amount)
     plan = postings.refund_succeeded(
-        mode=kind, channel=channel, merchant_id=merchant_id, amount=amount,
+        mode=_mode(mode), channel=channel, merchant_id=merchant_id, amount=amount,
         channel_fee_returned=fees.refund_fee(amount=payment_amount, fee=channel_fee,
                                              refunded_before=refunded_before, refund=amount),
         platform_fee_returned=fees.refund_fee(amount=payment_amount, fee=platform_fee,

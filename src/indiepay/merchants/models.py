@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -19,7 +19,23 @@ class Merchant(Base):
     subject_type: Mapped[str] = mapped_column(String(16))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(16), default="active")
-    collection_mode: Mapped[str] = mapped_column(String(16), default="independent")
+    collection_mode: Mapped[str] = mapped_column(String(16), default="independent")  # independent | platform
+    platform_fee_bps: Mapped[int] = mapped_column(Integer, default=40, server_default="40")  # platform collection
+    tech_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # independent collection
+    kyc_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    created_at: Mapped[datetime]
+
+
+class CollectionModeChange(Base):
+    """One switch of a merchant's collection mode: the history is kept, never edited."""
+
+    __tablename__ = "collection_mode_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    from_mode: Mapped[str] = mapped_column(String(16))
+    to_mode: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))  # "admin" or the merchant's key id
     created_at: Mapped[datetime]
 
 

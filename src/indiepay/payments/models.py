@@ -32,6 +32,9 @@ class Payment(Base):
     description: Mapped[str] = mapped_column(String(127))
     status: Mapped[str] = mapped_column(String(16))
     collection_mode: Mapped[str] = mapped_column(String(16), server_default="independent")  # fixed at creation
+    channel_fee_bps: Mapped[int] = mapped_column(Integer, default=60, server_default="60")  # rates fixed at creation
+    platform_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_fee: Mapped[int | None] = mapped_column(BigInteger)  # what the channel's bill says it charged
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded refunds
     channel_trade_no: Mapped[str | None] = mapped_column(String(64))

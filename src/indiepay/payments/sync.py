@@ -21,7 +21,7 @@ from indiepay.channels.base import ChannelPayment, TradeState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.ledger.recording import record_payment
+from indiepay.ledger.recording import record_payment, schedule_for
 from indiepay.payments import repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
@@ -79,7 +79,8 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
     if transition.to_status == state.SUCCEEDED and payment.livemode:  # the ledger records real money only
         record_payment(session, ctx.clock, payment_id=payment.id, mode=payment.collection_mode,
                        channel=payment.channel, merchant_id=payment.merchant_id, amount=payment.amount,
-                       currency=payment.currency, occurred_at=payment.paid_at or now)
+                       currency=payment.currency, occurred_at=payment.paid_at or now,
+                       schedule=schedule_for(payment.channel_fee_bps, payment.platform_fee_bps))
     _announce(session, ctx, payment, transition, source)
     return True
 

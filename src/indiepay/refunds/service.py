@@ -22,7 +22,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.ledger.recording import record_refund
+from indiepay.ledger.recording import record_refund, schedule_for
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
@@ -164,7 +164,8 @@ def _record_in_ledger(session: Session, ctx: ServiceContext, refund: Refund, now
     record_refund(session, ctx.clock, refund_id=refund.id, payment_id=payment.id, mode=payment.collection_mode,
                   channel=payment.channel, merchant_id=payment.merchant_id, payment_amount=payment.amount,
                   refunded_before=payment.refunded_amount, amount=refund.amount, currency=refund.currency,
-                  occurred_at=refund.succeeded_at or now)
+                  occurred_at=refund.succeeded_at or now,
+                  schedule=schedule_for(payment.channel_fee_bps, payment.platform_fee_bps))
 
 
 def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund:

@@ -1,0 +1,1 @@
+"""T+1 settlement of platform-collected money and the payouts that pay it to merchants."""

@@ -1,0 +1,1 @@
+"""Monthly merchant statements, CSV/XLSX exports and the accountant's tax summary."""
