@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from indiepay import __version__
+from indiepay.accounts.api import platform_router as platform_accounts_router
 from indiepay.accounts.api import router as accounts_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     for router in (merchants_router, accounts_router, payments_router, refunds_router, webhooks_router,
                    ledger_router, notify_router, checkout_router):
         app.include_router(router)
+    app.include_router(platform_accounts_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from indiepay.accounts import verification
 from indiepay.accounts.adapters import AdapterCache
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
@@ -20,6 +21,7 @@ from indiepay.db.engine import Database
 from indiepay.db.jobs.worker import Handler, RetryLater, Worker
 from indiepay.merchants.auth import ensure_admin_key
 from indiepay.payments.service import EXPIRE_JOB
+from indiepay.payments.state import VERIFICATION_JOB
 from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
 from indiepay.refunds.service import SYNC_JOB
 from indiepay.refunds.sync import run_sync_job
@@ -41,6 +43,7 @@ def job_handlers(ctx: ServiceContext) -> dict[str, Handler]:
         EXPIRE_JOB: bind(run_expire_job),
         SYNC_JOB: bind(run_sync_job),
         DELIVERY_JOB: deliver_event,
+        VERIFICATION_JOB: bind(verification.run_job),
     }
 
 

@@ -47,6 +47,25 @@ class PlatformUnderTest:
         self.clients += [test, live]
         return MerchantClient(self, body, test, live)
 
+    def platform_account(self, channel: str, *, live: bool = False) -> dict[str, Any]:
+        """One of the platform's own accounts (platform collection); ``live`` points a production one at the
+        sandbox (see :meth:`MerchantClient.live_account`)."""
+        if not live:
+            response = self.admin.post("/v1/platform/channel_accounts", json={"channel": channel, "sandbox": True})
+            assert response.status_code == 201, response.text
+            return dict(response.json())
+        credentials = httpx.post(f"{self.sandbox}/{channel}/_provision", json={}, timeout=30).json()["credentials"]
+        response = self.admin.post("/v1/platform/channel_accounts", json={
+            "channel": channel, "environment": "production", "credentials": credentials})
+        assert response.status_code == 201, response.text
+        self.point_at_sandbox(response.json()["id"], channel)
+        return dict(response.json())
+
+    def point_at_sandbox(self, account_id: str, channel: str) -> None:
+        """A production account cannot reach the real channel here: send it to the sandbox (tests only)."""
+        path = "/wechatpay" if channel == "wechatpay" else "/alipay/gateway.do"
+        self.sql("UPDATE channel_accounts SET base_url = :url WHERE id = :id", url=self.sandbox + path, id=account_id)
+
     def run_jobs_now(self, kind: str) -> None:
         """Make every queued job of ``kind`` due now and let the worker run them."""
         with self.runtime.ctx.db.transaction() as session:
@@ -80,15 +99,41 @@ class MerchantClient:
         assert response.status_code == 201, response.text
         return dict(response.json()), credentials
 
+    def live_account(self, channel: str, **extra: Any) -> dict[str, Any]:
+        """A production account with sandbox-provisioned credentials, pointed at the sandbox gateway."""
+        credentials = httpx.post(f"{self.platform.sandbox}/{channel}/_provision", json={},
+                                 timeout=30).json()["credentials"]
+        response = self.live.post("/v1/channel_accounts", json={
+            "channel": channel, "environment": "production", "credentials": credentials, **extra})
+        assert response.status_code == 201, response.text
+        self.platform.point_at_sandbox(response.json()["id"], channel)
+        return dict(response.json())
+
+    def verify(self, account: dict[str, Any], client: httpx.Client | None = None) -> dict[str, Any]:
+        """Run the account's 0.01 test payment (the sandbox buyer pays it) until the account is verified."""
+        client = client or (self.live if account["environment"] == "production" else self.api)
+        started = client.post(f"/v1/channel_accounts/{account['id']}/verification")
+        assert started.status_code == 201, started.text
+        assert self.pay(started.json()).status_code < 300
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            body = client.get(f"/v1/channel_accounts/{account['id']}").json()
+            if body["verified_at"]:
+                return dict(body)
+            self.platform.run_jobs_now("refund.sync")
+            time.sleep(0.1)
+        raise AssertionError(f"account {account['id']} was not verified: {body}")
+
     def sandbox_account(self, channel: str, **extra: Any) -> dict[str, Any]:
         response = self.api.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True, **extra})
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    def create_payment(self, method: str = "wechat_native", amount: int = 1000, **extra: Any) -> httpx.Response:
+    def create_payment(self, method: str = "wechat_native", amount: int = 1000, *, live: bool = False,
+                       **extra: Any) -> httpx.Response:
         body = {"amount": amount, "currency": "CNY", "out_trade_no": f"T{secrets.token_hex(8)}",
                 "description": "Green tea", "method": method, **extra}
-        return self.api.post("/v1/payments", json=body)
+        return (self.live if live else self.api).post("/v1/payments", json=body)
 
     def pay(self, payment: dict[str, Any]) -> httpx.Response:
         """The sandbox buyer pays the payment's QR code."""
@@ -97,11 +142,11 @@ class MerchantClient:
             return httpx.post(f"{self.platform.sandbox}/wechatpay/_buyer/pay", json={"code_url": code}, timeout=30)
         return httpx.post(f"{self.platform.sandbox}/alipay/_buyer/pay", json={"qr_code": code}, timeout=30)
 
-    def wait_status(self, path: str, wanted: str, timeout: float = 20.0) -> dict[str, Any]:
+    def wait_status(self, path: str, wanted: str, timeout: float = 20.0, *, live: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            body = self.api.get(path).json()
+            body = (self.live if live else self.api).get(path).json()
             if body.get("status") == wanted:
                 return body
             time.sleep(0.05)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from indiepay.accounts import service
+from indiepay.accounts import service, verification
 from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut
-from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.payments.schemas import PaymentOut
 
 router = APIRouter(prefix="/v1/channel_accounts", tags=["channel accounts"])
 
@@ -36,3 +37,32 @@ def list_accounts(ctx: Ctx, caller: Caller) -> list[ChannelAccountOut]:
 def get_account(account_id: str, ctx: Ctx, caller: Caller) -> ChannelAccountOut:
     with ctx.db.read() as session:
         return service.to_out(service.get_account(session, caller, account_id))
+
+
+platform_router = APIRouter(prefix="/v1/platform/channel_accounts", tags=["platform accounts"])
+
+
+@platform_router.post("", status_code=201, response_model=ChannelAccountOut)
+def create_platform_account(body: ChannelAccountCreate, ctx: Ctx, admin: Admin, request: Request,
+                            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """The operator connects one of the platform's own accounts (platform collection routes to these)."""
+    def run() -> tuple[int, object]:
+        provisioned = service.provision_sandbox_credentials(ctx, body.channel, body.key_mode) if body.sandbox else None
+        with ctx.db.transaction() as session:
+            out = service.create_platform_account(session, ctx, admin, body, provisioned)
+            return 201, out.model_dump(mode="json")
+
+    return idempotent_json(ctx, admin, request, idempotency_key, body.model_dump(mode="json"), run)
+
+
+@platform_router.get("", response_model=list[ChannelAccountOut])
+def list_platform_accounts(ctx: Ctx, admin: Admin) -> list[ChannelAccountOut]:
+    with ctx.db.read() as session:
+        return [service.to_out(a) for a in service.list_platform_accounts(session, admin)]
+
+
+@router.post("/{account_id}/verification", status_code=201, response_model=PaymentOut)
+def start_verification(account_id: str, ctx: Ctx, caller: Caller) -> PaymentOut:
+    """Start the account's 0.01 test payment; once paid it is refunded and the account marked verified."""
+    caller.require_merchant()
+    return verification.start(ctx, caller, account_id)

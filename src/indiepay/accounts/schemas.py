@@ -19,6 +19,8 @@ class ChannelAccountCreate(BaseModel):
     role: Literal["primary", "backup"] = "primary"
     credentials: dict[str, str] | None = None
     key_mode: Literal["public_key", "platform_certificate"] | None = None
+    fee_rate_bps: int = Field(default=60, ge=0, le=10_000)  # what the channel charges (60 bps = 0.6 %)
+    settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _either_sandbox_or_credentials(self) -> ChannelAccountCreate:
@@ -42,10 +44,14 @@ class CredentialView(BaseModel):
 
 class ChannelAccountOut(BaseModel):
     id: str
-    merchant_id: str
+    owner: str  # merchant | platform
+    merchant_id: str | None
     channel: str
     environment: str
     role: str
     status: str
+    fee_rate_bps: int
+    settlement_bank: str | None
+    verified_at: datetime | None
     credentials: dict[str, CredentialView] = Field(default_factory=dict)
     created_at: datetime

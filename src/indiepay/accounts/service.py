@@ -32,8 +32,10 @@ SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do"}
 def to_out(account: ChannelAccount) -> ChannelAccountOut:
     views = {name: CredentialView(fingerprint=value["fingerprint"], last4=value["last4"])
              for name, value in sorted(account.credentials.items())}
-    return ChannelAccountOut(id=account.id, merchant_id=account.merchant_id, channel=account.channel,
-                             environment=account.environment, role=account.role, status=account.status,
+    return ChannelAccountOut(id=account.id, owner=account.owner, merchant_id=account.merchant_id,
+                             channel=account.channel, environment=account.environment, role=account.role,
+                             status=account.status, fee_rate_bps=account.fee_rate_bps,
+                             settlement_bank=account.settlement_bank, verified_at=account.verified_at,
                              credentials=views, created_at=account.created_at)
 
 
@@ -54,18 +56,35 @@ def provision_sandbox_credentials(ctx: ServiceContext, channel: str, key_mode: s
 
 def create_account(session: Session, ctx: ServiceContext, principal: Principal, body: ChannelAccountCreate,
                    provisioned: dict[str, str] | None) -> ChannelAccountOut:
-    """Validate and seal the credentials and store the account.
+    """Validate and seal the merchant's credentials and store its account.
 
     ``provisioned`` carries credentials obtained from the sandbox gateway when ``body.sandbox`` is set.
     Raises InvalidRequest (``invalid_credentials``) and PermissionDenied (``environment_mismatch``).
     """
     merchant_id = principal.require_merchant()
-    spec = channel_spec(body.channel)
-    environment = "sandbox" if body.sandbox else (body.environment or "sandbox")
+    environment = _environment(body)
     if (environment == "production") != principal.livemode:
         raise PermissionDenied(
             f"a {'live' if principal.livemode else 'test'} key cannot manage {environment} accounts",
             code="environment_mismatch")
+    return to_out(_store(session, ctx, body, provisioned, merchant_id=merchant_id, environment=environment))
+
+
+def create_platform_account(session: Session, ctx: ServiceContext, principal: Principal, body: ChannelAccountCreate,
+                            provisioned: dict[str, str] | None) -> ChannelAccountOut:
+    """Store one of the platform's own channel accounts (admin only): platform-collection payments go there."""
+    if not principal.is_admin:
+        raise PermissionDenied("only the operator manages the platform's accounts", code="admin_required")
+    return to_out(_store(session, ctx, body, provisioned, merchant_id=None, environment=_environment(body)))
+
+
+def _environment(body: ChannelAccountCreate) -> str:
+    return "sandbox" if body.sandbox else (body.environment or "sandbox")
+
+
+def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, provisioned: dict[str, str] | None,
+           *, merchant_id: str | None, environment: str) -> ChannelAccount:
+    spec = channel_spec(body.channel)
     raw = provisioned if body.sandbox else body.credentials
     if raw is None:
         raise InvalidRequest("credentials are required", code="invalid_credentials")
@@ -74,14 +93,18 @@ def create_account(session: Session, ctx: ServiceContext, principal: Principal, 
                 if environment == "sandbox" else spec.production_base_url)
     now = ctx.clock.now()
     account_id = new_id("acct")
-    sealed = {name: ctx.vault.seal(value, credential_aad(merchant_id, account_id, name)).as_dict()
+    owner = merchant_id or PLATFORM_OWNER
+    sealed = {name: ctx.vault.seal(value, credential_aad(owner, account_id, name)).as_dict()
               for name, value in credentials.items()}
-    account = ChannelAccount(id=account_id, merchant_id=merchant_id, channel=body.channel,
+    account = ChannelAccount(id=account_id, merchant_id=merchant_id,
+                             owner="merchant" if merchant_id else PLATFORM_OWNER, channel=body.channel,
                              environment=environment, role=body.role, status="active", base_url=base_url,
-                             credentials=sealed, created_at=now, updated_at=now)
+                             credentials=sealed, fee_rate_bps=body.fee_rate_bps,
+                             settlement_bank=body.settlement_bank, credentials_expire_at=None, verified_at=None,
+                             created_at=now, updated_at=now)
     session.add(account)
     session.flush()
-    return to_out(account)
+    return account
 
 
 def get_account(session: Session, principal: Principal, account_id: str) -> ChannelAccount:
@@ -93,6 +116,14 @@ def get_account(session: Session, principal: Principal, account_id: str) -> Chan
     if not principal.is_admin and (account.environment == "production") != principal.livemode:
         raise NotFound("no such channel account", code="account_not_found")
     return account
+
+
+def list_platform_accounts(session: Session, principal: Principal) -> list[ChannelAccount]:
+    if not principal.is_admin:
+        raise PermissionDenied("only the operator manages the platform's accounts", code="admin_required")
+    query = (select(ChannelAccount).where(ChannelAccount.owner == PLATFORM_OWNER)
+             .order_by(ChannelAccount.created_at, ChannelAccount.id))
+    return list(session.scalars(query))
 
 
 def list_accounts(session: Session, principal: Principal) -> list[ChannelAccount]:

@@ -6,8 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
-from indiepay.merchants import service
-from indiepay.merchants.schemas import MerchantCreate, MerchantOut
+from indiepay.merchants import collection_mode, service
+from indiepay.merchants.schemas import (
+    CollectionModeChangeOut,
+    CollectionModeIn,
+    MerchantCreate,
+    MerchantOut,
+    MerchantUpdate,
+)
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 
@@ -26,3 +32,24 @@ def create_merchant(body: MerchantCreate, ctx: Ctx, admin: Admin, request: Reque
 def get_merchant(merchant_id: str, ctx: Ctx, caller: Caller) -> MerchantOut:
     with ctx.db.read() as session:
         return service.to_out(service.get_merchant(session, caller, merchant_id))
+
+
+@router.patch("/{merchant_id}", response_model=MerchantOut)
+def update_merchant(merchant_id: str, body: MerchantUpdate, ctx: Ctx, admin: Admin) -> MerchantOut:
+    with ctx.db.transaction() as session:
+        return service.to_out(service.update_merchant(session, merchant_id, body))
+
+
+@router.put("/{merchant_id}/collection_mode", response_model=MerchantOut)
+def switch_collection_mode(merchant_id: str, body: CollectionModeIn, ctx: Ctx, caller: Caller) -> MerchantOut:
+    """Switch how the merchant collects; new payments only (payments in flight keep their mode)."""
+    with ctx.db.transaction() as session:
+        merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode)
+        return service.to_out(merchant)
+
+
+@router.get("/{merchant_id}/collection_mode_changes", response_model=list[CollectionModeChangeOut])
+def collection_mode_changes(merchant_id: str, ctx: Ctx, caller: Caller) -> list[CollectionModeChangeOut]:
+    with ctx.db.read() as session:
+        return [CollectionModeChangeOut.model_validate(change, from_attributes=True)
+                for change in collection_mode.history(session, caller, merchant_id)]

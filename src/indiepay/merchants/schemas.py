@@ -15,6 +15,37 @@ class MerchantCreate(BaseModel):
     short_name: str = Field(min_length=1, max_length=64)
     subject_type: Literal["individual", "enterprise"]
     contact_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    collection_mode: Literal["independent", "platform"] = "independent"
+    platform_fee_bps: int = Field(default=40, ge=0, le=10_000)
+    tech_fee_bps: int = Field(default=0, ge=0, le=10_000)
+
+
+class MerchantUpdate(BaseModel):
+    """What the operator may change after onboarding (fees apply to payments created afterwards)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    short_name: str | None = Field(default=None, min_length=1, max_length=64)
+    subject_type: Literal["individual", "enterprise"] | None = None
+    kyc_status: Literal["pending", "complete", "rejected"] | None = None
+    platform_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
+    tech_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
+
+
+class CollectionModeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["independent", "platform"]
+
+
+class CollectionModeChangeOut(BaseModel):
+    id: str
+    merchant_id: str
+    from_mode: str
+    to_mode: str
+    actor: str
+    created_at: datetime
 
 
 class MerchantOut(BaseModel):
@@ -25,5 +56,8 @@ class MerchantOut(BaseModel):
     contact_email: str | None
     status: str
     collection_mode: str
+    kyc_status: str
+    platform_fee_bps: int
+    tech_fee_bps: int
     created_at: datetime
     api_keys: dict[str, str] | None = None

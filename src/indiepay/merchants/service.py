@@ -9,21 +9,23 @@ from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.merchants.auth import Principal, issue_key
 from indiepay.merchants.models import Merchant
-from indiepay.merchants.schemas import MerchantCreate, MerchantOut
+from indiepay.merchants.schemas import MerchantCreate, MerchantOut, MerchantUpdate
 
 
 def to_out(merchant: Merchant, api_keys: dict[str, str] | None = None) -> MerchantOut:
     return MerchantOut(id=merchant.id, name=merchant.name, short_name=merchant.short_name,
                        subject_type=merchant.subject_type, contact_email=merchant.contact_email,
                        status=merchant.status, collection_mode=merchant.collection_mode,
-                       created_at=merchant.created_at, api_keys=api_keys)
+                       kyc_status=merchant.kyc_status, platform_fee_bps=merchant.platform_fee_bps,
+                       tech_fee_bps=merchant.tech_fee_bps, created_at=merchant.created_at, api_keys=api_keys)
 
 
 def create_merchant(session: Session, clock: Clock, body: MerchantCreate) -> MerchantOut:
     """Create a merchant with a test and a live API key; the raw keys appear only in this response."""
     merchant = Merchant(id=new_id("mch"), name=body.name, short_name=body.short_name,
                         subject_type=body.subject_type, contact_email=body.contact_email, status="active",
-                        collection_mode="independent", created_at=clock.now())
+                        collection_mode=body.collection_mode, platform_fee_bps=body.platform_fee_bps,
+                        tech_fee_bps=body.tech_fee_bps, kyc_status="pending", created_at=clock.now())
     session.add(merchant)
     session.flush()
     keys = {
@@ -38,4 +40,15 @@ def get_merchant(session: Session, principal: Principal, merchant_id: str) -> Me
     merchant = session.get(Merchant, merchant_id)
     if merchant is None or not principal.can_see_merchant(merchant_id):
         raise NotFound("no such merchant", code="merchant_not_found")
+    return merchant
+
+
+def update_merchant(session: Session, merchant_id: str, body: MerchantUpdate) -> Merchant:
+    """Apply the operator's changes (only the fields given)."""
+    merchant = session.get(Merchant, merchant_id, with_for_update=True)
+    if merchant is None:
+        raise NotFound("no such merchant", code="merchant_not_found")
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(merchant, name, value)
+    session.flush()
     return merchant

@@ -35,6 +35,7 @@ class Payment(Base):
     channel_fee_bps: Mapped[int] = mapped_column(Integer, default=60, server_default="60")  # rates fixed at creation
     platform_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channel_fee: Mapped[int | None] = mapped_column(BigInteger)  # what the channel's bill says it charged
+    purpose: Mapped[str | None] = mapped_column(String(32))  # None: a sale; account_verification: a 0.01 test
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded refunds
     channel_trade_no: Mapped[str | None] = mapped_column(String(64))

@@ -46,10 +46,15 @@ def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str
     return list(session.scalars(query))
 
 
-def pick_account(session: Session, merchant_id: str, channel: str, environment: str) -> ChannelAccount | None:
-    """The account a new payment goes to: an active primary, else an active backup (oldest first)."""
+def pick_account(session: Session, merchant_id: str | None, channel: str, environment: str) -> ChannelAccount | None:
+    """The account a new payment goes to: an active primary, else an active backup (oldest first).
+
+    ``merchant_id`` None picks among the platform's own accounts (platform collection).
+    """
+    owner = (ChannelAccount.merchant_id == merchant_id if merchant_id is not None
+             else ChannelAccount.owner == "platform")
     query = (select(ChannelAccount)
-             .where(ChannelAccount.merchant_id == merchant_id, ChannelAccount.channel == channel,
+             .where(owner, ChannelAccount.channel == channel,
                     ChannelAccount.environment == environment, ChannelAccount.status == "active")
              .order_by(case((ChannelAccount.role == "primary", 0), else_=1), ChannelAccount.created_at)
              .limit(1))

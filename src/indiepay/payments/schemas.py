@@ -54,6 +54,7 @@ class PaymentOut(BaseModel):
     expires_at: datetime
     paid_at: datetime | None
     closed_at: datetime | None
+    purpose: str | None = None  # account_verification for an account's 0.01 test payment
 
 
 class PaymentList(BaseModel):

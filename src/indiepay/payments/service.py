@@ -42,7 +42,7 @@ def to_out(ctx: ServiceContext, payment: Payment) -> PaymentOut:
         channel_account_id=payment.channel_account_id, channel_trade_no=payment.channel_trade_no,
         action=payment.action, checkout_url=ctx.checkout_url(payment.id), late_payment=payment.late_payment,
         failure_code=payment.failure_code, created_at=payment.created_at, expires_at=payment.expires_at,
-        paid_at=payment.paid_at, closed_at=payment.closed_at)
+        paid_at=payment.paid_at, closed_at=payment.closed_at, purpose=payment.purpose)
 
 
 def _validate_method_inputs(body: PaymentCreate) -> None:
@@ -100,8 +100,34 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
                             .execution_options(synchronize_session=False))
 
 
-def _insert_pending(ctx: ServiceContext, principal: Principal,
-                    body: PaymentCreate) -> tuple[str, ChannelAccount, PrepayRequest]:
+def _route(session: Session, principal: Principal, merchant: Merchant, channel: str,
+           verify_account_id: str | None) -> tuple[ChannelAccount, str, int]:
+    """The account a new payment goes to, its collection mode and its platform fee rate.
+
+    A verification payment goes to the one account it verifies, in independent mode and without a
+    platform fee; any other payment follows the merchant's current collection mode.
+    """
+    environment = "production" if principal.livemode else "sandbox"
+    if verify_account_id is not None:
+        account = session.get(ChannelAccount, verify_account_id)
+        if (account is None or account.merchant_id != merchant.id or account.environment != environment
+                or account.channel != channel):
+            raise NotFound("no such channel account", code="account_not_found")
+        if account.status != "active":
+            raise Unprocessable("the channel account is not active", code="account_inactive")
+        return account, "independent", 0
+    platform = merchant.collection_mode == "platform"
+    picked = repository.pick_account(session, None if platform else merchant.id, channel, environment)
+    if picked is None:
+        whose = "platform" if platform else "merchant"
+        raise Unprocessable(f"no active {environment} {channel} account of the {whose}", code="no_channel_account",
+                            details={"channel": channel, "environment": environment,
+                                     "collection_mode": merchant.collection_mode})
+    return picked, merchant.collection_mode, merchant.platform_fee_bps if platform else merchant.tech_fee_bps
+
+
+def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
+                    verify_account_id: str | None = None) -> tuple[str, ChannelAccount, PrepayRequest]:
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
     expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
@@ -110,20 +136,15 @@ def _insert_pending(ctx: ServiceContext, principal: Principal,
             merchant = session.get(Merchant, merchant_id)
             if merchant is None or merchant.status != "active":
                 raise Unprocessable("the merchant is suspended", code="merchant_suspended")
-            environment = "production" if principal.livemode else "sandbox"
-            account = repository.pick_account(session, merchant_id, body.method.channel, environment)
-            if account is None:
-                raise Unprocessable(f"no active {environment} {body.method.channel} account",
-                                    code="no_channel_account",
-                                    details={"channel": body.method.channel, "environment": environment})
+            account, mode, platform_fee_bps = _route(session, principal, merchant, body.method.channel,
+                                                     verify_account_id)
             payment = Payment(
                 id=new_id("pay"), merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,
                 amount=body.amount, currency=body.currency, out_trade_no=body.out_trade_no,
-                description=body.description, status=state.PENDING, collection_mode=merchant.collection_mode,
-                channel_fee_bps=account.fee_rate_bps,
-                platform_fee_bps=(merchant.platform_fee_bps if merchant.collection_mode == "platform"
-                                  else merchant.tech_fee_bps),
+                description=body.description, status=state.PENDING, collection_mode=mode,
+                channel_fee_bps=account.fee_rate_bps, platform_fee_bps=platform_fee_bps,
+                purpose=state.ACCOUNT_VERIFICATION if verify_account_id else None,
                 refunded_amount=0, refund_reserved=0,
                 payer=body.payer.model_dump(exclude_none=True) if body.payer else {}, action=None,
                 return_url=body.return_url, late_payment=False, query_attempts=0,
@@ -140,7 +161,8 @@ def _insert_pending(ctx: ServiceContext, principal: Principal,
                        details={"out_trade_no": body.out_trade_no}) from exc
 
 
-def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreate) -> PaymentOut:
+def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
+                   verify_account_id: str | None = None) -> PaymentOut:
     """Create a payment and open the order at the channel.
 
     Returns the payment with the buyer action. Raises InvalidRequest / Conflict / Unprocessable for bad
@@ -149,7 +171,7 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
     """
     _validate_method_inputs(body)
-    payment_id, account, request = _insert_pending(ctx, principal, body)
+    payment_id, account, request = _insert_pending(ctx, principal, body, verify_account_id)
     adapter = adapter_for(ctx, account)
     result = call_channel("prepay", lambda: adapter.prepay(request))
     with ctx.db.transaction() as session:

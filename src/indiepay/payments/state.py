@@ -20,6 +20,10 @@ CLOSED = "closed"
 FAILED = "failed"
 STATUSES = (PENDING, SUCCEEDED, CLOSED, FAILED)
 
+# a 0.01 payment through one specific account that proves it works end to end; refunded automatically
+ACCOUNT_VERIFICATION = "account_verification"
+VERIFICATION_JOB = "account.verification"  # advances a verification after its payment or refund settles
+
 ALLOWED: dict[str, frozenset[str]] = {
     PENDING: frozenset({SUCCEEDED, CLOSED, FAILED}),
     CLOSED: frozenset({SUCCEEDED}),

@@ -81,6 +81,9 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
                        channel=payment.channel, merchant_id=payment.merchant_id, amount=payment.amount,
                        currency=payment.currency, occurred_at=payment.paid_at or now,
                        schedule=schedule_for(payment.channel_fee_bps, payment.platform_fee_bps))
+    if transition.to_status == state.SUCCEEDED and payment.purpose == state.ACCOUNT_VERIFICATION:
+        enqueue(session, state.VERIFICATION_JOB, {"payment_id": payment.id}, now=now,
+                unique_key=f"verification-paid:{payment.id}")
     _announce(session, ctx, payment, transition, source)
     return True
 

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
+from indiepay.payments.state import ACCOUNT_VERIFICATION, VERIFICATION_JOB
 from indiepay.refunds import rules
 from indiepay.refunds.models import Refund
 from indiepay.refunds.schemas import RefundCreate, RefundOut
@@ -147,6 +148,7 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
         if refund.livemode:  # the ledger records real money only
             _record_in_ledger(session, ctx, refund, now)
         change = {"refunded_amount": Payment.refunded_amount + refund.amount}
+        _advance_verification(session, refund.payment_id, now)
     else:
         change = {"refund_reserved": Payment.refund_reserved - refund.amount}
     session.execute(update(Payment).where(Payment.id == refund.payment_id).values(updated_at=now, **change)
@@ -155,6 +157,14 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
                type_=f"refund.{target}", data={"object": to_out(refund).model_dump(mode="json")},
                dedupe_key=f"refund.{target}:{refund.id}")
     return True
+
+
+def _advance_verification(session: Session, payment_id: str, now: datetime) -> None:
+    """The refund of an account's 0.01 test payment completes the account's verification (a job does it)."""
+    purpose = session.scalar(select(Payment.purpose).where(Payment.id == payment_id))
+    if purpose == ACCOUNT_VERIFICATION:
+        enqueue(session, VERIFICATION_JOB, {"payment_id": payment_id}, now=now,
+                unique_key=f"verification-refunded:{payment_id}")
 
 
 def _record_in_ledger(session: Session, ctx: ServiceContext, refund: Refund, now: datetime) -> None:
