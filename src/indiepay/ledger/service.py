@@ -17,11 +17,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from indiepay.core.clock import Clock, as_utc
-from indiepay.core.errors import Conflict, InvalidRequest, NotFound
-from indiepay.core.ids import new_id
-from indiepay.ledger import chain, postings, repository
+from indiepay.core.clock import Clock
+from indiepay.core.errors import InvalidRequest, NotFound
+from indiepay.ledger import appender, postings, repository
 from indiepay.ledger.accounts import AccountRef, natural_balance
+from indiepay.ledger.appender import PostedEntry, PostRequest
 from indiepay.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 from indiepay.ledger.postings import PostingPlan
 
@@ -64,7 +64,7 @@ class EntryPage:
 
 
 def post(session: Session, clock: Clock, *, event_key: str, plan: PostingPlan, occurred_at: datetime | None = None,
-         reverses_entry_id: str | None = None) -> LedgerEntry:
+         reverses_entry_id: str | None = None) -> PostedEntry:
     """Post ``plan`` as the entry for the business event ``event_key``, once.
 
     Args:
@@ -74,54 +74,19 @@ def post(session: Session, clock: Clock, *, event_key: str, plan: PostingPlan, o
         reverses_entry_id: set by :func:`reverse` only.
 
     Returns:
-        The new entry, or the existing one when ``event_key`` was posted before.
+        The new entry, or the existing one (``replayed``) when ``event_key`` was posted before.
 
     Raises:
         Conflict (``ledger_event_mismatch``): ``event_key`` was posted before with different postings.
         InvalidRequest: the event key is empty or too long, or ``occurred_at`` is naive.
     """
-    if not event_key or len(event_key) > 200:
-        raise InvalidRequest("an event key must be 1-200 characters", code="invalid_event_key")
-    head = repository.lock_head(session)  # serialises appenders; everything below sees their commits
-    existing = repository.entry_by_key(session, event_key)
-    if existing is not None:
-        return _replayed(session, existing, plan)
-    now = clock.now()
-    when = _aware(occurred_at or now)
-    accounts = repository.ensure_accounts(session, [p.account for p in plan.postings], now)
-    sequence = head.sequence + 1
-    description = plan.description[:255]
-    digest = chain.entry_hash(head.hash, sequence=sequence, event_key=event_key, event_type=plan.event_type,
-                              occurred_at=when, merchant_id=plan.merchant_id, description=description,
-                              reverses_entry_id=reverses_entry_id, postings=plan.lines())
-    entry = LedgerEntry(id=new_id("le"), event_key=event_key, event_type=plan.event_type,
-                        merchant_id=plan.merchant_id, description=description, occurred_at=when, created_at=now,
-                        reverses_entry_id=reverses_entry_id, sequence=sequence, prev_hash=head.hash, hash=digest)
-    # the head lock is held and the key was checked under it, so no other writer can insert this key now;
-    # the unique constraint on event_key stays as the backstop (it fails the whole unit of work)
-    session.add(entry)
-    session.flush()
-    session.add_all([LedgerPosting(id=new_id("lp"), entry_id=entry.id, account_id=accounts[p.account.code].id,
-                                   amount=p.amount) for p in plan.postings])
-    head.sequence = sequence
-    head.hash = digest
-    session.flush()
-    return entry
+    request = PostRequest(event_key, plan, occurred_at, reverses_entry_id)
+    return appender.append(session, clock, [request])[0]
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidRequest("occurred_at must be timezone-aware", code="invalid_request")
-    return as_utc(value)
-
-
-def _replayed(session: Session, existing: LedgerEntry, plan: PostingPlan) -> LedgerEntry:
-    stored = repository.entry_lines(session, [existing.id])[existing.id]
-    if existing.event_type != plan.event_type or stored != plan.lines():
-        raise Conflict(f"ledger event {existing.event_key} was already posted with different postings",
-                       code="ledger_event_mismatch",
-                       details={"event_key": existing.event_key, "entry_id": existing.id})
-    return existing
+def post_many(session: Session, clock: Clock, requests: Sequence[PostRequest]) -> list[PostedEntry]:
+    """Post a batch of events in one go (settlement runs, imports): same rules as :func:`post`."""
+    return appender.append(session, clock, requests)
 
 
 def stored_plan(session: Session, entry: LedgerEntry) -> PostingPlan:
@@ -137,7 +102,7 @@ def _ref(account: LedgerAccount) -> AccountRef:
                       merchant_id=account.merchant_id, channel=account.channel)
 
 
-def reverse(session: Session, clock: Clock, entry_id: str, reason: str) -> LedgerEntry:
+def reverse(session: Session, clock: Clock, entry_id: str, reason: str) -> PostedEntry:
     """Cancel an entry with a correction that negates every posting, keyed ``reversal:<entry_id>``.
 
     Reversing twice returns the first reversal. A reversal can itself be reversed (re-instating the

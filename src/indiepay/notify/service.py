@@ -9,7 +9,7 @@ that fails changes nothing, is logged as rejected, and is answered in the channe
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from indiepay.channels.base import (
 from indiepay.context import ServiceContext
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import DUE_NOW
+from indiepay.db.upsert import insert_once
 from indiepay.notify.models import ReceivedNotification, RejectedNotification
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.models import Payment
@@ -65,14 +66,20 @@ def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
     return adapter.notification_reply(True)
 
 
+RECEIVED: Table = ReceivedNotification.__table__  # type: ignore[assignment]
+
+
 def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notification) -> bool:
     """Apply in one transaction; True when it queued work that is due now (a webhook to deliver)."""
     try:
         with ctx.db.transaction() as session:
-            seen_id = session.scalars(select(ReceivedNotification.id).where(
-                ReceivedNotification.account_id == account.id,
-                ReceivedNotification.notification_id == notification.notification_id)).first()
-            if seen_id is not None:
+            # recorded first: a repeat (or a concurrent twin, which waits here on PostgreSQL) stops at once;
+            # a rejection below rolls this back with everything else
+            first_time = insert_once(session, RECEIVED, {
+                "id": new_id("ntf"), "account_id": account.id, "notification_id": notification.notification_id,
+                "event_type": notification.event_type, "result": "applied", "detail": None,
+                "received_at": ctx.clock.now()}, ["account_id", "notification_id"])
+            if not first_time:
                 return False
             if notification.payment is not None:
                 seen = notification.payment
@@ -87,10 +94,6 @@ def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notificat
             elif notification.refund is not None:
                 refund = _find_refund(session, account, notification)
                 apply_refund_state(session, ctx, refund.id, notification.refund)
-            session.add(ReceivedNotification(
-                id=new_id("ntf"), account_id=account.id, notification_id=notification.notification_id,
-                event_type=notification.event_type, result="applied", detail=None,
-                received_at=ctx.clock.now()))
             session.flush()
             return bool(session.info.get(DUE_NOW))
     except IntegrityError:

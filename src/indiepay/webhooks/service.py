@@ -13,13 +13,14 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from indiepay.context import ServiceContext
 from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
 from indiepay.vault.envelope import SealedSecret
 from indiepay.webhooks import signing
@@ -59,18 +60,20 @@ def get_endpoint(session: Session, principal: Principal) -> WebhookEndpoint:
     return endpoint
 
 
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
 def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livemode: bool, type_: str,
                data: dict[str, Any], dedupe_key: str) -> Event | None:
     """Record an event and, when the merchant has an endpoint for that mode, its delivery job — both in
     the caller's transaction. A repeat of the same fact (same ``dedupe_key``) is ignored and returns None.
     Events from before an endpoint existed stay in the log but are not delivered (as with Stripe)."""
-    if session.scalars(select(Event.id).where(Event.dedupe_key == dedupe_key)).first() is not None:
-        return None
     now = ctx.clock.now()
-    event = Event(id=new_id("evt"), merchant_id=merchant_id, livemode=livemode, type=type_,
-                  dedupe_key=dedupe_key, data=data, delivered=False, created_at=now)
-    session.add(event)
-    session.flush()
+    row = {"id": new_id("evt"), "merchant_id": merchant_id, "livemode": livemode, "type": type_,
+           "dedupe_key": dedupe_key, "data": data, "delivered": False, "created_at": now}
+    if not insert_once(session, EVENTS, row, ["dedupe_key"]):
+        return None
+    event = Event(**row)
     has_endpoint = session.scalars(select(WebhookEndpoint.id).where(
         WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == livemode)).first() is not None
     if has_endpoint:
