@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from indiepay.channels.base import (
@@ -54,11 +55,14 @@ def call_channel(operation: str, fn: Callable[[], T]) -> CallOutcome[T]:
                        duration_ms=int((time.perf_counter() - started) * 1000))
 
 
+CALLS: Table = ChannelCall.__table__  # type: ignore[assignment]
+
+
 def record_call(session: Session, clock: Clock, call: CallOutcome[Any], *, payment_id: str,
                 refund_id: str | None = None) -> None:
     """Add the call's log row to the caller's transaction."""
-    session.add(ChannelCall(id=new_id("call"), payment_id=payment_id, refund_id=refund_id,
-                            operation=call.operation, outcome=call.outcome,
-                            channel_code=call.error.channel_code if call.error else None,
-                            message=call.error.message[:1000] if call.error else None,
-                            duration_ms=call.duration_ms, created_at=clock.now()))
+    session.execute(insert(CALLS).values(
+        id=new_id("call"), payment_id=payment_id, refund_id=refund_id, operation=call.operation,
+        outcome=call.outcome, channel_code=call.error.channel_code if call.error else None,
+        message=call.error.message[:1000] if call.error else None, duration_ms=call.duration_ms,
+        created_at=clock.now()))

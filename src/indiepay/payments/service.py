@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -100,6 +100,9 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
                             .execution_options(synchronize_session=False))
 
 
+PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+
+
 def _route(session: Session, principal: Principal, merchant: Merchant, channel: str,
            verify_account_id: str | None) -> tuple[ChannelAccount, str, int]:
     """The account a new payment goes to, its collection mode and its platform fee rate.
@@ -127,7 +130,9 @@ def _route(session: Session, principal: Principal, merchant: Merchant, channel: 
 
 
 def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
-                    verify_account_id: str | None = None) -> tuple[str, ChannelAccount, PrepayRequest]:
+                    verify_account_id: str | None = None) -> tuple[Payment, ChannelAccount, PrepayRequest]:
+    """Write the pending payment and its query and expiry jobs, before any channel call (so a crash
+    after the call is picked up by the query job). Returns the payment as written (not in a session)."""
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
     expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
@@ -150,12 +155,12 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 return_url=body.return_url, late_payment=False, query_attempts=0,
                 next_query_at=now + timedelta(seconds=state.next_query_delay(0)),
                 expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
-            session.add(payment)
-            session.flush()
+            # SQL Core rather than the unit of work: this insert is on every payment's path
+            session.execute(insert(PAYMENTS).values({c.key: getattr(payment, c.key) for c in PAYMENTS.columns}))
             schedule_query(session, ctx, payment, first=True)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
                     unique_key=f"expire:{payment.id}", first=True)
-            return payment.id, account, prepay_request(ctx, payment, account)
+            return payment, account, prepay_request(ctx, payment, account)
     except IntegrityError as exc:
         raise Conflict(f"out_trade_no {body.out_trade_no!r} is already used", code="duplicate_out_trade_no",
                        details={"out_trade_no": body.out_trade_no}) from exc
@@ -171,21 +176,29 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
     """
     _validate_method_inputs(body)
-    payment_id, account, request = _insert_pending(ctx, principal, body, verify_account_id)
+    payment, account, request = _insert_pending(ctx, principal, body, verify_account_id)
+    payment_id = payment.id
     adapter = adapter_for(ctx, account)
     result = call_channel("prepay", lambda: adapter.prepay(request))
+    now = ctx.clock.now()
+    changes: dict[str, Any] = {}
+    if result.value is not None:
+        changes = {"action": _action(result.value), "updated_at": now}
+    elif result.outcome == "rejected":
+        changes = {"status": state.FAILED, "failure_code": result.error.channel_code if result.error else None,
+                   "failure_message": result.error.message if result.error else None, "updated_at": now}
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
-        payment = session.get(Payment, payment_id)
-        assert payment is not None
-        if result.value is not None:
-            payment.action = _action(result.value)
-            payment.updated_at = ctx.clock.now()
-        elif result.outcome == "rejected" and payment.status == state.PENDING:
-            payment.status = state.FAILED
-            payment.failure_code = result.error.channel_code if result.error else None
-            payment.failure_message = result.error.message if result.error else None
-            payment.updated_at = ctx.clock.now()
+        applied = not changes or getattr(session.execute(
+            update(Payment).where(Payment.id == payment_id, Payment.status == state.PENDING).values(**changes)
+            .execution_options(synchronize_session=False)), "rowcount", 0) == 1
+        if applied:
+            for name, value in changes.items():
+                setattr(payment, name, value)
+        else:  # something moved it on meanwhile (a query, a close): show what is stored
+            stored = session.get(Payment, payment_id)
+            assert stored is not None
+            payment = stored
         out = to_out(ctx, payment)
     if result.outcome == "rejected" and result.error is not None:
         raise Unprocessable(f"the channel rejected the order: {result.error.message}", code="channel_rejected",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from indiepay.core.ids import new_id
@@ -16,6 +16,9 @@ LEASE = timedelta(minutes=5)
 DUE_NOW = "indiepay.jobs.due_now"
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
+
+
+JOBS: Table = Job.__table__  # type: ignore[assignment]
 
 
 def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
@@ -33,9 +36,9 @@ def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
                 return
             existing.unique_key = None  # the old one ran or is running: free the key for the new job
             session.flush()
-    session.add(Job(id=new_id("job"), kind=kind, args=args, unique_key=unique_key, status="queued",
-                    run_at=when, attempts=0, max_attempts=max_attempts, created_at=now))
-    session.flush()
+    session.execute(insert(JOBS).values(id=new_id("job"), kind=kind, args=args, unique_key=unique_key,
+                                        status="queued", run_at=when, attempts=0, max_attempts=max_attempts,
+                                        created_at=now))
     if when <= now:
         session.info[DUE_NOW] = True  # the committer may wake an in-process worker
 
