@@ -9,6 +9,7 @@ from indiepay.accounts.adapters import AdapterCache
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.db.engine import Database
+from indiepay.merchants.auth import PrincipalCache
 from indiepay.vault.keyring import Vault
 
 
@@ -26,6 +27,7 @@ class ServiceContext:
     vault: Vault
     adapters: AdapterCache
     wake_worker: Callable[[], None] = field(default=_nothing)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)  # recently resolved API keys
 
     def notify_url(self, channel: str, account_id: str) -> str:
         return f"{self.settings.base_url}/notify/{channel}/{account_id}"

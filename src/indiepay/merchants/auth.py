@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
@@ -62,23 +66,81 @@ def issue_key(session: Session, clock: Clock, *, merchant_id: str | None, role: 
     return raw
 
 
+ADMIN = Principal(role="admin", merchant_id=None, livemode=True)
+
+
 def authenticate(session: Session | Connection, raw: str | None, *, admin_key: str | None) -> Principal:
     """Resolve a bearer key. Raises AuthenticationFailed for a missing, unknown or revoked key."""
+    if _is_admin_key(raw, admin_key):
+        return ADMIN
+    return _lookup(session, hash_key(raw or ""))
+
+
+def _is_admin_key(raw: str | None, admin_key: str | None) -> bool:
     if not raw:
         raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
-    if admin_key is not None and hmac.compare_digest(raw.encode(), admin_key.encode()):
-        return Principal(role="admin", merchant_id=None, livemode=True)
-    row = session.execute(_KEY_LOOKUP, {"key_hash": hash_key(raw)}).first()
+    return admin_key is not None and hmac.compare_digest(raw.encode(), admin_key.encode())
+
+
+def _lookup(session: Session | Connection, digest: str) -> Principal:
+    row = session.execute(_KEY_LOOKUP, {"key_hash": digest}).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid API key", code="invalid_api_key")
     if row.role == "admin":
-        return Principal(role="admin", merchant_id=None, livemode=True)
+        return ADMIN
     return Principal(role="merchant", merchant_id=row.merchant_id, livemode=row.livemode)
 
 
 # every request runs this: plain columns (no ORM objects), statement built once
 _KEY_LOOKUP = (select(ApiKey.role, ApiKey.merchant_id, ApiKey.livemode, ApiKey.revoked_at)
                .where(ApiKey.key_hash == bindparam("key_hash")))
+
+
+class PrincipalCache:
+    """Recently resolved keys, so that a merchant polling or paying at high rate costs one hash and a dict
+    lookup instead of a database read per request.
+
+    Entries live ``ttl`` seconds (monotonic clock): a revoked key stops working in every process within
+    that time. Only successful lookups are cached; unknown keys always go to the database. The cache is
+    bounded and simply starts over when full.
+    """
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key_hash] = (principal, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def authenticate_cached(cache: PrincipalCache, connect: Callable[[], AbstractContextManager[Connection]],
+                        raw: str | None, *, admin_key: str | None) -> Principal:
+    """:func:`authenticate` through ``cache``; ``connect`` opens a read connection only on a miss."""
+    if _is_admin_key(raw, admin_key):
+        return ADMIN
+    digest = hash_key(raw or "")
+    cached = cache.get(digest)
+    if cached is not None:
+        return cached
+    with connect() as connection:
+        principal = _lookup(connection, digest)
+    cache.put(digest, principal)
+    return principal
 
 
 def ensure_admin_key(session: Session, clock: Clock, configured: str | None) -> str | None:
