@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, event, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,18 @@ POSTINGS: Table = LedgerPosting.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = LedgerAccount.__table__  # type: ignore[assignment]
 HEAD: Table = LedgerChainHead.__table__  # type: ignore[assignment]
 IN_CHUNK = 500  # keys per IN (...) lookup
+
+# built once: constructing and cache-keying a statement costs more than running it on this path
+_HEAD_FOR_UPDATE = select(HEAD.c.sequence, HEAD.c.hash).where(HEAD.c.id == repository.HEAD_ID).with_for_update()
+_MOVE_HEAD = (update(HEAD).where(HEAD.c.id == repository.HEAD_ID)
+              .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash")))
+_EXISTING = select(ENTRIES.c.id, ENTRIES.c.event_key, ENTRIES.c.event_type, ENTRIES.c.sequence,
+                   ENTRIES.c.reverses_entry_id).where(ENTRIES.c.event_key.in_(bindparam("keys", expanding=True)))
+_ACCOUNT_IDS = select(ACCOUNTS.c.id, ACCOUNTS.c.code).where(ACCOUNTS.c.code.in_(bindparam("codes", expanding=True)))
+_INSERT_ENTRIES = insert(ENTRIES)
+_INSERT_ACCOUNTS = insert(ACCOUNTS)
+_RAW_POSTINGS_QMARK = "INSERT INTO ledger_postings (id, entry_id, account_id, amount) VALUES (?, ?, ?, ?)"
+_RAW_POSTINGS_FORMAT = "INSERT INTO ledger_postings (id, entry_id, account_id, amount) VALUES (%s, %s, %s, %s)"
 
 _PENDING_IDS = "indiepay.ledger.pending_account_ids"
 
@@ -121,7 +133,7 @@ def append(session: Session, clock: Clock, requests: Sequence[PostRequest]) -> l
     results: list[PostedEntry] = []
     new_in_batch: dict[str, tuple[PostedEntry, PostingPlan]] = {}
     entry_rows: list[dict[str, Any]] = []
-    posting_rows: list[dict[str, Any]] = []
+    posting_rows: list[tuple[str, str, str, int]] = []
     for request, when in zip(requests, times, strict=True):
         plan = request.plan
         if request.event_key in existing:
@@ -148,8 +160,7 @@ def append(session: Session, clock: Clock, requests: Sequence[PostRequest]) -> l
                            "created_at": now, "reverses_entry_id": request.reverses_entry_id,
                            "sequence": head_sequence, "prev_hash": prev_hash,
                            "hash": head_hash})
-        posting_rows.extend({"id": new_id("lp"), "entry_id": entry_id, "account_id": account_ids[p.account.code],
-                             "amount": p.amount} for p in plan.postings)
+        posting_rows.extend((new_id("lp"), entry_id, account_ids[p.account.code], p.amount) for p in plan.postings)
         entry = PostedEntry(entry_id, head_sequence, request.event_key, plan.event_type, False,
                             request.reverses_entry_id)
         new_in_batch[request.event_key] = (entry, plan)
@@ -157,19 +168,25 @@ def append(session: Session, clock: Clock, requests: Sequence[PostRequest]) -> l
     if entry_rows:
         # the head lock is held and the keys were checked under it: no other writer can insert them now;
         # the unique constraint on event_key stays as the backstop (it fails the whole unit of work)
-        session.execute(insert(ENTRIES), entry_rows)
-        session.execute(insert(POSTINGS), posting_rows)
-        session.execute(update(HEAD).where(HEAD.c.id == repository.HEAD_ID)
-                        .values(sequence=head_sequence, hash=head_hash))
+        session.execute(_INSERT_ENTRIES, entry_rows)
+        _insert_postings(session, posting_rows)
+        session.execute(_MOVE_HEAD, {"new_sequence": head_sequence, "new_hash": head_hash})
     return results
 
 
+def _insert_postings(session: Session, rows: list[tuple[str, str, str, int]]) -> None:
+    """Postings straight through the driver's executemany: five plain columns per row and five rows per
+    entry, where SQLAlchemy's per-row parameter processing would cost more than the insert itself."""
+    connection = session.connection()
+    statement = _RAW_POSTINGS_QMARK if connection.dialect.paramstyle == "qmark" else _RAW_POSTINGS_FORMAT
+    connection.exec_driver_sql(statement, rows)
+
+
 def _lock_head(session: Session) -> tuple[int, str]:
-    query = select(HEAD.c.sequence, HEAD.c.hash).where(HEAD.c.id == repository.HEAD_ID).with_for_update()
-    row = session.execute(query).first()
+    row = session.execute(_HEAD_FOR_UPDATE).first()
     if row is None:
         repository.lock_head(session)  # a database not built by the migrations: create the genesis row
-        row = session.execute(query).one()
+        row = session.execute(_HEAD_FOR_UPDATE).one()
     return int(row.sequence), str(row.hash)
 
 
@@ -178,10 +195,7 @@ def _existing(session: Session, keys: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for start in range(0, len(unique), IN_CHUNK):
         chunk = unique[start:start + IN_CHUNK]
-        query = select(ENTRIES.c.id, ENTRIES.c.event_key, ENTRIES.c.event_type, ENTRIES.c.sequence,
-                       ENTRIES.c.reverses_entry_id).where(
-            ENTRIES.c.event_key.in_(chunk))
-        found.update({row.event_key: row for row in session.execute(query)})
+        found.update({row.event_key: row for row in session.execute(_EXISTING, {"keys": chunk})})
     return found
 
 
@@ -205,14 +219,13 @@ def _account_ids(session: Session, engine: Engine, plans: Sequence[PostingPlan],
     learned: dict[str, str] = {}
     for start in range(0, len(missing), IN_CHUNK):
         chunk = missing[start:start + IN_CHUNK]
-        learned.update({row.code: row.id for row in session.execute(
-            select(ACCOUNTS.c.id, ACCOUNTS.c.code).where(ACCOUNTS.c.code.in_(chunk)))})
+        learned.update({row.code: row.id for row in session.execute(_ACCOUNT_IDS, {"codes": chunk})})
     created = [{"id": new_id("lacct"), "code": code, "kind": refs[code].kind, "merchant_id": refs[code].merchant_id,
                 "channel": refs[code].channel, "currency": refs[code].currency, "created_at": now}
                for code in missing if code not in learned]
     if created:
         try:
-            session.execute(insert(ACCOUNTS), created)  # under the head lock: no other appender races us
+            session.execute(_INSERT_ACCOUNTS, created)  # under the head lock: no other appender races us
         except IntegrityError as exc:  # pragma: no cover - only a writer outside append() could cause this
             raise Conflict("a ledger account was created concurrently; retry", code="ledger_busy") from exc
         learned.update({str(row["code"]): str(row["id"]) for row in created})
