@@ -13,6 +13,7 @@ from sqlalchemy import text
 from indiepay import __version__
 from indiepay.accounts.api import platform_router as platform_accounts_router
 from indiepay.accounts.api import router as accounts_router
+from indiepay.advisor.api import router as advisor_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.httpapi import errors
@@ -22,6 +23,8 @@ from indiepay.notify.api import router as notify_router
 from indiepay.payments.api import router as payments_router
 from indiepay.refunds.api import router as refunds_router
 from indiepay.runtime import Runtime
+from indiepay.settlements.api import router as settlements_router
+from indiepay.statements.api import router as statements_router
 from indiepay.web.checkout import router as checkout_router
 from indiepay.webhooks.api import router as webhooks_router
 
@@ -34,6 +37,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker:
+            rt.seed_jobs()
             rt.worker.start_in_thread()
         try:
             yield
@@ -49,9 +53,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.runtime = rt
     errors.install(app)
     for router in (merchants_router, accounts_router, payments_router, refunds_router, webhooks_router,
-                   ledger_router, notify_router, checkout_router):
+                   ledger_router, settlements_router, notify_router, checkout_router):
         app.include_router(router)
     app.include_router(platform_accounts_router)
+    app.include_router(statements_router)
+    app.include_router(advisor_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

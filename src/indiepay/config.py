@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     default_expires_in_seconds: int = 2 * 60 * 60
     webhook_timeout_seconds: float = 10.0
     log_level: str = "info"
+    retention_live_window_months: int = 13  # records older than this may be archived (never deleted)
 
     @property
     def base_url(self) -> str:

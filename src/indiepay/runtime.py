@@ -25,12 +25,20 @@ from indiepay.payments.state import VERIFICATION_JOB
 from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
 from indiepay.refunds.service import SYNC_JOB
 from indiepay.refunds.sync import run_sync_job
+from indiepay.settlements.payouts import (
+    PAYOUT_JOB,
+    PayoutProvider,
+    SandboxPayoutProvider,
+    UnconfiguredPayoutProvider,
+    run_payout_job,
+)
+from indiepay.settlements.tasks import RUN_DAY_JOB, run_day_job, seed_schedule
 from indiepay.vault.keyring import Vault
 from indiepay.webhooks.service import DELIVERY_JOB, deliver
 
 
-def job_handlers(ctx: ServiceContext) -> dict[str, Handler]:
-    """Every job kind the worker knows, bound to this platform's context."""
+def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Handler]:
+    """Every job kind the worker knows, bound to this platform's context and payout provider."""
 
     def bind(fn: Callable[[ServiceContext, dict[str, Any]], RetryLater | None]) -> Handler:
         return lambda args: fn(ctx, args)
@@ -44,7 +52,15 @@ def job_handlers(ctx: ServiceContext) -> dict[str, Handler]:
         SYNC_JOB: bind(run_sync_job),
         DELIVERY_JOB: deliver_event,
         VERIFICATION_JOB: bind(verification.run_job),
+        RUN_DAY_JOB: lambda args: run_day_job(ctx.db, ctx.clock, args),
+        PAYOUT_JOB: lambda args: run_payout_job(ctx.db, ctx.clock, payouts, args),
     }
+
+
+def default_payout_provider(settings: Settings) -> PayoutProvider:
+    """The sandbox provider where the sandbox gateways are mounted (development, demos, tests); otherwise
+    none — payouts then wait, pending, until a real payout adapter is wired in (never marked paid)."""
+    return SandboxPayoutProvider() if settings.mount_sandbox else UnconfiguredPayoutProvider()
 
 
 @dataclass
@@ -53,9 +69,11 @@ class Runtime:
     ctx: ServiceContext
     worker: Worker
     http: httpx.Client
+    payouts: PayoutProvider
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+    def build(cls, settings: Settings, clock: Clock | None = None,
+              payouts: PayoutProvider | None = None) -> Runtime:
         clock = clock or SystemClock()
         db = Database(settings.database_url)
         vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file)
@@ -63,14 +81,19 @@ class Runtime:
                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
         ctx = ServiceContext(settings=settings, db=db, clock=clock, vault=vault,
                              adapters=AdapterCache(vault, http, clock))
-        worker = Worker(db, clock, job_handlers(ctx), poll_seconds=settings.worker_poll_seconds)
+        payouts = payouts or default_payout_provider(settings)
+        worker = Worker(db, clock, job_handlers(ctx, payouts), poll_seconds=settings.worker_poll_seconds)
         ctx.wake_worker = worker.wake
-        return cls(settings=settings, ctx=ctx, worker=worker, http=http)
+        return cls(settings=settings, ctx=ctx, worker=worker, http=http, payouts=payouts)
 
     def bootstrap_admin_key(self) -> str | None:
         """Generate the admin key on first start when none is configured; returns it to print once."""
         with self.ctx.db.transaction() as session:
             return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
+
+    def seed_jobs(self) -> None:
+        """Queue the recurring jobs a worker needs (the daily settlement); idempotent, safe from many workers."""
+        seed_schedule(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:
         self.worker.stop()

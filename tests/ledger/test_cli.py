@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from indiepay.cli.ledger import app
@@ -14,6 +13,7 @@ from indiepay.db.engine import Database
 from indiepay.db.migrate import upgrade
 from indiepay.ledger import postings as p
 from indiepay.ledger import service
+from tests.ledger.tamper import tamper
 
 
 def test_verify_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,8 +27,7 @@ def test_verify_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Non
     runner = CliRunner()
     ok = runner.invoke(app, ["verify"])
     assert ok.exit_code == 0 and "ledger OK: 3 entries" in ok.output, ok.output
-    with db.engine.begin() as conn:
-        conn.execute(text("UPDATE ledger_entries SET description = 'edited' WHERE sequence = 2"))
+    tamper(db, "UPDATE ledger_entries SET description = 'edited' WHERE sequence = 2")  # guards dropped first
     db.dispose()
     broken = runner.invoke(app, ["verify"])
     assert broken.exit_code == 1

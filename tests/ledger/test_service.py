@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from indiepay.core.clock import FixedClock
 from indiepay.core.errors import Conflict, NotFound
@@ -14,6 +13,7 @@ from indiepay.ledger import postings as p
 from indiepay.ledger import service
 from indiepay.ledger.models import LedgerEntry, LedgerPosting
 from indiepay.ledger.verify import verify
+from tests.ledger.tamper import tamper
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 M = "mch_a"
@@ -126,8 +126,8 @@ def _ledger_of_three(db: Database) -> None:
 
 
 def _tamper(db: Database, sql: str) -> None:
-    with db.engine.begin() as conn:
-        conn.execute(text(sql))
+    """An attacker who owns the tables: drops the append-only triggers, then edits (see tamper.py)."""
+    tamper(db, sql)
 
 
 def test_verify_detects_a_changed_posting_amount(db: Database) -> None:

@@ -10,13 +10,17 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from indiepay.cli import ledger
+from indiepay.cli import advisor, archive, ledger, settle, statements
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
 app = typer.Typer(help="IndiePay: self-hosted payments for multi-merchant social e-commerce.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(ledger.app, name="ledger", help="The double-entry ledger: verify the hash chain and balances.")
+app.add_typer(archive.app, name="archive", help="Cold archives of the financial records: export, verify, status.")
+app.command(name="statement")(statements.statement)
+app.command(name="advisor")(advisor.advisor)
+app.command(name="settle")(settle.settle)
 
 
 def _settings(host: str | None = None, port: int | None = None) -> Settings:
@@ -67,12 +71,13 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
 
 @app.command()
 def worker() -> None:
-    """Run background jobs (queries, expiry, refunds, webhooks) against INDIEPAY_DATABASE_URL."""
+    """Run background jobs (queries, expiry, refunds, webhooks, settlement, payouts) against INDIEPAY_DATABASE_URL."""
     from indiepay.runtime import Runtime
 
     settings = _settings()
     _logging(settings.log_level)
     runtime = Runtime.build(settings)
+    runtime.seed_jobs()
     typer.echo(f"worker {runtime.worker.worker_id} running; Ctrl-C to stop")
     try:
         runtime.worker.run_forever()

@@ -23,9 +23,9 @@ Fee model. A payment of ``A`` with channel fee ``C`` and platform fee ``P``:
       Dr merchant_payable:<mch>    P       Cr platform_fee_revenue     P
 
 A refund mirrors its payment with the fee parts returned (amounts from ``fees.refund_fee``). Settlement
-moves what is owed to ``payout_in_transit``; a paid payout takes it out of a clearing account; a failed
-payout gives it back to ``merchant_payable``. Corrections are either a manual balanced adjustment
-(:func:`correction`) or the exact negation of an earlier entry (:func:`reverse`).
+moves what is owed to ``payout_in_transit``; a paid payout takes it out of one or more clearing accounts
+(:func:`payout_paid_from`); a failed payout gives it back to ``merchant_payable``. Corrections are either
+a manual balanced adjustment (:func:`correction`) or the exact negation of an earlier entry (:func:`reverse`).
 """
 
 from __future__ import annotations
@@ -179,6 +179,20 @@ def payout_paid(*, merchant_id: str, amount: int, source_channel: str, currency:
     return plan("payout_paid", [(acc.payout_in_transit(merchant_id, currency), amount),
                                 (acc.platform_clearing(source_channel, currency), -amount)],
                 merchant_id=merchant_id, description=description)
+
+
+def payout_paid_from(*, merchant_id: str, sources: Iterable[tuple[str, int]], currency: str = "CNY",
+                     description: str = "") -> PostingPlan:
+    """A payout reached the merchant, funded by one or more clearing accounts: ``sources`` are
+    ``(channel, amount)`` pairs (one entry for the whole payout, however many accounts paid for it)."""
+    lines: list[tuple[AccountRef, int]] = []
+    for channel, amount in sources:
+        _positive(amount)
+        lines.append((acc.platform_clearing(channel, currency), -amount))
+    total = -sum(amount for _, amount in lines)
+    _positive(total)
+    lines.append((acc.payout_in_transit(merchant_id, currency), total))
+    return plan("payout_paid", lines, merchant_id=merchant_id, description=description)
 
 
 def payout_failed(*, merchant_id: str, amount: int, currency: str = "CNY", source_channel: str | None = None,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
+from indiepay.advisor.service import readiness
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
 from indiepay.merchants import collection_mode, service
 from indiepay.merchants.schemas import (
@@ -44,7 +49,10 @@ def update_merchant(merchant_id: str, body: MerchantUpdate, ctx: Ctx, admin: Adm
 def switch_collection_mode(merchant_id: str, body: CollectionModeIn, ctx: Ctx, caller: Caller) -> MerchantOut:
     """Switch how the merchant collects; new payments only (payments in flight keep their mode)."""
     with ctx.db.transaction() as session:
-        merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode)
+        def checklist(s: Session, mid: str, livemode: bool) -> list[dict[str, Any]]:
+            return [asdict(item) for item in readiness(s, mid, ctx.clock, livemode=livemode)]
+
+        merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode, checklist)
         return service.to_out(merchant)
 
 
