@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from indiepay.core.clock import FixedClock
-from indiepay.core.ids import new_id
 from indiepay.db.engine import Database
 from indiepay.db.migrate import upgrade
 from indiepay.ledger import postings, service
@@ -101,14 +100,14 @@ def _bare_inserts(db: Database, clock: FixedClock, plans: list[postings.PostingP
         entry_rows: list[dict[str, Any]] = []
         posting_rows: list[tuple[str, str, str, int]] = []
         for n, plan in enumerate(plans[start:start + batch]):
-            entry_id = new_id("le")
+            entry_id = f"{tag}_{start + n:014d}"  # ordered ids, as the ledger's own
             entry_rows.append({"id": entry_id, "event_key": f"{tag}:{start + n}", "event_type": plan.event_type,
                                "merchant_id": plan.merchant_id, "description": plan.description, "occurred_at": now,
                                "created_at": now, "reverses_entry_id": None,
                                "sequence": -(10**9 * (1 + int(tag[4:])) + start + n),
                                "prev_hash": "0" * 64, "hash": "0" * 64})
-            posting_rows.extend((new_id("lp"), entry_id, account_ids[p.account.code], p.amount)
-                                for p in plan.postings)
+            posting_rows.extend((f"{entry_id}_{i}", entry_id, account_ids[p.account.code], p.amount)
+                                for i, p in enumerate(plan.postings))
         with db.transaction() as session:
             session.execute(insert(LedgerEntry.__table__), entry_rows)
             connection = session.connection()
