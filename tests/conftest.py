@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from indiepay.db.engine import Database
+from indiepay.db.migrate import upgrade
 from tests.support.platform import PlatformUnderTest, start_platform
 
 POSTGRES_URL = os.environ.get("INDIEPAY_TEST_POSTGRES_URL")
@@ -41,6 +43,17 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database without the platform around it, on SQLite and (marked ``postgres``) PostgreSQL."""
+    sqlite = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -1,34 +1,20 @@
-"""A migrated database for advisor tests (SQLite, and PostgreSQL when marked), and factories that insert
-merchants, channel accounts, payments and refunds as ORM rows."""
+"""Factories that insert merchants, channel accounts, payments and refunds as ORM rows (the ``db`` fixture
+is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from indiepay.accounts.models import ChannelAccount
 from indiepay.core.ids import new_id
 from indiepay.db.engine import Database
-from indiepay.db.migrate import upgrade
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
 
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    sqlite = f"sqlite:///{tmp_path / 'advisor.db'}"
-    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def add_merchant(db: Database, merchant_id: str, **fields: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,18 +13,9 @@ from indiepay.db.engine import Database
 from indiepay.db.jobs import queue
 from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.worker import RetryLater, Worker
-from indiepay.db.migrate import upgrade
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'jobs.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def test_job_enqueued_in_a_rolled_back_transaction_never_runs(db: Database) -> None:

@@ -1,11 +1,9 @@
-"""A migrated database for retention tests (SQLite, and PostgreSQL when marked), and a ``books`` factory
-that writes one of every financial record at a chosen instant, as the platform would."""
+"""A ``books`` factory that writes one of every financial record at a chosen instant, as the platform would
+(the ``db`` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +11,6 @@ from indiepay.accounts.models import ChannelAccount
 from indiepay.core.clock import BUSINESS_TZ, FixedClock, business_day
 from indiepay.core.ids import new_id
 from indiepay.db.engine import Database
-from indiepay.db.migrate import upgrade
 from indiepay.ledger import postings as p
 from indiepay.ledger import service
 from indiepay.merchants.models import CollectionModeChange, Merchant
@@ -25,15 +22,6 @@ from indiepay.statements.models import Statement
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    sqlite = f"sqlite:///{tmp_path / 'retention.db'}"
-    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def beijing(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
