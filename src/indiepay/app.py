@@ -21,7 +21,10 @@ from indiepay.ledger.api import router as ledger_router
 from indiepay.merchants.api import router as merchants_router
 from indiepay.notify.api import router as notify_router
 from indiepay.payments.api import router as payments_router
+from indiepay.reconciliation.api import router as reconciliation_router
 from indiepay.refunds.api import router as refunds_router
+from indiepay.risk.api import router as kill_switch_router
+from indiepay.risk.api import rules_router as risk_rules_router
 from indiepay.runtime import Runtime
 from indiepay.settlements.api import router as settlements_router
 from indiepay.statements.api import router as statements_router
@@ -56,8 +59,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
                    ledger_router, settlements_router, notify_router, checkout_router):
         app.include_router(router)
     app.include_router(platform_accounts_router)
+    app.include_router(kill_switch_router)
+    app.include_router(risk_rules_router)
     app.include_router(statements_router)
     app.include_router(advisor_router)
+    app.include_router(reconciliation_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

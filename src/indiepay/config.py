@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,7 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     master_key: str | None = None
     master_key_file: Path | None = None
+    retired_master_keys: str | None = None  # comma-separated old KEKs: open and re-wrap, never seal
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -31,6 +33,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     log_level: str = "info"
     retention_live_window_months: int = 13  # records older than this may be archived (never deleted)
+    # collection limits by subject type, in fen (a merchant may have its own, set by the operator)
+    individual_single_limit: int = Field(default=1_000_000, gt=0)  # ¥10,000 per payment
+    individual_daily_limit: int = Field(default=5_000_000, gt=0, le=20_000_000)  # ¥50,000 a day, at most ¥200,000
+    enterprise_single_limit: int = Field(default=10_000_000, gt=0)  # ¥100,000 per payment
+    enterprise_daily_limit: int = Field(default=100_000_000, gt=0)  # ¥1,000,000 a day
+    risk_shadow: bool = False  # every risk rule in shadow mode: decisions recorded, nothing blocked or reviewed
 
     @property
     def base_url(self) -> str:

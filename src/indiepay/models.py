@@ -9,7 +9,9 @@ from indiepay.ledger.models import LedgerAccount, LedgerChainHead, LedgerEntry, 
 from indiepay.merchants.models import ApiKey, CollectionModeChange, Merchant
 from indiepay.notify.models import ReceivedNotification, RejectedNotification
 from indiepay.payments.models import ChannelCall, Payment
+from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
 from indiepay.refunds.models import Refund
+from indiepay.risk.models import RiskDecision, Suspension
 from indiepay.settlements.models import Payout, Settlement
 from indiepay.statements.models import Statement
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
@@ -19,6 +21,7 @@ metadata = Base.metadata
 __all__ = [
     "Alert", "ApiKey", "ChannelAccount", "ChannelCall", "CollectionModeChange", "Event", "IdempotencyRecord",
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
-    "ReceivedNotification", "Refund", "RejectedNotification", "Settlement", "Statement", "WebhookDelivery",
+    "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",
+    "RejectedNotification", "RiskDecision", "Settlement", "Statement", "Suspension", "WebhookDelivery",
     "WebhookEndpoint", "metadata",
 ]

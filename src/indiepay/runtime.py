@@ -23,6 +23,7 @@ from indiepay.merchants.auth import ensure_admin_key
 from indiepay.payments.service import EXPIRE_JOB
 from indiepay.payments.state import VERIFICATION_JOB
 from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
+from indiepay.reconciliation import tasks as reconciliation_tasks
 from indiepay.refunds.service import SYNC_JOB
 from indiepay.refunds.sync import run_sync_job
 from indiepay.settlements.payouts import (
@@ -54,6 +55,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         VERIFICATION_JOB: bind(verification.run_job),
         RUN_DAY_JOB: lambda args: run_day_job(ctx.db, ctx.clock, args),
         PAYOUT_JOB: lambda args: run_payout_job(ctx.db, ctx.clock, payouts, args),
+        reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
     }
 
 
@@ -76,7 +78,8 @@ class Runtime:
               payouts: PayoutProvider | None = None) -> Runtime:
         clock = clock or SystemClock()
         db = Database(settings.database_url)
-        vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file)
+        vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file,
+                                    settings.retired_master_keys)
         http = httpx.Client(timeout=httpx.Timeout(settings.channel_timeout_seconds, connect=5.0),
                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
         ctx = ServiceContext(settings=settings, db=db, clock=clock, vault=vault,
@@ -92,8 +95,10 @@ class Runtime:
             return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
 
     def seed_jobs(self) -> None:
-        """Queue the recurring jobs a worker needs (the daily settlement); idempotent, safe from many workers."""
+        """Queue the recurring jobs a worker needs (the daily settlement and reconciliation); idempotent, safe
+        from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
+        reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:
         self.worker.stop()

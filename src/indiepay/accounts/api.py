@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from indiepay.accounts import service, verification
-from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut
+from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, ChannelAccountUpdate
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
 from indiepay.payments.schemas import PaymentOut
 
@@ -59,6 +59,13 @@ def create_platform_account(body: ChannelAccountCreate, ctx: Ctx, admin: Admin, 
 def list_platform_accounts(ctx: Ctx, admin: Admin) -> list[ChannelAccountOut]:
     with ctx.db.read() as session:
         return [service.to_out(a) for a in service.list_platform_accounts(session, admin)]
+
+
+@router.patch("/{account_id}", response_model=ChannelAccountOut)
+def update_account(account_id: str, body: ChannelAccountUpdate, ctx: Ctx, admin: Admin) -> ChannelAccountOut:
+    """The operator sets an account's role, fee rate, settlement bank or daily cap."""
+    with ctx.db.transaction() as session:
+        return service.to_out(service.update_account(session, admin, account_id, body))
 
 
 @router.post("/{account_id}/verification", status_code=201, response_model=PaymentOut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -25,6 +25,7 @@ class ChannelAccount(Base):
     credentials: Mapped[dict[str, Any]]  # field -> SealedSecret.as_dict()
     fee_rate_bps: Mapped[int] = mapped_column(Integer, default=60, server_default="60")  # the channel's rate
     settlement_bank: Mapped[str | None] = mapped_column(String(64))
+    daily_cap: Mapped[int | None] = mapped_column(BigInteger)  # fen per business day; None: no cap of its own
     credentials_expire_at: Mapped[datetime | None]  # earliest expiry of its keys/certificates, when known
     verified_at: Mapped[datetime | None]  # when a real 0.01 test payment went through it and was refunded
     created_at: Mapped[datetime]

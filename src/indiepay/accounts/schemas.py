@@ -21,6 +21,7 @@ class ChannelAccountCreate(BaseModel):
     key_mode: Literal["public_key", "platform_certificate"] | None = None
     fee_rate_bps: int = Field(default=60, ge=0, le=10_000)  # what the channel charges (60 bps = 0.6 %)
     settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
+    daily_cap: int | None = Field(default=None, gt=0)  # fen per business day routed to this account
 
     @model_validator(mode="after")
     def _either_sandbox_or_credentials(self) -> ChannelAccountCreate:
@@ -52,6 +53,18 @@ class ChannelAccountOut(BaseModel):
     status: str
     fee_rate_bps: int
     settlement_bank: str | None
+    daily_cap: int | None = None
     verified_at: datetime | None
     credentials: dict[str, CredentialView] = Field(default_factory=dict)
     created_at: datetime
+
+
+class ChannelAccountUpdate(BaseModel):
+    """What the operator may change on an account (credentials are replaced by connecting a new one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["primary", "backup"] | None = None
+    fee_rate_bps: int | None = Field(default=None, ge=0, le=10_000)
+    settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
+    daily_cap: int | None = Field(default=None, gt=0)  # null clears the cap

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.accounts.adapters import credential_aad
 from indiepay.accounts.models import ChannelAccount
-from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, CredentialView
+from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, ChannelAccountUpdate, CredentialView
 from indiepay.channels.base import ChannelAdapter
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
@@ -35,7 +35,8 @@ def to_out(account: ChannelAccount) -> ChannelAccountOut:
     return ChannelAccountOut(id=account.id, owner=account.owner, merchant_id=account.merchant_id,
                              channel=account.channel, environment=account.environment, role=account.role,
                              status=account.status, fee_rate_bps=account.fee_rate_bps,
-                             settlement_bank=account.settlement_bank, verified_at=account.verified_at,
+                             settlement_bank=account.settlement_bank, daily_cap=account.daily_cap,
+                             verified_at=account.verified_at,
                              credentials=views, created_at=account.created_at)
 
 
@@ -100,7 +101,8 @@ def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, pr
                              owner="merchant" if merchant_id else PLATFORM_OWNER, channel=body.channel,
                              environment=environment, role=body.role, status="active", base_url=base_url,
                              credentials=sealed, fee_rate_bps=body.fee_rate_bps,
-                             settlement_bank=body.settlement_bank, credentials_expire_at=None, verified_at=None,
+                             settlement_bank=body.settlement_bank, daily_cap=body.daily_cap,
+                             credentials_expire_at=None, verified_at=None,
                              created_at=now, updated_at=now)
     session.add(account)
     session.flush()
@@ -145,3 +147,19 @@ def adapter_for(ctx: ServiceContext, account: ChannelAccount) -> ChannelAdapter:
     return ctx.adapters.get(account_id=account.id, merchant_id=credential_owner(account), channel=account.channel,
                             base_url=account.base_url, updated_at=account.updated_at,
                             sealed=account.credentials)
+
+
+def update_account(session: Session, principal: Principal, account_id: str,
+                   body: ChannelAccountUpdate) -> ChannelAccount:
+    """The operator's changes to an account's routing settings (only the fields given; null clears the cap)."""
+    if not principal.is_admin:
+        raise PermissionDenied("only the operator changes an account's routing settings", code="admin_required")
+    account = session.get(ChannelAccount, account_id, with_for_update=True)
+    if account is None:
+        raise NotFound("no such channel account", code="account_not_found")
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if value is None and name != "daily_cap":
+            raise InvalidRequest(f"{name} cannot be null", code="invalid_request", details={"field": name})
+        setattr(account, name, value)
+    session.flush()
+    return account

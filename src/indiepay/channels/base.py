@@ -6,13 +6,19 @@ account's own decrypted credentials (see :mod:`indiepay.channels.registry`) and 
 same code reaches production or the sandbox. Amounts are integer fen; conversion to yuan strings happens
 inside the channel package. Vendor errors are translated at the boundary into the :class:`ChannelError`
 tree, which keeps the gateway's raw code and message.
+
+Daily bills come through the same port (:meth:`ChannelAdapter.fetch_bill`) as a :class:`BillFile` of the
+channel's own bytes: parsing them is the reconciliation layer's business, not the channel's, so the port
+stays free of bill formats. A bill the channel has not published yet is a :class:`BillNotReady` (retry
+later), a download that does not match the channel's announced digest a :class:`BillHashMismatch`
+(reject and alert: never reconcile against a file the channel did not vouch for).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -30,6 +36,14 @@ class ChannelMethod(StrEnum):
     @property
     def channel(self) -> str:
         return "wechatpay" if self.value.startswith("wechat_") else "alipay"
+
+
+class BillKind(StrEnum):
+    """Which daily bill: ``trade`` (orders and refunds; WeChat tradebill, Alipay ``bill_type=trade``) or
+    ``fundflow`` (money through the account; WeChat fundflowbill, BASIC account — Alipay has none here)."""
+
+    TRADE = "trade"
+    FUNDFLOW = "fundflow"
 
 
 class TradeState(StrEnum):
@@ -163,8 +177,33 @@ class NotificationReply:
     content_type: str
 
 
+@dataclass(frozen=True)
+class BillFile:
+    """One downloaded daily bill, exactly as the channel published it.
+
+    ``content`` is the *uncompressed* CSV for WeChat Pay (the bytes its ``hash_value`` covers) and the zip
+    archive for Alipay (GBK CSVs inside); the parsers in ``indiepay.reconciliation.parsers`` read both.
+    ``sha1`` is the lower-case hex SHA1 of ``content``: for WeChat Pay the digest the channel announced
+    and the content was checked against, for Alipay (which announces none) computed on download. It is
+    ``None`` only for files that did not come from a channel (hand imports may leave it to the caller).
+    ``bill_date`` is the Asia/Shanghai business day the bill covers.
+    """
+
+    channel: str
+    kind: str
+    bill_date: date
+    content: bytes
+    sha1: str | None
+
+
 class ChannelError(Exception):
-    """A channel call did not give the answer we wanted. Keeps the gateway's raw code and message."""
+    """A channel call did not give the answer we wanted. Keeps the gateway's raw code and message.
+
+    ``code`` is a stable, channel-neutral name for the kind of failure (subclasses refine it); the
+    gateway's own code stays in ``channel_code``.
+    """
+
+    code: str = "channel_error"
 
     def __init__(self, message: str, *, channel_code: str | None = None, http_status: int | None = None) -> None:
         super().__init__(message)
@@ -179,6 +218,28 @@ class RetryableChannelError(ChannelError):
 
 class TerminalChannelError(ChannelError):
     """Definitely not carried out and retrying will not help (PARAM_ERROR, NO_AUTH, 40002, ...)."""
+
+
+class BillNotReady(RetryableChannelError):
+    """The channel has not published the bill for that day yet (WeChat ``NO_STATEMENT_EXIST`` /
+    ``STATEMENT_CREATING``, Alipay ``isp.bill_not_exist``): ask again later. WeChat also answers
+    ``NO_STATEMENT_EXIST`` for a day without a single successful trade, so a caller that still gets it well
+    after the publishing hour may treat the day as empty; ``channel_code`` tells the two answers apart."""
+
+    code = "bill_not_ready"
+
+
+class BillHashMismatch(TerminalChannelError):
+    """The downloaded bill is not the file the channel announced (SHA1 of the uncompressed content differs
+    from ``hash_value``, or the archive does not even decompress). Reject it and alert; never reconcile."""
+
+    code = "bill_hash_mismatch"
+
+
+class BillKindUnsupported(TerminalChannelError):
+    """The channel publishes no bill of that kind (Alipay has no ``fundflow`` bill through this API)."""
+
+    code = "bill_kind_unsupported"
 
 
 class UnknownOutcomeError(ChannelError):
@@ -221,6 +282,17 @@ class ChannelAdapter(Protocol):
 
     def parse_notification(self, incoming: IncomingNotification) -> Notification:
         """Verify and decode a callback addressed to this account. Raises NotificationRejected."""
+        ...
+
+    def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
+        """Download the channel's bill of ``kind`` (:class:`BillKind`) for one Asia/Shanghai business day.
+
+        Raises:
+            BillNotReady: not published yet (retry later).
+            BillHashMismatch: the download does not match the channel's announced digest.
+            BillKindUnsupported: the channel has no bill of that kind.
+            TerminalChannelError, RetryableChannelError, UnknownOutcomeError: as for any call.
+        """
         ...
 
     def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from indiepay.cli import advisor, archive, ledger, settle, statements
+from indiepay.cli import advisor, archive, ledger, reconcile, settle, statements, vault
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
@@ -18,6 +18,8 @@ app = typer.Typer(help="IndiePay: self-hosted payments for multi-merchant social
                   no_args_is_help=True, add_completion=False)
 app.add_typer(ledger.app, name="ledger", help="The double-entry ledger: verify the hash chain and balances.")
 app.add_typer(archive.app, name="archive", help="Cold archives of the financial records: export, verify, status.")
+app.add_typer(reconcile.app, name="reconcile", help="Reconcile the channels' daily bills: import a bill, run a day.")
+app.add_typer(vault.app, name="vault", help="The vault's master key: new-key, rotate, status, retire.")
 app.command(name="statement")(statements.statement)
 app.command(name="advisor")(advisor.advisor)
 app.command(name="settle")(settle.settle)

@@ -5,7 +5,7 @@ All times are timezone-aware UTC; the business day is computed in Asia/Shanghai 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,3 +50,8 @@ def as_utc(value: datetime) -> datetime:
 def business_day(at: datetime) -> date:
     """The Asia/Shanghai calendar day an instant belongs to (bills cut at 00:00 Beijing time)."""
     return as_utc(at).astimezone(BUSINESS_TZ).date()
+
+
+def business_day_start(day: date) -> datetime:
+    """00:00 Beijing time on ``day``, as aware UTC."""
+    return datetime.combine(day, time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -23,6 +23,8 @@ class Merchant(Base):
     platform_fee_bps: Mapped[int] = mapped_column(Integer, default=40, server_default="40")  # platform collection
     tech_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # independent collection
     kyc_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    single_limit: Mapped[int | None] = mapped_column(BigInteger)  # fen; None: the subject type's default
+    daily_limit: Mapped[int | None] = mapped_column(BigInteger)  # fen per Beijing business day
     created_at: Mapped[datetime]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,10 @@ class MerchantUpdate(BaseModel):
     kyc_status: Literal["pending", "complete", "rejected"] | None = None
     platform_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
     tech_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
+    single_limit: int | None = Field(default=None, gt=0)  # fen; null clears it (the subject type's default)
+    daily_limit: int | None = Field(default=None, gt=0)  # fen per business day; null clears it
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"single_limit", "daily_limit"})
 
 
 class CollectionModeIn(BaseModel):
@@ -59,5 +63,7 @@ class MerchantOut(BaseModel):
     kyc_status: str
     platform_fee_bps: int
     tech_fee_bps: int
+    single_limit: int | None = None
+    daily_limit: int | None = None
     created_at: datetime
     api_keys: dict[str, str] | None = None

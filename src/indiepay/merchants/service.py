@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
-from indiepay.core.errors import NotFound
+from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.merchants.auth import Principal, issue_key
 from indiepay.merchants.models import Merchant
 from indiepay.merchants.schemas import MerchantCreate, MerchantOut, MerchantUpdate
+from indiepay.risk.limits import INDIVIDUAL_DAILY_CEILING
 
 
 def to_out(merchant: Merchant, api_keys: dict[str, str] | None = None) -> MerchantOut:
@@ -17,7 +18,8 @@ def to_out(merchant: Merchant, api_keys: dict[str, str] | None = None) -> Mercha
                        subject_type=merchant.subject_type, contact_email=merchant.contact_email,
                        status=merchant.status, collection_mode=merchant.collection_mode,
                        kyc_status=merchant.kyc_status, platform_fee_bps=merchant.platform_fee_bps,
-                       tech_fee_bps=merchant.tech_fee_bps, created_at=merchant.created_at, api_keys=api_keys)
+                       tech_fee_bps=merchant.tech_fee_bps, single_limit=merchant.single_limit,
+                       daily_limit=merchant.daily_limit, created_at=merchant.created_at, api_keys=api_keys)
 
 
 def create_merchant(session: Session, clock: Clock, body: MerchantCreate) -> MerchantOut:
@@ -48,7 +50,16 @@ def update_merchant(session: Session, merchant_id: str, body: MerchantUpdate) ->
     merchant = session.get(Merchant, merchant_id, with_for_update=True)
     if merchant is None:
         raise NotFound("no such merchant", code="merchant_not_found")
-    for name, value in body.model_dump(exclude_none=True).items():
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name not in MerchantUpdate.NULLABLE:
+            raise InvalidRequest(f"{name} cannot be null", code="invalid_request", details={"field": name})
+    subject_type = changes.get("subject_type") or merchant.subject_type
+    daily_limit = changes.get("daily_limit", merchant.daily_limit)
+    if subject_type == "individual" and daily_limit is not None and daily_limit > INDIVIDUAL_DAILY_CEILING:
+        raise InvalidRequest(f"an individual merchant's daily limit is at most {INDIVIDUAL_DAILY_CEILING} fen",
+                             code="limit_too_high", details={"max": INDIVIDUAL_DAILY_CEILING})
+    for name, value in changes.items():
         setattr(merchant, name, value)
     session.flush()
     return merchant

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from indiepay.accounts.models import ChannelAccount
 from indiepay.core.errors import NotFound
 from indiepay.core.money import fen_to_yuan
 from indiepay.merchants.models import Merchant
@@ -35,9 +36,10 @@ def checkout_view(session: Session, payment_id: str) -> CheckoutView:
     if payment is None:
         raise NotFound("no such payment", code="payment_not_found")
     merchant = session.get(Merchant, payment.merchant_id)
-    assert merchant is not None
+    account = session.get(ChannelAccount, payment.channel_account_id)
+    assert merchant is not None and account is not None
     return CheckoutView(payment_id=payment.id, merchant_short_name=merchant.short_name, amount_fen=payment.amount,
                         amount_yuan=fen_to_yuan(payment.amount), currency=payment.currency,
                         description=payment.description, method=payment.method, channel=payment.channel,
                         status=payment.status, action=payment.action, livemode=payment.livemode,
-                        merchant_paused=merchant.status != "active")
+                        merchant_paused=merchant.status != "active" or account.status != "active")

@@ -8,7 +8,7 @@ of. The channel call itself runs outside any transaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, insert, update
@@ -20,6 +20,7 @@ from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import ChannelMethod, PrepayRequest, PrepayResult
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
+from indiepay.core.clock import business_day, business_day_start
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
@@ -30,6 +31,9 @@ from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
 from indiepay.payments.sync import close_at_channel, schedule_query
+from indiepay.risk import limits
+from indiepay.risk import repository as risk_repository
+from indiepay.risk import screening as risk_screening
 
 EXPIRE_JOB = "payment.expire"
 
@@ -129,6 +133,32 @@ def _route(session: Session, principal: Principal, merchant: Merchant, channel: 
     return picked, merchant.collection_mode, merchant.platform_fee_bps if platform else merchant.tech_fee_bps
 
 
+def _within_limits(session: Session, ctx: ServiceContext, merchant: Merchant, account: ChannelAccount, amount: int,
+                   livemode: bool, now: datetime) -> tuple[int, int]:
+    """Refuse, before any channel call, a payment that would pass a single-payment or daily limit.
+
+    Returns the merchant's counted volume today (before this payment) and its daily limit, for the risk rules.
+    """
+    settings = ctx.settings
+    defaults = {"individual": (settings.individual_single_limit, settings.individual_daily_limit),
+                "enterprise": (settings.enterprise_single_limit, settings.enterprise_daily_limit)}
+    applicable = limits.effective(subject_type=merchant.subject_type, defaults=defaults,
+                                  single_override=merchant.single_limit, daily_override=merchant.daily_limit,
+                                  account_daily_cap=account.daily_cap)
+    if account.daily_cap is not None:  # a shared (platform) account's cap spans merchants: lock it too
+        session.get(ChannelAccount, account.id, with_for_update=True)
+    merchant_used, account_used = risk_repository.used_since(
+        session, merchant_id=merchant.id, livemode=livemode, account_id=account.id,
+        account_capped=account.daily_cap is not None, since=business_day_start(business_day(now)))
+    breach = limits.check(applicable, amount=amount, merchant_used_today=merchant_used,
+                          account_used_today=account_used)
+    if breach is not None:
+        raise Unprocessable(breach.message, code="limit_exceeded",
+                            details={"limit": breach.limit, "value": breach.value, "remaining": breach.remaining,
+                                     "amount": amount})
+    return merchant_used, applicable.daily
+
+
 def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
                     verify_account_id: str | None = None) -> tuple[Payment, ChannelAccount, PrepayRequest]:
     """Write the pending payment and its query and expiry jobs, before any channel call (so a crash
@@ -136,22 +166,29 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
     expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
-    try:
-        with ctx.db.transaction() as session:
-            merchant = session.get(Merchant, merchant_id)
+    payment_id, payer = new_id("pay"), body.payer.model_dump(exclude_none=True) if body.payer else {}
+    try:  # a risk block rolls the transaction back, then keep_blocked records the decision
+        with risk_screening.keep_blocked(ctx), ctx.db.transaction() as session:
+            # locked: payments of one merchant are created one at a time, so its daily limit holds
+            merchant = session.get(Merchant, merchant_id, with_for_update=True)
             if merchant is None or merchant.status != "active":
                 raise Unprocessable("the merchant is suspended", code="merchant_suspended")
             account, mode, platform_fee_bps = _route(session, principal, merchant, body.method.channel,
                                                      verify_account_id)
+            used_today, daily_limit = _within_limits(session, ctx, merchant, account, body.amount,
+                                                     principal.livemode, now)
+            risk_screening.screen_payment(session, ctx, merchant, payment_id=payment_id, livemode=principal.livemode,
+                                          amount=body.amount, reference=body.out_trade_no, payer=payer,
+                                          used_today=used_today, daily_limit=daily_limit, now=now)
             payment = Payment(
-                id=new_id("pay"), merchant_id=merchant_id, livemode=principal.livemode,
+                id=payment_id, merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,
                 amount=body.amount, currency=body.currency, out_trade_no=body.out_trade_no,
                 description=body.description, status=state.PENDING, collection_mode=mode,
                 channel_fee_bps=account.fee_rate_bps, platform_fee_bps=platform_fee_bps,
                 purpose=state.ACCOUNT_VERIFICATION if verify_account_id else None,
                 refunded_amount=0, refund_reserved=0,
-                payer=body.payer.model_dump(exclude_none=True) if body.payer else {}, action=None,
+                payer=payer, action=None,
                 return_url=body.return_url, late_payment=False, query_attempts=0,
                 next_query_at=now + timedelta(seconds=state.next_query_delay(0)),
                 expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
@@ -171,9 +208,9 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     """Create a payment and open the order at the channel.
 
     Returns the payment with the buyer action. Raises InvalidRequest / Conflict / Unprocessable for bad
-    input (nothing written); a channel rejection marks the payment ``failed`` and raises
-    Unprocessable(``channel_rejected``); an unknown outcome keeps it ``pending`` and raises
-    ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
+    input (nothing written; a ``risk_blocked`` refusal writes only its risk decision); a channel rejection
+    marks the payment ``failed`` and raises Unprocessable(``channel_rejected``); an unknown outcome keeps it
+    ``pending`` and raises ChannelUnavailable(``channel_unavailable``) — the worker's queries resolve it.
     """
     _validate_method_inputs(body)
     payment, account, request = _insert_pending(ctx, principal, body, verify_account_id)

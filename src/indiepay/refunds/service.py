@@ -31,6 +31,7 @@ from indiepay.payments.state import ACCOUNT_VERIFICATION, VERIFICATION_JOB
 from indiepay.refunds import rules
 from indiepay.refunds.models import Refund
 from indiepay.refunds.schemas import RefundCreate, RefundOut
+from indiepay.risk import screening as risk_screening
 from indiepay.webhooks.service import emit_event
 
 SYNC_JOB = "refund.sync"
@@ -49,8 +50,8 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
     out_refund_no = body.out_refund_no or "rf" + secrets.token_hex(15)
-    try:
-        with ctx.db.transaction() as session:
+    try:  # a risk block rolls the transaction back, then keep_blocked records the decision
+        with risk_screening.keep_blocked(ctx), ctx.db.transaction() as session:
             payment = payments_repository.get_scoped(session, merchant_id, principal.livemode, body.payment_id)
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
@@ -72,7 +73,10 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             if not decision.allowed:
                 raise Conflict(f"cannot refund {body.amount} fen: {decision.code}", code=decision.code or "conflict",
                                details={"refundable": decision.refundable, "status": payment.status})
-            refund = Refund(id=new_id("re"), merchant_id=merchant_id, livemode=principal.livemode,
+            refund_id = new_id("re")
+            risk_screening.screen_refund(session, ctx, payment, refund_id=refund_id, amount=body.amount,
+                                         reference=out_refund_no, now=now)
+            refund = Refund(id=refund_id, merchant_id=merchant_id, livemode=principal.livemode,
                             payment_id=payment.id, amount=body.amount, currency=payment.currency,
                             status="processing", out_refund_no=out_refund_no, reason=body.reason,
                             query_attempts=0, created_at=now, updated_at=now, succeeded_at=None)
@@ -114,7 +118,7 @@ def create_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate)
     """Reserve, record and request a refund. Returns it ``processing`` or already ``succeeded``/``failed``.
 
     Raises NotFound (``payment_not_found``), Conflict (``payment_not_refundable``,
-    ``refund_exceeds_refundable``, ``duplicate_out_refund_no``).
+    ``refund_exceeds_refundable``, ``duplicate_out_refund_no``), Unprocessable (``risk_blocked``).
     """
     refund_id = _reserve(ctx, principal, body)
     send_to_channel(ctx, refund_id)

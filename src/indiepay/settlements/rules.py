@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
-from indiepay.core.clock import BUSINESS_TZ, as_utc, business_day
+from indiepay.core.clock import BUSINESS_TZ, as_utc, business_day, business_day_start
 from indiepay.core.errors import InvalidRequest
 
 SETTLED = "settled"
@@ -47,7 +47,7 @@ def parse_business_date(text: str) -> date:
 
 def day_start(day: date) -> datetime:
     """00:00 Beijing time on ``day``, as aware UTC."""
-    return datetime.combine(day, time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+    return business_day_start(day)
 
 
 def cutoff(day: date) -> datetime:

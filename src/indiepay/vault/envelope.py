@@ -74,19 +74,43 @@ def seal(value: str, *, kek_id: str, kek: bytes, associated_data: bytes) -> Seal
     dek = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = nonce + AESGCM(dek).encrypt(nonce, value.encode("utf-8"), associated_data)
-    wrap_nonce = os.urandom(NONCE_BYTES)
-    wrapped = wrap_nonce + AESGCM(kek).encrypt(wrap_nonce, dek, kek_id.encode("ascii"))
-    return SealedSecret(kek_id=kek_id, wrapped_dek=_b64(wrapped), ciphertext=_b64(ciphertext),
-                        fingerprint=fingerprint(value), last4=visible_tail(value))
+    return SealedSecret(kek_id=kek_id, wrapped_dek=_wrap_dek(dek, kek_id=kek_id, kek=kek),
+                        ciphertext=_b64(ciphertext), fingerprint=fingerprint(value), last4=visible_tail(value))
+
+
+def _wrap_dek(dek: bytes, *, kek_id: str, kek: bytes) -> str:
+    """The DEK under the KEK, with the KEK's id as associated data so a relabelled wrap fails to open."""
+    nonce = os.urandom(NONCE_BYTES)
+    return _b64(nonce + AESGCM(kek).encrypt(nonce, dek, kek_id.encode("ascii")))
+
+
+def _unwrap_dek(sealed: SealedSecret, kek: bytes) -> bytes:
+    wrapped = _unb64(sealed.wrapped_dek)
+    return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], sealed.kek_id.encode("ascii"))
 
 
 def open_sealed(sealed: SealedSecret, *, kek: bytes, associated_data: bytes) -> str:
     """Unwrap the DEK and decrypt the value. Raises VaultError when anything does not match."""
     try:
-        wrapped = _unb64(sealed.wrapped_dek)
-        dek = AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], sealed.kek_id.encode("ascii"))
+        dek = _unwrap_dek(sealed, kek)
         blob = _unb64(sealed.ciphertext)
         plain = AESGCM(dek).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data)
     except (InvalidTag, ValueError) as exc:
         raise VaultError("secret could not be decrypted (wrong key or moved ciphertext)") from exc
     return plain.decode("utf-8")
+
+
+def rewrap(sealed: SealedSecret, *, kek: bytes, new_kek_id: str, new_kek: bytes) -> SealedSecret:
+    """The same secret with its DEK re-wrapped under ``new_kek``; the value's ciphertext is kept as is.
+
+    KEK rotation goes through here rather than open + seal so that it never handles a plaintext and needs
+    no knowledge of the secret's associated data (whose row it is): the value keeps its binding, and the
+    result opens to exactly the same plaintext. Raises VaultError when ``kek`` does not unwrap the DEK.
+    """
+    try:
+        dek = _unwrap_dek(sealed, kek)
+    except (InvalidTag, ValueError) as exc:
+        raise VaultError(f"the data key of a secret wrapped by {sealed.kek_id} could not be unwrapped "
+                         "(wrong key or tampered wrap)") from exc
+    return SealedSecret(kek_id=new_kek_id, wrapped_dek=_wrap_dek(dek, kek_id=new_kek_id, kek=new_kek),
+                        ciphertext=sealed.ciphertext, fingerprint=sealed.fingerprint, last4=sealed.last4)

@@ -1,5 +1,7 @@
-"""Fixtures for the WeChat Pay sandbox tests (helpers live in ``wechat_sandbox_support``)."""
+"""Fixtures for the WeChat Pay sandbox tests (helpers live in ``wechat_sandbox_support`` and
+``wechat_bill_support``)."""
 
+from wechat_bill_support import bills
 from wechat_sandbox_support import sandbox
 
-__all__ = ["sandbox"]
+__all__ = ["bills", "sandbox"]

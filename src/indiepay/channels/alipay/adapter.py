@@ -8,18 +8,22 @@ here:
 * page and wap payments are not server calls at all: the buyer's browser is sent to a signed gateway URL;
 * a refund is identified by ``out_request_no`` (our ``out_refund_no``) and reports ``fund_change`` ``Y``
   only on the call that moved money; a retry answers ``N`` and the refund query settles it;
-* a full refund turns the trade into ``TRADE_CLOSED``; ``send_pay_date`` tells it was paid before.
+* a full refund turns the trade into ``TRADE_CLOSED``; ``send_pay_date`` tells it was paid before;
+* the daily bill is a zip of GBK CSVs behind a short-lived URL, and only the trade bill exists (:mod:`.bills`).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from indiepay.channels.alipay import bills
 from indiepay.channels.alipay.client import AlipayClient, AlipayResponse, parse_timestamp, raise_for_code
 from indiepay.channels.alipay.notify import AccountIdentity, parse_notify
 from indiepay.channels.base import (
+    BillFile,
     ChannelMethod,
     ChannelPayment,
     ChannelRefund,
@@ -209,6 +213,19 @@ class AlipayAdapter:
         if accepted:
             return NotificationReply(status_code=200, body=b"success", content_type=content_type)
         return NotificationReply(status_code=400, body=b"fail", content_type=content_type)
+
+    # --- bills ------------------------------------------------------------------------------------
+
+    def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
+        """The trade bill zip of ``bill_date`` (``bill.downloadurl.query``, then the unsigned download).
+
+        Raises:
+            BillKindUnsupported: any ``kind`` but ``trade``.
+            BillNotReady: ``isp.bill_not_exist`` (retry later).
+            RetryableChannelError: the download failed or was not a zip (query again).
+            TerminalChannelError, UnknownOutcomeError: see :meth:`AlipayClient.call`.
+        """
+        return bills.fetch_bill(self._client, kind, bill_date)
 
 
 def payment_from_query(out_trade_no: str, response: AlipayResponse) -> ChannelPayment:

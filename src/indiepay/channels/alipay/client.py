@@ -77,6 +77,11 @@ class AlipayClient:
         self._http = http
         self._clock = clock
 
+    @property
+    def http(self) -> httpx.Client:
+        """The pooled HTTP client, for the unsigned bill download (see :mod:`.bills`)."""
+        return self._http
+
     def timestamp(self) -> str:
         """Now as Asia/Shanghai wall time, the only form the gateway accepts."""
         return self._clock.now().astimezone(BUSINESS_TZ).strftime(TIMESTAMP_FORMAT)

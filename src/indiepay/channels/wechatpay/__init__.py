@@ -9,6 +9,7 @@ The package speaks the real wire protocol against a configurable base URL, so th
 * :mod:`.client` — HTTP over httpx: request signing, response verification, error translation;
 * :mod:`.adapter` — the :class:`~indiepay.channels.base.ChannelAdapter` implementation;
 * :mod:`.notify` — callback verification and decryption;
+* :mod:`.bills` — daily trade / fund-flow bills: apply, download, gunzip, SHA1 check;
 * :mod:`.credentials` — credential fields and their validation.
 """
 

@@ -3,15 +3,18 @@
 The adapter turns the platform's neutral requests into v3 calls (native / jsapi / h5 prepay, query,
 close, refund, refund query) and the answers back into neutral results. It owns the *meaning* of gateway
 answers: "the order does not exist" is a state (NOT_FOUND) for a query and a no-op for a close, not an
-error. Transport and signature concerns live in :mod:`.client`; callback verification in :mod:`.notify`.
+error. Transport and signature concerns live in :mod:`.client`; callback verification in :mod:`.notify`;
+daily bills in :mod:`.bills`.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 from indiepay.channels.base import (
+    BillFile,
     ChannelMethod,
     ChannelPayment,
     ChannelRefund,
@@ -26,7 +29,7 @@ from indiepay.channels.base import (
     TradeState,
     UnknownOutcomeError,
 )
-from indiepay.channels.wechatpay import notify, signing
+from indiepay.channels.wechatpay import bills, notify, signing
 from indiepay.channels.wechatpay.client import WechatPayClient
 from indiepay.channels.wechatpay.states import format_time, payment_from_wechat, refund_from_wechat
 from indiepay.core.clock import Clock
@@ -168,6 +171,19 @@ class WechatPayAdapter:
 
     def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:
         return notify.notification_reply(accepted, message)
+
+    # -- bills --------------------------------------------------------------------------------------
+
+    def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
+        """The ALL trade bill or the BASIC fund-flow bill of ``bill_date``, uncompressed and SHA1-checked.
+
+        Raises:
+            BillNotReady: ``NO_STATEMENT_EXIST`` / ``STATEMENT_CREATING`` (retry later).
+            BillHashMismatch: the download does not hash to the announced ``hash_value``.
+            BillKindUnsupported: ``kind`` is not ``trade`` / ``fundflow``.
+            TerminalChannelError, RetryableChannelError, UnknownOutcomeError: see :mod:`.client`.
+        """
+        return bills.fetch_bill(self.client, kind, bill_date)
 
 
 def _segment(value: str) -> str:

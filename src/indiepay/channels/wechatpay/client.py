@@ -145,11 +145,30 @@ class WechatPayClient:
 
     # -- internals ----------------------------------------------------------------------------------
 
+    def download(self, url: str) -> bytes:
+        """GET a bill ``download_url`` with the usual Authorization signature and return the raw body.
+
+        The gateway does not sign the download (the caller checks the announced SHA1 instead), so the
+        answer is not verified here. The URL names the gateway itself; its path is signed below the base
+        URL like any other request. A non-2xx answer is translated like any other (it may be signed JSON).
+
+        Raises:
+            RetryableChannelError: connection failure or timeout (downloading again is harmless).
+            TerminalChannelError, UnknownOutcomeError: a 4xx / 5xx answer.
+        """
+        response = self._send("GET", "", query=None, body=None, mutating=False, url=url, accept="*/*")
+        if not 200 <= response.status_code < 300:
+            self._verify(response)
+            self._interpret(response)
+        return response.content
+
     def _send(self, method: str, path: str, *, query: Mapping[str, str] | None,
-              body: Mapping[str, Any] | None, mutating: bool) -> httpx.Response:
+              body: Mapping[str, Any] | None, mutating: bool, url: str | None = None,
+              accept: str = "application/json") -> httpx.Response:
         content = dumps(body) if body is not None else b""
-        url = self.base_url + path + (f"?{urlencode(dict(query))}" if query else "")
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if url is None:
+            url = self.base_url + path + (f"?{urlencode(dict(query))}" if query else "")
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if self.keys.public_key_id:

@@ -12,9 +12,12 @@ Real protocol (what an independent Alipay client uses unchanged)
     signed over the exact member text with the gateway's per-app key. Methods: ``alipay.trade.precreate``,
     ``alipay.trade.page.pay`` / ``alipay.trade.wap.pay`` (renders the cashier page; the trade exists once
     the page is opened), ``alipay.trade.query``, ``alipay.trade.close``, ``alipay.trade.refund``,
-    ``alipay.trade.fastpay.refund.query``. Paid trades and refunds are announced by signed form notifies
-    to the order's ``notify_url``, retried until the answer is exactly ``success`` on the real schedule
-    (4m, 10m, 10m, 1h, 2h, 6h, 15h) divided by ``time_factor``.
+    ``alipay.trade.fastpay.refund.query``, ``alipay.data.dataservice.bill.downloadurl.query`` (the daily
+    trade bill zip behind ``GET <mount>/downloadBillFile.resource?…&token=…``, unsigned, valid 30 s; not
+    published → 40004 ``isp.bill_not_exist``; see :mod:`.bills` and :mod:`indiepay.sandbox.billing`).
+    Paid trades and refunds are announced by signed form notifies to the order's ``notify_url``, retried
+    until the answer is exactly ``success`` on the real schedule (4m, 10m, 10m, 1h, 2h, 6h, 15h) divided
+    by ``time_factor``.
 
 Sandbox-only endpoints
     ``POST /_provision`` ``{}`` → 201 ``{"credentials": {"app_id", "seller_id", "app_private_key",
@@ -27,11 +30,17 @@ Sandbox-only endpoints
     expired.
 
     ``POST /_faults`` ``{"app_id", "drop_callbacks": int, "duplicate_callbacks": bool,
-    "callback_delay_seconds": float, "fail_with_500": int, "hang_seconds": float}`` — partial update of
-    the app's knobs: drop the next N notify attempts (each counts as a failed attempt), send every notify
-    twice at once, delay each new notify's first attempt, answer the next N gateway calls with HTTP 500
-    (not executed), sleep before answering every gateway call (then execute it). ``GET /_faults?app_id=``
-    reads them, ``DELETE /_faults?app_id=`` resets them.
+    "callback_delay_seconds": float, "fail_with_500": int, "hang_seconds": float, "bill_fault": {…}}`` —
+    partial update of the app's knobs: drop the next N notify attempts (each counts as a failed attempt),
+    send every notify twice at once, delay each new notify's first attempt, answer the next N gateway calls
+    with HTTP 500 (not executed), sleep before answering every gateway call (then execute it); queue one
+    bill corruption (``drop_row`` | ``change_amount`` | ``duplicate_row`` | ``shift_across_midnight``,
+    used up by the next bill fetched that it matches — fields in :mod:`indiepay.sandbox.billing`).
+    ``GET /_faults?app_id=`` reads them (with ``bill_faults_applied``), ``DELETE /_faults?app_id=`` resets.
+
+    ``GET|POST|DELETE /_clock`` — the gateway's business clock (:mod:`indiepay.sandbox.clock`): the times
+    trades and refunds record, and which days' bills are published (a day's bill exists from 09:00 Beijing
+    time the next morning, ``AlipaySandboxConfig.bill_publish_after``).
 
     ``GET /_orders/{app_id}/{out_trade_no}`` → ``{"order", "refunds", "notifies"}`` (with each notify's
     attempt log), for tests.

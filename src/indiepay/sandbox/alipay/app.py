@@ -18,13 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indiepay.channels.alipay import signing
 from indiepay.core.money import fen_to_yuan
-from indiepay.sandbox.alipay import pages
+from indiepay.sandbox.alipay import bills, pages
 from indiepay.sandbox.alipay.config import AlipaySandboxConfig
 from indiepay.sandbox.alipay.gateway import PAGE_METHODS, KeyRing, RequestRejected, authenticate, render, success
 from indiepay.sandbox.alipay.notifier import Notifier, payment_form, refund_form, sign_form
 from indiepay.sandbox.alipay.provision import new_app
 from indiepay.sandbox.alipay.store import Faults, Order, SandboxStore
 from indiepay.sandbox.alipay.trades import GatewayError, TradeBook, cn_time
+from indiepay.sandbox.billing import BillFaultError
+from indiepay.sandbox.clock import ClockError, SandboxClock
 
 GATEWAY_CONTENT_TYPE = "text/html;charset=utf-8"  # what the real gateway declares for its JSON
 
@@ -45,6 +47,7 @@ class FaultUpdate(BaseModel):
     callback_delay_seconds: float | None = Field(default=None, ge=0)
     fail_with_500: int | None = Field(default=None, ge=0)
     hang_seconds: float | None = Field(default=None, ge=0)
+    bill_fault: dict[str, Any] | None = None
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -57,14 +60,18 @@ class AlipaySandbox:
     def __init__(self, config: AlipaySandboxConfig) -> None:
         self.config = config
         self.store = SandboxStore(config.state_path)
-        self.trades = TradeBook(self.store)
+        self.clock = SandboxClock()
+        self.trades = TradeBook(self.store, self.clock)
+        self.bills = bills.BillDesk(self.store, config, self.clock)
         self.keys = KeyRing(self.store)
         self.notifier = Notifier(self.store, config.time_factor)
 
     def base_url(self, request: Request) -> str:
+        """The sandbox's own URL including its mount point (``request.base_url`` omits the mount)."""
         if self.config.public_base_url:
             return self.config.public_base_url.rstrip("/")
-        return str(request.base_url).rstrip("/")
+        url = request.url
+        return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
 
     def notify_paid(self, order: Order) -> None:
         app = self.store.app(order.app_id)
@@ -101,15 +108,18 @@ class AlipaySandbox:
         if req.method in PAGE_METHODS:
             return self.cashier(request, req.app.app_id, req.method, req.biz, params)
         try:
-            body = success(self.dispatch(req.method, req.app.app_id, req.biz, params))
+            body = success(self.dispatch(req.method, req.app.app_id, req.biz, params, self.base_url(request)))
         except GatewayError as err:
             body = err.body()
         member = signing.response_key(req.method)
         return Response(render(member, body, req.keys.alipay_private_key), media_type=GATEWAY_CONTENT_TYPE)
 
-    def dispatch(self, method: str, app_id: str, biz: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+    def dispatch(self, method: str, app_id: str, biz: dict[str, Any], params: dict[str, str],
+                 base_url: str) -> dict[str, Any]:
         app = self.store.app(app_id)
         assert app is not None
+        if method == bills.METHOD:
+            return self.bills.download_url(app, biz, base_url)
         if method == "alipay.trade.precreate":
             return self.trades.precreate(app, biz, params.get("notify_url") or None)
         if method == "alipay.trade.query":
@@ -216,29 +226,66 @@ def create_alipay_sandbox(config: AlipaySandboxConfig | None = None) -> FastAPI:
         sandbox.notifier.resume()
         return sandbox.buyer_pay(body)
 
+    def knob_view(app_id: str) -> JSONResponse:
+        return JSONResponse({"app_id": app_id, **asdict(sandbox.store.faults(app_id)),
+                             "bill_faults_applied": sandbox.bills.applied(app_id)})
+
     @api.post("/_faults")
     async def set_faults(body: FaultUpdate) -> Response:
         if sandbox.store.app(body.app_id) is None:
             return _error(404, "app_not_found", "no such app")
+        if body.bill_fault is not None:
+            try:
+                sandbox.bills.queue_fault(body.app_id, body.bill_fault)
+            except BillFaultError as exc:
+                return _error(400, "invalid_request", str(exc))
         with sandbox.store.lock:
             faults = sandbox.store.faults(body.app_id)
-            for name, value in body.model_dump(exclude={"app_id"}, exclude_none=True).items():
+            for name, value in body.model_dump(exclude={"app_id", "bill_fault"}, exclude_none=True).items():
                 setattr(faults, name, value)
             sandbox.store.save_faults(body.app_id, faults)
-        return JSONResponse({"app_id": body.app_id, **asdict(faults)})
+        return knob_view(body.app_id)
 
     @api.get("/_faults")
     async def get_faults(app_id: str) -> Response:
         if sandbox.store.app(app_id) is None:
             return _error(404, "app_not_found", "no such app")
-        return JSONResponse({"app_id": app_id, **asdict(sandbox.store.faults(app_id))})
+        return knob_view(app_id)
 
     @api.delete("/_faults")
     async def clear_faults(app_id: str) -> Response:
         if sandbox.store.app(app_id) is None:
             return _error(404, "app_not_found", "no such app")
         sandbox.store.clear_faults(app_id)
-        return JSONResponse({"app_id": app_id, **asdict(Faults())})
+        sandbox.bills.forget(app_id)
+        return JSONResponse({"app_id": app_id, **asdict(Faults()), "bill_faults_applied": []})
+
+    @api.get(bills.DOWNLOAD_PATH)
+    async def download_bill(token: str = "") -> Response:
+        content = sandbox.bills.download(token)
+        if content is None:
+            return Response("下载链接已失效", status_code=404, media_type="text/plain; charset=utf-8")
+        return Response(content, media_type="application/zip")
+
+    @api.get("/_clock")
+    async def get_clock() -> Response:
+        return JSONResponse(sandbox.clock.view())
+
+    @api.post("/_clock")
+    async def set_clock(request: Request) -> Response:
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ClockError("the body must be a JSON object")
+            sandbox.clock.update(data)
+        except (ValueError, ClockError) as exc:
+            return _error(400, "invalid_request", str(exc))
+        return JSONResponse(sandbox.clock.view())
+
+    @api.delete("/_clock")
+    async def reset_clock() -> Response:
+        sandbox.clock.reset()
+        return JSONResponse(sandbox.clock.view())
 
     @api.get("/_orders/{app_id}/{out_trade_no}")
     async def order(app_id: str, out_trade_no: str) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -16,9 +18,13 @@ class AlipaySandboxConfig:
             ~25 h into ~90 s. Order expiry and timestamps are not compressed.
         public_base_url: the sandbox's own externally visible base URL *including* its mount point
             (e.g. ``https://pay.example.com/sandbox/alipay``); used in provisioning answers and page
-            links. ``None`` derives it from each request.
+            links and bill download URLs. ``None`` derives it from each request.
+        fee_rate: the apps' service-fee rate, charged per bill row (0.6 %).
+        bill_publish_after: Beijing wall time on the next morning from which a day's bill exists.
     """
 
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None
+    fee_rate: Decimal = Decimal("0.006")
+    bill_publish_after: time = time(9, 0)

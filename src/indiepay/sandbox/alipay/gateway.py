@@ -26,7 +26,8 @@ from indiepay.sandbox.alipay.trades import GatewayError, invalid
 
 PAGE_METHODS = frozenset({"alipay.trade.page.pay", "alipay.trade.wap.pay"})
 API_METHODS = frozenset({"alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close",
-                         "alipay.trade.refund", "alipay.trade.fastpay.refund.query"})
+                         "alipay.trade.refund", "alipay.trade.fastpay.refund.query",
+                         "alipay.data.dataservice.bill.downloadurl.query"})
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 

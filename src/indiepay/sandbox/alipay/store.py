@@ -63,6 +63,7 @@ class Order:
     buyer_id: str | None = None
     buyer_logon_id: str | None = None
     refunded_fen: int = 0
+    bill_time: str | None = None  # when the bill books the payment, if a shift knob moved it from paid_at
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Faults:
     callback_delay_seconds: float = 0.0
     fail_with_500: int = 0
     hang_seconds: float = 0.0
+    bill_faults: list[dict[str, Any]] = field(default_factory=list)  # queued, see indiepay.sandbox.billing
 
 
 @dataclass
@@ -165,7 +167,19 @@ class SandboxStore:
                   "VALUES (?, ?, ?, ?, ?)",
                   (order.app_id, order.out_trade_no, order.qr_code, order.trade_no, _dump(order)))
 
+    def orders_of(self, app_id: str) -> list[Order]:
+        """Every trade of an app, in creation order (bills scan them; a sandbox app has few)."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM orders WHERE app_id = ? ORDER BY rowid", (app_id,)).fetchall()
+        return [_load(Order, str(row[0])) for row in rows]
+
     # refunds
+    def all_refunds(self, app_id: str) -> list[Refund]:
+        """Every refund of an app, in creation order."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM refunds WHERE app_id = ? ORDER BY rowid", (app_id,)).fetchall()
+        return [_load(Refund, str(row[0])) for row in rows]
+
     def refund(self, app_id: str, out_trade_no: str, out_request_no: str) -> Refund | None:
         text = self._one("SELECT data FROM refunds WHERE app_id = ? AND out_trade_no = ? AND out_request_no = ?",
                          (app_id, out_trade_no, out_request_no))

@@ -6,6 +6,8 @@ with the same amount returns the same ``qr_code`` while a different amount is ``
 ``out_request_no`` makes refunds idempotent (a repeat answers ``fund_change`` ``N``), refunds may not
 exceed what is left, partial refunds keep ``TRADE_SUCCESS`` and the last one closes the trade.
 Methods return the response body (without ``code``/``msg``) or raise :class:`GatewayError`.
+The times a trade records (creation, payment, refund) come from the gateway's business clock, which tests
+may move; expiry is judged on real time, against the ``time_expire`` the client computed from its clock.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.clock import BUSINESS_TZ, Clock
 from indiepay.core.money import fen_to_yuan
 from indiepay.sandbox.alipay.store import App, Order, Refund, SandboxStore
 
@@ -131,8 +133,9 @@ def _expiry(biz: dict[str, Any], now: datetime, default: timedelta) -> datetime:
 class TradeBook:
     """The trade rules over a :class:`SandboxStore`."""
 
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore, clock: Clock) -> None:
         self.store = store
+        self.clock = clock
 
     def load(self, app: App, out_trade_no: str) -> Order | None:
         """The order with lazy expiry applied: an unpaid trade past its expiry is closed."""
@@ -161,20 +164,20 @@ class TradeBook:
         total_fen = parse_amount(biz, "total_amount")
         subject = _text(biz, "subject")
         assert subject is not None
-        now = now_utc()
-        expires = _expiry(biz, now, lifetime)
+        expires = _expiry(biz, now_utc(), lifetime)
+        stamp = self.clock.now()
         with self.store.lock:
             order = self._existing(app, out_trade_no, total_fen)
             if order is not None:
                 return order
-            order = Order(app_id=app.app_id, out_trade_no=out_trade_no, trade_no=new_trade_no(now),
+            order = Order(app_id=app.app_id, out_trade_no=out_trade_no, trade_no=new_trade_no(stamp),
                           total_fen=total_fen, subject=subject[:256], status="NOT_CREATED", method=method,
                           product_code=product_code, notify_url=notify_url, return_url=return_url,
-                          qr_code=None, created_at=now.isoformat(), expires_at=expires.isoformat())
+                          qr_code=None, created_at=stamp.isoformat(), expires_at=expires.isoformat())
             if method == "alipay.trade.precreate":
                 order.qr_code = new_qr_code()
             else:
-                order.status, order.gmt_create = "WAIT_BUYER_PAY", now.isoformat()
+                order.status, order.gmt_create = "WAIT_BUYER_PAY", stamp.isoformat()
             self.store.save_order(order)
             return order
 
@@ -246,10 +249,11 @@ class TradeBook:
                 raise business("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
             if current.expires_at is not None and datetime.fromisoformat(current.expires_at) <= now:
                 raise business("ACQ.TRADE_HAS_CLOSE", "二维码已过期")
-            current.gmt_create = current.gmt_create or now.isoformat()
+            stamp = self.clock.now().isoformat()
+            current.gmt_create = current.gmt_create or stamp
             current.buyer_id = buyer_id or current.buyer_id or "2088" + random_digits(12)
             current.buyer_logon_id = "sbx***@sandbox.alipay.com"
-            current.status, current.paid_at = "TRADE_SUCCESS", now.isoformat()
+            current.status, current.paid_at = "TRADE_SUCCESS", stamp
             self.store.save_order(current)
             return current
 
@@ -273,7 +277,7 @@ class TradeBook:
             if amount > order.total_fen - order.refunded_fen:
                 raise business("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
             refund = Refund(app_id=app.app_id, out_trade_no=order.out_trade_no, out_request_no=out_request_no,
-                            amount_fen=amount, refunded_at=now_utc().isoformat(),
+                            amount_fen=amount, refunded_at=self.clock.now().isoformat(),
                             reason=_text(biz, "refund_reason", required=False))
             order.refunded_fen += amount
             if order.refunded_fen == order.total_fen:

@@ -9,8 +9,15 @@ client of the real API works against it unchanged, given only its base URL (e.g.
 Real endpoints (request signature checked: 401 SIGN_ERROR; every response signed, 204s over an empty body):
 ``POST /v3/pay/transactions/{native,jsapi,h5}``, ``GET /v3/pay/transactions/out-trade-no/{no}?mchid=``,
 ``POST /v3/pay/transactions/out-trade-no/{no}/close``, ``POST /v3/refund/domestic/refunds``,
-``GET /v3/refund/domestic/refunds/{out_refund_no}``, ``GET /v3/certificates``. Sandbox notes: notify URLs
-may be ``http://`` (the real gateway demands https); refunds stay PROCESSING for 5 s / ``time_factor``.
+``GET /v3/refund/domestic/refunds/{out_refund_no}``, ``GET /v3/certificates``,
+``GET /v3/bill/tradebill?bill_date=&bill_type=ALL|SUCCESS|REFUND&tar_type=GZIP`` and
+``GET /v3/bill/fundflowbill?bill_date=&account_type=BASIC&tar_type=GZIP`` (→ ``download_url``, ``hash_type``
+SHA1, ``hash_value`` of the uncompressed file; 400 ``NO_STATEMENT_EXIST`` while the day runs,
+``STATEMENT_CREATING`` until 09:00 Beijing time the next morning), and the ``download_url`` itself,
+``GET /v3/billdownload/file?token=`` (request signed, answer **not** signed, link valid 30 s). Bills are real
+format (:mod:`indiepay.reconciliation.writers`), built from what the gateway saw, fee 0.6 % per row with
+five decimals (:mod:`.bills`, :mod:`indiepay.sandbox.billing`). Sandbox notes: notify URLs may be
+``http://`` (the real gateway demands https); refunds stay PROCESSING for 5 s / ``time_factor``.
 
 Sandbox-only endpoints (unsigned, unauthenticated):
 
@@ -37,11 +44,19 @@ Sandbox-only endpoints (unsigned, unauthenticated):
   - ``rotate_platform_certificate: true`` (action) — add a new platform certificate and sign with it
     (the old one stays listed);
   - ``switch_to_public_key: true`` (action) — create a WeChat Pay public key if there is none and sign
-    with it from now on.
+    with it from now on;
+  - ``bill_fault: {"fault": "drop_row" | "change_amount" | "duplicate_row" | "shift_across_midnight" |
+    "wrong_hash", "bill_date"?, "bill": "trade" | "fundflow", "out_trade_no"?, "out_refund_no"?,
+    "amount_delta_fen"?, "direction": "next" | "previous"}`` — queue one bill corruption, used up by the
+    next bill fetched that it matches (details in :mod:`indiepay.sandbox.billing`).
 
-  The view returns ``faults``, ``key_mode``, ``signing_serial``, ``platform_certificate_serials`` and,
+  The view returns ``faults`` (pending ``bill_faults`` included), ``bill_faults_applied``, ``key_mode``,
+  ``signing_serial``, ``platform_certificate_serials`` and,
   when the merchant has one, ``wechatpay_public_key_id`` / ``wechatpay_public_key`` (to update the
   merchant's credentials after a switch).
+* ``GET|POST|DELETE /_clock`` — the gateway's business clock (:mod:`indiepay.sandbox.clock`): jump to
+  ``{"now": RFC 3339[, "frozen": true]}`` or ``{"offset_seconds"}``. It stamps payment and refund times and
+  decides which days' bills are published; signature windows and expiry stay on real time.
 * ``GET /_orders/{mchid}/{out_trade_no}`` — the order record with its refunds (for tests).
 * ``GET /_callbacks?mchid=`` — the delivery log (attempt, kind delivery/dropped/duplicate/signtest_probe,
   HTTP status); a dropped attempt also carries the signed ``headers`` and ``body`` it would have sent, so a

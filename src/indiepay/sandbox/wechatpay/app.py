@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
+from indiepay.sandbox.wechatpay.routes_bills import register_bills
 from indiepay.sandbox.wechatpay.routes_control import register_control
 from indiepay.sandbox.wechatpay.routes_v3 import register_v3
 from indiepay.sandbox.wechatpay.state import SandboxState
@@ -24,5 +25,6 @@ def create_wechatpay_sandbox(config: WechatSandboxConfig | None = None) -> FastA
     app = FastAPI(title="WeChat Pay v3 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
     register_v3(app, state)
+    register_bills(app, state)
     register_control(app, state)
     return app

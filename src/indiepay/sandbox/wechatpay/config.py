@@ -7,6 +7,8 @@ share the process, and the standalone ``indiepay sandbox`` server builds it from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
 
 # WeChat's real callback resend schedule after the first attempt (15 retries over ~24 h), in seconds.
 RETRY_SCHEDULE: tuple[float, ...] = (
@@ -22,13 +24,18 @@ class WechatSandboxConfig:
     """``state_path``: ``None`` keeps everything in memory; a file path keeps provisioned merchants,
     orders and refunds in a SQLite file so they survive restarts.
     ``time_factor``: divides callback resend delays and the refund settlement delay (1000 → 15 s is 15 ms).
-    ``public_base_url``: the sandbox's own URL as buyers reach it (for ``h5_url``); by default it is
-    derived from each request (scheme, host and mount point).
+    ``public_base_url``: the sandbox's own URL as buyers reach it (for ``h5_url`` and bill download
+    links); by default it is derived from each request (scheme, host and mount point).
+    ``fee_rate``: the merchants' fee rate, charged per bill row (0.6 %, the common WeChat Pay rate).
+    ``bill_publish_after``: Beijing wall time on the next morning from which a day's bills exist
+    (WeChat Pay starts generating them at 09:00).
     """
 
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None
+    fee_rate: Decimal = Decimal("0.006")
+    bill_publish_after: time = time(9, 0)
 
     def __post_init__(self) -> None:
         if self.time_factor <= 0:

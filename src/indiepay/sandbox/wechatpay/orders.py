@@ -4,7 +4,9 @@ Orders follow WeChat's trade states: NOTPAY → SUCCESS (buyer paid) → REFUND 
 CLOSED. A repeated prepay with the same ``out_trade_no`` and the same parameters returns the same prepay
 answer; different parameters are refused as "201 商户订单号重复". Refunds start PROCESSING and succeed after
 a short delay; the remaining refundable amount can never go below zero, and a repeated ``out_refund_no``
-returns the existing refund.
+returns the existing refund. The times an order or refund records (success, creation) come from the
+gateway's business clock (``now`` arguments), which tests may move; expiry and refund settlement delays
+stay on real time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from indiepay.core.clock import BUSINESS_TZ
-from indiepay.sandbox.wechatpay.callbacks import beijing_now
 from indiepay.sandbox.wechatpay.protocol import GatewayError, param_error
 
 TRADE_TYPES = {"native": "NATIVE", "jsapi": "JSAPI", "h5": "MWEB"}
@@ -144,8 +145,14 @@ def expired(order: dict[str, Any]) -> bool:
     return bool(value) and datetime.fromisoformat(str(value)) <= datetime.now(UTC)
 
 
-def mark_paid(order: dict[str, Any], openid: str | None) -> None:
-    """The buyer paid: NOTPAY → SUCCESS. Raises GatewayError for orders that cannot be paid."""
+def beijing(now: datetime) -> str:
+    """An instant as WeChat Pay writes times: RFC 3339 in Beijing time, whole seconds."""
+    return now.astimezone(BUSINESS_TZ).replace(microsecond=0).isoformat()
+
+
+def mark_paid(order: dict[str, Any], openid: str | None, now: datetime) -> None:
+    """The buyer paid at ``now`` (business clock): NOTPAY → SUCCESS. Raises GatewayError for orders that
+    cannot be paid."""
     if order["trade_state"] in ("SUCCESS", "REFUND"):
         raise GatewayError(400, "ORDERPAID", "该订单已支付")
     if order["trade_state"] == "CLOSED":
@@ -153,8 +160,8 @@ def mark_paid(order: dict[str, Any], openid: str | None) -> None:
     if expired(order):
         raise GatewayError(400, "ORDER_EXPIRED", "订单已过期，请重新下单")
     order["trade_state"] = "SUCCESS"
-    order["transaction_id"] = "4200" + datetime.now(UTC).strftime("%Y%m%d") + _digits(16)
-    order["success_time"] = beijing_now()
+    order["transaction_id"] = "4200" + now.astimezone(BUSINESS_TZ).strftime("%Y%m%d") + _digits(16)
+    order["success_time"] = beijing(now)
     order["payer_openid"] = order.get("payer_openid") or openid or "o" + secrets.token_urlsafe(20)[:27]
 
 
@@ -181,12 +188,12 @@ def validate_refund(data: dict[str, Any]) -> tuple[str, int, int, str | None]:
 
 
 def new_refund(order: dict[str, Any], out_refund_no: str, refund: int, reason: str | None,
-               notify_url: str | None, settle_after: float) -> dict[str, Any]:
+               notify_url: str | None, settle_after: float, now: datetime) -> dict[str, Any]:
     return {
         "mchid": order["mchid"], "out_trade_no": order["out_trade_no"], "transaction_id": order["transaction_id"],
         "out_refund_no": out_refund_no, "refund_id": "50" + _digits(27), "reason": reason,
         "notify_url": notify_url or order["notify_url"], "refund": refund, "total": order["total"],
-        "status": "PROCESSING", "create_time": beijing_now(), "success_time": None,
+        "status": "PROCESSING", "create_time": beijing(now), "success_time": None,
         "settle_at": (datetime.now(UTC) + timedelta(seconds=settle_after)).isoformat(),
     }
 
@@ -220,10 +227,11 @@ def refund_notice(refund: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def settle_if_due(refund: dict[str, Any]) -> bool:
-    """PROCESSING → SUCCESS once its settle time has passed; True when it changed now."""
+def settle_if_due(refund: dict[str, Any], now: datetime) -> bool:
+    """PROCESSING → SUCCESS once its (real-time) settle time has passed, stamped ``now`` (business clock);
+    True when it changed now."""
     if refund["status"] != "PROCESSING" or datetime.fromisoformat(refund["settle_at"]) > datetime.now(UTC):
         return False
     refund["status"] = "SUCCESS"
-    refund["success_time"] = beijing_now()
+    refund["success_time"] = beijing(now)
     return True

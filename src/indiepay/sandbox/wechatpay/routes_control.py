@@ -1,4 +1,5 @@
-"""Sandbox-only endpoints: merchant provisioning, fault knobs, inspection and buyer simulation.
+"""Sandbox-only endpoints: merchant provisioning, fault knobs (bill corruption included), the business
+clock, inspection and buyer simulation.
 
 None of these exist at the real gateway; they are unsigned and unauthenticated (the sandbox is a test
 tool) and live under names starting with ``_`` so they can never collide with a real path.
@@ -16,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from indiepay.sandbox.billing import FAULTS, BillFault, BillFaultError
+from indiepay.sandbox.clock import ClockError
 from indiepay.sandbox.wechatpay import gateway_keys, orders
 from indiepay.sandbox.wechatpay.callbacks import send_callback
 from indiepay.sandbox.wechatpay.protocol import GatewayError
@@ -58,6 +61,8 @@ def _knob_view(state: SandboxState, merchant: dict[str, Any]) -> dict[str, Any]:
         "signing_serial": serial,
         "platform_certificate_serials": [c["serial"] for c in merchant["certificates"]],
     }
+    with state.lock:
+        view["bill_faults_applied"] = list(state.bill_log.get(merchant["mchid"], []))
     if pub:
         view["wechatpay_public_key_id"] = pub["id"]
         view["wechatpay_public_key"] = pub["public_pem"]
@@ -65,11 +70,19 @@ def _knob_view(state: SandboxState, merchant: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_faults(state: SandboxState, merchant: dict[str, Any], data: dict[str, Any]) -> None:
-    unknown = set(data) - Faults.names() - ACTION_KNOBS - {"mchid"}
+    unknown = set(data) - Faults.names() - ACTION_KNOBS - {"mchid", "bill_fault"}
     if unknown:
         raise GatewayError(400, "PARAM_ERROR", f"unknown fault knobs: {sorted(unknown)}")
+    bill_fault = None
+    if "bill_fault" in data:
+        try:
+            bill_fault = BillFault.parse(data["bill_fault"], faults=FAULTS, bills=frozenset({"trade", "fundflow"}))
+        except BillFaultError as exc:
+            raise GatewayError(400, "PARAM_ERROR", str(exc)) from None
     knobs = state.faults_for(merchant["mchid"])
     with state.lock:
+        if bill_fault is not None:
+            knobs.bill_faults.append(bill_fault.as_dict())
         for name in Faults.names() & set(data):
             current = getattr(knobs, name)
             value = data[name]
@@ -106,7 +119,7 @@ def pay_order(state: SandboxState, order: dict[str, Any] | None, openid: str | N
     """Buyer pays: mark SUCCESS, persist, send TRANSACTION.SUCCESS. Raises GatewayError."""
     if order is None:
         raise GatewayError(404, "ORDER_NOT_EXIST", "订单不存在")
-    orders.mark_paid(order, openid)
+    orders.mark_paid(order, openid, state.clock.now())
     state.store.put_order(order)
     state.store.add_token(order["transaction_id"], order["mchid"], order["out_trade_no"])
     send_callback(state, order["mchid"], order["notify_url"], "TRANSACTION.SUCCESS", "支付成功", "transaction",
@@ -162,7 +175,27 @@ def register_control(app: FastAPI, state: SandboxState) -> None:
             return _error(error)
         with state.lock:
             state.faults[merchant["mchid"]] = Faults()
+            state.bill_log.pop(merchant["mchid"], None)
         return JSONResponse(_knob_view(state, merchant))
+
+    @app.get("/_clock")
+    async def get_clock() -> Response:
+        return JSONResponse(state.clock.view())
+
+    @app.post("/_clock")
+    async def set_clock(request: Request) -> Response:
+        try:
+            state.clock.update(await _json(request))
+        except GatewayError as error:
+            return _error(error)
+        except ClockError as exc:
+            return _error(GatewayError(400, "PARAM_ERROR", str(exc)))
+        return JSONResponse(state.clock.view())
+
+    @app.delete("/_clock")
+    async def reset_clock() -> Response:
+        state.clock.reset()
+        return JSONResponse(state.clock.view())
 
     @app.get("/_orders/{mchid}/{out_trade_no}")
     async def inspect_order(mchid: str, out_trade_no: str) -> Response:

@@ -66,7 +66,7 @@ async def api_call(state: SandboxState, request: Request, handler: Handler) -> R
 
 def settle_refund(state: SandboxState, refund: dict[str, Any]) -> None:
     """Settle a due refund, persist it and send REFUND.SUCCESS (whoever settles it sends the callback)."""
-    if orders.settle_if_due(refund):
+    if orders.settle_if_due(refund, state.clock.now()):
         state.store.put_refund(refund)
         send_callback(state, refund["mchid"], refund["notify_url"], "REFUND.SUCCESS", "退款成功", "refund",
                       orders.refund_notice(refund))
@@ -175,7 +175,7 @@ def register_v3(app: FastAPI, state: SandboxState) -> None:
                 raise GatewayError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额，请核实后再试")
             reason = auth.data.get("reason")
             doc = orders.new_refund(order, out_refund_no, amount, str(reason) if reason else None, notify_url,
-                                    REFUND_SETTLE_SECONDS / state.config.time_factor)
+                                    REFUND_SETTLE_SECONDS / state.config.time_factor, state.clock.now())
             store.put_refund(doc)
             order["trade_state"] = "REFUND"
             store.put_order(order)

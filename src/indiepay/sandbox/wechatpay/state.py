@@ -1,7 +1,9 @@
-"""Runtime state of one sandbox instance: store, config, fault knobs, background tasks, delivery log.
+"""Runtime state of one sandbox instance: store, config, clock, fault knobs, background tasks, delivery
+log, published bill files.
 
-Fault knobs and the callback delivery log live in memory only (they are test instruments and reset on
-restart); merchants, orders and refunds live in the :class:`~.store.SandboxStore`.
+Fault knobs, the callback delivery log, the clock setting and bill download links live in memory only
+(they are test instruments and reset on restart); merchants, orders and refunds live in the
+:class:`~.store.SandboxStore`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from indiepay.sandbox.billing import BillDownloads
+from indiepay.sandbox.clock import SandboxClock
 from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
 from indiepay.sandbox.wechatpay.store import SandboxStore
 
@@ -26,10 +30,12 @@ class Faults:
     signtest_probe: bool = False
     fail_with_500: int = 0
     hang_seconds: float = 0.0
+    bill_faults: list[dict[str, Any]] = field(default_factory=list)  # queued, see indiepay.sandbox.billing
 
     @classmethod
     def names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
+        """The scalar knobs a ``POST /_faults`` may set directly (bill faults are queued one at a time)."""
+        return {f.name for f in fields(cls)} - {"bill_faults"}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +49,9 @@ class SandboxState:
     deliveries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: SandboxClock = field(default_factory=SandboxClock)
+    downloads: BillDownloads = field(default_factory=BillDownloads)
+    bill_log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def faults_for(self, mchid: str) -> Faults:
         with self.lock:

@@ -83,6 +83,18 @@ class SandboxStore:
                     "ON CONFLICT (mchid, out_refund_no) DO UPDATE SET doc = excluded.doc",
                     (doc["mchid"], doc["out_refund_no"], doc["out_trade_no"], json.dumps(doc, ensure_ascii=False)))
 
+    def orders_of(self, mchid: str) -> list[Doc]:
+        """Every order of a merchant (bills scan them; a sandbox merchant has few)."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM orders WHERE mchid = ? ORDER BY rowid", (mchid,)).fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
+
+    def all_refunds_of(self, mchid: str) -> list[Doc]:
+        """Every refund of a merchant, in creation order."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM refunds WHERE mchid = ? ORDER BY rowid", (mchid,)).fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
+
     def refunds_of(self, mchid: str, out_trade_no: str) -> list[Doc]:
         with self._lock:
             rows = self._db.execute("SELECT doc FROM refunds WHERE mchid = ? AND out_trade_no = ? ORDER BY rowid",

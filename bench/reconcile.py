@@ -1,0 +1,227 @@
+"""Benchmark: reconciling a generated WeChat Pay trade bill of ``--rows`` rows (default 1,000,000) against as
+many orders in a SQLite (or ``--postgres``) database, end to end, against a bare DuckDB baseline.
+
+Setup (not timed): ``--rows`` succeeded payments of one business day on one account are inserted; a
+real-format ALL-layout bill is written for them with the bill writer, streamed to disk, with a few
+corruptions so that differences are stored too (every 2,000th row dropped, every 5,000th amount changed,
+one row duplicated, one order only in the bill); the same bill is parsed once more into the normalised
+CSV and the orders are exported to Parquet, for the baseline.
+
+Measured, each in a fresh child process so that its peak RSS (``ru_maxrss``, which includes DuckDB's
+native memory — tracemalloc would not) is its own:
+
+* **end to end**: ``reconciliation.service.import_bill`` on the bill file — parse (streaming, with the
+  SHA1 and the stored gzip copy), store the bill, stream the local orders out, load both into DuckDB,
+  classify, write the bill's fees back to the payments and upsert the differences;
+* **baseline**: a bare DuckDB full outer join of the same normalised CSV with the orders' Parquet file on
+  ``out_trade_no``, materialised.
+
+    python bench/reconcile.py [--rows 1000000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DAY = date(2026, 11, 24)
+ACCOUNT, MERCHANT = "acct_bench", "mch_bench"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
+    import duckdb
+    from sqlalchemy import insert, select
+
+    from indiepay.accounts.models import ChannelAccount
+    from indiepay.core.clock import BUSINESS_TZ
+    from indiepay.db.engine import Database
+    from indiepay.db.migrate import upgrade
+    from indiepay.merchants.models import Merchant
+    from indiepay.payments.models import Payment
+    from indiepay.reconciliation.parsers.normalised import write_normalised_csv
+    from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow, parse_wechat_trade_bill
+    from indiepay.reconciliation.writers.wechat import iter_wechat_trade_bill
+
+    started = time.perf_counter()
+    upgrade(url)
+    db = Database(url)
+    epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=BUSINESS_TZ).astimezone(UTC)
+    step = 86_000 / rows
+    with db.transaction() as session:
+        session.add(Merchant(id=MERCHANT, name="Bench Ltd.", short_name="Bench", subject_type="enterprise",
+                             contact_email=None, status="active", collection_mode="platform", created_at=epoch))
+        session.flush()
+        session.add(ChannelAccount(id=ACCOUNT, merchant_id=MERCHANT, owner="merchant", channel="wechatpay",
+                                   environment="production", role="primary", status="active", base_url="https://x",
+                                   credentials={}, created_at=epoch, updated_at=epoch))
+    table = Payment.__table__
+    for first in range(0, rows, 20_000):
+        batch = []
+        for i in range(first, min(first + 20_000, rows)):
+            at = start + timedelta(seconds=200 + i * step)
+            batch.append({"id": f"pay_{i:012d}", "merchant_id": MERCHANT, "livemode": True,
+                          "channel_account_id": ACCOUNT, "channel": "wechatpay", "method": "wechat_native",
+                          "amount": 100 + i % 50_000,
+                          "currency": "CNY", "out_trade_no": f"T{i:012d}", "description": "bench",
+                          "status": "succeeded", "collection_mode": "platform", "channel_fee_bps": 60,
+                          "platform_fee_bps": 40, "refunded_amount": 0, "refund_reserved": 0, "payer": {},
+                          "late_payment": False, "query_attempts": 0, "expires_at": at, "paid_at": at,
+                          "created_at": at, "updated_at": at})
+        with db.transaction() as session:
+            session.execute(insert(table), batch)
+
+    def bill_rows() -> Any:
+        for i in range(rows):
+            if i % 2_000 == 1_999:
+                continue  # dropped: missing_in_channel
+            amount = 100 + i % 50_000
+            billed = amount + 1 if i % 5_000 == 4_999 else amount  # amount_mismatch
+            at = (start + timedelta(seconds=200 + i * step)).astimezone(BUSINESS_TZ).replace(microsecond=0)
+            row = WechatTradeRow(
+                trade_time=at, app_id="wx2421b1c4370ec43b", mch_id="1900000109", sub_mch_id=None, device=None,
+                transaction_id=f"4200{i:024d}", out_trade_no=f"T{i:012d}", openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+                trade_type="NATIVE", trade_state="SUCCESS", bank="OTHERS", currency="CNY",
+                settlement_total_fen=billed, coupon_fen=0, product="bench", attach="",
+                fee=(Decimal(billed) * Decimal("0.00006")).quantize(Decimal("0.00001")), rate="0.60%",
+                refund_fen=0, recharge_coupon_refund_fen=0, order_total_fen=billed, refund_requested_fen=0)
+            yield row
+            if i == 7:
+                yield row  # duplicate_in_bill
+        yield WechatTradeRow(
+            trade_time=start.astimezone(BUSINESS_TZ) + timedelta(hours=12), app_id="wx", mch_id="1900000109",
+            sub_mch_id=None, device=None, transaction_id="4200" + "9" * 24, out_trade_no="STRANGER", openid="o",
+            trade_type="NATIVE", trade_state="SUCCESS", bank="OTHERS", currency="CNY", settlement_total_fen=500,
+            coupon_fen=0, product="bench", attach="", fee=Decimal("0.03000"), rate="0.60%", refund_fen=0,
+            recharge_coupon_refund_fen=0, order_total_fen=500, refund_requested_fen=0)
+
+    bill = workdir / "tradebill.csv"
+    with bill.open("wb") as out:
+        for line in iter_wechat_trade_bill(bill_rows()):
+            out.write(line)
+    normalised = workdir / "normalised.csv"
+    with bill.open("rb") as source, normalised.open("w", encoding="utf-8", newline="") as out:
+        write_normalised_csv(parse_wechat_trade_bill(source), out)
+    orders = workdir / "orders.parquet"
+    orders_csv = workdir / "orders.csv"
+    with db.read() as session, orders_csv.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(("id", "out_trade_no", "amount", "status"))
+        result = session.execute(select(table.c.id, table.c.out_trade_no, table.c.amount, table.c.status)
+                                 .where(table.c.channel_account_id == ACCOUNT))
+        for chunk in result.partitions(50_000):
+            writer.writerows(chunk)
+    duck = duckdb.connect()
+    duck.execute("COPY (SELECT * FROM read_csv($csv, header = true)) TO $path (FORMAT parquet)",
+                 {"csv": str(orders_csv), "path": str(orders)})
+    duck.close()
+    db.dispose()
+    return {"bill": str(bill), "bill_mb": round(bill.stat().st_size / 2**20, 1), "normalised": str(normalised),
+            "orders": str(orders), "setup_s": round(time.perf_counter() - started, 1)}
+
+
+def end_to_end(workdir: Path, url: str, bill: str) -> dict[str, Any]:
+    from tests.support.platform import settings_for_test
+
+    from indiepay.core.clock import FixedClock
+    from indiepay.reconciliation import service
+    from indiepay.runtime import Runtime
+
+    clock = FixedClock(datetime(2026, 11, 25, 2, tzinfo=UTC))
+    runtime = Runtime.build(settings_for_test(workdir, url, 0, run_worker=False, mount_sandbox=False), clock)
+    marks: list[tuple[str, float]] = []
+    started = time.perf_counter()
+    with open(bill, "rb") as stream:
+        result = service.import_bill(runtime.ctx, ACCOUNT, stream, day=DAY,
+                                     progress=lambda phase: marks.append((phase, time.perf_counter())))
+    wall = time.perf_counter() - started
+    runtime.close()
+    edges = [*marks, ("end", started + wall)]
+    phases = {name: round(edges[n + 1][1] - at, 2) for n, (name, at) in enumerate(edges[:-1])}
+    run = result.run
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(_rss_mb()), "phases_s": phases,
+            "bill_rows": run.bill_rows, "local_rows": run.local_rows, "matched": run.matched_count,
+            "differences": dict(run.counts)}
+
+
+def baseline(normalised: str, orders: str) -> dict[str, Any]:
+    import duckdb
+
+    started = time.perf_counter()
+    duck = duckdb.connect()
+    duck.execute("""
+        CREATE TABLE j AS
+        SELECT * FROM read_csv($bill, header = true) b
+        FULL OUTER JOIN read_parquet($orders) o ON b.out_trade_no = o.out_trade_no""",
+                 {"bill": normalised, "orders": orders})
+    row = duck.execute("SELECT count(*) FROM j").fetchone()
+    wall = time.perf_counter() - started
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(_rss_mb()), "joined_rows": int(row[0]) if row else 0}
+
+
+def _child(*args: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of SQLite (an empty database)")
+    parser.add_argument("--phase", choices=("setup", "e2e", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--files", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        workdir = Path(args.workdir)
+        files = json.loads(args.files) if args.files else {}
+        if args.phase == "setup":
+            out = setup(workdir, args.rows, args.url)
+        elif args.phase == "e2e":
+            out = end_to_end(workdir, args.url, files["bill"])
+        else:
+            out = baseline(files["normalised"], files["orders"])
+        print(json.dumps(out))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
+        workdir = Path(tmp)
+        url = args.postgres or f"sqlite:///{workdir / 'bench.db'}"
+        common = ["--workdir", tmp, "--url", url]
+        files = _child("--phase", "setup", "--rows", str(args.rows), *common)
+        print(f"setup: {args.rows:,} orders, bill {files['bill_mb']} MB ({files['setup_s']} s, not timed)")
+        e2e = _child("--phase", "e2e", *common, "--files", json.dumps(files))
+        base = _child("--phase", "baseline", *common, "--files", json.dumps(files))
+    ratio = e2e["wall_s"] / base["wall_s"] if base["wall_s"] else float("inf")
+    print(f"end to end : {e2e['wall_s']:8.2f} s  peak RSS {e2e['peak_rss_mb']:6} MB  phases {e2e['phases_s']}")
+    print(f"             bill rows {e2e['bill_rows']:,}, local rows {e2e['local_rows']:,}, matched {e2e['matched']:,}, "
+          f"differences {e2e['differences']}")
+    print(f"baseline   : {base['wall_s']:8.2f} s  peak RSS {base['peak_rss_mb']:6} MB  (DuckDB full outer join of the "
+          f"normalised CSV and the orders' Parquet, {base['joined_rows']:,} rows)")
+    print(f"ratio      : {ratio:.1f}x the baseline (target ≤ 3x); peak RSS target < 1536 MB")
+
+
+if __name__ == "__main__":
+    main()

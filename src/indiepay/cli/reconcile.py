@@ -1,0 +1,138 @@
+"""``indiepay reconcile import FILE --account ID [--date D]`` and ``indiepay reconcile run --date D
+[--account ID] [--json]``: reconcile bills by hand (the worker does it every morning at 10:00 Beijing).
+
+They parse options, build the runtime and call the reconciliation service only. ``--json`` prints exactly
+one JSON object, ``{"runs": [...]}``, on stdout; the progress bar goes to stderr and is off with ``--json``.
+Exit codes: 0 done (differences or not), 1 a run failed (bill invalid, not ready, channel error), 2 bad
+options.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from indiepay.channels.base import BillNotReady, ChannelError
+from indiepay.config import Settings
+from indiepay.core.errors import IndiePayError
+from indiepay.reconciliation import bills, repository, service
+from indiepay.reconciliation.schemas import run_summary
+from indiepay.runtime import Runtime
+
+app = typer.Typer(help="Reconcile the channels' daily bills against IndiePay's records.", no_args_is_help=True)
+PHASES = ("parse", "local", "match", "store")
+_err = Console(stderr=True)
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        typer.echo(f"error: --date must be YYYY-MM-DD, got {value!r}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _runtime() -> Runtime:
+    return Runtime.build(Settings().model_copy(update={"run_worker": False}))
+
+
+def _print(runtime: Runtime, results: list[service.RunResult], as_json: bool) -> None:
+    with runtime.ctx.db.read() as session:
+        diffs = repository.run_differences(session, [result.run.id for result in results])
+    runs = [run_summary(result.run, diffs[result.run.id]) for result in results]
+    if as_json:
+        typer.echo(json.dumps({"runs": runs}, ensure_ascii=False))
+        return
+    for result in results:
+        run = result.run
+        typer.echo(f"{run.account_id} {run.business_date}: {run.status}, matched {run.matched_count} "
+                   f"({run.matched_amount} fen) of {run.bill_rows} bill rows, {run.open_differences} open "
+                   f"difference(s) {dict(run.counts) or ''}  [run {run.id}, rules {run.rule_version}]")
+        for d in diffs[run.id]:
+            typer.echo(f"  {d.status:<8} {d.klass:<18} {d.out_trade_no} {d.out_refund_no or ''} "
+                       f"local={d.local_amount} channel={d.channel_amount}  ({d.id})")
+
+
+def _progress(as_json: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[phase]}"),
+                    TimeElapsedColumn(), console=_err, disable=as_json, transient=False)
+
+
+def _advance(bar: Progress, task: Any) -> Callable[[str], None]:
+    def told(phase: str) -> None:
+        bar.update(task, completed=PHASES.index(phase) if phase in PHASES else 0, phase=phase)
+    return told
+
+
+def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade bill CSV (.gz too) or Alipay zip")],
+                account: Annotated[str, typer.Option("--account", help="the channel account id")],
+                date_: Annotated[str | None, typer.Option("--date", help="business day YYYY-MM-DD (default: "
+                                                          "the day of the bill's first row)")] = None,
+                as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False) -> None:
+    """Store a bill file from disk and reconcile its day."""
+    day = _date(date_)
+    runtime = _runtime()
+    try:
+        with bills.open_file(file) as stream, _progress(as_json) as bar:
+            task = bar.add_task(account, total=len(PHASES), phase="")
+            result = service.import_bill(runtime.ctx, account, stream, day=day, progress=_advance(bar, task))
+            bar.update(task, completed=len(PHASES), phase="done")
+        _print(runtime, [result], as_json)
+    except IndiePayError as exc:
+        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        runtime.close()
+
+
+def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-DD (Beijing)")],
+        account: Annotated[str | None, typer.Option("--account", help="only this channel account")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the runs as one JSON object")] = False) -> None:
+    """Reconcile a day: stored bills, and for accounts without one the bill fetched from the channel."""
+    day = _date(date_)
+    assert day is not None
+    runtime = _runtime()
+    ctx = runtime.ctx
+    results: list[service.RunResult] = []
+    failed = False
+    try:
+        with ctx.db.read() as session:
+            accounts = [a for a in repository.active_accounts(session, account) if a.channel in ("wechatpay", "alipay")]
+            stored = set(repository.bills_of_day(session, day, account))
+        with _progress(as_json) as bar:
+            for acct in accounts:
+                task = bar.add_task(acct.id, total=len(PHASES), phase="fetch" if acct.id not in stored else "")
+                told = _advance(bar, task)
+                try:
+                    if acct.id in stored:
+                        results.append(service.run_day(ctx, acct.id, day, progress=told))
+                    else:
+                        bill = service.fetch_bill_for(ctx, acct, day)
+                        results.append(service.reconcile_fetched(ctx, acct.id, bill, progress=told))
+                    bar.update(task, completed=len(PHASES), phase="done")
+                except BillNotReady as exc:
+                    failed = True
+                    bar.update(task, phase="not ready")
+                    _err.print(f"{acct.id}: the bill of {day} is not published yet ({exc})")
+                except (IndiePayError, ChannelError) as exc:
+                    failed = True
+                    bar.update(task, phase="failed")
+                    _err.print(f"{acct.id}: {getattr(exc, 'code', 'error')}: {exc}")
+        _print(runtime, results, as_json)
+    finally:
+        runtime.close()
+    if failed:
+        raise typer.Exit(code=1)
+
+
+app.command(name="import")(import_bill)
+app.command(name="run")(run)

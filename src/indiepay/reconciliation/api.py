@@ -1,0 +1,124 @@
+"""HTTP: reconciliation runs, differences, bill uploads and monthly reports.
+
+Who sees what: the operator (admin key) every account, the platform's own included; a merchant only
+its own accounts — production accounts with a live key, sandbox accounts with a test key (reconciling
+the sandbox is how the round trip is tried). Anything else is a 404, as for any other tenant's object.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from indiepay.core.errors import InvalidRequest, NotFound
+from indiepay.httpapi.deps import Caller, Ctx
+from indiepay.merchants.auth import Principal
+from indiepay.reconciliation import repository, resolution, service
+from indiepay.reconciliation.models import ReconciliationRun
+from indiepay.reconciliation.schemas import (
+    DifferenceOut,
+    ReportOut,
+    ResolveIn,
+    RunList,
+    RunOut,
+    difference_out,
+    differences_csv,
+    report_out,
+    run_out,
+)
+
+router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"])
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}}
+
+
+def _visible(ctx: Ctx, caller: Principal) -> list[str] | None:
+    """The accounts the caller may see (None: all, for the operator)."""
+    if caller.is_admin:
+        return None
+    with ctx.db.read() as session:
+        return repository.accounts_of(session, merchant_id=caller.require_merchant(),
+                                      environment="production" if caller.livemode else "sandbox")
+
+
+def _day(value: str | None) -> Date | None:
+    if value is None:
+        return None
+    try:
+        return Date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest("date must be YYYY-MM-DD", code="invalid_date", details={"param": "date"}) from exc
+
+
+def _actor(caller: Principal) -> str:
+    return "admin" if caller.is_admin else f"merchant:{caller.merchant_id}"
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(ctx: Ctx, caller: Caller, account_id: str | None = None,
+              date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None,
+              limit: Annotated[int, Query(ge=1, le=100)] = 20) -> RunList:
+    visible = _visible(ctx, caller)
+    accounts = visible if account_id is None else [a for a in (visible or [account_id]) if a == account_id]
+    with ctx.db.read() as session:
+        runs = repository.runs(session, account_ids=accounts, day=_day(date), limit=limit)
+        diffs = repository.run_differences(session, [run.id for run in runs])
+    return RunList(data=[run_out(run, diffs[run.id]) for run in runs])
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses=_CSV)
+def get_run(run_id: str, ctx: Ctx, caller: Caller,
+            fmt: Annotated[str, Query(alias="format", description="json (default) or csv")] = "json") -> Any:
+    if fmt not in ("json", "csv"):
+        raise InvalidRequest("format must be json or csv", code="invalid_format")
+    visible = _visible(ctx, caller)
+    with ctx.db.read() as session:
+        run = session.get(ReconciliationRun, run_id)
+        if run is None or (visible is not None and run.account_id not in visible):
+            raise NotFound(f"no reconciliation run {run_id}", code="reconciliation_run_not_found")
+        diffs = repository.run_differences(session, [run.id])[run.id]
+    if fmt == "csv":
+        return Response(content=differences_csv(diffs), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="reconciliation-{run.account_id}-{run.business_date}.csv"'})
+    return run_out(run, diffs)
+
+
+@router.post("/differences/{difference_id}/resolve", response_model=DifferenceOut, response_model_by_alias=True)
+def resolve_difference(difference_id: str, body: ResolveIn, ctx: Ctx, caller: Caller) -> DifferenceOut:
+    visible = _visible(ctx, caller)
+    with ctx.db.transaction() as session:
+        diff = resolution.resolve(session, ctx, difference_id, action=body.action, note=body.note,
+                                  actor=_actor(caller), visible=visible)
+        out = difference_out(diff)
+    ctx.wake_worker()
+    return out
+
+
+@router.post("/bills", response_model=RunOut, status_code=201)
+async def upload_bill(request: Request, ctx: Ctx, caller: Caller, account_id: str,
+                      date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None) -> RunOut:
+    """Upload a bill (raw body: WeChat Pay trade bill CSV, optionally gzip, or the Alipay zip) and run it."""
+    visible = _visible(ctx, caller)
+    if visible is not None and account_id not in visible:
+        raise NotFound(f"no channel account {account_id}", code="account_not_found")
+    body = await request.body()
+    if not body:
+        raise InvalidRequest("the request body must be the bill file", code="bill_required")
+    result = await run_in_threadpool(service.import_bill, ctx, account_id, io.BytesIO(body), day=_day(date),
+                                     source="upload")
+    with ctx.db.read() as session:
+        diffs = repository.run_differences(session, [result.run.id])[result.run.id]
+    return run_out(result.run, diffs)
+
+
+@router.get("/reports/{month}", response_model=ReportOut)
+def monthly_report(month: str, ctx: Ctx, caller: Caller, account_id: str | None = None) -> ReportOut:
+    """The month's matched count and amount, fees, and differences by class and status."""
+    visible = _visible(ctx, caller)
+    accounts = visible if account_id is None else [a for a in (visible or [account_id]) if a == account_id]
+    with ctx.db.read() as session:
+        return report_out(resolution.month_report(session, month, accounts))

@@ -1,0 +1,120 @@
+"""Reading a bill: sniff its format, take its SHA1 and a gzip copy to store (one pass in 1 MiB blocks), then
+stream it through the parser into the normalised CSV (a second pass).
+
+A WeChat Pay trade bill (CSV, optionally gzip-compressed as downloaded) is streamed, so a million-row bill
+never exists as Python objects or as one ``bytes``; only the compressed copy (≈ 8 % of the file) is kept
+in memory for the database. An Alipay bill is a small zip and is read whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from indiepay.core.clock import business_day
+from indiepay.reconciliation.errors import BillEmpty, BillFormatError
+from indiepay.reconciliation.parsers.alipay import AlipayBillRow, parse_alipay_bill_zip
+from indiepay.reconciliation.parsers.normalised import write_normalised_csv
+from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow, parse_wechat_trade_bill
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+WECHATPAY, ALIPAY = "wechatpay", "alipay"
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadBill:
+    """A bill read once: what to store and what the matcher loads."""
+
+    channel: str
+    sha1: str  # of the uncompressed file
+    size: int
+    content_gz: bytes
+    rows: int
+    first_day: date | None  # business day of the first row, to date a hand import without --date
+    normalised: Path
+
+
+def _digest(raw: BinaryIO) -> tuple[str, int, bytes]:
+    """SHA1, size and a gzip copy of the whole stream, read in large blocks (a pass of its own: hashing
+    line by line inside the parser's loop would cost more than the second read)."""
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    size = 0
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as packed:
+        while block := raw.read(BLOCK):
+            sha1.update(block)
+            size += len(block)
+            packed.write(block)
+    return sha1.hexdigest(), size, buffer.getvalue()
+
+
+def _uncompressed(stream: BinaryIO) -> BinaryIO:
+    """The stream itself, or a gunzipping view of it when it starts with the gzip magic."""
+    head = stream.read(2)
+    stream.seek(0)
+    if head == GZIP_MAGIC:
+        return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+    return stream
+
+
+def sniff(head: bytes) -> str:
+    """``alipay`` for a zip archive, ``wechatpay`` otherwise (the parser rejects anything else)."""
+    return ALIPAY if head.startswith(ZIP_MAGIC) else WECHATPAY
+
+
+BillRow = WechatTradeRow | AlipayBillRow
+
+
+def _first_day(rows: Iterable[BillRow], seen: list[date]) -> Iterator[BillRow]:
+    for row in rows:
+        if not seen:
+            seen.append(business_day(row.event_time))
+        yield row
+
+
+def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
+    """Parse a bill from a seekable binary stream (a WeChat CSV, gzip or not, or an Alipay zip) into the
+    normalised CSV at ``normalised``.
+
+    Raises:
+        BillError subclasses: the file is not a well-formed bill or disagrees with its own summary.
+    """
+    raw = _uncompressed(stream)
+    head = raw.read(4)
+    if not head:
+        raise BillEmpty("the bill file is empty")
+    channel = sniff(head)
+    raw.seek(0)  # a gzip view rewinds by restarting its decompression
+    sha1, size, packed = _digest(raw)
+    raw.seek(0)
+    seen: list[date] = []
+    rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if channel == ALIPAY else parse_wechat_trade_bill(raw)
+    with normalised.open("w", encoding="utf-8", newline="") as out:
+        count = write_normalised_csv(_first_day(rows, seen), out)
+    return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=count,
+                    first_day=seen[0] if seen else None, normalised=normalised)
+
+
+def read_stored(content_gz: bytes, normalised: Path) -> ReadBill:
+    """Parse a stored bill (its gzip copy) again, for a re-run or a neighbouring day."""
+    return read_bill(io.BytesIO(content_gz), normalised)
+
+
+def open_file(path: Path) -> BinaryIO:
+    """Open a bill file from disk for :func:`read_bill`.
+
+    Raises:
+        BillFormatError: the path is not a readable file.
+    """
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise BillFormatError(f"cannot read the bill file {path}: {exc.strerror}") from exc

@@ -1,0 +1,292 @@
+"""The columnar matcher: one account's business day, bill against local records, classified in DuckDB.
+
+A bill can hold a million rows and the account as many orders, so nothing here loops over rows in
+Python. The inputs arrive as files — the normalised bill CSV the parser streamed out
+(:mod:`.parsers.normalised`) and the local payments and refunds the repository streamed out in chunks
+(:data:`LOCAL_COLUMNS`) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
+outer join on ``(kind, out_trade_no, out_refund_no)`` and classifies every pair with one ``CASE`` built
+from the rule set (:mod:`.rules`). Python only sees what comes out: the differences (few), the figures,
+and the fee write-backs and corrections, fetched in chunks.
+
+Local rows carry ``day_offset`` (their business day minus the run's day: −1, 0, +1 inside the window,
+±99 for a row found by number outside it) and ``near`` (−1 / +1 when within the rule's margin of the
+day's start / end), computed by the database from UTC instants and the Asia/Shanghai bounds, so the
+server's ``TZ`` plays no part. DuckDB runs with a memory limit and a spill directory, so a large day
+degrades to disk instead of exhausting memory.
+"""
+
+# ruff: noqa: S608 -- the SQL here is assembled from this module's constants and the rule set's class names
+# only; file paths and every rule value are bound as parameters.
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from indiepay.reconciliation import rules as r
+from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
+
+LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
+                 "currency", "livemode", "amount", "status", "fee_bps", "channel_fee", "day_offset", "near")
+_BILL_TYPES = {"channel": "VARCHAR", "kind": "VARCHAR", "out_trade_no": "VARCHAR", "transaction_id": "VARCHAR",
+               "out_refund_no": "VARCHAR", "refund_id": "VARCHAR", "amount_fen": "BIGINT", "fee_fen": "BIGINT",
+               "currency": "VARCHAR", "trade_time_utc": "VARCHAR", "state": "VARCHAR", "line_no": "BIGINT"}
+_LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
+                "payment_id": "VARCHAR", "merchant_id": "VARCHAR", "mode": "VARCHAR", "currency": "VARCHAR",
+                "livemode": "INTEGER", "amount": "BIGINT", "status": "VARCHAR", "fee_bps": "BIGINT",
+                "channel_fee": "BIGINT", "day_offset": "INTEGER", "near": "INTEGER"}
+KEY = ("kind", "out_trade_no", "out_refund_no")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a run reports besides its differences (amounts in fen; refunds count negatively)."""
+
+    bill_rows: int
+    local_rows: int
+    matched_count: int
+    matched_amount: int
+    bill_amount: int
+    local_amount: int
+    bill_fee: int
+    booked_fee: int
+
+
+@dataclass(frozen=True)
+class Found:
+    """One difference as the matcher classified it (before ids and resolution state are attached)."""
+
+    klass: str
+    kind: str
+    out_trade_no: str
+    out_refund_no: str
+    object_id: str | None
+    payment_id: str | None
+    local_status: str | None
+    local_amount: int | None
+    channel_amount: int | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeeFix:
+    """A matched live payment whose booked channel fee differs from the bill's."""
+
+    payment_id: str
+    merchant_id: str
+    mode: str
+    currency: str
+    booked: int
+    actual: int
+
+
+def _columns(types: dict[str, str]) -> str:
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
+
+
+def _read_csv(types: dict[str, str]) -> str:
+    """A ``read_csv`` of the file bound as ``$path``, with the column types fixed (never sniffed)."""
+    return f"read_csv($path, header = true, delim = ',', quote = '\"', escape = '\"', columns = {_columns(types)})"
+
+
+class Matcher:
+    """One DuckDB database for one account-day; use as a context manager.
+
+    Args:
+        workdir: a private directory for DuckDB's spill files.
+        rules: the rule set to classify with.
+        memory_limit: DuckDB's memory cap (it spills to ``workdir`` beyond it).
+    """
+
+    def __init__(self, workdir: Path, rules: r.RuleSet = r.CURRENT, *, memory_limit: str = "768MB",
+                 threads: int = 2) -> None:
+        self.rules = rules
+        self._db = duckdb.connect(":memory:")
+        self._db.execute(f"SET memory_limit = '{memory_limit}'")
+        self._db.execute(f"SET threads = {int(threads)}")
+        self._db.execute("SET temp_directory = $dir", {"dir": str(workdir / "duckdb.tmp")})
+        self._db.execute("SET preserve_insertion_order = false")
+        self._db.execute("CREATE TABLE neighbours (kind VARCHAR, out_trade_no VARCHAR, out_refund_no VARCHAR, "
+                         "day_offset INTEGER)")
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+
+    def _params(self) -> dict[str, Any]:
+        rules = self.rules
+        return {"done": list(rules.channel_done_states), "local_done": rules.local_done_status}
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        row = self._db.execute(sql, params or {}).fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    def load_bill(self, path: Path) -> int:
+        """Load the normalised bill CSV; duplicates are folded into one row per key (``n`` > 1)."""
+        assert tuple(_BILL_TYPES) == BILL_COLUMNS
+        self._db.execute(f"""
+            CREATE TABLE bill AS
+            SELECT kind, out_trade_no, coalesce(out_refund_no, '') AS out_refund_no, coalesce(transaction_id, '')
+                   AS transaction_id, amount_fen, fee_fen, state, trade_time_utc, line_no
+            FROM {_read_csv(_BILL_TYPES)}""", {"path": str(path)})
+        self._db.execute("""
+            CREATE TABLE b AS
+            SELECT kind, out_trade_no, out_refund_no, count(*) AS n,
+                   arg_min(amount_fen, line_no) AS amount, arg_min(fee_fen, line_no) AS fee,
+                   arg_min(state, line_no) AS state, arg_min(transaction_id, line_no) AS transaction_id,
+                   arg_min(trade_time_utc, line_no) AS trade_time, list(line_no ORDER BY line_no) AS lines
+            FROM bill GROUP BY kind, out_trade_no, out_refund_no""")
+        return self._scalar("SELECT count(*) FROM bill")
+
+    def load_local(self, path: Path) -> None:
+        """Load the local rows of the window (see :data:`LOCAL_COLUMNS`)."""
+        self._db.execute(f"""
+            CREATE TABLE local_raw AS SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no)
+            FROM {_read_csv(_LOCAL_TYPES)}""", {"path": str(path)})
+
+    def add_local(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add local rows found by number (outside the window) for bill rows the window did not explain."""
+        if rows:
+            marks = ", ".join("?" for _ in LOCAL_COLUMNS)
+            self._db.executemany(f"INSERT INTO local_raw VALUES ({marks})", [list(row) for row in rows])
+
+    def unexplained_bill_keys(self) -> list[tuple[str, str, str]]:
+        """Bill keys with no local row in the window (usually few): the caller looks them up by number."""
+        rows = self._db.execute("""
+            SELECT b.kind, b.out_trade_no, b.out_refund_no FROM b
+            ANTI JOIN local_raw l USING (kind, out_trade_no, out_refund_no)
+            ORDER BY 1, 2, 3""").fetchall()
+        return [(str(k), str(o), str(f)) for k, o, f in rows]
+
+    def local_only_count(self) -> int:
+        """Succeeded local rows of the day that the day's bill lacks (they need the neighbours' bills)."""
+        return self._scalar("""
+            SELECT count(*) FROM local_raw l ANTI JOIN b USING (kind, out_trade_no, out_refund_no)
+            WHERE l.day_offset = 0 AND l.status = $local_done""", {"local_done": self.rules.local_done_status})
+
+    def load_neighbour(self, path: Path, day_offset: int) -> None:
+        """Add the keys of a neighbouring day's stored bill (its normalised CSV)."""
+        self._db.execute(f"""
+            INSERT INTO neighbours SELECT DISTINCT kind, out_trade_no, coalesce(out_refund_no, ''), $offset
+            FROM {_read_csv(_BILL_TYPES)}""", {"path": str(path), "offset": int(day_offset)})
+
+    def classify(self, *, missing_neighbours: Sequence[int], within_grace: bool) -> Figures:
+        """Join and classify. ``missing_neighbours`` are the day offsets (−1, +1) whose bill is not stored
+        yet; ``within_grace`` says whether the day is still inside the rule's grace window."""
+        rules = self.rules
+        conditions = {
+            r.DUPLICATE_IN_BILL: "in_bill AND n > 1",
+            r.STATUS_MISMATCH: "in_bill AND in_local AND b_done <> l_done",
+            r.AMOUNT_MISMATCH: "in_bill AND in_local AND b_done AND l_done AND b_amount <> l_amount",
+            r.FEE_MISMATCH: ("in_bill AND in_local AND b_done AND l_done AND kind = 'payment' "
+                             "AND abs(b_fee - booked) > $tolerance"),
+        }
+        cases = " ".join(f"WHEN {conditions[klass]} THEN '{klass}'" for klass in rules.precedence)
+        self._db.execute("""
+            CREATE TABLE l AS SELECT * FROM local_raw
+            QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
+                                       ORDER BY abs(day_offset), object_id) = 1""")
+        self._db.execute(f"""
+            CREATE TABLE j AS
+            WITH joined AS (
+                SELECT coalesce(b.kind, l.kind) AS kind, coalesce(b.out_trade_no, l.out_trade_no) AS out_trade_no,
+                       coalesce(b.out_refund_no, l.out_refund_no) AS out_refund_no,
+                       b.kind IS NOT NULL AS in_bill, l.kind IS NOT NULL AS in_local,
+                       b.n, b.amount AS b_amount, b.fee AS b_fee, b.state AS b_state, b.lines, b.trade_time,
+                       b.transaction_id, coalesce(list_contains($done, b.state), false) AS b_done,
+                       l.object_id, l.payment_id, l.merchant_id, l.mode, l.currency, l.livemode,
+                       l.amount AS l_amount, l.status AS l_status, coalesce(l.status = $local_done, false) AS l_done,
+                       l.day_offset, l.near, l.channel_fee,
+                       least((2 * l.amount * l.fee_bps + 10000) // 20000, l.amount) AS booked
+                FROM b FULL OUTER JOIN l ON b.kind = l.kind AND b.out_trade_no = l.out_trade_no
+                                        AND b.out_refund_no = l.out_refund_no
+                WHERE b.kind IS NOT NULL OR l.day_offset = 0)
+            SELECT *, CASE {cases}
+                WHEN in_bill AND NOT in_local THEN '{r.MISSING_LOCALLY}'
+                WHEN NOT in_bill AND l_done AND NOT EXISTS (
+                    SELECT 1 FROM neighbours x WHERE x.kind = joined.kind AND x.out_trade_no = joined.out_trade_no
+                    AND x.out_refund_no = joined.out_refund_no) THEN
+                    CASE WHEN $within_grace AND list_contains($held, near) THEN '{r.CROSS_DAY}'
+                         ELSE '{r.MISSING_IN_CHANNEL}' END
+                END AS klass
+            FROM joined""", {**self._params(), "tolerance": int(rules.fee_tolerance_fen), "within_grace": within_grace,
+                             "held": [int(side) for side in missing_neighbours]})
+        return self._figures()
+
+    def _figures(self) -> Figures:
+        signed = "CASE WHEN kind = 'refund' THEN -{0} ELSE {0} END"
+        bill = self._db.execute(f"""
+            SELECT count(*), coalesce(sum(CASE WHEN list_contains($done, state) THEN {signed.format('amount_fen')}
+                                          END), 0), coalesce(sum(fee_fen), 0) FROM bill""",
+                                {"done": self._params()["done"]}).fetchone()
+        local = self._db.execute(f"""
+            SELECT count(*), coalesce(sum(CASE WHEN status = $local_done THEN {signed.format('amount')} END), 0)
+            FROM l WHERE day_offset = 0""", {"local_done": self.rules.local_done_status}).fetchone()
+        matched = self._db.execute(f"""
+            SELECT count(*), coalesce(sum({signed.format('b_amount')}), 0),
+                   coalesce(sum(CASE WHEN kind = 'payment' THEN booked END), 0)
+            FROM j WHERE {self._matched()}""").fetchone()
+        assert bill is not None and local is not None and matched is not None
+        return Figures(bill_rows=int(bill[0]), local_rows=int(local[0]), matched_count=int(matched[0]),
+                       matched_amount=int(matched[1]), bill_amount=int(bill[1]), local_amount=int(local[1]),
+                       bill_fee=int(bill[2]), booked_fee=int(matched[2]))
+
+    @staticmethod
+    def _matched() -> str:
+        return (f"in_bill AND in_local AND b_done AND l_done AND b_amount = l_amount AND n = 1 "
+                f"AND (klass IS NULL OR klass = '{r.FEE_MISMATCH}')")
+
+    def differences(self) -> list[Found]:
+        """Every difference found, in a stable order (class, order number, refund number)."""
+        rows = self._db.execute("""
+            SELECT klass, kind, out_trade_no, out_refund_no, object_id, payment_id, l_status, l_amount, b_amount,
+                   n, lines, b_state, b_fee, booked, day_offset, trade_time, transaction_id
+            FROM j WHERE klass IS NOT NULL ORDER BY klass, out_trade_no, out_refund_no""").fetchall()
+        found = []
+        for (klass, kind, otn, orn, object_id, payment_id, l_status, l_amount, b_amount, n, lines, b_state, b_fee,
+             booked, day_offset, trade_time, transaction_id) in rows:
+            details: dict[str, Any] = {}
+            if b_state is not None:
+                details.update(bill_state=b_state, bill_fee=b_fee, bill_lines=list(lines), bill_time=trade_time,
+                               transaction_id=transaction_id or None)
+                if n > 1:
+                    details["bill_count"] = int(n)
+            if l_status is not None:
+                details.update(local_day_offset=day_offset)
+                if kind == "payment":
+                    details["booked_fee"] = booked
+            found.append(Found(klass=klass, kind=kind, out_trade_no=otn, out_refund_no=orn,
+                               object_id=object_id, payment_id=payment_id, local_status=l_status,
+                               local_amount=l_amount, channel_amount=b_amount, details=details))
+        return found
+
+    def cross_matches(self) -> list[tuple[int, str, str]]:
+        """``(day_offset, out_trade_no, out_refund_no)`` of bill rows matched to a local row of a neighbouring
+        day: a ``cross_day`` difference held on that day is now explained."""
+        rows = self._db.execute("""
+            SELECT day_offset, out_trade_no, out_refund_no FROM j
+            WHERE in_bill AND in_local AND day_offset <> 0 ORDER BY 1, 2, 3""").fetchall()
+        return [(int(d), str(o), str(f)) for d, o, f in rows]
+
+    def fee_writebacks(self, chunk: int = 50_000) -> Iterator[list[tuple[str, int]]]:
+        """``(payment_id, bill fee)`` of matched payments whose stored ``channel_fee`` differs, in chunks."""
+        cursor = self._db.execute(f"""
+            SELECT payment_id, b_fee FROM j
+            WHERE kind = 'payment' AND {self._matched()} AND channel_fee IS DISTINCT FROM b_fee""")
+        while batch := cursor.fetchmany(chunk):
+            yield [(str(pid), int(fee)) for pid, fee in batch]
+
+    def fee_fixes(self) -> list[FeeFix]:
+        """Matched live payments whose booked fee differs from the bill's (a valid fee: 0..amount)."""
+        rows = self._db.execute(f"""
+            SELECT payment_id, merchant_id, mode, currency, booked, b_fee FROM j
+            WHERE kind = 'payment' AND livemode = 1 AND {self._matched()} AND b_fee <> booked
+              AND b_fee BETWEEN 0 AND b_amount ORDER BY payment_id""").fetchall()
+        return [FeeFix(str(pid), str(mid), str(mode), str(cur), int(booked), int(fee))
+                for pid, mid, mode, cur, booked, fee in rows]

@@ -1,0 +1,219 @@
+"""Queries of reconciliation: stored bills, the local rows a day is matched against, runs and differences.
+
+The local side of a day is streamed out of the database in chunks straight into a CSV file for the
+matcher (:func:`export_local`), never held as a list: a million orders cost one chunk of memory. The
+business-day arithmetic happens in SQL against UTC bounds computed from Asia/Shanghai, so neither the
+database's nor the server's time zone matters.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TextIO
+
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, case, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.db.base import UTCDateTime
+from indiepay.payments.models import Payment
+from indiepay.reconciliation import rules as r
+from indiepay.reconciliation.matcher import LOCAL_COLUMNS
+from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
+from indiepay.refunds.models import Refund
+
+Rows = Select[*tuple[Any, ...]]
+PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+CHUNK = 20_000
+KEY_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Window:
+    """The UTC bounds a day's local rows are placed by: the day, its neighbours and the midnight margins."""
+
+    day: date
+    margin: timedelta
+
+    def bound(self, offset: int) -> datetime:
+        """Start of the business day ``day + offset`` in UTC."""
+        return r.day_bounds(self.day + timedelta(days=offset))[0]
+
+
+def _at(value: datetime) -> ColumnElement[datetime]:
+    return literal(value, UTCDateTime())
+
+
+def _placement(event: ColumnElement[Any], window: Window) -> tuple[ColumnElement[int], ColumnElement[int]]:
+    """``day_offset`` and ``near`` of an event instant (see :mod:`.matcher`)."""
+    start, end = window.bound(0), window.bound(1)
+    offset = case((event < _at(window.bound(-1)), -99), (event < _at(start), -1), (event < _at(end), 0),
+                  (event < _at(window.bound(2)), 1), else_=99)
+    near = case((and_(event >= _at(start), event < _at(start + window.margin)), -1),
+                (and_(event >= _at(end - window.margin), event < _at(end)), 1), else_=0)
+    return offset, near
+
+
+def _payment_rows(account_id: str, window: Window) -> tuple[Rows, ColumnElement[Any]]:
+    paid = func.coalesce(Payment.paid_at, Payment.created_at)
+    event: ColumnElement[Any] = case((Payment.status == "succeeded", paid), else_=Payment.created_at)
+    offset, near = _placement(event, window)
+    query: Rows = select(literal("payment"), Payment.out_trade_no, literal(""), Payment.id, Payment.id,
+                         Payment.merchant_id, Payment.collection_mode, Payment.currency, Payment.livemode,
+                         Payment.amount, Payment.status, Payment.channel_fee_bps, Payment.channel_fee, offset, near
+                         ).where(Payment.channel_account_id == account_id)
+    return query, event
+
+
+def _refund_rows(account_id: str, window: Window) -> tuple[Rows, ColumnElement[Any]]:
+    done = func.coalesce(Refund.succeeded_at, Refund.updated_at)
+    event: ColumnElement[Any] = case((Refund.status == "succeeded", done), else_=Refund.created_at)
+    offset, near = _placement(event, window)
+    query: Rows = (select(literal("refund"), Payment.out_trade_no, Refund.out_refund_no, Refund.id, Payment.id,
+                          Payment.merchant_id, Payment.collection_mode, Refund.currency, Payment.livemode,
+                          Refund.amount, Refund.status, Payment.channel_fee_bps, literal(None), offset, near)
+                   .join(Payment, Payment.id == Refund.payment_id).where(Payment.channel_account_id == account_id))
+    return query, event
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _write(session: Session, query: Rows, writer: Any) -> int:
+    count = 0
+    result = session.connection().execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+    for rows in result.partitions(CHUNK):
+        writer.writerows([[_csv_value(v) for v in row] for row in rows])
+        count += len(rows)
+    return count
+
+
+def export_local(session: Session, account_id: str, window: Window, out: TextIO) -> int:
+    """Write the account's payments and refunds whose business day is the window's day or a neighbour, as
+    CSV with :data:`LOCAL_COLUMNS`, streaming in chunks. Returns the number of rows written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LOCAL_COLUMNS)
+    count = 0
+    for query, event in (_payment_rows(account_id, window), _refund_rows(account_id, window)):
+        count += _write(session, query.where(event >= _at(window.bound(-1)), event < _at(window.bound(2))), writer)
+    return count
+
+
+def lookup_local(session: Session, account_id: str, window: Window,
+                 keys: Sequence[tuple[str, str, str]]) -> list[tuple[Any, ...]]:
+    """Local rows for bill keys by number, whatever their date (a payment created long before it was paid)."""
+    found: list[tuple[Any, ...]] = []
+    for kind, column in (("payment", Payment.out_trade_no), ("refund", Refund.out_refund_no)):
+        numbers = sorted({(orn if kind == "refund" else otn) for k, otn, orn in keys if k == kind})
+        query = (_payment_rows if kind == "payment" else _refund_rows)(account_id, window)[0]
+        for start in range(0, len(numbers), KEY_CHUNK):
+            rows = session.execute(query.where(column.in_(numbers[start:start + KEY_CHUNK])))
+            found.extend(tuple(_csv_value(v) for v in row) for row in rows)
+    return found
+
+
+def write_fees(session: Session, pairs: Sequence[tuple[str, int]]) -> None:
+    """Store the channel's fee on the payments (``(payment id, fee)``), in one executemany."""
+    if pairs:
+        statement = update(PAYMENTS).where(PAYMENTS.c.id == bindparam("pid")).values(channel_fee=bindparam("fee"))
+        session.connection().execute(statement, [{"pid": pid, "fee": fee} for pid, fee in pairs])
+
+
+def account(session: Session, account_id: str) -> ChannelAccount | None:
+    return session.get(ChannelAccount, account_id)
+
+
+def active_accounts(session: Session, account_id: str | None = None) -> list[ChannelAccount]:
+    query = select(ChannelAccount).where(ChannelAccount.status == "active").order_by(ChannelAccount.id)
+    if account_id is not None:
+        query = select(ChannelAccount).where(ChannelAccount.id == account_id)
+    return list(session.scalars(query))
+
+
+def bill(session: Session, account_id: str, day: date, kind: str = "trade") -> ReconciliationBill | None:
+    return session.scalars(select(ReconciliationBill).where(
+        ReconciliationBill.account_id == account_id, ReconciliationBill.business_date == day.isoformat(),
+        ReconciliationBill.kind == kind)).first()
+
+
+def stored_days(session: Session, account_id: str, days: Iterable[date], kind: str = "trade") -> set[date]:
+    names = [d.isoformat() for d in days]
+    rows = session.scalars(select(ReconciliationBill.business_date).where(
+        ReconciliationBill.account_id == account_id, ReconciliationBill.kind == kind,
+        ReconciliationBill.business_date.in_(names)))
+    return {date.fromisoformat(value) for value in rows}
+
+
+def bills_of_day(session: Session, day: date, account_id: str | None = None) -> list[str]:
+    """Accounts with a stored trade bill for ``day``."""
+    query = select(ReconciliationBill.account_id).where(ReconciliationBill.business_date == day.isoformat(),
+                                                        ReconciliationBill.kind == "trade")
+    if account_id is not None:
+        query = query.where(ReconciliationBill.account_id == account_id)
+    return sorted(session.scalars(query))
+
+
+def differences_of_day(session: Session, account_id: str, day: date) -> dict[str, ReconciliationDifference]:
+    rows = session.scalars(select(ReconciliationDifference).where(
+        ReconciliationDifference.account_id == account_id,
+        ReconciliationDifference.business_date == day.isoformat()))
+    return {row.id: row for row in rows}
+
+
+def days_with_open(session: Session, account_id: str, klass: str, since: date, until: date) -> list[date]:
+    rows = session.scalars(select(ReconciliationDifference.business_date).distinct().where(
+        ReconciliationDifference.account_id == account_id, ReconciliationDifference.klass == klass,
+        ReconciliationDifference.status == r.OPEN, ReconciliationDifference.business_date >= since.isoformat(),
+        ReconciliationDifference.business_date <= until.isoformat()))
+    return sorted(date.fromisoformat(value) for value in rows)
+
+
+def runs(session: Session, *, account_ids: Sequence[str] | None, day: date | None = None,
+         month: str | None = None, limit: int = 50) -> list[ReconciliationRun]:
+    """Runs newest day first; ``account_ids`` None means every account (the operator)."""
+    query = select(ReconciliationRun).order_by(ReconciliationRun.business_date.desc(), ReconciliationRun.id)
+    if account_ids is not None:
+        query = query.where(ReconciliationRun.account_id.in_(list(account_ids)))
+    if day is not None:
+        query = query.where(ReconciliationRun.business_date == day.isoformat())
+    if month is not None:
+        query = query.where(ReconciliationRun.business_date.like(f"{month}-%"))
+    return list(session.scalars(query.limit(limit)))
+
+
+def run_differences(session: Session, run_ids: Sequence[str]) -> dict[str, list[ReconciliationDifference]]:
+    grouped: dict[str, list[ReconciliationDifference]] = {run_id: [] for run_id in run_ids}
+    if run_ids:
+        rows = session.scalars(select(ReconciliationDifference).where(
+            ReconciliationDifference.run_id.in_(list(run_ids))).order_by(
+            ReconciliationDifference.klass, ReconciliationDifference.out_trade_no, ReconciliationDifference.id))
+        for row in rows:
+            grouped[row.run_id].append(row)
+    return grouped
+
+
+def difference_counts(session: Session, run_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:
+    """``(class, status, count, channel amount)`` over the given runs, for the monthly report."""
+    if not run_ids:
+        return []
+    rows = session.execute(select(ReconciliationDifference.klass, ReconciliationDifference.status, func.count(),
+                                  func.coalesce(func.sum(ReconciliationDifference.channel_amount), 0))
+                           .where(ReconciliationDifference.run_id.in_(list(run_ids)))
+                           .group_by(ReconciliationDifference.klass, ReconciliationDifference.status))
+    return [(str(k), str(s), int(n), int(a or 0)) for k, s, n, a in rows]
+
+
+def accounts_of(session: Session, *, merchant_id: str | None, environment: str | None) -> list[str]:
+    """Ids of the accounts a caller may see (``merchant_id`` None: every owner, the operator)."""
+    query = select(ChannelAccount.id)
+    if merchant_id is not None:
+        query = query.where(ChannelAccount.merchant_id == merchant_id)
+    if environment is not None:
+        query = query.where(ChannelAccount.environment == environment)
+    return list(session.scalars(query))

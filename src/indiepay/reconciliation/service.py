@@ -1,0 +1,313 @@
+"""Reconciliation runs: store a day's bill, match it against our records, record what differs.
+
+One run covers one channel account and one Asia/Shanghai business day. It reads the stored bill into the
+normalised CSV, streams the account's local payments and refunds of the day and its neighbours into
+another, lets the DuckDB matcher classify them (:mod:`.matcher`, rules in :mod:`.rules`), and then, in
+one transaction: writes the bill's fees back to the payments, posts a fee correction for each live
+payment whose booked fee differs (``fee_correction:<payment id>``, idempotent), upserts the run and its
+differences by their deterministic ids (keeping a person's resolution; closing, as the system, open ones
+the run no longer finds) and raises one alert per account and day when differences are open.
+
+Days are re-run deterministically: the same bill, records, rules and clock give the same run and the same
+difference ids. After a run, neighbouring days holding ``cross_day`` differences are re-run once, since
+this day's bill may explain them. Network I/O (fetching a bill) happens outside any transaction.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.service import adapter_for
+from indiepay.alerts.service import raise_alert
+from indiepay.channels.base import BillFile, BillKind
+from indiepay.context import ServiceContext
+from indiepay.core.clock import business_day
+from indiepay.core.errors import InvalidRequest, NotFound
+from indiepay.core.ids import new_id
+from indiepay.ledger import postings
+from indiepay.ledger.appender import PostRequest
+from indiepay.ledger.models import LedgerEntry
+from indiepay.ledger.service import post_many
+from indiepay.reconciliation import bills, repository
+from indiepay.reconciliation import rules as r
+from indiepay.reconciliation.matcher import FeeFix, Figures, Found, Matcher
+from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]  # told the phase a run is in: parse, local, match, store
+
+
+def _quiet(_phase: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A stored run and its differences (detached rows, safe to read after the transaction)."""
+
+    run: ReconciliationRun
+    differences: list[ReconciliationDifference]
+
+
+def _account(ctx: ServiceContext, account_id: str) -> ChannelAccount:
+    with ctx.db.read() as session:
+        found = repository.account(session, account_id)
+    if found is None:
+        raise NotFound(f"no channel account {account_id}", code="account_not_found")
+    return found
+
+
+def fetch_bill_for(ctx: ServiceContext, account: ChannelAccount, day: date) -> BillFile:
+    """Download the account's trade bill for ``day`` through its channel adapter (the worker's and the
+    CLI's only way to the network here).
+
+    Raises:
+        BillNotReady: the channel has not published it yet (retry later).
+        BillHashMismatch: the download is not the file the channel announced.
+        ChannelError: any other failure of the call.
+    """
+    return adapter_for(ctx, account).fetch_bill(BillKind.TRADE, day)
+
+
+def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: date | None = None,
+                source: str = "import", progress: Progress = _quiet) -> RunResult:
+    """Store a bill received by hand (file or upload) and reconcile its day.
+
+    Args:
+        stream: a seekable binary stream: a WeChat Pay trade bill CSV (optionally gzip) or an Alipay zip.
+        day: the business day the bill covers; defaults to the day of its first row.
+
+    Raises:
+        NotFound: no such account. InvalidRequest: no ``day`` and a bill without rows, or a bill of
+        another channel than the account's. BillError subclasses: the file is not a valid bill.
+    """
+    account = _account(ctx, account_id)
+    with tempfile.TemporaryDirectory(prefix="indiepay-recon-") as tmp:
+        workdir = Path(tmp)
+        progress("parse")
+        read = bills.read_bill(stream, workdir / "bill.csv")
+        if read.channel != account.channel:
+            raise InvalidRequest(f"a {read.channel} bill cannot be reconciled against a {account.channel} account",
+                                 code="bill_channel_mismatch")
+        day = day or read.first_day
+        if day is None:
+            raise InvalidRequest("the bill has no rows: say which day it covers", code="bill_date_required")
+        with ctx.db.transaction() as session:
+            store_bill(session, ctx, account, day, read, source)
+        return _reconcile(ctx, account, day, read, workdir, progress)
+
+
+def store_bill(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill,
+               source: str) -> ReconciliationBill:
+    """Insert or replace the stored trade bill of an account's day (a re-published bill replaces the old)."""
+    now = ctx.clock.now()
+    stored = repository.bill(session, account.id, day)
+    if stored is None:
+        stored = ReconciliationBill(id=new_id("bill"), account_id=account.id, business_date=day.isoformat(),
+                                    channel=read.channel, kind="trade", created_at=now)
+        session.add(stored)
+    stored.sha1, stored.size, stored.content_gz, stored.source = read.sha1, read.size, read.content_gz, source
+    stored.updated_at = now
+    session.flush()
+    return stored
+
+
+def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progress = _quiet,
+            recheck: bool = True) -> RunResult:
+    """Reconcile an account's day against its stored bill (and re-run neighbours holding ``cross_day``).
+
+    Raises:
+        NotFound: no such account, or no stored bill for that day (``bill_not_found``).
+    """
+    account = _account(ctx, account_id)
+    with ctx.db.read() as session:
+        stored = repository.bill(session, account_id, day)
+    if stored is None:
+        raise NotFound(f"no stored bill for {account_id} on {day}", code="bill_not_found")
+    with tempfile.TemporaryDirectory(prefix="indiepay-recon-") as tmp:
+        progress("parse")
+        read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv")
+        result = _reconcile(ctx, account, day, read, Path(tmp), progress, recheck=recheck)
+    return result
+
+
+def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, progress: Progress = _quiet,
+                      source: str = "fetch") -> RunResult:
+    """Store a bill the channel handed over (:func:`fetch_bill_for`) and reconcile its day."""
+    return import_bill(ctx, account_id, io.BytesIO(bill.content), day=bill.bill_date, source=source,
+                       progress=progress)
+
+
+def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, workdir: Path,
+               progress: Progress, *, recheck: bool = True, rules: r.RuleSet = r.CURRENT) -> RunResult:
+    window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
+    with Matcher(workdir, rules) as matcher:
+        matcher.load_bill(read.normalised)
+        progress("local")
+        local_csv = workdir / "local.csv"
+        with ctx.db.read() as session, local_csv.open("w", encoding="utf-8", newline="") as out:
+            repository.export_local(session, account.id, window, out)
+        matcher.load_local(local_csv)
+        unexplained = matcher.unexplained_bill_keys()
+        if unexplained:
+            with ctx.db.read() as session:
+                matcher.add_local(repository.lookup_local(session, account.id, window, unexplained))
+        missing = _load_neighbours(ctx, account, day, matcher, workdir)
+        progress("match")
+        within_grace = business_day(ctx.clock.now()) <= day + timedelta(days=rules.grace_days)
+        figures = matcher.classify(missing_neighbours=missing, within_grace=within_grace)
+        found, fixes = matcher.differences(), matcher.fee_fixes()
+        progress("store")
+        with ctx.db.transaction() as session:
+            for chunk in matcher.fee_writebacks():
+                repository.write_fees(session, chunk)
+            corrected = _correct_fees(session, ctx, account, fixes)
+            run = _save_run(session, ctx, account, day, read.sha1, figures, corrected, rules)
+            differences = _save_differences(session, ctx, account, day, run, found)
+            run.open_differences = sum(1 for d in differences if d.status == r.OPEN)
+            run.status = "differences" if run.open_differences else "balanced"
+            if run.open_differences:
+                raise_alert(session, ctx.clock, kind="reconciliation_differences", severity="high",
+                            merchant_id=account.merchant_id, dedupe_key=f"reconciliation:{account.id}:{day}",
+                            message=(f"reconciliation of {account.id} on {day} found {run.open_differences} "
+                                     f"open difference(s)"),
+                            details={"run_id": run.id, "counts": dict(run.counts)})
+            session.flush()
+    if recheck:
+        _recheck_neighbours(ctx, account.id, day)
+    return RunResult(run, differences)
+
+
+def _load_neighbours(ctx: ServiceContext, account: ChannelAccount, day: date, matcher: Matcher,
+                     workdir: Path) -> list[int]:
+    """Load the keys of the neighbouring days' stored bills when local rows need them; returns the sides
+    (−1, +1) whose bill is not stored yet."""
+    if not matcher.local_only_count():
+        return []
+    with ctx.db.read() as session:
+        stored = {offset: repository.bill(session, account.id, day + timedelta(days=offset)) for offset in (-1, 1)}
+    missing = []
+    for offset, neighbour in stored.items():
+        if neighbour is None:
+            missing.append(offset)
+            continue
+        read = bills.read_stored(neighbour.content_gz, workdir / f"neighbour{offset:+d}.csv")
+        matcher.load_neighbour(read.normalised, offset)
+    return missing
+
+
+def _recheck_neighbours(ctx: ServiceContext, account_id: str, day: date) -> None:
+    with ctx.db.read() as session:
+        held = repository.days_with_open(session, account_id, r.CROSS_DAY, day - timedelta(days=1),
+                                         day + timedelta(days=1))
+    for other in held:
+        if other != day:
+            run_day(ctx, account_id, other, recheck=False)
+
+
+def recheck_held(ctx: ServiceContext, account_id: str, today: date, rules: r.RuleSet = r.CURRENT, *,
+                 exclude: frozenset[date] = frozenset()) -> int:
+    """Re-run the days of an account still holding ``cross_day`` differences (the daily job calls this, so
+    a held difference becomes ``missing_in_channel`` once the grace window has passed). Returns the
+    number of days re-run."""
+    with ctx.db.read() as session:
+        held = repository.days_with_open(session, account_id, r.CROSS_DAY,
+                                         today - timedelta(days=rules.grace_days + 7), today)
+    held = [day for day in held if day not in exclude]
+    for day in held:
+        run_day(ctx, account_id, day, recheck=False)
+    return len(held)
+
+
+def _correct_fees(session: Session, ctx: ServiceContext, account: ChannelAccount, fixes: list[FeeFix]) -> int:
+    """Post one ``fee_correction:<payment id>`` per live payment whose booked fee the bill contradicts.
+
+    A payment corrected before keeps its first correction (a key is posted once); a bill re-published with
+    yet another fee shows up again as ``fee_mismatch`` for a person to look at."""
+    keys = {f"fee_correction:{fix.payment_id}": fix for fix in fixes}
+    existing: set[str] = set()
+    names = list(keys)
+    for start in range(0, len(names), 500):
+        existing.update(session.scalars(select(LedgerEntry.event_key).where(
+            LedgerEntry.event_key.in_(names[start:start + 500]))))
+    requests = []
+    for key, fix in keys.items():
+        if key in existing:
+            continue
+        lines = r.fee_correction_lines(mode=fix.mode, channel=account.channel, merchant_id=fix.merchant_id,
+                                       currency=fix.currency, delta=fix.actual - fix.booked)
+        plan = postings.correction(lines=lines, merchant_id=fix.merchant_id,
+                                   description=(f"channel fee of {fix.payment_id} per the bill: "
+                                                f"{fix.actual} fen, booked {fix.booked} fen"))
+        requests.append(PostRequest(key, plan, None, None))
+    for start in range(0, len(requests), 1000):
+        post_many(session, ctx.clock, requests[start:start + 1000])
+    return len(requests)
+
+
+def _save_run(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, sha1: str,
+              figures: Figures, corrected: int, rules: r.RuleSet) -> ReconciliationRun:
+    now = ctx.clock.now()
+    run_id = r.run_id(account.id, day)
+    run = session.get(ReconciliationRun, run_id)
+    if run is None:
+        run = ReconciliationRun(id=run_id, account_id=account.id, business_date=day.isoformat(), executions=0,
+                                created_at=now)
+        session.add(run)
+    run.channel, run.bill_sha1, run.rule_version = account.channel, sha1, rules.version
+    run.bill_rows, run.local_rows = figures.bill_rows, figures.local_rows
+    run.matched_count, run.matched_amount = figures.matched_count, figures.matched_amount
+    run.bill_amount, run.local_amount = figures.bill_amount, figures.local_amount
+    run.bill_fee, run.booked_fee, run.fee_corrections = figures.bill_fee, figures.booked_fee, corrected
+    run.executions += 1
+    run.updated_at = now
+    run.open_differences, run.status, run.counts = 0, "balanced", {}
+    session.flush()
+    return run
+
+
+def _save_differences(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date,
+                      run: ReconciliationRun, found: list[Found]) -> list[ReconciliationDifference]:
+    """Upsert what the run found; keep resolutions made by people; close (as the system) what is gone."""
+    now = ctx.clock.now()
+    existing = repository.differences_of_day(session, account.id, day)
+    kept: list[ReconciliationDifference] = []
+    counts: dict[str, int] = {}
+    for item in found:
+        diff_id = r.difference_id(account.id, day, item.klass, item.out_trade_no, item.out_refund_no)
+        counts[item.klass] = counts.get(item.klass, 0) + 1
+        row = existing.pop(diff_id, None)
+        if row is None:
+            row = ReconciliationDifference(id=diff_id, account_id=account.id, business_date=day.isoformat(),
+                                           klass=item.klass, status=r.OPEN, created_at=now)
+            session.add(row)
+        elif row.status == r.RESOLVED and row.resolved_by == r.SYSTEM_ACTOR:
+            row.status, row.resolved_by, row.resolved_at, row.note = r.OPEN, None, None, None
+        row.run_id, row.kind, row.out_trade_no = run.id, item.kind, item.out_trade_no
+        row.out_refund_no = item.out_refund_no or None
+        row.payment_id, row.local_status = item.payment_id, item.local_status
+        row.refund_id = item.object_id if item.kind == "refund" else None
+        row.local_amount, row.channel_amount = item.local_amount, item.channel_amount
+        row.details = {**item.details, **({"resolution": row.details["resolution"]}
+                                          if row.details and "resolution" in row.details else {})}
+        row.updated_at = now
+        kept.append(row)
+    for gone in existing.values():
+        if gone.status == r.OPEN:
+            gone.status, gone.resolved_by, gone.resolved_at = r.RESOLVED, r.SYSTEM_ACTOR, now
+            gone.note = f"no longer found by the run of {now:%Y-%m-%dT%H:%M:%SZ}"
+            gone.updated_at = now
+    run.counts = counts
+    session.flush()
+    return kept

@@ -1,0 +1,113 @@
+"""The daily reconciliation schedule and its job, kept in the job table (no second scheduler).
+
+Each business day ``D`` has one daily ``reconciliation.run_day`` job due at ``D+1 10:00`` Beijing time,
+after the channels publish their bills (WeChat Pay from about 09:00, Alipay earlier). It first queues
+``D+1``'s daily job — so the chain renews itself and a failing day never stops the next — and then one
+``reconciliation.run_day`` job per active WeChat Pay / Alipay account (``account_id`` in its arguments).
+An account's job reconciles its stored bill, or fetches it: a bill the channel has not published yet
+retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
+alerted and retried later too, since a second download is usually good. Afterwards the account's days
+still holding ``cross_day`` differences are re-run, which turns them into ``missing_in_channel`` once
+the grace window has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indiepay.alerts.service import raise_alert
+from indiepay.channels.base import BillHashMismatch, BillNotReady
+from indiepay.context import ServiceContext
+from indiepay.core.clock import BUSINESS_TZ, Clock, business_day
+from indiepay.db.engine import Database
+from indiepay.db.jobs.models import Job
+from indiepay.db.jobs.queue import enqueue
+from indiepay.db.jobs.worker import RetryLater
+from indiepay.reconciliation import repository, service
+
+log = logging.getLogger(__name__)
+RUN_DAY_JOB = "reconciliation.run_day"
+RUN_HOUR = 10  # Beijing time, the day after
+RETRY_NOT_READY = timedelta(minutes=30)
+BILL_CHANNELS = ("wechatpay", "alipay")
+_DAY_KEY = "reconciliation.day:"
+_ACCOUNT_KEY = "reconciliation.account:"
+
+
+def run_at(day: date) -> datetime:
+    """When ``day`` is reconciled: 10:00 Beijing time the following day, as aware UTC."""
+    return datetime.combine(day + timedelta(days=1), time(RUN_HOUR), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def schedule_day(session: Session, clock: Clock, day: date) -> None:
+    """Queue the daily job of ``day`` at its run time (once: the job's key is the date)."""
+    enqueue(session, RUN_DAY_JOB, {"date": day.isoformat()}, now=clock.now(), run_at=run_at(day),
+            unique_key=f"{_DAY_KEY}{day.isoformat()}")
+
+
+def seed_schedule(db: Database, clock: Clock) -> date | None:
+    """Start the daily chain unless a daily job is queued or running: queue yesterday (reconciling a day
+    twice changes nothing). Safe to call from every worker at once. Returns the day queued, or ``None``."""
+    try:
+        with db.transaction() as session:
+            waiting = session.scalars(select(Job.id).where(
+                Job.kind == RUN_DAY_JOB, Job.status.in_(("queued", "running")),
+                Job.unique_key.like(f"{_DAY_KEY}%")).limit(1)).first()
+            if waiting is not None:
+                return None
+            day = business_day(clock.now()) - timedelta(days=1)
+            schedule_day(session, clock, day)
+            return day
+    except IntegrityError:
+        return None
+
+
+def run_day_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
+    """Job: the daily fan-out (no ``account_id``) or one account's day (see the module docstring)."""
+    day = date.fromisoformat(str(args["date"]))
+    account_id = args.get("account_id")
+    now = ctx.clock.now()
+    if account_id is None:
+        if now < run_at(day):
+            return RetryLater(at=run_at(day), reason="the bills are not published yet")
+        with ctx.db.transaction() as session:
+            schedule_day(session, ctx.clock, day + timedelta(days=1))
+            for account in repository.active_accounts(session):
+                if account.channel in BILL_CHANNELS:
+                    enqueue(session, RUN_DAY_JOB, {"date": day.isoformat(), "account_id": account.id}, now=now,
+                            unique_key=f"{_ACCOUNT_KEY}{day.isoformat()}:{account.id}")
+        return None
+    return _run_account(ctx, str(account_id), day)
+
+
+def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater | None:
+    with ctx.db.read() as session:
+        account = repository.account(session, account_id)
+        stored = repository.bill(session, account_id, day) is not None
+    if account is None:
+        return None
+    if stored:
+        service.run_day(ctx, account_id, day)
+    else:
+        try:
+            bill = service.fetch_bill_for(ctx, account, day)
+        except BillNotReady as exc:
+            return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"bill not ready: {exc}")
+        except BillHashMismatch as exc:
+            with ctx.db.transaction() as session:
+                raise_alert(session, ctx.clock, kind="bill_hash_mismatch", severity="critical",
+                            merchant_id=account.merchant_id, dedupe_key=f"bill_hash:{account_id}:{day}",
+                            message=f"the {account.channel} bill of {day} for {account_id} failed its hash check",
+                            details={"account_id": account_id, "date": day.isoformat(), "error": str(exc)})
+            return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason="bill hash mismatch")
+        service.reconcile_fetched(ctx, account_id, bill)
+    service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),
+                         exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}))
+    log.info("reconciled %s on %s", account_id, day)
+    return None

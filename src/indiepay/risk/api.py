@@ -1,0 +1,61 @@
+"""HTTP: the operator's kill switch — ``POST /v1/merchants/{id}/suspend|resume`` and the same for
+``/v1/channel_accounts/{id}``; each answers with the status afterwards and the history of changes — and
+the risk rules in force (``GET /v1/risk/rules``, admin) and the decisions they made
+(``GET /v1/risk/decisions``: the operator all, a merchant its own)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from indiepay.httpapi.deps import Admin, Caller, Ctx
+from indiepay.risk import service
+from indiepay.risk.schemas import DecisionList, RuleSetOut, SuspensionOut, SwitchIn, SwitchOut
+from indiepay.risk.screening import active_ruleset
+
+router = APIRouter(tags=["kill switch"])
+rules_router = APIRouter(prefix="/v1/risk", tags=["risk"])
+
+
+def _run(ctx: Ctx, admin: Admin, target: service.Target, target_id: str, action: service.Action,
+         body: SwitchIn) -> SwitchOut:
+    with ctx.db.transaction() as session:
+        status, _ = service.switch(session, ctx.clock, admin, target, target_id, action, body.reason)
+        changes = service.history(session, target, target_id)
+        return SwitchOut(id=target_id, status=status,
+                         history=[SuspensionOut.model_validate(c, from_attributes=True) for c in changes])
+
+
+@router.post("/v1/merchants/{merchant_id}/suspend", response_model=SwitchOut)
+def suspend_merchant(merchant_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
+    return _run(ctx, admin, "merchant", merchant_id, "suspend", body)
+
+
+@router.post("/v1/merchants/{merchant_id}/resume", response_model=SwitchOut)
+def resume_merchant(merchant_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
+    return _run(ctx, admin, "merchant", merchant_id, "resume", body)
+
+
+@router.post("/v1/channel_accounts/{account_id}/suspend", response_model=SwitchOut)
+def suspend_account(account_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
+    return _run(ctx, admin, "account", account_id, "suspend", body)
+
+
+@router.post("/v1/channel_accounts/{account_id}/resume", response_model=SwitchOut)
+def resume_account(account_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
+    return _run(ctx, admin, "account", account_id, "resume", body)
+
+
+@rules_router.get("/rules", response_model=RuleSetOut)
+def get_rules(ctx: Ctx, admin: Admin) -> RuleSetOut:
+    return service.ruleset_out(active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+
+
+@rules_router.get("/decisions", response_model=DecisionList)
+def list_decisions(ctx: Ctx, caller: Caller, merchant_id: str | None = None, object_id: str | None = None,
+                   outcome: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                   starting_after: str | None = None) -> DecisionList:
+    with ctx.db.read() as session:
+        return service.list_decisions(session, caller, merchant_id=merchant_id, object_id=object_id,
+                                      outcome=outcome, limit=limit, starting_after=starting_after)

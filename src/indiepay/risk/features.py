@@ -1,0 +1,139 @@
+"""Measuring a payment or refund for the risk rules, with few indexed aggregate queries (test and live data
+kept apart by ``livemode``).
+
+On every payment: one query over the merchant's payments of the widest window a rule reads (minutes, on
+``ix_payments_merchant_created``) counts the payer's payments and failures and the merchant's payments
+for every window at once, with conditional sums. Today's volume comes from the limit check that just ran.
+The trailing 30-day history (for "far above normal") does not change during a business day, so it is
+computed once per merchant, mode and day and kept in a small per-database cache. On a refund: one
+statement with three scalar subqueries over the trailing 7 days.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from indiepay.core.clock import as_utc, business_day, business_day_start
+from indiepay.merchants.models import Merchant
+from indiepay.payments.models import Payment
+from indiepay.refunds.models import Refund
+from indiepay.risk import rules
+from indiepay.risk.repository import COUNTED
+
+FAILED = ("failed", "closed")
+CACHE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class History:
+    days: int
+    volume: int
+    count: int
+
+
+# per database engine: (merchant, livemode, business day) -> the merchant's history before that day
+_histories: weakref.WeakKeyDictionary[object, dict[tuple[str, bool, date], History]] = weakref.WeakKeyDictionary()
+
+
+def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
+                payer: Mapping[str, Any], used_today: int, daily_limit: int, now: datetime) -> rules.Features:
+    """The features of a payment about to be created (not yet written)."""
+    need = rules.needs(ruleset.rules, "payment")
+    ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
+    payer_payments, payer_failures, merchant_payments = _recent(session, need, merchant.id, livemode, ids, now)
+    history = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
+    return rules.Features(
+        object_type="payment", amount=amount, subject_type=merchant.subject_type,
+        account_age_days=_age_days(merchant, now), used_today=used_today, daily_limit=daily_limit,
+        payer_payments=payer_payments, payer_failures=payer_failures, merchant_payments=merchant_payments,
+        history_days=history.days, history_volume=history.volume, history_count=history.count)
+
+
+def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
+               now: datetime) -> rules.Features:
+    """The features of a refund about to be created (its amount already reserved, the row not written)."""
+    need = rules.needs(ruleset.rules, "refund")
+    refunds = refunded = paid = 0
+    if need.refund_window:
+        since = now - timedelta(days=rules.REFUND_WINDOW_DAYS)
+        mine = and_(Refund.merchant_id == merchant.id, Refund.livemode == livemode, Refund.created_at >= since,
+                    Refund.status != "failed")
+        row = session.execute(select(
+            select(func.count()).select_from(Refund).where(mine).scalar_subquery(),
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(mine).scalar_subquery(),
+            select(func.coalesce(func.sum(Payment.amount), 0))
+            .where(Payment.merchant_id == merchant.id, Payment.livemode == livemode, Payment.created_at >= since,
+                   Payment.status == "succeeded").scalar_subquery())).one()
+        refunds, refunded, paid = (int(v or 0) for v in row)
+    return rules.Features(object_type="refund", amount=amount, subject_type=merchant.subject_type,
+                          account_age_days=_age_days(merchant, now), window_refunds=refunds,
+                          window_refunded=refunded, window_paid=paid)
+
+
+def _age_days(merchant: Merchant, now: datetime) -> int:
+    return max((now - as_utc(merchant.created_at)) // timedelta(days=1), 0)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: bool, ids: Mapping[str, str],
+            now: datetime) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[int, int]]:
+    """Counts over the merchant's recent payments: per (payer id, minutes), failures likewise, and per minutes.
+
+    A payer id the request does not carry is not counted (its rules cannot fire)."""
+    columns: list[ColumnElement[Any]] = []
+    slots: list[tuple[str, Any]] = []
+
+    def since(minutes: int) -> ColumnElement[bool]:
+        return Payment.created_at >= now - timedelta(minutes=minutes)
+
+    for minutes in sorted(need.merchant_payments):
+        columns.append(_count(since(minutes)))
+        slots.append(("merchant", minutes))
+    for kind, windows in (("payer", need.payer_payments), ("failures", need.payer_failures)):
+        for by, minutes in sorted(windows):
+            if by not in ids:
+                continue
+            condition = and_(since(minutes), Payment.payer[by].as_string() == ids[by])
+            if kind == "failures":
+                condition = and_(condition, Payment.status.in_(FAILED))
+            columns.append(_count(condition))
+            slots.append((kind, (by, minutes)))
+    found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
+    if columns:
+        widest = max(key if kind == "merchant" else key[1] for kind, key in slots)
+        row = session.execute(select(*columns).where(Payment.merchant_id == merchant_id,
+                                                     Payment.livemode == livemode, since(widest))).one()
+        for (kind, key), value in zip(slots, row, strict=True):
+            found[kind][key] = int(value or 0)
+    return found["payer"], found["failures"], found["merchant"]
+
+
+def _history(session: Session, merchant: Merchant, livemode: bool, today: date) -> History:
+    """The merchant's payments over the (at most) 30 business days before today; cached for the day."""
+    cache = _histories.setdefault(session.get_bind(), {})
+    key = (merchant.id, livemode, today)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    days = min(max((today - business_day(merchant.created_at)).days, 0), rules.HISTORY_DAYS)
+    start, end = business_day_start(today - timedelta(days=days)), business_day_start(today)
+    row = session.execute(
+        select(func.coalesce(func.sum(case((Payment.status.in_(COUNTED), Payment.amount), else_=0)), 0),
+               func.count())
+        .where(Payment.merchant_id == merchant.id, Payment.livemode == livemode, Payment.created_at >= start,
+               Payment.created_at < end)).one()
+    history = History(days=days, volume=int(row[0] or 0), count=int(row[1] or 0))
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = history
+    return history

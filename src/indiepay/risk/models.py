@@ -1,0 +1,54 @@
+"""Risk records, never edited nor deleted: the history of suspensions and resumptions (who switched what
+off or on, when and why), and every risk decision that hit a rule (which rules, under which rule set)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from indiepay.db.base import Base
+
+
+class Suspension(Base):
+    __tablename__ = "suspensions"
+    __table_args__ = (Index("ix_suspensions_target", "target_type", "target_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # merchant | account
+    target_id: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(16))  # suspend | resume
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class RiskDecision(Base):
+    """One evaluation of the risk rules that hit at least one rule (shadow hits included).
+
+    ``object_id`` is the payment or refund; it is NULL when the rules blocked the request before the row
+    existed, and ``reference`` (the ``out_trade_no`` / ``out_refund_no``) names the request then.
+    """
+
+    __tablename__ = "risk_decisions"
+    __table_args__ = (Index("ix_risk_decisions_merchant", "merchant_id", "created_at", "id"),
+                      Index("ix_risk_decisions_object", "object_id"),
+                      Index("ix_risk_decisions_created", "created_at", "id"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(16))  # payment | refund
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    reference: Mapped[str] = mapped_column(String(64))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    payer: Mapped[dict[str, Any]]
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))  # allow | review | block: what was done
+    shadow_outcome: Mapped[str] = mapped_column(String(16))  # what would be done with no rule in shadow mode
+    rule_id: Mapped[str | None] = mapped_column(String(64))  # the rule that made the outcome (None: allow)
+    rule_version: Mapped[int | None]
+    hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # rule_id, version, outcome, shadow, reason
+    created_at: Mapped[datetime]

@@ -1,0 +1,147 @@
+"""Screening payments and refunds with the risk rules, inside the transaction that creates them.
+
+Payment creation calls :func:`screen_payment` right after the limit check, with the merchant row locked
+and before any channel call; refund creation calls :func:`screen_refund` once the amount is reserved.
+
+- ``block``: :class:`RiskBlocked` (``risk_blocked``) is raised, so the transaction rolls back and nothing
+  is written nor sent to the channel. The decision must outlive that rollback: the caller wraps its
+  transaction in :func:`keep_blocked`, which writes the decision (and a de-duplicated ``risk_blocked``
+  alert) in a small transaction of its own *after* the rollback. (A second write transaction opened
+  while the first is still open would wait on it forever on SQLite, one writer at a time.)
+- ``review``: the object is created as usual; the decision is written with its id in the same transaction
+  with a ``risk_review`` alert (one per object).
+- shadow hits (a rule's own ``shadow`` flag, or ``INDIEPAY_RISK_SHADOW`` for every rule) are recorded and
+  change nothing. An evaluation with no hit at all is not stored: it keeps the hot path light.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from indiepay.alerts.service import raise_alert
+from indiepay.context import ServiceContext
+from indiepay.core.errors import Unprocessable
+from indiepay.core.ids import new_id
+from indiepay.merchants.models import Merchant
+from indiepay.payments.models import Payment
+from indiepay.risk import features, rules
+from indiepay.risk.models import RiskDecision
+
+log = logging.getLogger(__name__)
+
+
+class RiskBlocked(Unprocessable):
+    """A risk rule blocked the request; carries the decision to write once the transaction rolled back."""
+
+    code = "risk_blocked"
+
+    def __init__(self, decision: RiskDecision, hit: rules.RuleHit) -> None:
+        super().__init__(f"refused by risk rule {hit.rule_id}: {hit.reason}", details={
+            "rule": hit.rule_id, "version": hit.version, "reason": hit.reason, "decision_id": decision.id})
+        self.decision = decision
+
+
+@functools.cache
+def _ruleset(shadow: bool) -> rules.RuleSet:
+    return rules.all_shadow(rules.RULESET_V1) if shadow else rules.RULESET_V1
+
+
+def active_ruleset(ctx: ServiceContext) -> rules.RuleSet:
+    """The rule set in force: version 1, every rule in shadow mode under ``INDIEPAY_RISK_SHADOW``."""
+    return _ruleset(ctx.settings.risk_shadow)
+
+
+def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *, payment_id: str, livemode: bool,
+                   amount: int, reference: str, payer: Mapping[str, Any], used_today: int, daily_limit: int,
+                   now: datetime) -> rules.Evaluation:
+    """Evaluate the rules for a payment about to be written as ``payment_id``.
+
+    Raises:
+        RiskBlocked (``risk_blocked``, details ``rule``, ``version``, ``reason``): a non-shadow rule blocks.
+    """
+    ruleset = active_ruleset(ctx)
+    measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
+                                    payer=payer, used_today=used_today, daily_limit=daily_limit, now=now)
+    evaluation = rules.evaluate(ruleset.rules, measured)
+    _act(session, ctx, evaluation, RiskDecision(
+        id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
+        merchant_id=merchant.id, livemode=livemode, amount=amount, payer=dict(payer),
+        ruleset_version=ruleset.version, created_at=now))
+    return evaluation
+
+
+def screen_refund(session: Session, ctx: ServiceContext, payment: Payment, *, refund_id: str, amount: int,
+                  reference: str, now: datetime) -> rules.Evaluation:
+    """Evaluate the rules for a refund of ``payment`` about to be written as ``refund_id``.
+
+    Raises:
+        RiskBlocked (``risk_blocked``): a non-shadow rule blocks.
+    """
+    ruleset = active_ruleset(ctx)
+    merchant = session.get(Merchant, payment.merchant_id)
+    assert merchant is not None
+    measured = features.for_refund(session, ruleset, merchant=merchant, livemode=payment.livemode, amount=amount,
+                                   now=now)
+    evaluation = rules.evaluate(ruleset.rules, measured)
+    _act(session, ctx, evaluation, RiskDecision(
+        id=new_id("rdec"), object_type="refund", object_id=refund_id, reference=reference,
+        merchant_id=merchant.id, livemode=payment.livemode, amount=amount, payer={},
+        ruleset_version=ruleset.version, created_at=now))
+    return evaluation
+
+
+def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, decision: RiskDecision) -> None:
+    if not evaluation.hits:
+        return
+    decisive = evaluation.decisive
+    decision.outcome, decision.shadow_outcome = evaluation.outcome, evaluation.shadow_outcome
+    decision.rule_id = decisive.rule_id if decisive else None
+    decision.rule_version = decisive.version if decisive else None
+    decision.hits = [asdict(hit) for hit in evaluation.hits]
+    if evaluation.outcome == "block":
+        assert decisive is not None
+        decision.object_id = None  # nothing will be written: the request is named by its reference
+        raise RiskBlocked(decision, decisive)
+    session.add(decision)
+    if evaluation.outcome == "review":
+        assert decisive is not None
+        raise_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
+                    message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
+                    dedupe_key=f"risk_review:{decision.object_type}:{decision.object_id}",
+                    details=_alert_details(decision))
+    session.flush()
+
+
+def _alert_details(decision: RiskDecision) -> dict[str, Any]:
+    return {"decision_id": decision.id, "object_type": decision.object_type, "object_id": decision.object_id,
+            "reference": decision.reference, "rule": decision.rule_id, "version": decision.rule_version,
+            "rules": [hit["rule_id"] for hit in decision.hits if not hit["shadow"]]}
+
+
+@contextmanager
+def keep_blocked(ctx: ServiceContext) -> Iterator[None]:
+    """Wrap a write transaction: a :class:`RiskBlocked` escaping it (after its rollback) has its decision
+    written in a transaction of its own, with one ``risk_blocked`` alert per merchant, rule and hour."""
+    try:
+        yield
+    except RiskBlocked as blocked:
+        decision = blocked.decision
+        try:
+            with ctx.db.transaction() as session:
+                session.add(decision)
+                hour = decision.created_at.strftime("%Y-%m-%dT%H")
+                raise_alert(session, ctx.clock, kind="risk_blocked", severity="warning",
+                            merchant_id=decision.merchant_id, message=blocked.message,
+                            dedupe_key=f"risk_blocked:{decision.merchant_id}:{decision.rule_id}:{hour}",
+                            details=_alert_details(decision))
+        except Exception:  # the refusal stands even if its record cannot be written now
+            log.exception("could not record blocked risk decision %s", decision.id)
+        raise

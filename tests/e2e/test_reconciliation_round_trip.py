@@ -1,0 +1,95 @@
+"""Issue 4's round trip over real loopback HTTP: sandbox payments and refunds over a day → the sandbox
+publishes that day's real-format bill → IndiePay fetches it through the channel client (signed request,
+hash checked) and reconciles it → no differences; and each bill-corruption knob of the sandbox produces
+exactly the expected difference class, no more."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.core.clock import BUSINESS_TZ, business_day
+from indiepay.reconciliation import service as reconciliation
+from tests.support.platform import MerchantClient, PlatformUnderTest
+
+DAY = business_day(datetime.now(UTC)) - timedelta(days=3)  # a past business day, long closed
+METHOD = {"wechatpay": "wechat_native", "alipay": "alipay_qr"}
+KNOB_TARGET = {"wechatpay": "mchid", "alipay": "app_id"}
+
+
+def beijing(day: date, hour: int, minute: int = 0) -> str:
+    return datetime.combine(day, time(hour, minute), tzinfo=BUSINESS_TZ).astimezone(UTC).isoformat()
+
+
+def set_sandbox_clock(platform: PlatformUnderTest, channel: str, instant: str) -> None:
+    response = httpx.post(f"{platform.sandbox}/{channel}/_clock", json={"now": instant}, timeout=30)
+    assert response.status_code < 300, response.text
+
+
+def trade_day(platform: PlatformUnderTest, merchant: MerchantClient, channel: str) -> list[dict[str, Any]]:
+    """Three payments (two paid, one left pending) and a partial refund, on ``DAY`` by the sandbox's clock."""
+    set_sandbox_clock(platform, channel, beijing(DAY, 12))
+    payments = [merchant.create_payment(METHOD[channel], amount=amount).json() for amount in (1_000, 2_550, 700)]
+    for payment in payments[:2]:
+        merchant.pay(payment)
+        merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
+    refund = merchant.api.post("/v1/refunds", json={"payment_id": payments[1]["id"], "amount": 550}).json()
+    merchant.wait_status(f"/v1/refunds/{refund['id']}", "succeeded")
+    set_sandbox_clock(platform, channel, beijing(DAY + timedelta(days=2), 10))  # the bill is published
+    return payments
+
+
+def reconcile(platform: PlatformUnderTest, account_id: str) -> reconciliation.RunResult:
+    ctx = platform.runtime.ctx
+    with ctx.db.read() as session:
+        account = session.get(ChannelAccount, account_id)
+    assert account is not None
+    bill = reconciliation.fetch_bill_for(ctx, account, DAY)
+    return reconciliation.reconcile_fetched(ctx, account_id, bill)
+
+
+@pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
+def test_a_clean_day_reconciles_with_no_differences(platform: PlatformUnderTest, channel: str) -> None:
+    merchant = platform.merchant()
+    account, _ = merchant.own_sandbox_account(channel)
+    trade_day(platform, merchant, channel)
+    result = reconcile(platform, account["id"])
+    assert [d.klass for d in result.differences] == []
+    assert result.run.matched_count == 3  # two payments and one refund
+    assert result.run.matched_amount == 1_000 + 2_550 - 550
+    again = reconcile(platform, account["id"])  # re-running the day changes nothing
+    assert again.run.id == result.run.id and again.differences == []
+
+
+@pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
+@pytest.mark.parametrize(("fault", "expected"), [("drop_row", "missing_in_channel"),
+                                                 ("change_amount", "amount_mismatch"),
+                                                 ("duplicate_row", "duplicate_in_bill")])
+def test_each_corruption_gives_exactly_its_difference(platform: PlatformUnderTest, channel: str, fault: str,
+                                                      expected: str) -> None:
+    merchant = platform.merchant()
+    account, credentials = merchant.own_sandbox_account(channel)
+    payments = trade_day(platform, merchant, channel)
+    target = KNOB_TARGET[channel]
+    knob = httpx.post(f"{platform.sandbox}/{channel}/_faults", timeout=30, json={
+        target: credentials[target],
+        "bill_fault": {"fault": fault, "bill_date": DAY.isoformat(), "out_trade_no": payments[0]["out_trade_no"]}})
+    assert knob.status_code < 300, knob.text
+    result = reconcile(platform, account["id"])
+    assert [(d.klass, d.out_trade_no) for d in result.differences] == [(expected, payments[0]["out_trade_no"])]
+
+
+def test_a_bill_with_a_wrong_hash_is_rejected(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    account, credentials = merchant.own_sandbox_account("wechatpay")
+    trade_day(platform, merchant, "wechatpay")
+    httpx.post(f"{platform.sandbox}/wechatpay/_faults", timeout=30, json={
+        "mchid": credentials["mchid"], "bill_fault": {"fault": "wrong_hash", "bill_date": DAY.isoformat()}})
+    from indiepay.channels.base import BillHashMismatch
+
+    with pytest.raises(BillHashMismatch):
+        reconcile(platform, account["id"])

@@ -1,0 +1,89 @@
+"""The kill switch over real HTTP: a suspended merchant creates no payment and its checkout says payments
+are paused, refunds still work, a suspended account is skipped by routing; every change has a reason and
+is kept."""
+
+from __future__ import annotations
+
+from tests.support.platform import PlatformUnderTest
+
+
+def test_suspending_a_merchant_stops_new_payments_but_not_refunds(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Tea")
+    merchant.sandbox_account("wechatpay")
+    paid = merchant.create_payment(amount=3000).json()
+    merchant.pay(paid)
+    merchant.wait_status(f"/v1/payments/{paid['id']}", "succeeded")
+    waiting = merchant.create_payment(amount=500).json()
+
+    assert merchant.api.post(f"/v1/merchants/{merchant.id}/suspend", json={"reason": "fraud"}).status_code in (
+        401, 403)
+    no_reason = platform.admin.post(f"/v1/merchants/{merchant.id}/suspend", json={"reason": "  "})
+    assert no_reason.status_code in (400, 422)
+    suspended = platform.admin.post(f"/v1/merchants/{merchant.id}/suspend",
+                                    json={"reason": "chargeback spike under review"})
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["status"] == "suspended"
+
+    refused = merchant.create_payment(amount=100)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "merchant_suspended"
+    page = platform.admin.get(f"/pay/{waiting['id']}")
+    assert page.status_code == 200 and "paused" in page.text.lower()
+    refund = merchant.api.post("/v1/refunds", json={"payment_id": paid["id"], "amount": 1000})
+    assert refund.status_code == 201, refund.text
+    merchant.wait_status(f"/v1/refunds/{refund.json()['id']}", "succeeded")
+
+    again = platform.admin.post(f"/v1/merchants/{merchant.id}/suspend", json={"reason": "twice"})
+    assert len(again.json()["history"]) == 1  # already suspended: nothing recorded twice
+    resumed = platform.admin.post(f"/v1/merchants/{merchant.id}/resume", json={"reason": "review cleared"})
+    assert resumed.json()["status"] == "active"
+    assert [(h["action"], h["reason"]) for h in resumed.json()["history"]] == [
+        ("suspend", "chargeback spike under review"), ("resume", "review cleared")]
+    assert merchant.create_payment(amount=100).status_code == 201
+    assert platform.admin.post("/v1/merchants/mch_nobody/suspend", json={"reason": "x"}).status_code == 404
+
+
+def test_a_suspended_account_is_skipped_by_routing(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Shoes")
+    primary = merchant.sandbox_account("wechatpay")
+    backup = merchant.sandbox_account("wechatpay", role="backup")
+    assert merchant.create_payment().json()["channel_account_id"] == primary["id"]
+    response = platform.admin.post(f"/v1/channel_accounts/{primary['id']}/suspend", json={"reason": "key leak"})
+    assert response.status_code == 200 and response.json()["status"] == "suspended"
+    assert merchant.create_payment().json()["channel_account_id"] == backup["id"]
+    platform.admin.post(f"/v1/channel_accounts/{backup['id']}/suspend", json={"reason": "bank frozen"})
+    none_left = merchant.create_payment()
+    assert none_left.status_code == 422 and none_left.json()["error"]["code"] == "no_channel_account"
+    platform.admin.post(f"/v1/channel_accounts/{primary['id']}/resume", json={"reason": "keys rotated"})
+    assert merchant.create_payment().json()["channel_account_id"] == primary["id"]
+
+
+def test_limits_refuse_before_the_channel_and_say_what_remains(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Tiny", subject_type="individual")
+    account = merchant.sandbox_account("wechatpay")
+    too_big = merchant.create_payment(amount=1_000_001)  # individual default: ¥10,000 a payment
+    assert too_big.status_code == 422
+    assert too_big.json()["error"]["code"] == "limit_exceeded"
+    assert too_big.json()["error"]["details"]["limit"] == "single_payment"
+
+    assert platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": 30_000_000}).status_code == 400
+    assert platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": 5_000}).status_code == 200
+    assert merchant.create_payment(amount=3_000).status_code == 201
+    over = merchant.create_payment(amount=2_001)
+    assert over.status_code == 422
+    assert over.json()["error"]["details"] == {"limit": "merchant_daily", "value": 5_000, "remaining": 2_000,
+                                               "amount": 2_001}
+    assert merchant.create_payment(amount=2_000).status_code == 201
+
+    cleared = platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": None})
+    assert cleared.status_code == 200 and cleared.json()["daily_limit"] is None
+    capped = platform.admin.patch(f"/v1/channel_accounts/{account['id']}", json={"daily_cap": 6_000})
+    assert capped.status_code == 200 and capped.json()["daily_cap"] == 6_000
+    refused = merchant.create_payment(amount=1_001)
+    assert refused.json()["error"]["details"]["limit"] == "account_daily"
+    assert refused.json()["error"]["details"]["remaining"] == 1_000
+    with platform.runtime.ctx.db.read() as session:
+        from sqlalchemy import func, select
+
+        from indiepay.payments.models import Payment
+        assert session.scalar(select(func.count()).select_from(Payment).where(
+            Payment.merchant_id == merchant.id)) == 2  # refused payments left no row and made no channel call
