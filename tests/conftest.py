@@ -57,6 +57,15 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
+def pg(postgres_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database (for tests that only make sense there: racing writers)."""
+    upgrade(postgres_url)
+    database = Database(postgres_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'indiepay.db'}"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,41 +9,14 @@ from sqlalchemy import select
 
 from indiepay.core.clock import FixedClock
 from indiepay.db.engine import Database
-from indiepay.db.migrate import upgrade
 from indiepay.ledger import postings as p
 from indiepay.ledger import service
 from indiepay.ledger.models import LedgerEntry
 from indiepay.ledger.verify import verify
+from tests.support.concurrency import race
 
 pytestmark = pytest.mark.postgres
 CLOCK = FixedClock(datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Database]:
-    upgrade(postgres_url)
-    database = Database(postgres_url)
-    yield database
-    database.dispose()
-
-
-def _run(threads: int, work: Callable[[int], None]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads)
-
-    def runner(n: int) -> None:
-        start.wait()
-        try:
-            work(n)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=runner, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return errors
 
 
 def test_ten_writers_build_one_gap_free_chain(pg: Database) -> None:
@@ -56,7 +27,7 @@ def test_ten_writers_build_one_gap_free_chain(pg: Database) -> None:
             with pg.transaction() as session:
                 service.post(session, CLOCK, event_key=f"payment_succeeded:pay_{n}_{i}", plan=plan)
 
-    assert _run(10, write) == []
+    assert race(10, write) == []
     with pg.read() as session:
         sequences = list(session.scalars(select(LedgerEntry.sequence).order_by(LedgerEntry.sequence)))
         result = verify(session)
@@ -72,7 +43,7 @@ def test_a_duplicate_event_racing_on_many_threads_posts_once(pg: Database) -> No
         with pg.transaction() as session:
             ids.append(service.post(session, CLOCK, event_key="settlement:mch_a:2026-11-25", plan=plan).id)
 
-    assert _run(8, write) == []
+    assert race(8, write) == []
     assert len(set(ids)) == 1
     with pg.read() as session:
         assert session.query(LedgerEntry).count() == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
@@ -15,44 +14,17 @@ from sqlalchemy import func, select
 from indiepay.core.clock import FixedClock
 from indiepay.db.engine import Database
 from indiepay.db.jobs.models import Job
-from indiepay.db.migrate import upgrade
 from indiepay.ledger.models import LedgerEntry
 from indiepay.settlements import rules
 from indiepay.settlements.models import Payout, Settlement
 from indiepay.settlements.payouts import PAYOUT_JOB
 from indiepay.settlements.service import settle_day
 from tests.settlements.books import add_merchants, assert_ledger_sound, cst, natural, owed, pay
+from tests.support.concurrency import race
 
 pytestmark = pytest.mark.postgres
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
 MERCHANTS = [f"mch_{n}" for n in range(6)]
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Database]:
-    upgrade(postgres_url)
-    database = Database(postgres_url)
-    yield database
-    database.dispose()
-
-
-def _race(threads: int, work: Callable[[int], None]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads)
-
-    def runner(n: int) -> None:
-        start.wait()
-        try:
-            work(n)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=runner, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return errors
 
 
 def _seed(db: Database) -> int:
@@ -96,7 +68,7 @@ def test_eight_racing_runs_with_payments_posted_underneath(pg: Database) -> None
             batches = settle_day(session, clock, D1)
         seen.append(frozenset(b.settlement.id for b in batches))
 
-    assert _race(10, work) == []
+    assert race(10, work) == []
     assert len(set(seen)) == 1 and len(next(iter(seen))) == len(MERCHANTS)
     _assert_one_batch_each(pg)
     with pg.transaction() as session:
