@@ -52,9 +52,19 @@ def test_a_suspended_account_is_skipped_by_routing(platform: PlatformUnderTest) 
     assert merchant.create_payment().json()["channel_account_id"] == backup["id"]
     platform.admin.post(f"/v1/channel_accounts/{backup['id']}/suspend", json={"reason": "bank frozen"})
     none_left = merchant.create_payment()
-    assert none_left.status_code == 422 and none_left.json()["error"]["code"] == "no_channel_account"
+    assert none_left.status_code == 422 and none_left.json()["error"]["code"] == "account_suspended"
+    # the merchant may pause its own account, but not lift the operator's suspension
+    assert merchant.api.post(f"/v1/channel_accounts/{primary['id']}/resume",
+                             json={"reason": "mine"}).status_code == 403
+    assert platform.platform_account("alipay")  # an account of someone else's: 404 for the merchant
+    other = platform.merchant("Other")
+    assert other.api.post(f"/v1/channel_accounts/{primary['id']}/suspend", json={"reason": "x"}).status_code == 404
     platform.admin.post(f"/v1/channel_accounts/{primary['id']}/resume", json={"reason": "keys rotated"})
     assert merchant.create_payment().json()["channel_account_id"] == primary["id"]
+    own = merchant.api.post(f"/v1/channel_accounts/{primary['id']}/suspend", json={"reason": "closing the shop"})
+    assert own.status_code == 200 and own.json()["history"][-1]["actor"] == f"merchant:{merchant.id}"
+    assert merchant.api.post(f"/v1/channel_accounts/{primary['id']}/resume",
+                             json={"reason": "reopened"}).json()["status"] == "active"
 
 
 def test_limits_refuse_before_the_channel_and_say_what_remains(platform: PlatformUnderTest) -> None:
@@ -70,8 +80,8 @@ def test_limits_refuse_before_the_channel_and_say_what_remains(platform: Platfor
     assert merchant.create_payment(amount=3_000).status_code == 201
     over = merchant.create_payment(amount=2_001)
     assert over.status_code == 422
-    assert over.json()["error"]["details"] == {"limit": "merchant_daily", "value": 5_000, "remaining": 2_000,
-                                               "amount": 2_001}
+    assert over.json()["error"]["details"] == {"limit": "merchant_daily", "value": 5_000, "used": 3_000,
+                                               "remaining": 2_000, "amount": 2_001}
     assert merchant.create_payment(amount=2_000).status_code == 201
 
     cleared = platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": None})

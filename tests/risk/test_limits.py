@@ -23,10 +23,10 @@ def test_defaults_by_subject_type_and_overrides() -> None:
     (1_000_000, 0, 0, None),
     (1_000_001, 0, 0, LimitBreach("single_payment", 1_000_001, 1_000_000, 1_000_000)),
     (500_000, 4_500_000, 0, None),
-    (500_001, 4_500_000, 0, LimitBreach("merchant_daily", 500_001, 5_000_000, 500_000)),
-    (1, 5_000_000, 0, LimitBreach("merchant_daily", 1, 5_000_000, 0)),
+    (500_001, 4_500_000, 0, LimitBreach("merchant_daily", 500_001, 5_000_000, 500_000, 4_500_000)),
+    (1, 5_000_000, 0, LimitBreach("merchant_daily", 1, 5_000_000, 0, 5_000_000)),
     (300_000, 0, 2_700_000, None),
-    (300_001, 0, 2_700_000, LimitBreach("account_daily", 300_001, 3_000_000, 300_000)),
+    (300_001, 0, 2_700_000, LimitBreach("account_daily", 300_001, 3_000_000, 300_000, 2_700_000)),
 ])
 def test_each_limit_at_its_boundary(amount: int, merchant_used: int, account_used: int,
                                     expected: LimitBreach | None) -> None:

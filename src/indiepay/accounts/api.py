@@ -68,6 +68,7 @@ def update_account(account_id: str, body: ChannelAccountUpdate, ctx: Ctx, admin:
         return service.to_out(service.update_account(session, admin, account_id, body))
 
 
+@router.post("/{account_id}/test_payment", status_code=201, response_model=PaymentOut)
 @router.post("/{account_id}/verification", status_code=201, response_model=PaymentOut)
 def start_verification(account_id: str, ctx: Ctx, caller: Caller) -> PaymentOut:
     """Start the account's 0.01 test payment; once paid it is refunded and the account marked verified."""

@@ -59,3 +59,12 @@ def pick_account(session: Session, merchant_id: str | None, channel: str, enviro
              .order_by(case((ChannelAccount.role == "primary", 0), else_=1), ChannelAccount.created_at)
              .limit(1))
     return session.scalars(query).first()
+
+
+def has_suspended_account(session: Session, merchant_id: str | None, channel: str, environment: str) -> bool:
+    """Whether the owner has a suspended account for the channel (to say "paused" rather than "none")."""
+    owner = (ChannelAccount.merchant_id == merchant_id if merchant_id is not None
+             else ChannelAccount.owner == "platform")
+    return session.scalar(select(ChannelAccount.id).where(
+        owner, ChannelAccount.channel == channel, ChannelAccount.environment == environment,
+        ChannelAccount.status == "suspended").limit(1)) is not None

@@ -121,12 +121,15 @@ def _route(session: Session, principal: Principal, merchant: Merchant, channel: 
                 or account.channel != channel):
             raise NotFound("no such channel account", code="account_not_found")
         if account.status != "active":
-            raise Unprocessable("the channel account is not active", code="account_inactive")
+            raise Unprocessable("the channel account is suspended", code="account_suspended")
         return account, "independent", 0
     platform = merchant.collection_mode == "platform"
     picked = repository.pick_account(session, None if platform else merchant.id, channel, environment)
     if picked is None:
         whose = "platform" if platform else "merchant"
+        if repository.has_suspended_account(session, None if platform else merchant.id, channel, environment):
+            raise Unprocessable(f"payments are paused: the {whose}'s {channel} accounts are suspended",
+                                code="account_suspended", details={"channel": channel, "environment": environment})
         raise Unprocessable(f"no active {environment} {channel} account of the {whose}", code="no_channel_account",
                             details={"channel": channel, "environment": environment,
                                      "collection_mode": merchant.collection_mode})
@@ -154,8 +157,8 @@ def _within_limits(session: Session, ctx: ServiceContext, merchant: Merchant, ac
                           account_used_today=account_used)
     if breach is not None:
         raise Unprocessable(breach.message, code="limit_exceeded",
-                            details={"limit": breach.limit, "value": breach.value, "remaining": breach.remaining,
-                                     "amount": amount})
+                            details={"limit": breach.limit, "value": breach.value, "used": breach.used,
+                                     "remaining": breach.remaining, "amount": amount})
     return merchant_used, applicable.daily
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from indiepay.httpapi.deps import Admin, Caller, Ctx
+from indiepay.merchants.auth import Principal
 from indiepay.risk import service
 from indiepay.risk.schemas import DecisionList, RuleSetOut, SuspensionOut, SwitchIn, SwitchOut
 from indiepay.risk.screening import active_ruleset
@@ -18,10 +19,10 @@ router = APIRouter(tags=["kill switch"])
 rules_router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
 
-def _run(ctx: Ctx, admin: Admin, target: service.Target, target_id: str, action: service.Action,
+def _run(ctx: Ctx, caller: Principal, target: service.Target, target_id: str, action: service.Action,
          body: SwitchIn) -> SwitchOut:
     with ctx.db.transaction() as session:
-        status, _ = service.switch(session, ctx.clock, admin, target, target_id, action, body.reason)
+        status, _ = service.switch(session, ctx.clock, caller, target, target_id, action, body.reason)
         changes = service.history(session, target, target_id)
         return SwitchOut(id=target_id, status=status,
                          history=[SuspensionOut.model_validate(c, from_attributes=True) for c in changes])
@@ -38,13 +39,13 @@ def resume_merchant(merchant_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) ->
 
 
 @router.post("/v1/channel_accounts/{account_id}/suspend", response_model=SwitchOut)
-def suspend_account(account_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
-    return _run(ctx, admin, "account", account_id, "suspend", body)
+def suspend_account(account_id: str, body: SwitchIn, ctx: Ctx, caller: Caller) -> SwitchOut:
+    return _run(ctx, caller, "account", account_id, "suspend", body)
 
 
 @router.post("/v1/channel_accounts/{account_id}/resume", response_model=SwitchOut)
-def resume_account(account_id: str, body: SwitchIn, ctx: Ctx, admin: Admin) -> SwitchOut:
-    return _run(ctx, admin, "account", account_id, "resume", body)
+def resume_account(account_id: str, body: SwitchIn, ctx: Ctx, caller: Caller) -> SwitchOut:
+    return _run(ctx, caller, "account", account_id, "resume", body)
 
 
 @rules_router.get("/rules", response_model=RuleSetOut)

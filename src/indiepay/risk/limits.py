@@ -31,6 +31,7 @@ class LimitBreach:
     amount: int
     value: int
     remaining: int
+    used: int = 0  # already used of a daily limit today (0 for the single-payment limit)
 
     @property
     def message(self) -> str:
@@ -56,8 +57,9 @@ def check(limits: Limits, *, amount: int, merchant_used_today: int, account_used
     if amount > limits.single:
         return LimitBreach("single_payment", amount, limits.single, limits.single)
     if merchant_used_today + amount > limits.daily:
-        return LimitBreach("merchant_daily", amount, limits.daily, max(limits.daily - merchant_used_today, 0))
+        return LimitBreach("merchant_daily", amount, limits.daily, max(limits.daily - merchant_used_today, 0),
+                           merchant_used_today)
     cap = limits.account_daily_cap
     if cap is not None and account_used_today + amount > cap:
-        return LimitBreach("account_daily", amount, cap, max(cap - account_used_today, 0))
+        return LimitBreach("account_daily", amount, cap, max(cap - account_used_today, 0), account_used_today)
     return None

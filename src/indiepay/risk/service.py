@@ -43,7 +43,10 @@ def switch(session: Session, clock: Clock, principal: Principal, target: Target,
         NotFound: no such merchant or account.
     """
     if not principal.is_admin:
-        raise PermissionDenied("only the operator can suspend or resume", code="admin_required")
+        if target != "account":
+            raise PermissionDenied("only the operator can suspend or resume a merchant", code="admin_required")
+        if not _owns_account(session, principal, target_id):
+            raise NotFound("no such channel account", code="account_not_found")
     reason = reason.strip()
     if not reason:
         raise InvalidRequest("a suspension or resumption needs a reason", code="reason_required")
@@ -55,12 +58,23 @@ def switch(session: Session, clock: Clock, principal: Principal, target: Target,
     wanted = STATUS_AFTER[action]
     if row.status == wanted:
         return wanted, None
+    if action == "resume" and not principal.is_admin:
+        last = history(session, target, target_id)
+        if last and last[-1].actor == "admin":  # the operator's kill switch is the operator's to release
+            raise PermissionDenied("the operator suspended this account; only the operator can resume it",
+                                   code="admin_required")
     row.status = wanted
     change = Suspension(id=new_id("susp"), target_type=target, target_id=target_id, action=action, reason=reason,
-                        actor="admin", created_at=clock.now())
+                        actor="admin" if principal.is_admin else f"merchant:{principal.merchant_id}",
+                        created_at=clock.now())
     session.add(change)
     session.flush()
     return wanted, change
+
+
+def _owns_account(session: Session, principal: Principal, account_id: str) -> bool:
+    account = session.get(ChannelAccount, account_id)
+    return account is not None and account.merchant_id is not None and account.merchant_id == principal.merchant_id
 
 
 def history(session: Session, target: Target, target_id: str) -> list[Suspension]:
