@@ -14,10 +14,12 @@ from indiepay import __version__
 from indiepay.accounts.api import platform_router as platform_accounts_router
 from indiepay.accounts.api import router as accounts_router
 from indiepay.advisor.api import router as advisor_router
+from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.httpapi import errors
 from indiepay.ledger.api import router as ledger_router
+from indiepay.merchants.api import api_keys_router
 from indiepay.merchants.api import router as merchants_router
 from indiepay.notify.api import router as notify_router
 from indiepay.payments.api import router as payments_router
@@ -64,6 +66,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(statements_router)
     app.include_router(advisor_router)
     app.include_router(reconciliation_router)
+    app.include_router(api_keys_router)
+    app.include_router(audit_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

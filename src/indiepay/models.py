@@ -2,6 +2,7 @@
 
 from indiepay.accounts.models import ChannelAccount
 from indiepay.alerts.models import Alert
+from indiepay.audit.models import AuditChainHead, AuditEvent
 from indiepay.db.base import Base
 from indiepay.db.jobs.models import Job
 from indiepay.idempotency.models import IdempotencyRecord
@@ -19,7 +20,8 @@ from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 metadata = Base.metadata
 
 __all__ = [
-    "Alert", "ApiKey", "ChannelAccount", "ChannelCall", "CollectionModeChange", "Event", "IdempotencyRecord",
+    "Alert", "ApiKey", "AuditChainHead", "AuditEvent", "ChannelAccount", "ChannelCall", "CollectionModeChange",
+    "Event", "IdempotencyRecord",
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
     "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",
     "RejectedNotification", "RiskDecision", "Settlement", "Statement", "Suspension", "WebhookDelivery",

@@ -19,6 +19,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import Clock, SystemClock
 from indiepay.db.engine import Database
 from indiepay.db.jobs.worker import Handler, RetryLater, Worker
+from indiepay.keys import tasks as key_tasks
 from indiepay.merchants.auth import ensure_admin_key
 from indiepay.payments.service import EXPIRE_JOB
 from indiepay.payments.state import VERIFICATION_JOB
@@ -56,6 +57,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         RUN_DAY_JOB: lambda args: run_day_job(ctx.db, ctx.clock, args),
         PAYOUT_JOB: lambda args: run_payout_job(ctx.db, ctx.clock, payouts, args),
         reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
+        key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
     }
 
 
@@ -95,10 +97,11 @@ class Runtime:
             return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
 
     def seed_jobs(self) -> None:
-        """Queue the recurring jobs a worker needs (the daily settlement and reconciliation); idempotent, safe
-        from many workers."""
+        """Queue the recurring jobs a worker needs (the daily settlement, reconciliation and key check);
+        idempotent, safe from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
         reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
+        key_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:
         self.worker.stop()

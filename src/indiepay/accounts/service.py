@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from indiepay.accounts.adapters import credential_aad
 from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, ChannelAccountUpdate, CredentialView
+from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelAdapter
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.ids import new_id
+from indiepay.keys.expiry import earliest_expiry
 from indiepay.merchants.auth import Principal
 
 PLATFORM_OWNER = "platform"  # the owner of the platform's own channel accounts (merchant_id NULL)
@@ -68,7 +70,9 @@ def create_account(session: Session, ctx: ServiceContext, principal: Principal, 
         raise PermissionDenied(
             f"a {'live' if principal.livemode else 'test'} key cannot manage {environment} accounts",
             code="environment_mismatch")
-    return to_out(_store(session, ctx, body, provisioned, merchant_id=merchant_id, environment=environment))
+    account = _store(session, ctx, body, provisioned, merchant_id=merchant_id, environment=environment)
+    _audit_created(session, ctx, principal, account)
+    return to_out(account)
 
 
 def create_platform_account(session: Session, ctx: ServiceContext, principal: Principal, body: ChannelAccountCreate,
@@ -76,7 +80,16 @@ def create_platform_account(session: Session, ctx: ServiceContext, principal: Pr
     """Store one of the platform's own channel accounts (admin only): platform-collection payments go there."""
     if not principal.is_admin:
         raise PermissionDenied("only the operator manages the platform's accounts", code="admin_required")
-    return to_out(_store(session, ctx, body, provisioned, merchant_id=None, environment=_environment(body)))
+    account = _store(session, ctx, body, provisioned, merchant_id=None, environment=_environment(body))
+    _audit_created(session, ctx, principal, account)
+    return to_out(account)
+
+
+def _audit_created(session: Session, ctx: ServiceContext, principal: Principal, account: ChannelAccount) -> None:
+    audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="credentials.created",
+                 target_type="channel_account", target_id=account.id, merchant_id=account.merchant_id,
+                 details={"channel": account.channel, "environment": account.environment,
+                          "fields": sorted(account.credentials)})
 
 
 def _environment(body: ChannelAccountCreate) -> str:
@@ -102,7 +115,7 @@ def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, pr
                              environment=environment, role=body.role, status="active", base_url=base_url,
                              credentials=sealed, fee_rate_bps=body.fee_rate_bps,
                              settlement_bank=body.settlement_bank, daily_cap=body.daily_cap,
-                             credentials_expire_at=None, verified_at=None,
+                             credentials_expire_at=earliest_expiry(credentials), verified_at=None,
                              created_at=now, updated_at=now)
     session.add(account)
     session.flush()

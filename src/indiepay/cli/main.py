@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from indiepay.cli import advisor, archive, ledger, reconcile, settle, statements, vault
+from indiepay.cli import advisor, archive, audit, ledger, reconcile, settle, statements, vault
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
@@ -19,6 +19,7 @@ app = typer.Typer(help="IndiePay: self-hosted payments for multi-merchant social
 app.add_typer(ledger.app, name="ledger", help="The double-entry ledger: verify the hash chain and balances.")
 app.add_typer(archive.app, name="archive", help="Cold archives of the financial records: export, verify, status.")
 app.add_typer(reconcile.app, name="reconcile", help="Reconcile the channels' daily bills: import a bill, run a day.")
+app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain.")
 app.add_typer(vault.app, name="vault", help="The vault's master key: new-key, rotate, status, retire.")
 app.command(name="statement")(statements.statement)
 app.command(name="advisor")(advisor.advisor)

@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from indiepay.audit.service import record
 from indiepay.config import Settings
+from indiepay.core.clock import SystemClock
 from indiepay.core.errors import IndiePayError
 from indiepay.db.engine import Database
 from indiepay.vault.keyring import Vault, decode_kek, kek_id_of, new_kek
@@ -98,9 +100,18 @@ def rotate_command(batch_size: Annotated[int, typer.Option(min=1, help="rows per
             progress.advance(tasks[table], rows)
 
         report = rotate(database, vault_, batch_size=batch_size, on_table=on_table, on_batch=on_batch)
+        _audit_rotation(database, report)
     _summary(report)
     if not report.complete:
         raise typer.Exit(code=1)
+
+
+def _audit_rotation(database: Database, report: RotationReport) -> None:
+    with database.transaction() as session:
+        record(session, SystemClock(), actor="cli", action="vault.rotated", target_type="kek",
+               target_id=report.current_kek_id, origin="cli", result="ok" if report.complete else "refused",
+               details={"rewrapped": sum(c.rewrapped for c in report.tables.values()),
+                        "failures": len(report.failures)})
 
 
 def _summary(report: RotationReport) -> None:

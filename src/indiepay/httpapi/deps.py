@@ -8,11 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from indiepay.audit.context import current_origin
+from indiepay.audit.service import record_separately
 from indiepay.context import ServiceContext
-from indiepay.core.errors import PermissionDenied
+from indiepay.core.errors import AuthenticationFailed, PermissionDenied
 from indiepay.idempotency.service import StoredResponse, request_hash, run_idempotent
-from indiepay.merchants.auth import Principal, authenticate_cached
+from indiepay.merchants.auth import Principal, authenticate_cached, key_label
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_ctx(request: Request) -> ServiceContext:
@@ -24,14 +29,39 @@ async def get_ctx(request: Request) -> ServiceContext:
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 
 
-async def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """Async on purpose: a cached key costs a dict lookup, and a miss one indexed read (sub-millisecond),
-    both cheaper than the thread-pool hop a sync dependency costs on every request."""
+async def get_principal(ctx: Ctx, request: Request,
+                        authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """Authenticate the bearer key; the one place that also enforces read-only keys and limits failures.
+
+    Async on purpose: a cached key costs a dict lookup, and a miss one indexed read (sub-millisecond),
+    both cheaper than the thread-pool hop a sync dependency costs on every request. Only a failure pays
+    for a thread: it is written to the audit log in its own small transaction (never raising).
+
+    Raises:
+        TooManyAuthFailures (429): this IP or this key failed too often recently.
+        AuthenticationFailed (401), PermissionDenied (403 ``read_only_key``) for a mutating request.
+    """
     raw = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
         raw = value.strip() if scheme.lower() == "bearer" else None
-    return authenticate_cached(ctx.principals, ctx.db.read_connection, raw, admin_key=ctx.settings.admin_key)
+    ip = request.client.host if request.client is not None else None
+    current_origin.set(ip)
+    label = key_label(raw) if raw else None
+    limiter = ctx.principals.failures
+    limiter.check(ip, label)
+    try:
+        principal = authenticate_cached(ctx.principals, ctx.db.read_connection, raw,
+                                        admin_key=ctx.settings.admin_key)
+    except AuthenticationFailed as exc:
+        limiter.failed(ip, label)
+        await run_in_threadpool(
+            record_separately, ctx.db, ctx.clock, actor=key_label(raw), action="auth.failed", origin=ip,
+            result="refused", details={"code": exc.code, "method": request.method, "path": request.url.path})
+        raise
+    if principal.read_only and request.method not in READ_METHODS:
+        raise PermissionDenied("this API key is read-only", code="read_only_key")
+    return principal
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

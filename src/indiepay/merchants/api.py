@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session
 
 from indiepay.advisor.service import readiness
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
-from indiepay.merchants import collection_mode, service
+from indiepay.merchants import api_keys, collection_mode, service
 from indiepay.merchants.schemas import (
+    ApiKeyCreate,
+    ApiKeyOut,
+    ApiKeyRoll,
     CollectionModeChangeOut,
     CollectionModeIn,
     MerchantCreate,
@@ -61,3 +64,22 @@ def collection_mode_changes(merchant_id: str, ctx: Ctx, caller: Caller) -> list[
     with ctx.db.read() as session:
         return [CollectionModeChangeOut.model_validate(change, from_attributes=True)
                 for change in collection_mode.history(session, caller, merchant_id)]
+
+
+api_keys_router = APIRouter(prefix="/v1/api_keys", tags=["api keys"])
+
+
+@api_keys_router.post("", status_code=201, response_model=ApiKeyOut)
+def create_api_key(body: ApiKeyCreate, ctx: Ctx, caller: Caller) -> ApiKeyOut:
+    """A further key for the calling merchant (e.g. ``read_only`` for reporting tools); shown once."""
+    with ctx.db.transaction() as session:
+        return api_keys.create(session, ctx.clock, caller, body)
+
+
+@api_keys_router.post("/roll", status_code=201, response_model=ApiKeyOut)
+def roll_api_key(ctx: Ctx, caller: Caller, body: ApiKeyRoll | None = None) -> ApiKeyOut:
+    """Replace the calling key; the old one works until ``expires_in_seconds`` (default 24 h) from now."""
+    with ctx.db.transaction() as session:
+        out = api_keys.roll(session, ctx.clock, caller, (body or ApiKeyRoll()).expires_in_seconds)
+    ctx.principals.clear()  # this process stops honouring an immediately expired key at once
+    return out

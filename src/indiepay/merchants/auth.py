@@ -3,6 +3,9 @@
 Keys are shown once and stored as SHA-256 hashes (the keys are 190+ random bits, so a fast hash is the
 right tool; a slow password hash would only add latency to every request). ``sk_test_…`` keys reach only
 sandbox accounts and test data; ``sk_live_…`` keys only production accounts and live data.
+
+A key may be read-only (GET only, enforced in the HTTP layer from :attr:`Principal.read_only`) and may have
+an ``expires_at`` (a rolled key's grace period): an expired key is refused, cached or not.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
@@ -22,6 +26,7 @@ from sqlalchemy.orm import Session
 from indiepay.core.clock import Clock
 from indiepay.core.errors import AuthenticationFailed, NotFound
 from indiepay.core.ids import new_id
+from indiepay.merchants.auth_limits import AuthFailureLimiter
 from indiepay.merchants.models import ApiKey
 
 
@@ -32,6 +37,8 @@ class Principal:
     role: str  # admin | merchant
     merchant_id: str | None
     livemode: bool
+    key_id: str | None = None  # the api_keys row (None for the configured admin key)
+    read_only: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -55,15 +62,29 @@ def generate_key(prefix: str) -> str:
     return f"{prefix}{secrets.token_urlsafe(32)}"
 
 
-def issue_key(session: Session, clock: Clock, *, merchant_id: str | None, role: str, livemode: bool) -> str:
+def issue_key(session: Session, clock: Clock, *, merchant_id: str | None, role: str, livemode: bool,
+              read_only: bool = False) -> str:
     """Create and store (hashed) a new key; returns the raw key, which is never stored."""
+    return create_key(session, clock, merchant_id=merchant_id, role=role, livemode=livemode,
+                      read_only=read_only)[1]
+
+
+def create_key(session: Session, clock: Clock, *, merchant_id: str | None, role: str, livemode: bool,
+               read_only: bool = False) -> tuple[ApiKey, str]:
+    """:func:`issue_key`, also returning the stored row."""
     prefix = "sk_admin_" if role == "admin" else ("sk_live_" if livemode else "sk_test_")
     raw = generate_key(prefix)
-    session.add(ApiKey(id=new_id("key"), merchant_id=merchant_id, role=role, livemode=livemode,
-                       key_hash=hash_key(raw), prefix=prefix, last4=raw[-4:], created_at=clock.now(),
-                       revoked_at=None))
+    row = ApiKey(id=new_id("key"), merchant_id=merchant_id, role=role, livemode=livemode,
+                 key_hash=hash_key(raw), prefix=prefix, last4=raw[-4:], created_at=clock.now(),
+                 revoked_at=None, expires_at=None, read_only=read_only)
+    session.add(row)
     session.flush()
-    return raw
+    return row, raw
+
+
+def key_label(raw: str | None) -> str:
+    """What the audit log and the failure limiter call a presented key: its first 12 characters only."""
+    return f"key:{raw[:12]}" if raw else "anonymous"
 
 
 ADMIN = Principal(role="admin", merchant_id=None, livemode=True)
@@ -73,7 +94,7 @@ def authenticate(session: Session | Connection, raw: str | None, *, admin_key: s
     """Resolve a bearer key. Raises AuthenticationFailed for a missing, unknown or revoked key."""
     if _is_admin_key(raw, admin_key):
         return ADMIN
-    return _lookup(session, hash_key(raw or ""))
+    return _lookup(session, hash_key(raw or ""))[0]
 
 
 def _is_admin_key(raw: str | None, admin_key: str | None) -> bool:
@@ -82,17 +103,21 @@ def _is_admin_key(raw: str | None, admin_key: str | None) -> bool:
     return admin_key is not None and hmac.compare_digest(raw.encode(), admin_key.encode())
 
 
-def _lookup(session: Session | Connection, digest: str) -> Principal:
+def _lookup(session: Session | Connection, digest: str) -> tuple[Principal, datetime | None]:
     row = session.execute(_KEY_LOOKUP, {"key_hash": digest}).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid API key", code="invalid_api_key")
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        raise AuthenticationFailed("this API key has expired (it was rolled)", code="api_key_expired")
     if row.role == "admin":
-        return ADMIN
-    return Principal(role="merchant", merchant_id=row.merchant_id, livemode=row.livemode)
+        return ADMIN, row.expires_at
+    return Principal(role="merchant", merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id,
+                     read_only=bool(row.read_only)), row.expires_at
 
 
 # every request runs this: plain columns (no ORM objects), statement built once
-_KEY_LOOKUP = (select(ApiKey.role, ApiKey.merchant_id, ApiKey.livemode, ApiKey.revoked_at)
+_KEY_LOOKUP = (select(ApiKey.id, ApiKey.role, ApiKey.merchant_id, ApiKey.livemode, ApiKey.revoked_at,
+                      ApiKey.expires_at, ApiKey.read_only)
                .where(ApiKey.key_hash == bindparam("key_hash")))
 
 
@@ -102,12 +127,17 @@ class PrincipalCache:
 
     Entries live ``ttl`` seconds (monotonic clock): a revoked key stops working in every process within
     that time. Only successful lookups are cached; unknown keys always go to the database. The cache is
-    bounded and simply starts over when full.
+    bounded and simply starts over when full. An entry never outlives its key's ``expires_at``.
+
+    ``failures`` is the process's failed-authentication limiter, kept here because the cache is the one
+    piece of per-process authentication state the platform already carries.
     """
 
-    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000,
+                 failures: AuthFailureLimiter | None = None) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.failures = failures if failures is not None else AuthFailureLimiter()
         self._entries: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
@@ -117,11 +147,15 @@ class PrincipalCache:
             return None
         return entry[0]
 
-    def put(self, key_hash: str, principal: Principal) -> None:
+    def put(self, key_hash: str, principal: Principal, expires_at: datetime | None = None) -> None:
+        now = time.monotonic()
+        deadline = now + self.ttl
+        if expires_at is not None:
+            deadline = min(deadline, now + (expires_at - datetime.now(UTC)).total_seconds())
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[key_hash] = (principal, time.monotonic() + self.ttl)
+            self._entries[key_hash] = (principal, deadline)
 
     def clear(self) -> None:
         with self._lock:
@@ -138,8 +172,8 @@ def authenticate_cached(cache: PrincipalCache, connect: Callable[[], AbstractCon
     if cached is not None:
         return cached
     with connect() as connection:
-        principal = _lookup(connection, digest)
-    cache.put(digest, principal)
+        principal, expires_at = _lookup(connection, digest)
+    cache.put(digest, principal, expires_at)
     return principal
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -55,3 +55,5 @@ class ApiKey(Base):
     last4: Mapped[str] = mapped_column(String(4))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # a rolled key keeps working until then
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=false())  # GET only

@@ -67,3 +67,32 @@ class MerchantOut(BaseModel):
     daily_limit: int | None = None
     created_at: datetime
     api_keys: dict[str, str] | None = None
+
+
+class ApiKeyCreate(BaseModel):
+    """A further key for the calling merchant, in the calling key's mode (a test key cannot mint live keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["test", "live"]
+    read_only: bool = False
+
+
+class ApiKeyRoll(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in_seconds: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600)
+
+
+class ApiKeyOut(BaseModel):
+    """A key's public facts; ``key`` (the raw key) is present only in the response that created it."""
+
+    id: str
+    mode: Literal["test", "live"]
+    read_only: bool
+    prefix: str
+    last4: str
+    created_at: datetime
+    expires_at: datetime | None
+    key: str | None = None
+    old_key: ApiKeyOut | None = None  # after a roll: the rolled key and when it stops working

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.service import adapter_for
+from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, NotFound
@@ -82,6 +83,9 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
                             query_attempts=0, created_at=now, updated_at=now, succeeded_at=None)
             session.add(refund)
             session.flush()
+            audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="refund.created",
+                         target_type="refund", target_id=refund.id, merchant_id=merchant_id,
+                         details={"payment_id": payment.id, "amount": body.amount, "livemode": principal.livemode})
             enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
                     unique_key=f"refund-sync:{refund.id}", first=True)
             return refund.id

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import as_utc, business_day, business_day_start
+from indiepay.db.base import UTCDateTime
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
@@ -89,33 +90,48 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
             now: datetime) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[int, int]]:
     """Counts over the merchant's recent payments: per (payer id, minutes), failures likewise, and per minutes.
 
-    A payer id the request does not carry is not counted (its rules cannot fire)."""
-    columns: list[ColumnElement[Any]] = []
-    slots: list[tuple[str, Any]] = []
-
-    def since(minutes: int) -> ColumnElement[bool]:
-        return Payment.created_at >= now - timedelta(minutes=minutes)
-
-    for minutes in sorted(need.merchant_payments):
-        columns.append(_count(since(minutes)))
-        slots.append(("merchant", minutes))
-    for kind, windows in (("payer", need.payer_payments), ("failures", need.payer_failures)):
-        for by, minutes in sorted(windows):
-            if by not in ids:
-                continue
-            condition = and_(since(minutes), Payment.payer[by].as_string() == ids[by])
-            if kind == "failures":
-                condition = and_(condition, Payment.status.in_(FAILED))
-            columns.append(_count(condition))
-            slots.append((kind, (by, minutes)))
+    A payer id the request does not carry is not counted (its rules cannot fire). The statement depends only
+    on which windows and payer ids are counted, so it is built once per shape and reused with bound values
+    (building and cache-keying a ten-column statement costs more than running it)."""
+    slots: tuple[tuple[str, Any], ...] = tuple([("merchant", minutes) for minutes in sorted(need.merchant_payments)]
+                  + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
+                                                                 ("failures", need.payer_failures))
+                     for by, minutes in sorted(windows) if by in ids])
     found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
-    if columns:
-        widest = max(key if kind == "merchant" else key[1] for kind, key in slots)
-        row = session.execute(select(*columns).where(Payment.merchant_id == merchant_id,
-                                                     Payment.livemode == livemode, since(widest))).one()
+    if slots:
+        statement = _RECENT_STATEMENTS.get(slots)
+        if statement is None:
+            statement = _RECENT_STATEMENTS.setdefault(slots, _recent_statement(slots))
+        minutes_used = {key if kind == "merchant" else key[1] for kind, key in slots}
+        params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode,
+                                  **{f"since_{m}": now - timedelta(minutes=m) for m in minutes_used},
+                                  **{f"id_{by}": value for by, value in ids.items()}}
+        row = session.execute(statement, params).one()
         for (kind, key), value in zip(slots, row, strict=True):
             found[kind][key] = int(value or 0)
     return found["payer"], found["failures"], found["merchant"]
+
+
+_RECENT_STATEMENTS: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+
+def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
+    def since(minutes: int) -> ColumnElement[bool]:
+        return Payment.created_at >= bindparam(f"since_{minutes}", type_=UTCDateTime())
+
+    columns: list[ColumnElement[Any]] = []
+    for kind, key in slots:
+        if kind == "merchant":
+            columns.append(_count(since(key)))
+            continue
+        by, minutes = key
+        condition = and_(since(minutes), Payment.payer[by].as_string() == bindparam(f"id_{by}"))
+        if kind == "failures":
+            condition = and_(condition, Payment.status.in_(FAILED))
+        columns.append(_count(condition))
+    widest = max(key if kind == "merchant" else key[1] for kind, key in slots)
+    return select(*columns).where(Payment.merchant_id == bindparam("merchant_id"),
+                                  Payment.livemode == bindparam("livemode"), since(widest))
 
 
 def _history(session: Session, merchant: Merchant, livemode: bool, today: date) -> History:

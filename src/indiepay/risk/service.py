@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.audit.service import actor_of, record
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.ids import new_id
@@ -69,6 +70,10 @@ def switch(session: Session, clock: Clock, principal: Principal, target: Target,
                         created_at=clock.now())
     session.add(change)
     session.flush()
+    verb = "suspended" if action == "suspend" else "resumed"
+    record(session, clock, actor=actor_of(principal), action=f"{target}.{verb}", target_type=target,
+           target_id=target_id, merchant_id=target_id if isinstance(row, Merchant) else row.merchant_id,
+           details={"reason": reason, "suspension_id": change.id})
     return wanted, change
 
 

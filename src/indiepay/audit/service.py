@@ -1,0 +1,157 @@
+"""Append, list and verify audit events.
+
+:func:`record` appends in the caller's transaction under the ``audit_chain_head`` row lock (``FOR UPDATE``;
+SQLite serialises writers already), so the event commits or rolls back with the action it describes and
+sequences are gap-free. Failed authentication has no transaction of its own to join:
+:func:`record_separately` writes it in a small one and never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indiepay.audit import chain
+from indiepay.audit.context import current_origin
+from indiepay.audit.models import AuditChainHead, AuditEvent
+from indiepay.core.clock import Clock
+from indiepay.core.ids import new_id
+from indiepay.db.engine import Database
+from indiepay.merchants.auth import Principal
+
+log = logging.getLogger(__name__)
+
+HEAD_ID = 1
+BATCH = 1000
+
+
+def actor_of(principal: Principal) -> str:
+    """``admin`` or ``merchant:<id>`` (the key's id is kept in the details where it matters)."""
+    return "admin" if principal.is_admin else f"merchant:{principal.merchant_id}"
+
+
+def record(session: Session, clock: Clock, *, actor: str, action: str, target_type: str | None = None,
+           target_id: str | None = None, merchant_id: str | None = None, result: str = "ok",
+           details: dict[str, Any] | None = None, origin: str | None = None) -> AuditEvent:
+    """Append one event in ``session``'s transaction (flushed, not committed).
+
+    Args:
+        actor: ``admin``, ``merchant:<id>``, ``key:<prefix>`` or ``cli``.
+        action: dotted name such as ``refund.created``.
+        merchant_id: the merchant the event concerns; that merchant sees it in ``GET /v1/audit_events``.
+        origin: the client IP; defaults to the current request's (see :mod:`indiepay.audit.context`).
+        details: JSON-safe facts; never secrets.
+    """
+    safe_details: dict[str, Any] = json.loads(json.dumps(details or {}, default=str))
+    sequence, prev_hash = _lock_head(session)
+    sequence += 1
+    fields: dict[str, Any] = {
+        "sequence": sequence, "occurred_at": clock.now(), "actor": actor, "merchant_id": merchant_id,
+        "action": action, "target_type": target_type, "target_id": target_id,
+        "origin": origin if origin is not None else current_origin.get(), "result": result,
+        "details": safe_details,
+    }
+    digest = chain.event_hash(prev_hash, **fields)
+    event = AuditEvent(id=new_id("aud"), prev_hash=prev_hash, hash=digest, **fields)
+    session.add(event)
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
+                    .values(sequence=sequence, hash=digest))
+    session.flush()
+    return event
+
+
+def record_separately(db: Database, clock: Clock, **kwargs: Any) -> None:
+    """:func:`record` in its own transaction, for events outside any unit of work (failed authentication).
+    An audit failure is logged, never raised: it must not turn the caller's 401 into a 500."""
+    try:
+        with db.transaction() as session:
+            record(session, clock, **kwargs)
+    except Exception:
+        log.exception("could not record audit event %s", kwargs.get("action"))
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    query = select(AuditChainHead.sequence, AuditChainHead.hash).where(AuditChainHead.id == HEAD_ID)
+    row = session.execute(query.with_for_update()).first()
+    if row is None:  # a database not built by the migrations: create the genesis row
+        try:
+            with session.begin_nested():
+                session.execute(insert(AuditChainHead).values(id=HEAD_ID, sequence=0, hash=chain.GENESIS_HASH))
+        except IntegrityError:
+            pass
+        row = session.execute(query.with_for_update()).one()
+    return int(row.sequence), str(row.hash)
+
+
+def list_events(session: Session, principal: Principal, *, limit: int = 100, after_sequence: int | None = None,
+                action: str | None = None) -> Sequence[AuditEvent]:
+    """Events in sequence order: all of them for the admin, a merchant's own for a merchant key."""
+    query = select(AuditEvent).order_by(AuditEvent.sequence).limit(limit)
+    if not principal.is_admin:
+        query = query.where(AuditEvent.merchant_id == principal.require_merchant())
+    if after_sequence is not None:
+        query = query.where(AuditEvent.sequence > after_sequence)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return session.scalars(query).all()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    first_broken_sequence: int | None
+    reason: str | None
+    events_checked: int
+    head_sequence: int
+
+
+def verify(session: Session) -> VerifyResult:
+    """Recompute the whole chain; the first event whose sequence, link or hash is wrong breaks it.
+
+    The head is read first: events appended while verifying are checked like the others."""
+    head = session.get(AuditChainHead, HEAD_ID)
+    head_sequence, head_hash = (head.sequence, head.hash) if head is not None else (0, chain.GENESIS_HASH)
+    expected, prev_hash, checked, last = 1, chain.GENESIS_HASH, 0, 0
+    head_seen = head_sequence == 0
+    while True:
+        batch = session.scalars(select(AuditEvent).where(AuditEvent.sequence > last)
+                                .order_by(AuditEvent.sequence).limit(BATCH)).all()
+        if not batch:
+            break
+        for event in batch:
+            broken = _check(event, expected, prev_hash)
+            if broken is None and event.sequence == head_sequence:
+                head_seen = True
+                if event.hash != head_hash:
+                    broken = "the chain head does not match this event's hash"
+            if broken is not None:
+                return VerifyResult(False, event.sequence, broken, checked, head_sequence)
+            checked += 1
+            expected, prev_hash = event.sequence + 1, event.hash
+        last = batch[-1].sequence
+    if not head_seen:
+        return VerifyResult(False, expected, f"events end before the chain head (sequence {head_sequence})",
+                            checked, head_sequence)
+    return VerifyResult(True, None, None, checked, head_sequence)
+
+
+def _check(event: AuditEvent, expected: int, prev_hash: str) -> str | None:
+    if event.sequence != expected:
+        return f"expected sequence {expected}, found {event.sequence} (an event is missing)"
+    if event.prev_hash != prev_hash:
+        return "prev_hash does not link to the previous event"
+    recomputed = chain.event_hash(prev_hash, sequence=event.sequence, occurred_at=event.occurred_at,
+                                  actor=event.actor, merchant_id=event.merchant_id, action=event.action,
+                                  target_type=event.target_type, target_id=event.target_id, origin=event.origin,
+                                  result=event.result, details=event.details)
+    if recomputed != event.hash:
+        return "the event's content does not match its hash (changed row)"
+    return None
+

@@ -1,0 +1,126 @@
+"""The daily ``keys.check`` job, kept in the job table (no second scheduler).
+
+Each Beijing calendar day ``D`` has one ``keys.check`` job (unique key per date) due at ``D 09:00``
+Beijing time. The job first queues ``D+1``'s job, so the chain renews itself, then walks the active
+channel accounts and raises the rotation reminders and expiry alerts that are due
+(:func:`indiepay.keys.expiry.reminders_due`). Alerts carry the dedupe keys
+``key_expiry:<account>:<days>`` / ``key_rotation:<account>:<days>``, so each fires once however often the
+job runs. :func:`seed_schedule` starts the chain when a worker starts; safe from every worker at once.
+
+The keys' issue time is the account's ``created_at`` (credentials are entered when the account is).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indiepay.accounts.models import ChannelAccount
+from indiepay.alerts.models import Alert
+from indiepay.alerts.service import raise_alert
+from indiepay.core.clock import BUSINESS_TZ, Clock, as_utc, business_day
+from indiepay.db.engine import Database
+from indiepay.db.jobs.models import Job
+from indiepay.db.jobs.queue import enqueue
+from indiepay.db.jobs.worker import RetryLater
+from indiepay.keys.expiry import EXPIRY, ROTATION, Reminder, reminders_due
+
+log = logging.getLogger(__name__)
+CHECK_JOB = "keys.check"
+RUN_HOUR = 9  # Beijing time
+_DAY_KEY = "keys.check:"
+
+
+def run_at(day: date) -> datetime:
+    """When ``day``'s check runs: 09:00 Beijing time that day, as aware UTC."""
+    return datetime.combine(day, time(RUN_HOUR), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def dedupe_key(kind: str, account_id: str, days: int) -> str:
+    return f"{kind}:{account_id}:{days}"
+
+
+def schedule_day(session: Session, clock: Clock, day: date) -> None:
+    """Queue the check of ``day`` at its run time (once: the job's key is the date)."""
+    enqueue(session, CHECK_JOB, {"date": day.isoformat()}, now=clock.now(), run_at=run_at(day),
+            unique_key=f"{_DAY_KEY}{day.isoformat()}")
+
+
+def seed_schedule(db: Database, clock: Clock) -> date | None:
+    """Start the daily chain unless a check is queued or running: queue today's (it runs at once when
+    09:00 has passed; checking twice changes nothing). Returns the day queued, or ``None``."""
+    try:
+        with db.transaction() as session:
+            waiting = session.scalars(select(Job.id).where(Job.kind == CHECK_JOB,
+                                                           Job.status.in_(("queued", "running"))).limit(1)).first()
+            if waiting is not None:
+                return None
+            day = business_day(clock.now())
+            schedule_day(session, clock, day)
+            return day
+    except IntegrityError:
+        return None  # another worker seeded the same day at the same moment
+
+
+def run_check_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLater | None:
+    """Job: queue tomorrow's check, then raise the reminders due now for every active account."""
+    day = date.fromisoformat(str(args["date"]))
+    if clock.now() < run_at(day):
+        return RetryLater(at=run_at(day), reason="the day's key check is not due yet")
+    with db.transaction() as session:
+        schedule_day(session, clock, day + timedelta(days=1))
+    with db.transaction() as session:
+        raised = check_accounts(session, clock)
+    log.info("key check of %s: %d reminder(s) raised", day, raised)
+    return None
+
+
+def check_accounts(session: Session, clock: Clock) -> int:
+    """Raise the reminders due now for every active account; returns how many were raised."""
+    now = clock.now()
+    accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.status == "active")
+                               .order_by(ChannelAccount.id)).all()
+    sent = _sent(session)
+    raised = 0
+    for account in accounts:
+        expires_at = as_utc(account.credentials_expire_at) if account.credentials_expire_at else None
+        for reminder in reminders_due(now, as_utc(account.created_at), expires_at, sent.get(account.id, set())):
+            _raise(session, clock, account, reminder, expires_at)
+            raised += 1
+    return raised
+
+
+def _sent(session: Session) -> dict[str, set[tuple[str, int]]]:
+    """Per account, the (kind, days) slots already alerted, read back from the alerts' dedupe keys."""
+    keys = session.scalars(select(Alert.dedupe_key).where(Alert.kind.in_((EXPIRY, ROTATION))))
+    sent: dict[str, set[tuple[str, int]]] = {}
+    for key in keys:
+        kind, account_id, days = [*key.split(":"), "", ""][:3]
+        if kind in (EXPIRY, ROTATION) and days.isdigit():
+            sent.setdefault(account_id, set()).add((kind, int(days)))
+    return sent
+
+
+def _raise(session: Session, clock: Clock, account: ChannelAccount, reminder: Reminder,
+           expires_at: datetime | None) -> None:
+    where = f"{account.channel} account {account.id} ({account.environment})"
+    if reminder.kind == EXPIRY:
+        assert expires_at is not None
+        message = (f"a certificate of {where} expires on {expires_at.date().isoformat()} "
+                   f"(in {reminder.days} day{'s' if reminder.days != 1 else ''} or less): renew it and update "
+                   "the account's credentials")
+    else:
+        message = (f"the keys of {where} were issued {reminder.days} days ago: rotate them "
+                   "(DESIGN §8: every 3–6 months)")
+    details: dict[str, Any] = {"account_id": account.id, "channel": account.channel,
+                               "environment": account.environment, "days": reminder.days}
+    if expires_at is not None:
+        details["expires_at"] = expires_at.isoformat()
+    raise_alert(session, clock, kind=reminder.kind, severity=reminder.severity, message=message,
+                dedupe_key=dedupe_key(reminder.kind, account.id, reminder.days),
+                merchant_id=account.merchant_id, details=details)

@@ -1,0 +1,69 @@
+"""A merchant's own API keys: creating further (e.g. read-only) keys and rolling the calling key.
+
+Rolling issues a new key with the same mode and read-only flag and gives the old one an ``expires_at``
+(default 24 hours, 0 = at once) so deployments can switch over. Both are audited (``api_key.created``,
+``api_key.rolled``); the raw key appears only in the response.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from indiepay.audit.service import actor_of, record
+from indiepay.core.clock import Clock
+from indiepay.core.errors import NotFound, PermissionDenied
+from indiepay.merchants.auth import Principal, create_key
+from indiepay.merchants.models import ApiKey
+from indiepay.merchants.schemas import ApiKeyCreate, ApiKeyOut
+
+
+def to_out(key: ApiKey, raw: str | None = None) -> ApiKeyOut:
+    return ApiKeyOut(id=key.id, mode="live" if key.livemode else "test", read_only=key.read_only,
+                     prefix=key.prefix, last4=key.last4, created_at=key.created_at, expires_at=key.expires_at,
+                     key=raw)
+
+
+def create(session: Session, clock: Clock, principal: Principal, body: ApiKeyCreate) -> ApiKeyOut:
+    """Create a key for the calling merchant.
+
+    Raises:
+        NotFound (``merchant_key_required``): the caller is not a merchant.
+        PermissionDenied (``mode_mismatch``): the key asked for is of the other mode.
+    """
+    merchant_id = principal.require_merchant()
+    if (body.mode == "live") != principal.livemode:
+        raise PermissionDenied(f"a {'live' if principal.livemode else 'test'} key can only create keys of its "
+                               "own mode", code="mode_mismatch")
+    row, raw = create_key(session, clock, merchant_id=merchant_id, role="merchant", livemode=principal.livemode,
+                          read_only=body.read_only)
+    record(session, clock, actor=actor_of(principal), action="api_key.created", target_type="api_key",
+           target_id=row.id, merchant_id=merchant_id,
+           details={"mode": body.mode, "read_only": body.read_only, "by_key": principal.key_id})
+    return to_out(row, raw)
+
+
+def roll(session: Session, clock: Clock, principal: Principal, expires_in_seconds: int) -> ApiKeyOut:
+    """Replace the calling key: returns the new key (raw, once) with the old one's new expiry.
+
+    Raises:
+        NotFound: the caller is not a merchant key stored in the database.
+    """
+    merchant_id = principal.require_merchant()
+    old = session.get(ApiKey, principal.key_id, with_for_update=True) if principal.key_id else None
+    if old is None or old.merchant_id != merchant_id or old.revoked_at is not None:
+        raise NotFound("no such API key", code="api_key_not_found")
+    now = clock.now()
+    ends = now + timedelta(seconds=expires_in_seconds)
+    if old.expires_at is None or ends < old.expires_at:  # rolling never extends a key's life
+        old.expires_at = ends
+    row, raw = create_key(session, clock, merchant_id=merchant_id, role="merchant", livemode=old.livemode,
+                          read_only=old.read_only)
+    record(session, clock, actor=actor_of(principal), action="api_key.rolled", target_type="api_key",
+           target_id=old.id, merchant_id=merchant_id,
+           details={"new_key_id": row.id, "old_key_expires_at": old.expires_at.isoformat(),
+                    "mode": "live" if old.livemode else "test"})
+    out = to_out(row, raw)
+    out.old_key = to_out(old)
+    return out

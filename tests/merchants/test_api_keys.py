@@ -1,0 +1,137 @@
+"""Merchant API keys over real HTTP: rolling with a grace period, read-only keys, failed-auth limiting per IP
+and per key that leaves other callers alone, and a cache that never outlives a key's expiry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Connection, update
+
+from indiepay.core.clock import SystemClock
+from indiepay.core.errors import AuthenticationFailed
+from indiepay.db.engine import Database
+from indiepay.db.migrate import upgrade
+from indiepay.merchants.auth import PrincipalCache, authenticate_cached, create_key
+from indiepay.merchants.auth_limits import AuthFailureLimiter, TooManyAuthFailures
+from indiepay.merchants.models import ApiKey
+from tests.support.platform import PlatformUnderTest
+
+
+def _client(platform: PlatformUnderTest, key: str, ip: str = "127.0.0.1") -> httpx.Client:
+    client = httpx.Client(base_url=platform.base_url, timeout=30, headers={"Authorization": f"Bearer {key}"},
+                          transport=httpx.HTTPTransport(local_address=ip))
+    platform.clients.append(client)
+    return client
+
+
+def test_roll_keeps_the_old_key_until_it_expires(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Tea")
+    rolled = merchant.api.post("/v1/api_keys/roll", json={"expires_in_seconds": 3600})
+    assert rolled.status_code == 201, rolled.text
+    body = rolled.json()
+    assert body["key"].startswith("sk_test_") and body["mode"] == "test" and not body["read_only"]
+    assert body["old_key"]["key"] is None and body["old_key"]["expires_at"] is not None
+    new = _client(platform, body["key"])
+    assert new.get(f"/v1/merchants/{merchant.id}").status_code == 200
+    assert merchant.api.get(f"/v1/merchants/{merchant.id}").status_code == 200  # still in its grace period
+
+    again = new.post("/v1/api_keys/roll", json={"expires_in_seconds": 0})
+    assert again.status_code == 201, again.text
+    refused = new.get(f"/v1/merchants/{merchant.id}")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "api_key_expired"
+    assert _client(platform, again.json()["key"]).get(f"/v1/merchants/{merchant.id}").status_code == 200
+    assert merchant.live.get(f"/v1/merchants/{merchant.id}").status_code == 200  # the live key is untouched
+    rolls = [e for e in platform.admin.get("/v1/audit_events", params={"action": "api_key.rolled"}).json()]
+    assert [e["target_id"] for e in rolls] == [body["old_key"]["id"], again.json()["old_key"]["id"]]
+    assert platform.admin.post("/v1/api_keys/roll", json={}).status_code == 404  # merchant keys only
+    assert merchant.live.post("/v1/api_keys/roll", json={"expires_in_seconds": -1}).status_code == 400
+
+
+def test_read_only_keys_cannot_mutate(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Tea")
+    merchant.sandbox_account("wechatpay")
+    paid = merchant.create_payment(amount=2000).json()
+    created = merchant.api.post("/v1/api_keys", json={"mode": "test", "read_only": True})
+    assert created.status_code == 201, created.text
+    assert created.json()["read_only"] is True
+    reader = _client(platform, created.json()["key"])
+    assert reader.get(f"/v1/payments/{paid['id']}").status_code == 200
+    for method, path, body in (("POST", "/v1/payments", {"amount": 1, "currency": "CNY", "out_trade_no": "x1",
+                                                         "description": "d", "method": "wechat_native"}),
+                               ("POST", "/v1/refunds", {"payment_id": paid["id"], "amount": 1}),
+                               ("POST", "/v1/api_keys", {"mode": "test"}),
+                               ("POST", "/v1/api_keys/roll", {}),
+                               ("PUT", f"/v1/merchants/{merchant.id}/collection_mode", {"mode": "platform"})):
+        response = reader.request(method, path, json=body)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "read_only_key"
+    wrong_mode = merchant.api.post("/v1/api_keys", json={"mode": "live", "read_only": True})
+    assert wrong_mode.status_code == 403 and wrong_mode.json()["error"]["code"] == "mode_mismatch"
+    assert merchant.api.post("/v1/api_keys", json={"mode": "test", "merchant_id": "x"}).status_code == 400
+
+
+def test_failed_auth_is_limited_per_ip_without_affecting_others(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Tea")
+    raw = merchant.api.headers["Authorization"].removeprefix("Bearer ")
+    attacker = _client(platform, "sk_test_wrong", ip="127.0.0.3")
+    codes = [attacker.get("/v1/payments").status_code for _ in range(20)]
+    assert codes == [401] * 20
+    blocked = attacker.get("/v1/payments")
+    assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "too_many_auth_failures"
+    # the attacker's IP is refused even with a valid key; other IPs and merchants carry on
+    assert _client(platform, raw, ip="127.0.0.3").get(f"/v1/merchants/{merchant.id}").status_code == 429
+    assert _client(platform, raw, ip="127.0.0.4").get(f"/v1/merchants/{merchant.id}").status_code == 200
+    assert merchant.api.get(f"/v1/merchants/{merchant.id}").status_code == 200
+    failures = platform.admin.get("/v1/audit_events", params={"action": "auth.failed", "limit": 1000}).json()
+    assert len(failures) == 20 and {e["origin"] for e in failures} == {"127.0.0.3"}
+
+
+def test_limiter_counts_per_ip_and_per_key_in_a_sliding_window() -> None:
+    now = [1000.0]
+    limiter = AuthFailureLimiter(per_ip=3, per_key=2, window=60, now=lambda: now[0])
+    for ip in ("10.0.0.1", "10.0.0.2"):
+        limiter.failed(ip, "key:sk_test_abcd")
+    with pytest.raises(TooManyAuthFailures):  # one key tried from many addresses
+        limiter.check("10.0.0.3", "key:sk_test_abcd")
+    limiter.check("10.0.0.3", "key:sk_test_zzzz")
+    limiter.failed("10.0.0.1", None)
+    limiter.failed("10.0.0.1", None)
+    with pytest.raises(TooManyAuthFailures):
+        limiter.check("10.0.0.1", None)
+    now[0] += 61
+    limiter.check("10.0.0.1", "key:sk_test_abcd")  # the window slid past every failure
+
+
+def test_the_principal_cache_never_outlives_a_keys_expiry(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url)
+    db = Database(url)
+    with db.transaction() as session:
+        row, raw = create_key(session, SystemClock(), merchant_id=None, role="merchant", livemode=False,
+                              read_only=True)
+        key_id = row.id
+
+    @contextmanager
+    def connect() -> Iterator[Connection]:
+        with db.read_connection() as connection:
+            yield connection
+
+    cache = PrincipalCache(ttl=60)
+    principal = authenticate_cached(cache, connect, raw, admin_key=None)
+    assert principal.read_only and principal.key_id == key_id
+    with db.transaction() as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id)
+                        .values(expires_at=datetime.now(UTC) + timedelta(seconds=0.5)))
+    cache.clear()
+    assert authenticate_cached(cache, connect, raw, admin_key=None) == principal  # cached until 0.5 s
+    time.sleep(0.6)
+    with pytest.raises(AuthenticationFailed) as expired:
+        authenticate_cached(cache, connect, raw, admin_key=None)
+    assert expired.value.code == "api_key_expired"
+    db.dispose()
