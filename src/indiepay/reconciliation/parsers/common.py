@@ -264,6 +264,24 @@ class CsvRows:
             raise BillFormatError(f"line {self._csv.line_num}: {exc}", details={"line": self._csv.line_num}) from exc
         return None, self._csv.line_num
 
+    def next_detail(self, *, columns: int, summary_first: str, what: str) -> tuple[list[str], int, bool]:
+        """The next row of a WeChat bill's detail section with its line, and whether it is the summary
+        header (first column ``summary_first``) that ends the section.
+
+        Raises:
+            BillFormatError: the file ends before its summary (truncated), or a row has the wrong width.
+        """
+        fields, line = self.next_nonblank()
+        if fields is None:
+            raise BillFormatError(f"the {what} ends without its summary section (truncated?)",
+                                  details={"line": line})
+        if summary_first in fields[0] and header_key(fields[0]) == summary_first:
+            return fields, line, True
+        if len(fields) != columns:
+            raise BillFormatError(f"line {line}: {len(fields)} fields, the header has {columns}",
+                                  details={"line": line, "fields": len(fields), "expected": columns})
+        return fields, line, False
+
     def summary_values(self, header: list[str], header_line: int, what: str) -> tuple[list[str], int]:
         """The one row under a summary header; nothing but blank lines may follow it.
 

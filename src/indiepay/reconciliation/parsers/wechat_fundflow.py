@@ -22,7 +22,6 @@ from indiepay.reconciliation.parsers.common import (
     cell,
     check_totals,
     fen_to_decimal,
-    header_key,
     map_header,
     parse_count,
     parse_fen,
@@ -136,15 +135,10 @@ class WechatFundFlowBillReader:
     def _rows(self) -> Iterator[WechatFundFlowRow]:
         count = income_count = expense_count = income = expense = 0
         while True:
-            fields, line = self._csv.next_nonblank()
-            if fields is None:
-                raise BillFormatError("the fund-flow bill ends without its summary section (truncated?)",
-                                      details={"line": line})
-            if "资金流水总笔数" in fields[0] and header_key(fields[0]) == "资金流水总笔数":
+            fields, line, at_summary = self._csv.next_detail(columns=self.columns, summary_first="资金流水总笔数",
+                                                              what="fund-flow bill")
+            if at_summary:
                 break
-            if len(fields) != self.columns:
-                raise BillFormatError(f"line {line}: {len(fields)} fields, the header has {self.columns}",
-                                      details={"line": line, "fields": len(fields), "expected": self.columns})
             row = self._build(fields, line)
             count += 1
             if row.direction == INCOME:

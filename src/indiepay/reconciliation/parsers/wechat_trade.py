@@ -30,7 +30,6 @@ from indiepay.reconciliation.parsers.common import (
     check_totals,
     fee_fen,
     fen_to_decimal,
-    header_key,
     map_header,
     parse_count,
     parse_fen,
@@ -251,15 +250,10 @@ class WechatTradeBillReader:
         count = settlement = refund = recharge = order = requested = 0
         fees = Decimal(0)
         while True:
-            fields, line = self._csv.next_nonblank()
-            if fields is None:
-                raise BillFormatError("the trade bill ends without its summary section (truncated?)",
-                                      details={"line": line})
-            if "总交易单数" in fields[0] and header_key(fields[0]) == "总交易单数":
+            fields, line, at_summary = self._csv.next_detail(columns=self.columns, summary_first="总交易单数",
+                                                              what="trade bill")
+            if at_summary:
                 break
-            if len(fields) != self.columns:
-                raise BillFormatError(f"line {line}: {len(fields)} fields, the header has {self.columns}",
-                                      details={"line": line, "fields": len(fields), "expected": self.columns})
             row = self._builder.build(fields, line)
             count += 1
             settlement += row.settlement_total_fen
