@@ -20,9 +20,13 @@ class ChannelAccount(Base):
     channel: Mapped[str] = mapped_column(String(16))
     environment: Mapped[str] = mapped_column(String(16))  # sandbox | production
     role: Mapped[str] = mapped_column(String(16))  # primary | backup
+    weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # share among its primaries
     status: Mapped[str] = mapped_column(String(16), default="active")
     base_url: Mapped[str] = mapped_column(String(500))
     credentials: Mapped[dict[str, Any]]  # field -> SealedSecret.as_dict()
+    # what a rotation replaced: still accepted for callbacks until the new credentials are verified
+    previous_credentials: Mapped[dict[str, Any] | None]
+    previous_credentials_until: Mapped[datetime | None]
     fee_rate_bps: Mapped[int] = mapped_column(Integer, default=60, server_default="60")  # the channel's rate
     settlement_bank: Mapped[str | None] = mapped_column(String(64))
     daily_cap: Mapped[int | None] = mapped_column(BigInteger)  # fen per business day; None: no cap of its own

@@ -52,3 +52,19 @@ class RiskDecision(Base):
     rule_version: Mapped[int | None]
     hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # rule_id, version, outcome, shadow, reason
     created_at: Mapped[datetime]
+
+
+class StoredRuleSet(Base):
+    """A rule set the operator put in force (``PUT /v1/risk/rules``); the highest ``sequence`` is in force.
+
+    Versions are never edited: a change is a new version, so every stored decision still names the exact
+    rules that made it."""
+
+    __tablename__ = "risk_rulesets"
+
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sequence: Mapped[int] = mapped_column(unique=True)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime]

@@ -55,10 +55,15 @@ def rsa2_sign(private_key: rsa.RSAPrivateKey, content: str) -> str:
 
 
 def rsa2_verify(public_key: rsa.RSAPublicKey, content: str, sign: str) -> bool:
-    """True when ``sign`` (base64) is a valid SHA256withRSA signature of ``content``."""
+    """True when ``sign`` (base64) is a valid SHA256withRSA signature of ``content``.
+
+    Only the canonical base64 text of a signature is accepted: a decoder ignores the unused low bits of the
+    last character, so without the re-encoding check a changed ``sign`` could still verify."""
     try:
         signature = base64.b64decode(sign.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+    if base64.b64encode(signature).decode("ascii") != sign:
         return False
     try:
         public_key.verify(signature, content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
