@@ -14,6 +14,7 @@ from indiepay import __version__
 from indiepay.accounts.api import platform_router as platform_accounts_router
 from indiepay.accounts.api import router as accounts_router
 from indiepay.advisor.api import router as advisor_router
+from indiepay.alerts.api import router as alerts_router
 from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(reconciliation_router)
     app.include_router(api_keys_router)
     app.include_router(audit_router)
+    app.include_router(alerts_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     default_expires_in_seconds: int = 2 * 60 * 60
     webhook_timeout_seconds: float = 10.0
     log_level: str = "info"
+    # how long credentials replaced by a rotation still verify callbacks unless the new ones are verified
+    # sooner: WeChat Pay resends a callback for ~24 h and Alipay a notify for ~25 h, each as first built
+    # (encrypted/signed under the old keys), so 72 h covers a full resend cycle plus a weekend
+    credential_grace_hours: int = Field(default=72, ge=1, le=24 * 30)
     retention_live_window_months: int = 13  # records older than this may be archived (never deleted)
     # collection limits by subject type, in fen (a merchant may have its own, set by the operator)
     individual_single_limit: int = Field(default=1_000_000, gt=0)  # ¥10,000 per payment
@@ -39,6 +43,22 @@ class Settings(BaseSettings):
     enterprise_single_limit: int = Field(default=10_000_000, gt=0)  # ¥100,000 per payment
     enterprise_daily_limit: int = Field(default=100_000_000, gt=0)  # ¥1,000,000 a day
     risk_shadow: bool = False  # every risk rule in shadow mode: decisions recorded, nothing blocked or reviewed
+    # alert delivery (see docs/OPERATIONS.md "Alerts and their delivery")
+    smtp_host: str | None = None  # unset: e-mail deliveries are recorded as failed ("e-mail is not configured")
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_from: str = "IndiePay alerts <alerts@localhost>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False  # upgrade a plain connection with STARTTLS (port 587)
+    smtp_ssl: bool = False  # implicit TLS from the first byte (port 465)
+    smtp_timeout_seconds: float = 10.0
+    sms_provider: str = "sandbox"  # sandbox (messages kept in sandbox_sms_messages) | none
+    operator_alert_emails: str | None = None  # comma-separated; alerts that concern no merchant go here
+    operator_alert_phones: str | None = None  # comma-separated, E.164 (+8613800138000)
+    operator_alert_webhook_url: str | None = None
+    operator_alert_webhook_secret: str | None = None  # signs operator alert webhooks; required with the URL
+    alert_rate_limit: int = Field(default=10, ge=1)  # alerts delivered per (merchant, kind) per window
+    alert_rate_window_seconds: int = Field(default=3600, ge=60)
 
     @property
     def base_url(self) -> str:

@@ -1,7 +1,7 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
 from indiepay.accounts.models import ChannelAccount
-from indiepay.alerts.models import Alert
+from indiepay.alerts.models import Alert, AlertChannels, AlertDelivery, AlertRateWindow, SandboxSmsMessage
 from indiepay.audit.models import AuditChainHead, AuditEvent
 from indiepay.db.base import Base
 from indiepay.db.jobs.models import Job
@@ -20,10 +20,12 @@ from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 metadata = Base.metadata
 
 __all__ = [
-    "Alert", "ApiKey", "AuditChainHead", "AuditEvent", "ChannelAccount", "ChannelCall", "CollectionModeChange",
+    "Alert", "AlertChannels", "AlertDelivery", "AlertRateWindow", "ApiKey", "AuditChainHead", "AuditEvent",
+    "ChannelAccount", "ChannelCall", "CollectionModeChange",
     "Event", "IdempotencyRecord",
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
     "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",
-    "RejectedNotification", "RiskDecision", "Settlement", "Statement", "Suspension", "WebhookDelivery",
+    "RejectedNotification", "RiskDecision", "SandboxSmsMessage", "Settlement", "Statement", "Suspension",
+    "WebhookDelivery",
     "WebhookEndpoint", "metadata",
 ]

@@ -14,6 +14,8 @@ import httpx
 
 from indiepay.accounts import verification
 from indiepay.accounts.adapters import AdapterCache
+from indiepay.alerts import tasks as alert_tasks
+from indiepay.alerts.service import DISPATCH_JOB as ALERT_DISPATCH_JOB
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
 from indiepay.core.clock import Clock, SystemClock
@@ -58,6 +60,8 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         PAYOUT_JOB: lambda args: run_payout_job(ctx.db, ctx.clock, payouts, args),
         reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
+        ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
+        alert_tasks.SUMMARY_JOB: bind(alert_tasks.run_summary_job),
     }
 
 

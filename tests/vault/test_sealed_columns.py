@@ -15,6 +15,7 @@ SRC = Path(indiepay.__file__).parent
 KNOWN_SEALING_SITES = {
     "accounts/service.py": "channel_accounts",
     "webhooks/service.py": "webhook_endpoints",
+    "alerts/channels.py": "alert_channels",
 }
 
 
@@ -24,4 +25,4 @@ def test_every_place_that_seals_a_secret_is_rotated() -> None:
     assert sites == set(KNOWN_SEALING_SITES), (
         "the set of modules calling vault.seal(...) changed: add the new column to "
         "indiepay.vault.repository.SEALED_COLUMNS (so `indiepay vault rotate` re-wraps it), then update this map")
-    assert {spec.name for spec in SEALED_COLUMNS} == set(KNOWN_SEALING_SITES.values())
+    assert {spec.table.name for spec in SEALED_COLUMNS} == set(KNOWN_SEALING_SITES.values())

@@ -1,25 +1,135 @@
-"""Raising alerts. One incident is one alert: a dedupe key folds repeats together."""
+"""Raising, listing and acknowledging alerts. One incident is one alert: a dedupe key folds repeats.
+
+A new alert and its ``alerts.dispatch`` job are written in the caller's transaction (the outbox), so an
+alert is delivered if and only if it was stored; a repeat of the same incident writes nothing and sends
+nothing. Delivery itself (rate limit, channels, retries) happens in the worker: :mod:`.tasks`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from indiepay.alerts.models import Alert
+from indiepay.alerts import repository, rules
+from indiepay.alerts.models import Alert, AlertDelivery
 from indiepay.core.clock import Clock
+from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
+from indiepay.db.jobs.queue import enqueue
+from indiepay.db.upsert import insert_once
+
+DISPATCH_JOB = "alerts.dispatch"
+DELIVERY_ATTEMPTS = 10  # per delivery; backoff 5 s … 2560 s, about 85 minutes in all
+DISPATCH_JOB_ATTEMPTS = DELIVERY_ATTEMPTS + 2  # a little slack for runs that fail before sending
+MAX_PAGE = 100
+DAILY_CAP_WARNING = "daily_cap_warning"
+
+ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 
 
 def raise_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
                 dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None) -> Alert:
-    """Record an alert unless one with the same dedupe key exists; returns the alert either way."""
-    existing = session.scalars(select(Alert).where(Alert.dedupe_key == dedupe_key)).first()
-    if existing is not None:
-        return existing
-    alert = Alert(id=new_id("alrt"), merchant_id=merchant_id, kind=kind, severity=severity, message=message,
-                  details=details or {}, dedupe_key=dedupe_key, created_at=clock.now())
-    session.add(alert)
-    session.flush()
+    """Record an alert and queue its delivery, unless the same incident (``dedupe_key``) was raised before.
+
+    Insert-or-nothing, so two processes raising the same incident at once store one alert and queue one
+    dispatch. Returns the stored alert either way (the earlier one for a repeat).
+    """
+    now = clock.now()
+    row = {"id": new_id("alrt"), "merchant_id": merchant_id, "kind": kind, "severity": severity,
+           "message": message, "details": details or {}, "dedupe_key": dedupe_key, "created_at": now,
+           "delivery_state": "pending"}
+    if insert_once(session, ALERTS, row, ["dedupe_key"]):
+        enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
+    alert = session.scalars(select(Alert).where(Alert.dedupe_key == dedupe_key)).one()
     return alert
+
+
+def warn_daily_cap(session: Session, clock: Clock, *, merchant_id: str | None, scope: str, scope_id: str,
+                   cap: int, used_before: int, used_after: int, business_day: date) -> list[Alert]:
+    """Raise a ``daily_cap_warning`` for each level (80 %, 100 %) that a use of a daily cap crossed.
+
+    Args:
+        scope: what the cap belongs to (``merchant``, ``channel_account``, ...); ``scope_id`` its id.
+        cap, used_before, used_after: in fen, for ``business_day`` (Asia/Shanghai).
+
+    Returns the alerts raised (or found again): one per (scope, scope_id, business_day, level), so
+    concurrent payments crossing the same level produce one warning.
+    """
+    raised = []
+    for level in rules.cap_warning_levels(cap, used_before, used_after):
+        severity = "high" if level >= 100 else "warning"
+        reached = "reached" if level >= 100 else f"is at {level}% of"
+        message = (f"{scope} {scope_id} {reached} its daily cap on {business_day.isoformat()}: "
+                   f"{used_after} of {cap} fen used")
+        raised.append(raise_alert(
+            session, clock, kind=DAILY_CAP_WARNING, severity=severity, message=message,
+            dedupe_key=f"{DAILY_CAP_WARNING}:{scope}:{scope_id}:{business_day.isoformat()}:{level}",
+            merchant_id=merchant_id,
+            details={"scope": scope, "scope_id": scope_id, "level": level, "cap": cap, "used": used_after,
+                     "remaining": max(cap - used_after, 0), "business_day": business_day.isoformat()}))
+    return raised
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    alerts: list[tuple[Alert, list[AlertDelivery]]]
+    has_more: bool
+
+
+def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None = None, severity: str | None = None,
+                since: datetime | None = None, limit: int = 20, starting_after: str | None = None) -> AlertPage:
+    """Alerts newest first with their deliveries, ``limit`` at a time.
+
+    Args:
+        merchant_id: only this merchant's alerts (``None``: every alert — the operator's view).
+        starting_after: the id of the last alert of the previous page.
+
+    Raises:
+        InvalidRequest: ``limit`` outside 1..100 (``invalid_request``), a naive ``since``
+            (``invalid_since``), or ``starting_after`` naming no alert in this scope (``invalid_cursor``).
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_request")
+    if since is not None and since.tzinfo is None:
+        raise InvalidRequest("since needs a time zone (e.g. 2030-01-01T00:00:00Z)", code="invalid_since")
+    cursor = None
+    if starting_after is not None:
+        cursor = session.get(Alert, starting_after)
+        if cursor is None or (merchant_id is not None and cursor.merchant_id != merchant_id):
+            raise InvalidRequest("starting_after names no alert of yours", code="invalid_cursor")
+    rows = repository.list_page(session, merchant_id=merchant_id, kind=kind, severity=severity, since=since,
+                                limit=limit, starting_after=cursor)
+    page = rows[:limit]
+    deliveries = repository.deliveries_for(session, [a.id for a in page])
+    return AlertPage([(a, deliveries[a.id]) for a in page], has_more=len(rows) > limit)
+
+
+def get_alert(session: Session, alert_id: str, *, merchant_id: str | None) -> tuple[Alert, list[AlertDelivery]]:
+    """One alert with its deliveries; ``merchant_id`` scopes the lookup (``None``: the operator sees all).
+
+    Raises:
+        NotFound (``alert_not_found``): no such alert, or it is not this merchant's.
+    """
+    alert = session.get(Alert, alert_id)
+    if alert is None or (merchant_id is not None and alert.merchant_id != merchant_id):
+        raise NotFound(f"no alert {alert_id}", code="alert_not_found")
+    return alert, repository.deliveries_for(session, [alert.id])[alert.id]
+
+
+def acknowledge(session: Session, clock: Clock, alert_id: str, *, merchant_id: str | None,
+                actor: str) -> tuple[Alert, list[AlertDelivery]]:
+    """Mark an alert as seen by someone who will act on it; acknowledging twice keeps the first.
+
+    Raises:
+        NotFound (``alert_not_found``): as :func:`get_alert`.
+    """
+    alert, deliveries = get_alert(session, alert_id, merchant_id=merchant_id)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = clock.now()
+        alert.acknowledged_by = actor[:64]
+        session.flush()
+    return alert, deliveries

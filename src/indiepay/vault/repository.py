@@ -18,13 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, func, select, update
+from sqlalchemy import ColumnElement, Table, Text, and_, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.alerts.models import AlertChannels
 from indiepay.webhooks.models import WebhookEndpoint
 
 YIELD_PER = 1000
+JSON_NULL_TEXT = "null"  # a JSON column set to Python None holds this rather than SQL NULL
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,16 @@ class SealedColumn:
     table: Table
     column: str
     per_field: bool
+    label: str | None = None  # how reports name it when its table has another sealed column
 
     @property
     def name(self) -> str:
-        return self.table.name
+        return self.label or self.table.name
+
+    @property
+    def present(self) -> ColumnElement[bool]:
+        """Rows that hold a value (a nullable column such as ``previous_credentials`` is often empty)."""
+        return and_(self.value.is_not(None), cast(self.value, Text) != JSON_NULL_TEXT)
 
     @property
     def value(self) -> ColumnElement[Any]:
@@ -60,7 +68,11 @@ class SealedColumn:
 
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn(ChannelAccount.__table__, "credentials", per_field=True),  # type: ignore[arg-type]
+    # what a credential rotation replaced, kept for in-flight callbacks during its grace window
+    SealedColumn(ChannelAccount.__table__, "previous_credentials", per_field=True,  # type: ignore[arg-type]
+                 label="channel_accounts.previous_credentials"),
     SealedColumn(WebhookEndpoint.__table__, "secret", per_field=False),  # type: ignore[arg-type]
+    SealedColumn(AlertChannels.__table__, "webhook_secret", per_field=False),  # type: ignore[arg-type]
 )
 
 
@@ -80,20 +92,20 @@ class StoredRow:
 
 
 def count_rows(session: Session, spec: SealedColumn) -> int:
-    return int(session.scalar(select(func.count()).select_from(spec.table)) or 0)
+    return int(session.scalar(select(func.count()).select_from(spec.table).where(spec.present)) or 0)
 
 
 def read_batch(session: Session, spec: SealedColumn, after_id: str | None, limit: int) -> list[StoredRow]:
     """Up to ``limit`` rows with an id after ``after_id``, in id order (a resumable keyset walk)."""
     ids = spec.table.c.id
-    query = select(ids, spec.token).order_by(ids).limit(limit)
+    query = select(ids, spec.token).where(spec.present).order_by(ids).limit(limit)
     if after_id is not None:
         query = query.where(ids > after_id)
     return [StoredRow(id=row_id, token=token) for row_id, token in session.execute(query)]
 
 
 def read_row(session: Session, spec: SealedColumn, row_id: str) -> StoredRow | None:
-    token = session.scalar(select(spec.token).where(spec.table.c.id == row_id))
+    token = session.scalar(select(spec.token).where(spec.table.c.id == row_id, spec.present))
     return None if token is None else StoredRow(id=row_id, token=token)
 
 
@@ -101,7 +113,7 @@ def write_if_unchanged(session: Session, spec: SealedColumn, row: StoredRow, val
     """Store ``value`` unless the row changed since ``row`` was read; False when it did (or is gone).
 
     Only the sealed column is written: ``updated_at`` is left alone on purpose, since a re-wrap changes no
-    secret and the adapter cache is keyed on ``channel_accounts.updated_at``.
+    secret (the adapter cache is keyed on the credentials' plaintext fingerprints, which a re-wrap keeps).
     """
     statement = (update(spec.table).where(spec.table.c.id == row.id, spec.token == row.token)
                  .values({spec.column: value}))
@@ -110,6 +122,6 @@ def write_if_unchanged(session: Session, spec: SealedColumn, row: StoredRow, val
 
 def stream_rows(session: Session, spec: SealedColumn) -> Iterator[StoredRow]:
     """Every row of ``spec`` (server-side batches on PostgreSQL), for counting which KEK wraps what."""
-    query = select(spec.table.c.id, spec.token).order_by(spec.table.c.id)
+    query = select(spec.table.c.id, spec.token).where(spec.present).order_by(spec.table.c.id)
     for row_id, token in session.execute(query, execution_options={"yield_per": YIELD_PER}):
         yield StoredRow(id=row_id, token=token)

@@ -16,7 +16,10 @@ import httpx
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from indiepay.alerts.rules import mask_url
+from indiepay.alerts.service import raise_alert
 from indiepay.context import ServiceContext
+from indiepay.core.clock import business_day
 from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
@@ -104,7 +107,7 @@ def deliver(ctx: ServiceContext, event_id: str) -> None:
             return
         secret = ctx.vault.open(SealedSecret.from_dict(endpoint.secret),
                                 _secret_aad(event.merchant_id, event.livemode))
-        url, body = endpoint.url, event_body(event)
+        url, body, endpoint_id = endpoint.url, event_body(event), endpoint.id
         attempt = 1 + len(list(session.scalars(select(WebhookDelivery.id).where(
             WebhookDelivery.event_id == event_id))))
     timestamp = int(ctx.clock.now().timestamp())
@@ -130,8 +133,23 @@ def deliver(ctx: ServiceContext, event_id: str) -> None:
             stored = session.get(Event, event_id)
             if stored is not None:
                 stored.delivered = True
+        elif attempt >= DELIVERY_ATTEMPTS:  # the worker marks the job dead after this attempt
+            _alert_gave_up(session, ctx, event, endpoint_id, url, error)
     if error is not None:
         raise DeliveryFailed(error)
+
+
+def _alert_gave_up(session: Session, ctx: ServiceContext, event: Event, endpoint_id: str, url: str,
+                   error: str) -> None:
+    """Tell the merchant its endpoint missed an event for good. An endpoint that is down is one incident
+    a day, however many events it misses (the alert names the first; the delivery log has them all)."""
+    day = business_day(ctx.clock.now()).isoformat()
+    raise_alert(session, ctx.clock, kind="webhook_delivery_failed", severity="high", merchant_id=event.merchant_id,
+                message=(f"webhook event {event.id} ({event.type}) could not be delivered to {mask_url(url)} after "
+                         f"{DELIVERY_ATTEMPTS} attempts: {error}"),
+                dedupe_key=f"webhook_delivery_failed:{endpoint_id}:{day}",
+                details={"event_id": event.id, "event_type": event.type, "endpoint_id": endpoint_id,
+                         "livemode": event.livemode, "last_error": error})
 
 
 def list_deliveries(session: Session, principal: Principal, limit: int = 50) -> list[tuple[WebhookDelivery, Event]]:
