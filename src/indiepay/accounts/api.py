@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from indiepay.accounts import service, verification
-from indiepay.accounts.schemas import ChannelAccountCreate, ChannelAccountOut, ChannelAccountUpdate
+from indiepay.accounts import rotation, service, verification
+from indiepay.accounts.schemas import (
+    ChannelAccountCreate,
+    ChannelAccountOut,
+    ChannelAccountUpdate,
+    CredentialsRotate,
+)
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
 from indiepay.payments.schemas import PaymentOut
 
@@ -35,8 +40,17 @@ def list_accounts(ctx: Ctx, caller: Caller) -> list[ChannelAccountOut]:
 
 @router.get("/{account_id}", response_model=ChannelAccountOut)
 def get_account(account_id: str, ctx: Ctx, caller: Caller) -> ChannelAccountOut:
-    with ctx.db.read() as session:
-        return service.to_out(service.get_account(session, caller, account_id))
+    """One account with its credential fingerprints (audited as ``credentials.viewed``)."""
+    with ctx.db.transaction() as session:
+        return service.view_account(session, ctx, caller, account_id)
+
+
+@router.put("/{account_id}/credentials", response_model=ChannelAccountOut)
+def rotate_credentials(account_id: str, body: CredentialsRotate, ctx: Ctx, caller: Caller) -> ChannelAccountOut:
+    """Replace the account's credentials (merchant: its own; operator: the platform's). The old ones still
+    verify callbacks until the new ones pass a test payment or the grace window ends."""
+    with ctx.db.transaction() as session:
+        return rotation.rotate_credentials(session, ctx, caller, account_id, body)
 
 
 platform_router = APIRouter(prefix="/v1/platform/channel_accounts", tags=["platform accounts"])

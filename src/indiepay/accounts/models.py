@@ -33,4 +33,5 @@ class ChannelAccount(Base):
     credentials_expire_at: Mapped[datetime | None]  # earliest expiry of its keys/certificates, when known
     verified_at: Mapped[datetime | None]  # when a real 0.01 test payment went through it and was refunded
     created_at: Mapped[datetime]
+    # when the credentials last changed (creation, rotation): a test payment older than this verifies nothing
     updated_at: Mapped[datetime]

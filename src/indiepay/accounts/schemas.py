@@ -56,6 +56,11 @@ class ChannelAccountOut(BaseModel):
     daily_cap: int | None = None
     verified_at: datetime | None
     credentials: dict[str, CredentialView] = Field(default_factory=dict)
+    credentials_updated_at: datetime | None = None  # when the current credentials were entered
+    credentials_expire_at: datetime | None = None  # earliest certificate expiry among them, when known
+    # what the last rotation replaced: still accepted for callbacks until the new set is verified
+    previous_credentials: dict[str, CredentialView] | None = None
+    previous_credentials_until: datetime | None = None
     created_at: datetime
 
 
@@ -68,3 +73,15 @@ class ChannelAccountUpdate(BaseModel):
     fee_rate_bps: int | None = Field(default=None, ge=0, le=10_000)
     settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
     daily_cap: int | None = Field(default=None, gt=0)  # null clears the cap
+
+
+class CredentialsRotate(BaseModel):
+    """New credentials for an existing account: the same fields account creation takes for its channel.
+
+    The fields that name the merchant account at the channel (WeChat ``mchid``; Alipay ``app_id`` and
+    ``seller_id``) must stay the same: another merchant account is a new channel account, not a rotation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: dict[str, str]

@@ -8,6 +8,9 @@ Test keys may only hold sandbox accounts; live keys only production accounts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelAdapter
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
+from indiepay.core.clock import as_utc
 from indiepay.core.errors import ChannelUnavailable, InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.ids import new_id
 from indiepay.keys.expiry import earliest_expiry
@@ -31,15 +35,24 @@ PLATFORM_OWNER = "platform"  # the owner of the platform's own channel accounts 
 SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do"}
 
 
+def _views(sealed: dict[str, Any]) -> dict[str, CredentialView]:
+    return {name: CredentialView(fingerprint=value["fingerprint"], last4=value["last4"])
+            for name, value in sorted(sealed.items())}
+
+
 def to_out(account: ChannelAccount) -> ChannelAccountOut:
-    views = {name: CredentialView(fingerprint=value["fingerprint"], last4=value["last4"])
-             for name, value in sorted(account.credentials.items())}
+    """The account as the API shows it: fingerprints and last-4s of its credentials, never a value."""
+    previous = account.previous_credentials or None
     return ChannelAccountOut(id=account.id, owner=account.owner, merchant_id=account.merchant_id,
                              channel=account.channel, environment=account.environment, role=account.role,
                              status=account.status, fee_rate_bps=account.fee_rate_bps,
                              settlement_bank=account.settlement_bank, daily_cap=account.daily_cap,
-                             verified_at=account.verified_at,
-                             credentials=views, created_at=account.created_at)
+                             verified_at=account.verified_at, credentials=_views(account.credentials),
+                             credentials_updated_at=account.updated_at,
+                             credentials_expire_at=account.credentials_expire_at,
+                             previous_credentials=_views(previous) if previous else None,
+                             previous_credentials_until=account.previous_credentials_until if previous else None,
+                             created_at=account.created_at)
 
 
 def provision_sandbox_credentials(ctx: ServiceContext, channel: str, key_mode: str | None) -> dict[str, str]:
@@ -96,26 +109,47 @@ def _environment(body: ChannelAccountCreate) -> str:
     return "sandbox" if body.sandbox else (body.environment or "sandbox")
 
 
+@dataclass(frozen=True)
+class PreparedCredentials:
+    """A credential set checked by its channel and sealed for one account; ``plain`` never leaves memory."""
+
+    plain: dict[str, str]
+    sealed: dict[str, Any]
+    expire_at: datetime | None
+
+
+def prepare_credentials(ctx: ServiceContext, channel: str, raw: Mapping[str, str], *, owner: str,
+                        account_id: str) -> PreparedCredentials:
+    """Validate ``raw`` exactly as its channel defines, read certificate expiry, and seal every field
+    (AAD: owner + account + field). Shared by account creation and credential rotation.
+
+    Raises:
+        InvalidRequest: ``invalid_credentials`` / ``invalid_certificate`` (``details.field`` names it).
+    """
+    credentials = channel_spec(channel).validate(raw)
+    expire_at = earliest_expiry(credentials)
+    sealed = {name: ctx.vault.seal(value, credential_aad(owner, account_id, name)).as_dict()
+              for name, value in credentials.items()}
+    return PreparedCredentials(plain=credentials, sealed=sealed, expire_at=expire_at)
+
+
 def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, provisioned: dict[str, str] | None,
            *, merchant_id: str | None, environment: str) -> ChannelAccount:
     spec = channel_spec(body.channel)
     raw = provisioned if body.sandbox else body.credentials
     if raw is None:
         raise InvalidRequest("credentials are required", code="invalid_credentials")
-    credentials = spec.validate(raw)
     base_url = (ctx.settings.sandbox_base_url + SANDBOX_PATHS[body.channel]
                 if environment == "sandbox" else spec.production_base_url)
     now = ctx.clock.now()
     account_id = new_id("acct")
-    owner = merchant_id or PLATFORM_OWNER
-    sealed = {name: ctx.vault.seal(value, credential_aad(owner, account_id, name)).as_dict()
-              for name, value in credentials.items()}
+    prepared = prepare_credentials(ctx, body.channel, raw, owner=merchant_id or PLATFORM_OWNER, account_id=account_id)
     account = ChannelAccount(id=account_id, merchant_id=merchant_id,
                              owner="merchant" if merchant_id else PLATFORM_OWNER, channel=body.channel,
                              environment=environment, role=body.role, status="active", base_url=base_url,
-                             credentials=sealed, fee_rate_bps=body.fee_rate_bps,
+                             credentials=prepared.sealed, fee_rate_bps=body.fee_rate_bps,
                              settlement_bank=body.settlement_bank, daily_cap=body.daily_cap,
-                             credentials_expire_at=earliest_expiry(credentials), verified_at=None,
+                             credentials_expire_at=prepared.expire_at, verified_at=None,
                              created_at=now, updated_at=now)
     session.add(account)
     session.flush()
@@ -155,11 +189,33 @@ def credential_owner(account: ChannelAccount) -> str:
     return account.merchant_id or PLATFORM_OWNER
 
 
+def previous_in_window(account: ChannelAccount, now: datetime) -> dict[str, Any] | None:
+    """The credentials a rotation replaced, while its grace window lasts (else ``None``)."""
+    until = account.previous_credentials_until
+    if not account.previous_credentials or until is None or as_utc(until) <= now:
+        return None
+    return account.previous_credentials
+
+
 def adapter_for(ctx: ServiceContext, account: ChannelAccount) -> ChannelAdapter:
-    """The adapter bound to this account's own credentials and base URL."""
+    """The adapter bound to this account's own credentials and base URL.
+
+    Requests always go out with the current credentials; during a rotation's grace window the adapter
+    also accepts callbacks verified under the replaced ones (see :mod:`indiepay.accounts.rotation`).
+    """
     return ctx.adapters.get(account_id=account.id, merchant_id=credential_owner(account), channel=account.channel,
-                            base_url=account.base_url, updated_at=account.updated_at,
-                            sealed=account.credentials)
+                            base_url=account.base_url, sealed=account.credentials,
+                            previous=previous_in_window(account, ctx.clock.now()))
+
+
+def view_account(session: Session, ctx: ServiceContext, principal: Principal, account_id: str) -> ChannelAccountOut:
+    """One account with its credential fingerprints, audited as ``credentials.viewed`` (the list endpoints
+    are not: an event per row listed would drown the ones that matter). Raises NotFound."""
+    account = get_account(session, principal, account_id)
+    audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="credentials.viewed",
+                 target_type="channel_account", target_id=account.id, merchant_id=account.merchant_id,
+                 details={"channel": account.channel, "fields": sorted(account.credentials)})
+    return to_out(account)
 
 
 def update_account(session: Session, principal: Principal, account_id: str,

@@ -4,18 +4,22 @@
 the sandbox buyer — pays it. When the payment succeeds, a job refunds it in full; when that refund
 succeeds, the same job stamps ``verified_at`` on the account and emits ``channel_account.verified``.
 Every step is a durable job keyed by the payment, so a crash or a replayed callback repeats nothing:
-the refund has a fixed ``out_refund_no`` and the stamp is a conditional update. The test payment and its
+the refund has a fixed ``out_refund_no`` and the stamp is a conditional update. Stamping also ends a
+credential rotation's grace window (:mod:`indiepay.accounts.rotation`). The test payment and its
 refund are ordinary live-mode money, so the ledger records both.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.rotation import credentials_changed_after, drop_previous_after_verification
 from indiepay.accounts.service import get_account
 from indiepay.channels.base import ChannelMethod
 from indiepay.context import ServiceContext
@@ -29,6 +33,8 @@ from indiepay.payments.state import ACCOUNT_VERIFICATION, SUCCEEDED
 from indiepay.refunds.schemas import RefundCreate
 from indiepay.refunds.service import create_refund
 from indiepay.webhooks.service import emit_event
+
+log = logging.getLogger(__name__)
 
 TEST_AMOUNT = 1  # fen: ¥0.01
 METHOD_FOR_CHANNEL = {"wechatpay": ChannelMethod.WECHAT_NATIVE, "alipay": ChannelMethod.ALIPAY_QR}
@@ -64,8 +70,9 @@ def run_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
             return None
         merchant_id, livemode, amount = payment.merchant_id, payment.livemode, payment.amount
         account_id, reserved, refunded = payment.channel_account_id, payment.refund_reserved, payment.refunded_amount
+        created_at = payment.created_at
     if refunded >= amount:
-        _mark_verified(ctx, payment_id, account_id, merchant_id, livemode)
+        _mark_verified(ctx, payment_id, account_id, merchant_id, livemode, created_at)
         return None
     if reserved == 0:
         owner = Principal(role="merchant", merchant_id=merchant_id, livemode=livemode)
@@ -78,9 +85,20 @@ def run_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
     return None  # the refund's success enqueues this job again, which then stamps the account
 
 
-def _mark_verified(ctx: ServiceContext, payment_id: str, account_id: str, merchant_id: str, livemode: bool) -> None:
+def _mark_verified(ctx: ServiceContext, payment_id: str, account_id: str, merchant_id: str, livemode: bool,
+                   payment_created_at: datetime) -> None:
+    """Stamp the account verified — unless its credentials changed after the test payment was created
+    (a payment made with the replaced keys proves nothing about the new ones) — and drop the credentials
+    a rotation replaced, which the verified set makes unnecessary."""
     now = ctx.clock.now()
     with ctx.db.transaction() as session:
+        account = session.get(ChannelAccount, account_id, with_for_update=True)
+        if account is None or account.verified_at is not None:
+            return
+        if credentials_changed_after(account.updated_at, payment_created_at):
+            log.info("test payment %s predates the current credentials of %s: not a verification",
+                     payment_id, account_id)
+            return
         result = session.execute(update(ChannelAccount)
                                  .where(ChannelAccount.id == account_id, ChannelAccount.verified_at.is_(None))
                                  .values(verified_at=now)
@@ -90,3 +108,4 @@ def _mark_verified(ctx: ServiceContext, payment_id: str, account_id: str, mercha
                        data={"object": {"id": account_id, "verified_at": now.isoformat(),
                                         "test_payment_id": payment_id}},
                        dedupe_key=f"channel_account.verified:{account_id}:{payment_id}")
+            drop_previous_after_verification(session, ctx.clock, account_id, payment_id)

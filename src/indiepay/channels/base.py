@@ -166,6 +166,9 @@ class Notification:
     payment: ChannelPayment | None = None
     refund: ChannelRefund | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # which credential set verified it: "current", or "previous" (the set a rotation replaced, still
+    # accepted for callbacks the channel queued before the merchant changed its keys)
+    credentials: str = "current"
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,12 @@ class ChannelAdapter(Protocol):
 
     def parse_notification(self, incoming: IncomingNotification) -> Notification:
         """Verify and decode a callback addressed to this account. Raises NotificationRejected."""
+        ...
+
+    def carry_over(self, replaced: ChannelAdapter) -> None:
+        """Take over what ``replaced`` — the same account's adapter before its credentials changed — learnt
+        from the channel that is not a credential (WeChat Pay's platform certificates), so a rotation does
+        not cost a re-fetch. Anything that does not fit (another merchant account, gateway) is ignored."""
         ...
 
     def fetch_bill(self, kind: str, bill_date: date) -> BillFile:

@@ -3,7 +3,8 @@
 Each Beijing calendar day ``D`` has one ``keys.check`` job (unique key per date) due at ``D 09:00``
 Beijing time. The job first queues ``D+1``'s job, so the chain renews itself, then walks the active
 channel accounts and raises the rotation reminders and expiry alerts that are due
-(:func:`indiepay.keys.expiry.reminders_due`). Alerts carry the dedupe keys
+(:func:`indiepay.keys.expiry.reminders_due`), and forgets credentials a rotation replaced whose grace
+window has ended (:func:`indiepay.accounts.rotation.drop_expired_previous`). Alerts carry the dedupe keys
 ``key_expiry:<account>:<days>`` / ``key_rotation:<account>:<days>``, so each fires once however often the
 job runs. :func:`seed_schedule` starts the chain when a worker starts; safe from every worker at once.
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.rotation import drop_expired_previous
 from indiepay.alerts.models import Alert
 from indiepay.alerts.service import raise_alert
 from indiepay.core.clock import BUSINESS_TZ, Clock, as_utc, business_day
@@ -76,7 +78,10 @@ def run_check_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLate
         schedule_day(session, clock, day + timedelta(days=1))
     with db.transaction() as session:
         raised = check_accounts(session, clock)
-    log.info("key check of %s: %d reminder(s) raised", day, raised)
+    with db.transaction() as session:
+        dropped = drop_expired_previous(session, clock)
+    log.info("key check of %s: %d reminder(s) raised, %d expired previous credential set(s) dropped",
+             day, raised, dropped)
     return None
 
 

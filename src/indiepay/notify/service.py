@@ -5,9 +5,13 @@ Order of checks: the route names an account of that channel → the adapter veri
 probes and the mchid/appid/seller → we find our payment by the account and ``out_trade_no`` and compare
 amount and currency → dedupe by the channel's notification id → apply with a conditional update. Anything
 that fails changes nothing, is logged as rejected, and is answered in the channel's failure format.
+During a credential rotation's grace window the adapter also verifies under the replaced credentials; a
+callback accepted that way is noted on its received-notification row (``detail``).
 """
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +38,11 @@ from indiepay.payments.sync import apply_trade_state, mismatch
 from indiepay.refunds.models import Refund
 from indiepay.refunds.service import apply_refund_state
 
+log = logging.getLogger(__name__)
+
+# kept on the received-notification row of a callback only the replaced credentials verified (rotation)
+PREVIOUS_CREDENTIALS_NOTE = "verified_with_previous_credentials"
+
 UNKNOWN_ROUTE = NotificationReply(status_code=404, body=b'{"code":"FAIL","message":"unknown account"}',
                                   content_type="application/json")
 
@@ -56,6 +65,9 @@ def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
     adapter = adapter_for(ctx, account)
     try:
         notification = adapter.parse_notification(incoming)
+        if notification.credentials != "current":
+            log.info("callback %s on %s verified with the credentials a rotation replaced",
+                     notification.notification_id, account.id)
         due_now = _apply(ctx, account, notification)
     except NotificationRejected as exc:
         return _reject(ctx, adapter, account, _Rejected("verification_failed", exc.message))
@@ -77,7 +89,8 @@ def _apply(ctx: ServiceContext, account: ChannelAccount, notification: Notificat
             # a rejection below rolls this back with everything else
             first_time = insert_once(session, RECEIVED, {
                 "id": new_id("ntf"), "account_id": account.id, "notification_id": notification.notification_id,
-                "event_type": notification.event_type, "result": "applied", "detail": None,
+                "event_type": notification.event_type, "result": "applied",
+                "detail": None if notification.credentials == "current" else PREVIOUS_CREDENTIALS_NOTE,
                 "received_at": ctx.clock.now()}, ["account_id", "notification_id"])
             if not first_time:
                 return False

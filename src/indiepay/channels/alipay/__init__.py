@@ -20,6 +20,7 @@ import httpx
 from indiepay.channels.alipay import signing
 from indiepay.channels.alipay.adapter import AlipayAdapter
 from indiepay.channels.alipay.client import AlipayClient
+from indiepay.channels.alipay.notify import AccountIdentity
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest
 
@@ -87,15 +88,22 @@ def validate_credentials(credentials: Mapping[str, str]) -> dict[str, str]:
 
 
 def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Client,
-                  clock: Clock) -> AlipayAdapter:
+                  clock: Clock, *, previous: Mapping[str, str] | None = None) -> AlipayAdapter:
     """Build the adapter for one Alipay app talking to ``base_url`` (the full gateway URL).
 
     ``credentials`` are as :func:`validate_credentials` accepted them when they were entered; they are not
-    validated again here (that would re-run the slow RSA key check on every build).
+    validated again here (that would re-run the slow RSA key check on every build). ``previous`` are the
+    credentials a rotation replaced: their Alipay public key still verifies *notifies* (Alipay signs a
+    notify once and resends the same form for ~25 h); requests always use the current set.
     """
     valid = credentials
     public_key = signing.load_public_key(valid["alipay_public_key"])
     private_key = signing.load_private_key(valid["app_private_key"], validated=True)
     client = AlipayClient(app_id=valid["app_id"], app_private_key=private_key, alipay_public_key=public_key,
                           gateway_url=base_url, http=http, clock=clock)
-    return AlipayAdapter(client, seller_id=valid["seller_id"], alipay_public_key=public_key)
+    previous_identity = None
+    if previous is not None:
+        previous_identity = AccountIdentity(app_id=previous["app_id"], seller_id=previous["seller_id"],
+                                            alipay_public_key=signing.load_public_key(previous["alipay_public_key"]))
+    return AlipayAdapter(client, seller_id=valid["seller_id"], alipay_public_key=public_key,
+                         previous_identity=previous_identity)

@@ -14,6 +14,7 @@ here:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -24,11 +25,13 @@ from indiepay.channels.alipay.client import AlipayClient, AlipayResponse, parse_
 from indiepay.channels.alipay.notify import AccountIdentity, parse_notify
 from indiepay.channels.base import (
     BillFile,
+    ChannelAdapter,
     ChannelMethod,
     ChannelPayment,
     ChannelRefund,
     IncomingNotification,
     Notification,
+    NotificationRejected,
     NotificationReply,
     PrepayRequest,
     PrepayResult,
@@ -75,10 +78,12 @@ class AlipayAdapter:
 
     channel = "alipay"
 
-    def __init__(self, client: AlipayClient, *, seller_id: str, alipay_public_key: rsa.RSAPublicKey) -> None:
+    def __init__(self, client: AlipayClient, *, seller_id: str, alipay_public_key: rsa.RSAPublicKey,
+                 previous_identity: AccountIdentity | None = None) -> None:
         self._client = client
         self._identity = AccountIdentity(app_id=client.app_id, seller_id=seller_id,
                                          alipay_public_key=alipay_public_key)
+        self._previous_identity = previous_identity  # a rotation's grace window: see parse_notification
 
     # --- payments ---------------------------------------------------------------------------------
 
@@ -204,8 +209,25 @@ class AlipayAdapter:
     # --- callbacks --------------------------------------------------------------------------------
 
     def parse_notification(self, incoming: IncomingNotification) -> Notification:
-        """Verify an async notify addressed to this app. Raises NotificationRejected."""
-        return parse_notify(incoming, self._identity)
+        """Verify an async notify addressed to this app. Raises NotificationRejected.
+
+        During a rotation's grace window a notify the current Alipay public key rejects is tried with the
+        previous one (Alipay resends the form it signed before the key change); success through it is
+        marked ``credentials="previous"``. When both fail, the current rejection is raised.
+        """
+        try:
+            return parse_notify(incoming, self._identity)
+        except NotificationRejected as rejected:
+            if self._previous_identity is None:
+                raise
+            try:
+                notification = parse_notify(incoming, self._previous_identity)
+            except NotificationRejected:
+                raise rejected from None
+        return replace(notification, credentials="previous")
+
+    def carry_over(self, replaced: ChannelAdapter) -> None:
+        """Nothing to take over: an Alipay app's keys all come with its credentials."""
 
     def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:
         """Alipay stops retrying only on the literal text ``success``."""

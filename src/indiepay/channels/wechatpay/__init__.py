@@ -29,6 +29,8 @@ from indiepay.channels.wechatpay.credentials import (
     SECRET_FIELDS,
     validate_credentials,
 )
+from indiepay.channels.wechatpay.keys import ChainedKeys, PlatformKeys
+from indiepay.channels.wechatpay.notify import NotificationVerifier
 from indiepay.core.clock import Clock
 
 PRODUCTION_BASE_URL = "https://api.mch.weixin.qq.com"
@@ -46,7 +48,8 @@ __all__ = [
 
 
 def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Client, clock: Clock,
-                  *, timeout: httpx.Timeout | float | None = None) -> WechatPayAdapter:
+                  *, timeout: httpx.Timeout | float | None = None,
+                  previous: Mapping[str, str] | None = None) -> WechatPayAdapter:
     """Build the adapter for one merchant account from its decrypted credentials.
 
     Args:
@@ -56,13 +59,31 @@ def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Cli
         http: a shared ``httpx.Client`` (connection pooling); requests are signed per call.
         clock: the clock for request timestamps and the 300 s windows.
         timeout: per-request timeout overriding the client's default.
+        previous: the credentials a rotation replaced, still accepted for *callbacks* (never used for a
+            request). Their APIv3 key decrypts callbacks WeChat built before the change; signatures are
+            checked against the current key store first (WeChat's keys did not rotate with the merchant's)
+            and then against the public key the previous set carried.
 
     Raises:
         InvalidRequest: ``invalid_credentials``.
     """
-    creds = credentials
+    client = _client(credentials, base_url, http, clock, timeout)
+    previous_verifier = None
+    if previous is not None:
+        old_key_pem = previous.get("wechatpay_public_key")
+        old_keys = PlatformKeys(public_key_id=previous.get("wechatpay_public_key_id"),
+                                public_key=signing.load_public_key(old_key_pem) if old_key_pem else None,
+                                fetcher=None, clock=clock)
+        previous_verifier = NotificationVerifier(keys=ChainedKeys([client.keys, old_keys]),
+                                                 apiv3_key=previous["apiv3_key"].encode("utf-8"), clock=clock,
+                                                 mchid=previous["mchid"], appid=previous["appid"])
+    return WechatPayAdapter(client, appid=credentials["appid"], clock=clock, previous_verifier=previous_verifier)
+
+
+def _client(creds: Mapping[str, str], base_url: str, http: httpx.Client, clock: Clock,
+            timeout: httpx.Timeout | float | None) -> WechatPayClient:
     public_key_pem = creds.get("wechatpay_public_key")
-    client = WechatPayClient(
+    return WechatPayClient(
         mchid=creds["mchid"],
         merchant_serial_no=creds["merchant_serial_no"],
         private_key=signing.load_private_key(creds["merchant_private_key"], validated=True),
@@ -74,8 +95,7 @@ def build_adapter(credentials: Mapping[str, str], base_url: str, http: httpx.Cli
         public_key=signing.load_public_key(public_key_pem) if public_key_pem else None,
         timeout=timeout,
     )
-    return WechatPayAdapter(client, appid=creds["appid"], clock=clock)
 
 
 # Static proof that this package fits the registry's factory signature and the port.
-_FACTORY: Callable[[Mapping[str, str], str, httpx.Client, Clock], ChannelAdapter] = build_adapter
+_FACTORY: Callable[..., ChannelAdapter] = build_adapter

@@ -9,17 +9,20 @@ daily bills in :mod:`.bills`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 from indiepay.channels.base import (
     BillFile,
+    ChannelAdapter,
     ChannelMethod,
     ChannelPayment,
     ChannelRefund,
     IncomingNotification,
     Notification,
+    NotificationRejected,
     NotificationReply,
     PrepayRequest,
     PrepayResult,
@@ -46,12 +49,15 @@ class WechatPayAdapter:
 
     channel = "wechatpay"
 
-    def __init__(self, client: WechatPayClient, *, appid: str, clock: Clock) -> None:
+    def __init__(self, client: WechatPayClient, *, appid: str, clock: Clock,
+                 previous_verifier: notify.NotificationVerifier | None = None) -> None:
         self.client = client
         self.appid = appid
         self._clock = clock
         self.verifier = notify.NotificationVerifier(keys=client.keys, apiv3_key=client.apiv3_key, clock=clock,
                                                     mchid=client.mchid, appid=appid)
+        # the credentials a rotation replaced, for callbacks WeChat encrypted before the change
+        self.previous_verifier = previous_verifier
 
     @property
     def mchid(self) -> str:
@@ -166,11 +172,34 @@ class WechatPayAdapter:
     # -- callbacks ----------------------------------------------------------------------------------
 
     def parse_notification(self, incoming: IncomingNotification) -> Notification:
-        """Verify, decrypt and decode a callback for this account. Raises NotificationRejected."""
-        return notify.to_notification(self.verifier.verify(incoming))
+        """Verify, decrypt and decode a callback for this account. Raises NotificationRejected.
+
+        A callback the current credentials reject is tried with the previous ones, when the adapter holds
+        them (a rotation's grace window): WeChat resends the body it built — encrypted under the APIv3 key
+        of that moment — for ~24 h. Every check applies to both attempts; the current rejection is raised
+        when both fail, and a success through the previous set is marked ``credentials="previous"``.
+        """
+        try:
+            return notify.to_notification(self.verifier.verify(incoming))
+        except NotificationRejected as rejected:
+            if self.previous_verifier is None or rejected.channel_code in notify.NOT_KEY_RELATED:
+                raise
+            try:
+                verified = self.previous_verifier.verify(incoming)
+            except NotificationRejected:
+                raise rejected from None
+        return replace(notify.to_notification(verified), credentials="previous")
 
     def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:
         return notify.notification_reply(accepted, message)
+
+    def carry_over(self, replaced: ChannelAdapter) -> None:
+        """Trust the platform certificates the replaced adapter fetched for the same mchid and gateway: they
+        are WeChat's keys, which a rotation of the merchant's credentials does not change."""
+        if (isinstance(replaced, WechatPayAdapter) and replaced.mchid == self.mchid
+                and replaced.client.base_url == self.client.base_url):
+            for serial, key in replaced.client.keys.certificates().items():
+                self.client.keys.add_certificate(serial, key)
 
     # -- bills --------------------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ serials cannot make us hammer the gateway.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -23,6 +24,12 @@ PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
 NEGATIVE_CACHE_TTL = timedelta(seconds=60)
 
 CertificateFetcher = Callable[[], Mapping[str, rsa.RSAPublicKey]]
+
+
+class KeyResolver(Protocol):
+    """Anything that names the WeChat Pay key for a ``Wechatpay-Serial``."""
+
+    def resolve(self, serial: str) -> rsa.RSAPublicKey | None: ...
 
 
 class PlatformKeys:
@@ -52,6 +59,11 @@ class PlatformKeys:
         with self._lock:
             self._certificates[serial.upper()] = key
             self._unknown.pop(serial.upper(), None)
+
+    def certificates(self) -> dict[str, rsa.RSAPublicKey]:
+        """The platform certificates' keys trusted so far, by serial."""
+        with self._lock:
+            return dict(self._certificates)
 
     def known_serials(self) -> list[str]:
         with self._lock:
@@ -88,3 +100,23 @@ class PlatformKeys:
             if found is None:
                 self._unknown[wanted] = now
             return found
+
+
+class ChainedKeys:
+    """Asks several key stores in turn; the first that knows the serial answers.
+
+    Used for the credentials a rotation replaced: WeChat Pay's own keys did not change with the
+    merchant's, so the previous set resolves serials through the *current* store first (its cached
+    platform certificates, fetched and decrypted with the current APIv3 key — the old key no longer
+    decrypts the list) and only then through the keys the previous set itself carried (a public key).
+    """
+
+    def __init__(self, stores: Sequence[KeyResolver]) -> None:
+        self._stores = tuple(stores)
+
+    def resolve(self, serial: str) -> rsa.RSAPublicKey | None:
+        for store in self._stores:
+            key = store.resolve(serial)
+            if key is not None:
+                return key
+        return None

@@ -26,12 +26,14 @@ from indiepay.channels.base import (
 )
 from indiepay.channels.wechatpay import signing
 from indiepay.channels.wechatpay.client import within_window
-from indiepay.channels.wechatpay.keys import PlatformKeys
+from indiepay.channels.wechatpay.keys import KeyResolver
 from indiepay.channels.wechatpay.states import payment_from_wechat, refund_from_wechat
 from indiepay.core.clock import Clock
 
 PAYMENT_EVENTS = frozenset({"TRANSACTION.SUCCESS"})
 REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
+# rejections that no other credential set could turn into an acceptance (not worth a second attempt)
+NOT_KEY_RELATED = frozenset({"MISSING_SIGNATURE", "SIGNTEST", "TIMESTAMP_EXPIRED", "UNSUPPORTED_EVENT"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def _reject(message: str, code: str) -> NotificationRejected:
 class NotificationVerifier:
     """Verifies callbacks addressed to one merchant account (``mchid`` + ``appid``)."""
 
-    def __init__(self, *, keys: PlatformKeys, apiv3_key: bytes, clock: Clock, mchid: str, appid: str) -> None:
+    def __init__(self, *, keys: KeyResolver, apiv3_key: bytes, clock: Clock, mchid: str, appid: str) -> None:
         self._keys = keys
         self._apiv3_key = apiv3_key
         self._clock = clock

@@ -23,6 +23,11 @@ Sandbox-only endpoints
     ``POST /_provision`` ``{}`` → 201 ``{"credentials": {"app_id", "seller_id", "app_private_key",
     "alipay_public_key"}, "gateway_url"}`` — a new app with fresh RSA-2048 keys (PEM).
 
+    ``POST /_credentials/rotate`` ``{"app_id", "app_key": true, "alipay_key": true}`` → 200 ``{"app_id",
+    "credentials": {changed fields}}`` — the merchant resets the app's key pair (new ``app_private_key``;
+    the old app key stops verifying at once) and gets a new ``alipay_public_key``: answers and new notifies
+    are signed with the new Alipay key, while notifies already signed are resent unchanged (old signature).
+
     ``POST /_buyer/pay`` ``{"qr_code": ...}`` or ``{"app_id", "out_trade_no"}`` (optional ``buyer_id``) —
     the buyer scans (the trade is created if needed) and pays; the notify follows. 200 ``{"app_id",
     "out_trade_no", "trade_no", "trade_status", "buyer_id", "total_amount"}``; 404 ``order_not_found``;

@@ -22,7 +22,7 @@ from indiepay.sandbox.alipay import bills, pages
 from indiepay.sandbox.alipay.config import AlipaySandboxConfig
 from indiepay.sandbox.alipay.gateway import PAGE_METHODS, KeyRing, RequestRejected, authenticate, render, success
 from indiepay.sandbox.alipay.notifier import Notifier, payment_form, refund_form, sign_form
-from indiepay.sandbox.alipay.provision import new_app
+from indiepay.sandbox.alipay.provision import new_app, rotate_app
 from indiepay.sandbox.alipay.store import Faults, Order, SandboxStore
 from indiepay.sandbox.alipay.trades import GatewayError, TradeBook, cn_time
 from indiepay.sandbox.billing import BillFaultError
@@ -48,6 +48,13 @@ class FaultUpdate(BaseModel):
     fail_with_500: int | None = Field(default=None, ge=0)
     hang_seconds: float | None = Field(default=None, ge=0)
     bill_fault: dict[str, Any] | None = None
+
+
+class KeyRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    app_id: str
+    app_key: bool = True
+    alipay_key: bool = True
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -220,6 +227,18 @@ def create_alipay_sandbox(config: AlipaySandboxConfig | None = None) -> FastAPI:
         sandbox.store.add_app(app.app)
         return JSONResponse({"credentials": app.credentials,
                              "gateway_url": sandbox.base_url(request) + "/gateway.do"}, status_code=201)
+
+    @api.post("/_credentials/rotate")
+    async def rotate_credentials(body: KeyRotation) -> Response:
+        app = sandbox.store.app(body.app_id)
+        if app is None:
+            return _error(404, "app_not_found", "no such app")
+        if not (body.app_key or body.alipay_key):
+            return _error(400, "invalid_request", "rotate app_key, alipay_key or both")
+        rotated = await asyncio.to_thread(rotate_app, app, app_key=body.app_key, alipay_key=body.alipay_key)
+        sandbox.store.replace_app(rotated.app)
+        sandbox.keys.forget(app.app_id)
+        return JSONResponse({"app_id": app.app_id, "credentials": rotated.credentials})
 
     @api.post("/_buyer/pay")
     async def buyer_pay(body: BuyerPay) -> Response:

@@ -65,6 +65,11 @@ class KeyRing:
         self._keys: dict[str, AppKeys] = {}
         self._lock = threading.Lock()
 
+    def forget(self, app_id: str) -> None:
+        """Drop the loaded keys of an app whose keys were rotated."""
+        with self._lock:
+            self._keys.pop(app_id, None)
+
     def get(self, app: App) -> AppKeys:
         with self._lock:
             keys = self._keys.get(app.app_id)

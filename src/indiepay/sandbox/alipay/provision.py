@@ -7,7 +7,7 @@ app with a key pair of its own, whose public half is handed to the merchant as `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -41,3 +41,22 @@ def new_app() -> ProvisionedApp:
         "alipay_public_key": app.alipay_public_key,
     }
     return ProvisionedApp(app=app, credentials=credentials)
+
+
+def rotate_app(app: App, *, app_key: bool, alipay_key: bool) -> ProvisionedApp:
+    """What the open platform does when the merchant resets the app's key pair: a new app key (the old one
+    stops verifying at once — the gateway holds one app public key) and, with it, a new Alipay key pair
+    for the app. Notifies already signed keep their signature on every resend (they are signed once), so
+    a receiver must still accept the old Alipay public key for them. ``credentials`` holds only the
+    changed fields."""
+    changed: dict[str, str] = {}
+    if app_key:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        app = replace(app, app_public_key=signing.public_key_pem(key.public_key()))
+        changed["app_private_key"] = signing.private_key_pem(key)
+    if alipay_key:
+        gateway_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        app = replace(app, alipay_private_key=signing.private_key_pem(gateway_key),
+                      alipay_public_key=signing.public_key_pem(gateway_key.public_key()))
+        changed["alipay_public_key"] = app.alipay_public_key
+    return ProvisionedApp(app=app, credentials=changed)

@@ -145,6 +145,10 @@ class SandboxStore:
     def add_app(self, app: App) -> None:
         self._put("INSERT INTO apps (app_id, data) VALUES (?, ?)", (app.app_id, _dump(app)))
 
+    def replace_app(self, app: App) -> None:
+        """Store an app's new keys (a rotation)."""
+        self._put("UPDATE apps SET data = ? WHERE app_id = ?", (_dump(app), app.app_id))
+
     def app(self, app_id: str) -> App | None:
         text = self._one("SELECT data FROM apps WHERE app_id = ?", (app_id,))
         return None if text is None else _load(App, text)

@@ -41,8 +41,13 @@ Sandbox-only endpoints (unsigned, unauthenticated):
     ``WECHATPAY/SIGNTEST/`` (one-shot);
   - ``fail_with_500: int`` — the next N API calls answer 500 SYSTEM_ERROR without doing anything;
   - ``hang_seconds: float`` — API calls do their work, then sleep this long before answering;
-  - ``rotate_platform_certificate: true`` (action) — add a new platform certificate and sign with it
-    (the old one stays listed);
+  - ``rotate_platform_certificate: true`` (action) — add a new platform certificate (new serial) and sign
+    responses and callback attempts with it from now on; the old one stays listed by ``/v3/certificates``
+    (the overlap WeChat gives receivers to fetch the new one) until
+  - ``retire_old_platform_certificates: true`` (action) — ends the overlap: only the active one is listed;
+  - ``create_public_key: true`` (action) — the migration's first step: a WeChat Pay public key exists
+    (requests naming its id get answers signed with it; the view shows it) but callbacks keep the
+    platform certificate, so the receiver can add the key to its credentials before
   - ``switch_to_public_key: true`` (action) — create a WeChat Pay public key if there is none and sign
     with it from now on;
   - ``bill_fault: {"fault": "drop_row" | "change_amount" | "duplicate_row" | "shift_across_midnight" |
@@ -54,6 +59,12 @@ Sandbox-only endpoints (unsigned, unauthenticated):
   ``signing_serial``, ``platform_certificate_serials`` and,
   when the merchant has one, ``wechatpay_public_key_id`` / ``wechatpay_public_key`` (to update the
   merchant's credentials after a switch).
+* ``POST /_credentials/rotate`` ``{"mchid", "apiv3_key": true, "merchant_key": false}`` → 200
+  ``{"mchid", "credentials": {changed fields}}`` — the merchant resets its APIv3 key (``apiv3_key``) and/or
+  applies for a new API certificate (``merchant_key``: new ``merchant_serial_no`` + ``merchant_private_key``).
+  Like the real gateway: the new APIv3 key encrypts everything built from now on, while callbacks already
+  queued are resent with the body (ciphertext) built under the old key; the old API certificate keeps
+  working for requests.
 * ``GET|POST|DELETE /_clock`` — the gateway's business clock (:mod:`indiepay.sandbox.clock`): jump to
   ``{"now": RFC 3339[, "frozen": true]}`` or ``{"offset_seconds"}``. It stamps payment and refund times and
   decides which days' bills are published; signature windows and expiry stay on real time.

@@ -109,6 +109,42 @@ def new_merchant(key_mode: str, mchid: str) -> tuple[dict[str, Any], dict[str, s
     return record, credentials
 
 
+def rotate_merchant_keys(merchant: dict[str, Any], *, apiv3_key: bool, merchant_key: bool) -> dict[str, str]:
+    """What the merchant platform does when the merchant resets its APIv3 key and/or applies for a new API
+    certificate; returns the changed credential fields (the merchant merges them into its set).
+
+    A new APIv3 key takes effect at once for everything the gateway encrypts *from now on* (new callbacks,
+    ``/v3/certificates``); callbacks already built keep the ciphertext made under the old key on every
+    resend — that is what a receiver's grace window is for. A new API certificate does not revoke the
+    old one: requests signed with either verify (``previous_merchant_keys``), as at the real gateway, where
+    several API certificates are valid until they expire or are revoked.
+    """
+    changed: dict[str, str] = {}
+    if apiv3_key:
+        merchant["apiv3_key"] = "".join(secrets.choice(_ALNUM) for _ in range(32))
+        changed["apiv3_key"] = merchant["apiv3_key"]
+    if merchant_key:
+        key = _rsa()
+        merchant.setdefault("previous_merchant_keys", []).append(
+            {"serial": merchant["merchant_serial_no"], "public_pem": merchant["merchant_public_key"]})
+        merchant["merchant_serial_no"] = secrets.token_hex(20).upper()
+        merchant["merchant_public_key"] = signing.public_key_pem(key.public_key())
+        changed["merchant_serial_no"] = merchant["merchant_serial_no"]
+        changed["merchant_private_key"] = signing.private_key_pem(key)
+    return changed
+
+
+def merchant_public_key(merchant: dict[str, Any], serial: str) -> rsa.RSAPublicKey | None:
+    """The merchant's API certificate key named by a request's ``serial_no`` (current or still valid)."""
+    wanted = serial.upper()
+    if wanted == merchant["merchant_serial_no"]:
+        return public_key(str(merchant["merchant_public_key"]))
+    for old in merchant.get("previous_merchant_keys", []):
+        if old["serial"] == wanted:
+            return public_key(str(old["public_pem"]))
+    return None
+
+
 def signer(merchant: dict[str, Any], prefer_public_key: bool = False) -> tuple[str, rsa.RSAPrivateKey]:
     """The (serial, key) the gateway signs this merchant's responses and callbacks with right now.
 

@@ -84,7 +84,8 @@ async def authenticate(request: Request, merchants: Any) -> Authenticated:
     merchant = merchants.get_merchant(fields["mchid"])
     if merchant is None:
         raise GatewayError(401, "SIGN_ERROR", "商户号不存在或未开通APIv3")
-    if fields["serial_no"].upper() != merchant["merchant_serial_no"]:
+    key = gateway_keys.merchant_public_key(merchant, fields["serial_no"])
+    if key is None:
         raise GatewayError(401, "SIGN_ERROR", "商户证书序列号有误。请使用签名私钥匹配的证书序列号")
     try:
         stale = abs(time.time() - int(fields["timestamp"])) >= TIME_WINDOW_SECONDS
@@ -95,7 +96,6 @@ async def authenticate(request: Request, merchants: Any) -> Authenticated:
     body = await request.body()
     message = signing.request_message(request.method, path_below_mount(request), fields["timestamp"],
                                       fields["nonce_str"], body)
-    key = gateway_keys.public_key(str(merchant["merchant_public_key"]))
     if not signing.verify(key, message, fields["signature"]):
         raise GatewayError(401, "SIGN_ERROR", "签名错误，请检查后再试",
                            {"detail": {"issue": "sign not match"}, "sign_information": {

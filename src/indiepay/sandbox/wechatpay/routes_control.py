@@ -24,7 +24,8 @@ from indiepay.sandbox.wechatpay.callbacks import send_callback
 from indiepay.sandbox.wechatpay.protocol import GatewayError
 from indiepay.sandbox.wechatpay.state import Faults, SandboxState
 
-ACTION_KNOBS = {"rotate_platform_certificate", "switch_to_public_key"}
+ACTION_KNOBS = {"rotate_platform_certificate", "retire_old_platform_certificates", "create_public_key",
+                "switch_to_public_key"}
 
 
 def _error(error: GatewayError) -> JSONResponse:
@@ -101,6 +102,13 @@ def _set_faults(state: SandboxState, merchant: dict[str, Any], data: dict[str, A
         merchant["active_certificate"] = cert["serial"]
         if merchant["key_mode"] != "public_key" or not merchant.get("public_key"):
             merchant["key_mode"] = "platform_certificate"
+    if data.get("retire_old_platform_certificates"):
+        active = merchant["active_certificate"]
+        merchant["certificates"] = [c for c in merchant["certificates"] if c["serial"] == active]
+    if data.get("create_public_key") and not merchant.get("public_key"):
+        # the migration's first step: the key exists (requests naming it get answers signed with it) but
+        # callbacks keep the platform certificate until the switch
+        merchant["public_key"] = gateway_keys.new_public_key()
     if data.get("switch_to_public_key"):
         if not merchant.get("public_key"):
             merchant["public_key"] = gateway_keys.new_public_key()
@@ -146,6 +154,25 @@ def register_control(app: FastAPI, state: SandboxState) -> None:
         record, credentials = await asyncio.to_thread(gateway_keys.new_merchant, mode, mchid)
         store.put_merchant(record)
         return JSONResponse({"credentials": credentials, "key_mode": mode}, status_code=201)
+
+    @app.post("/_credentials/rotate")
+    async def rotate_credentials(request: Request) -> Response:
+        """The merchant resets its APIv3 key and/or its API certificate at the merchant platform."""
+        try:
+            data = await _json(request)
+            merchant = _merchant(state, data.get("mchid"))
+            unknown = set(data) - {"mchid", "apiv3_key", "merchant_key"}
+            if unknown:
+                raise GatewayError(400, "PARAM_ERROR", f"unknown fields: {sorted(unknown)}")
+            apiv3, api_cert = data.get("apiv3_key", True), data.get("merchant_key", False)
+            if not isinstance(apiv3, bool) or not isinstance(api_cert, bool) or not (apiv3 or api_cert):
+                raise GatewayError(400, "PARAM_ERROR", "apiv3_key / merchant_key are booleans, one of them true")
+        except GatewayError as error:
+            return _error(error)
+        changed = await asyncio.to_thread(gateway_keys.rotate_merchant_keys, merchant, apiv3_key=apiv3,
+                                          merchant_key=api_cert)
+        state.store.put_merchant(merchant)
+        return JSONResponse({"mchid": merchant["mchid"], "credentials": changed})
 
     @app.post("/_faults")
     async def set_faults(request: Request) -> Response:
