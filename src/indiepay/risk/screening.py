@@ -59,17 +59,17 @@ def active_ruleset(ctx: ServiceContext) -> rules.RuleSet:
     return _ruleset(ctx.settings.risk_shadow)
 
 
-def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *, payment_id: str, livemode: bool,
-                   amount: int, reference: str, payer: Mapping[str, Any], used_today: int, daily_limit: int,
-                   now: datetime) -> rules.Evaluation:
-    """Evaluate the rules for a payment about to be written as ``payment_id``.
+def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *, ruleset: rules.RuleSet,
+                   recent: features.Recent, payment_id: str, livemode: bool, amount: int, reference: str,
+                   payer: Mapping[str, Any], daily_limit: int, now: datetime) -> rules.Evaluation:
+    """Evaluate ``ruleset`` for a payment about to be written as ``payment_id``; ``recent`` is what
+    :func:`features.measure_recent` measured in this transaction.
 
     Raises:
         RiskBlocked (``risk_blocked``, details ``rule``, ``version``, ``reason``): a non-shadow rule blocks.
     """
-    ruleset = active_ruleset(ctx)
     measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
-                                    payer=payer, used_today=used_today, daily_limit=daily_limit, now=now)
+                                    recent=recent, daily_limit=daily_limit, now=now)
     evaluation = rules.evaluate(ruleset.rules, measured)
     _act(session, ctx, evaluation, RiskDecision(
         id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
