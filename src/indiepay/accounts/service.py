@@ -36,7 +36,7 @@ def to_out(account: ChannelAccount) -> ChannelAccountOut:
              for name, value in sorted(account.credentials.items())}
     return ChannelAccountOut(id=account.id, owner=account.owner, merchant_id=account.merchant_id,
                              channel=account.channel, environment=account.environment, role=account.role,
-                             status=account.status, fee_rate_bps=account.fee_rate_bps,
+                             weight=account.weight, status=account.status, fee_rate_bps=account.fee_rate_bps,
                              settlement_bank=account.settlement_bank, daily_cap=account.daily_cap,
                              verified_at=account.verified_at,
                              credentials=views, created_at=account.created_at)
@@ -112,7 +112,8 @@ def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, pr
               for name, value in credentials.items()}
     account = ChannelAccount(id=account_id, merchant_id=merchant_id,
                              owner="merchant" if merchant_id else PLATFORM_OWNER, channel=body.channel,
-                             environment=environment, role=body.role, status="active", base_url=base_url,
+                             environment=environment, role=body.role, weight=body.weight, status="active",
+                             base_url=base_url,
                              credentials=sealed, fee_rate_bps=body.fee_rate_bps,
                              settlement_bank=body.settlement_bank, daily_cap=body.daily_cap,
                              credentials_expire_at=earliest_expiry(credentials), verified_at=None,

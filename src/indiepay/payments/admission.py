@@ -50,7 +50,7 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
     """
     environment = "production" if livemode else "sandbox"
     day_start = business_day_start(business_day(now))
-    ruleset = screening.active_ruleset(ctx)
+    ruleset = screening.active_ruleset(ctx, session)
     recent = features.measure_recent(session, ruleset, merchant_id=merchant.id, livemode=livemode, payer=payer,
                                      now=now)
     applicable = _limits(ctx, merchant)
