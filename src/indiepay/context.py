@@ -10,6 +10,7 @@ from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.db.engine import Database
 from indiepay.merchants.auth import PrincipalCache
+from indiepay.routing.health import HealthRegistry
 from indiepay.vault.keyring import Vault
 
 
@@ -19,7 +20,7 @@ def _nothing() -> None:
 
 @dataclass
 class ServiceContext:
-    """The database, clock, vault, adapter cache and settings of one running platform."""
+    """The database, clock, vault, adapter cache, settings and account health of one running platform."""
 
     settings: Settings
     db: Database
@@ -28,6 +29,10 @@ class ServiceContext:
     adapters: AdapterCache
     wake_worker: Callable[[], None] = field(default=_nothing)
     principals: PrincipalCache = field(default_factory=PrincipalCache)  # recently resolved API keys
+    health: HealthRegistry = field(init=False)  # this process's circuit breakers, by channel account
+
+    def __post_init__(self) -> None:
+        self.health = HealthRegistry(self.clock)
 
     def notify_url(self, channel: str, account_id: str) -> str:
         return f"{self.settings.base_url}/notify/{channel}/{account_id}"

@@ -64,8 +64,10 @@ class Shop:
         with self.db.read() as session:
             merchant = session.get(Merchant, self.id)
             assert merchant is not None
+            recent = features.measure_recent(session, RULESET_V1, merchant_id=self.id, livemode=False, payer=payer,
+                                             now=now)
             return features.for_payment(session, RULESET_V1, merchant=merchant, livemode=False, amount=500,
-                                        payer=payer, used_today=1_234, daily_limit=5_000, now=now)
+                                        recent=recent, daily_limit=5_000, now=now)
 
     def measure_refund(self, amount: int) -> Features:
         with self.db.read() as session:
@@ -93,8 +95,10 @@ def test_payer_and_merchant_windows(db: Database) -> None:
     assert measured.payer_payments == {("openid", 10): 5, ("client_ip", 10): 4}  # 3 + failed(5) + pending(7)
     assert measured.payer_failures == {("openid", 60): 3, ("client_ip", 60): 0}
     assert measured.merchant_payments == {1: 1}
+    # today's counted volume, in the same statement: the shop's test-mode payments that are succeeded or
+    # pending (1.5, 3, 9.9, 10.5, 0.5 and the pending 7-minute one), not the failed/closed, live or other's
     assert (measured.used_today, measured.daily_limit, measured.amount, measured.subject_type) == (
-        1_234, 5_000, 500, "individual")
+        6_000, 5_000, 500, "individual")
     assert measured.account_age_days == 400
     only_ip = shop.measure(client_ip="1.1.1.1")
     assert only_ip.payer_payments == {("client_ip", 10): 4} and only_ip.payer_failures == {("client_ip", 60): 0}

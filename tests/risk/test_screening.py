@@ -206,7 +206,7 @@ def test_a_blocked_refund_reserves_nothing_and_keeps_its_decision(platform: Plat
     strict = rules.RuleSet("test-strict", (rules.Rule("refund_rate_block", 2, "refund_rate",
                                                       {"max_pct": 10, "min_refunds": 1}, "block",
                                                       applies_to="refund"),))
-    monkeypatch.setattr(screening, "active_ruleset", lambda ctx: strict)
+    monkeypatch.setattr(screening, "active_ruleset", lambda ctx, session=None: strict)
     merchant = platform.merchant("Strict")
     merchant.sandbox_account("wechatpay")
     payment = paid_payment(merchant, 1_000)
@@ -242,7 +242,7 @@ def test_shadow_mode_records_but_never_blocks(tmp_path: Path) -> None:
 def test_one_rule_in_shadow_mode(platform: PlatformUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
     watched = rules.RuleSet("v1-shadow-velocity", tuple(
         rules.Rule(**{**r.__dict__, "shadow": r.id == "payer_velocity_openid"}) for r in rules.RULESET_V1.rules))
-    monkeypatch.setattr(screening, "active_ruleset", lambda ctx: watched)
+    monkeypatch.setattr(screening, "active_ruleset", lambda ctx, session=None: watched)
     merchant = platform.merchant("Half")
     merchant.sandbox_account("wechatpay")
     age(platform, merchant, 100)

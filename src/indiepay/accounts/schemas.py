@@ -17,6 +17,7 @@ class ChannelAccountCreate(BaseModel):
     sandbox: bool = False
     environment: Literal["sandbox", "production"] | None = None
     role: Literal["primary", "backup"] = "primary"
+    weight: int = Field(default=1, ge=0, le=1_000)  # traffic share among the primaries (0: drained)
     credentials: dict[str, str] | None = None
     key_mode: Literal["public_key", "platform_certificate"] | None = None
     fee_rate_bps: int = Field(default=60, ge=0, le=10_000)  # what the channel charges (60 bps = 0.6 %)
@@ -50,6 +51,7 @@ class ChannelAccountOut(BaseModel):
     channel: str
     environment: str
     role: str
+    weight: int = 1
     status: str
     fee_rate_bps: int
     settlement_bank: str | None
@@ -70,6 +72,7 @@ class ChannelAccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["primary", "backup"] | None = None
+    weight: int | None = Field(default=None, ge=0, le=1_000)
     fee_rate_bps: int | None = Field(default=None, ge=0, le=10_000)
     settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
     daily_cap: int | None = Field(default=None, gt=0)  # null clears the cap

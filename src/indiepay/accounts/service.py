@@ -45,7 +45,7 @@ def to_out(account: ChannelAccount) -> ChannelAccountOut:
     previous = account.previous_credentials or None
     return ChannelAccountOut(id=account.id, owner=account.owner, merchant_id=account.merchant_id,
                              channel=account.channel, environment=account.environment, role=account.role,
-                             status=account.status, fee_rate_bps=account.fee_rate_bps,
+                             weight=account.weight, status=account.status, fee_rate_bps=account.fee_rate_bps,
                              settlement_bank=account.settlement_bank, daily_cap=account.daily_cap,
                              verified_at=account.verified_at, credentials=_views(account.credentials),
                              credentials_updated_at=account.updated_at,
@@ -146,8 +146,8 @@ def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, pr
     prepared = prepare_credentials(ctx, body.channel, raw, owner=merchant_id or PLATFORM_OWNER, account_id=account_id)
     account = ChannelAccount(id=account_id, merchant_id=merchant_id,
                              owner="merchant" if merchant_id else PLATFORM_OWNER, channel=body.channel,
-                             environment=environment, role=body.role, status="active", base_url=base_url,
-                             credentials=prepared.sealed, fee_rate_bps=body.fee_rate_bps,
+                             environment=environment, role=body.role, weight=body.weight, status="active",
+                             base_url=base_url, credentials=prepared.sealed, fee_rate_bps=body.fee_rate_bps,
                              settlement_bank=body.settlement_bank, daily_cap=body.daily_cap,
                              credentials_expire_at=prepared.expire_at, verified_at=None,
                              created_at=now, updated_at=now)

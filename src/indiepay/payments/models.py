@@ -18,6 +18,7 @@ class Payment(Base):
         Index("ix_payments_merchant_created", "merchant_id", "livemode", "created_at", "id"),
         Index("ix_payments_status_next_query", "status", "next_query_at"),
         Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),
+        Index("ix_payments_account_created", "channel_account_id", "created_at"),  # an account's usage today
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

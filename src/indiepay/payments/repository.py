@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -44,27 +44,3 @@ def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str
                             < tuple_(starting_after.created_at, starting_after.id))
     query = query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit + 1)
     return list(session.scalars(query))
-
-
-def pick_account(session: Session, merchant_id: str | None, channel: str, environment: str) -> ChannelAccount | None:
-    """The account a new payment goes to: an active primary, else an active backup (oldest first).
-
-    ``merchant_id`` None picks among the platform's own accounts (platform collection).
-    """
-    owner = (ChannelAccount.merchant_id == merchant_id if merchant_id is not None
-             else ChannelAccount.owner == "platform")
-    query = (select(ChannelAccount)
-             .where(owner, ChannelAccount.channel == channel,
-                    ChannelAccount.environment == environment, ChannelAccount.status == "active")
-             .order_by(case((ChannelAccount.role == "primary", 0), else_=1), ChannelAccount.created_at)
-             .limit(1))
-    return session.scalars(query).first()
-
-
-def has_suspended_account(session: Session, merchant_id: str | None, channel: str, environment: str) -> bool:
-    """Whether the owner has a suspended account for the channel (to say "paused" rather than "none")."""
-    owner = (ChannelAccount.merchant_id == merchant_id if merchant_id is not None
-             else ChannelAccount.owner == "platform")
-    return session.scalar(select(ChannelAccount.id).where(
-        owner, ChannelAccount.channel == channel, ChannelAccount.environment == environment,
-        ChannelAccount.status == "suspended").limit(1)) is not None

@@ -8,7 +8,7 @@ of. The channel call itself runs outside any transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Table, insert, update
@@ -20,19 +20,16 @@ from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import ChannelMethod, PrepayRequest, PrepayResult
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
-from indiepay.core.clock import business_day, business_day_start
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.models import Merchant
-from indiepay.payments import repository, state
+from indiepay.payments import admission, repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
 from indiepay.payments.sync import close_at_channel, schedule_query
-from indiepay.risk import limits
-from indiepay.risk import repository as risk_repository
 from indiepay.risk import screening as risk_screening
 
 EXPIRE_JOB = "payment.expire"
@@ -96,6 +93,7 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
     adapter = adapter_for(ctx, account)
     request = prepay_request(ctx, payment, account)
     result = call_channel("prepay", lambda: adapter.prepay(request))
+    ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
         if result.value is not None:
@@ -105,61 +103,6 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
 
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
-
-
-def _route(session: Session, principal: Principal, merchant: Merchant, channel: str,
-           verify_account_id: str | None) -> tuple[ChannelAccount, str, int]:
-    """The account a new payment goes to, its collection mode and its platform fee rate.
-
-    A verification payment goes to the one account it verifies, in independent mode and without a
-    platform fee; any other payment follows the merchant's current collection mode.
-    """
-    environment = "production" if principal.livemode else "sandbox"
-    if verify_account_id is not None:
-        account = session.get(ChannelAccount, verify_account_id)
-        if (account is None or account.merchant_id != merchant.id or account.environment != environment
-                or account.channel != channel):
-            raise NotFound("no such channel account", code="account_not_found")
-        if account.status != "active":
-            raise Unprocessable("the channel account is suspended", code="account_suspended")
-        return account, "independent", 0
-    platform = merchant.collection_mode == "platform"
-    picked = repository.pick_account(session, None if platform else merchant.id, channel, environment)
-    if picked is None:
-        whose = "platform" if platform else "merchant"
-        if repository.has_suspended_account(session, None if platform else merchant.id, channel, environment):
-            raise Unprocessable(f"payments are paused: the {whose}'s {channel} accounts are suspended",
-                                code="account_suspended", details={"channel": channel, "environment": environment})
-        raise Unprocessable(f"no active {environment} {channel} account of the {whose}", code="no_channel_account",
-                            details={"channel": channel, "environment": environment,
-                                     "collection_mode": merchant.collection_mode})
-    return picked, merchant.collection_mode, merchant.platform_fee_bps if platform else merchant.tech_fee_bps
-
-
-def _within_limits(session: Session, ctx: ServiceContext, merchant: Merchant, account: ChannelAccount, amount: int,
-                   livemode: bool, now: datetime) -> tuple[int, int]:
-    """Refuse, before any channel call, a payment that would pass a single-payment or daily limit.
-
-    Returns the merchant's counted volume today (before this payment) and its daily limit, for the risk rules.
-    """
-    settings = ctx.settings
-    defaults = {"individual": (settings.individual_single_limit, settings.individual_daily_limit),
-                "enterprise": (settings.enterprise_single_limit, settings.enterprise_daily_limit)}
-    applicable = limits.effective(subject_type=merchant.subject_type, defaults=defaults,
-                                  single_override=merchant.single_limit, daily_override=merchant.daily_limit,
-                                  account_daily_cap=account.daily_cap)
-    if account.daily_cap is not None:  # a shared (platform) account's cap spans merchants: lock it too
-        session.get(ChannelAccount, account.id, with_for_update=True)
-    merchant_used, account_used = risk_repository.used_since(
-        session, merchant_id=merchant.id, livemode=livemode, account_id=account.id,
-        account_capped=account.daily_cap is not None, since=business_day_start(business_day(now)))
-    breach = limits.check(applicable, amount=amount, merchant_used_today=merchant_used,
-                          account_used_today=account_used)
-    if breach is not None:
-        raise Unprocessable(breach.message, code="limit_exceeded",
-                            details={"limit": breach.limit, "value": breach.value, "used": breach.used,
-                                     "remaining": breach.remaining, "amount": amount})
-    return merchant_used, applicable.daily
 
 
 def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
@@ -176,13 +119,11 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
             merchant = session.get(Merchant, merchant_id, with_for_update=True)
             if merchant is None or merchant.status != "active":
                 raise Unprocessable("the merchant is suspended", code="merchant_suspended")
-            account, mode, platform_fee_bps = _route(session, principal, merchant, body.method.channel,
-                                                     verify_account_id)
-            used_today, daily_limit = _within_limits(session, ctx, merchant, account, body.amount,
-                                                     principal.livemode, now)
-            risk_screening.screen_payment(session, ctx, merchant, payment_id=payment_id, livemode=principal.livemode,
-                                          amount=body.amount, reference=body.out_trade_no, payer=payer,
-                                          used_today=used_today, daily_limit=daily_limit, now=now)
+            admitted = admission.admit(session, ctx, merchant, livemode=principal.livemode, method=body.method.value,
+                                       channel=body.method.channel, amount=body.amount, payer=payer,
+                                       payment_id=payment_id, reference=body.out_trade_no, now=now,
+                                       verify_account_id=verify_account_id)
+            account, mode, platform_fee_bps = admitted.account, admitted.collection_mode, admitted.platform_fee_bps
             payment = Payment(
                 id=payment_id, merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,
@@ -220,6 +161,7 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     payment_id = payment.id
     adapter = adapter_for(ctx, account)
     result = call_channel("prepay", lambda: adapter.prepay(request))
+    ctx.health.record(account.id, result.outcome)
     now = ctx.clock.now()
     changes: dict[str, Any] = {}
     if result.value is not None:

@@ -114,6 +114,7 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
     out_trade_no, account = found[0].out_trade_no, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("query", lambda: adapter.query_payment(out_trade_no))
+    ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
         payment = session.get(Payment, payment_id)
@@ -166,6 +167,7 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
     out_trade_no, account = found[0].out_trade_no, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("close", lambda: adapter.close_payment(out_trade_no))
+    ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
     if result.outcome == "ok":

@@ -108,6 +108,7 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
                                 notify_url=ctx.notify_url(account.channel, account.id))
     adapter = adapter_for(ctx, account)
     result = call_channel("refund", lambda: adapter.refund(request))
+    ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
         if result.value is not None:

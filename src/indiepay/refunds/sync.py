@@ -34,6 +34,7 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         out_trade_no, out_refund_no = payment.out_trade_no, refund.out_refund_no
     adapter = adapter_for(ctx, account)
     result = call_channel("refund_query", lambda: adapter.query_refund(out_trade_no, out_refund_no))
+    ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
         if result.value is not None and result.value.state is not RefundState.NOT_FOUND:

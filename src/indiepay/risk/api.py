@@ -1,6 +1,6 @@
 """HTTP: the operator's kill switch — ``POST /v1/merchants/{id}/suspend|resume`` and the same for
 ``/v1/channel_accounts/{id}``; each answers with the status afterwards and the history of changes — and
-the risk rules in force (``GET /v1/risk/rules``, admin) and the decisions they made
+the risk rules in force (``GET|PUT /v1/risk/rules``, admin) and the decisions they made
 (``GET /v1/risk/decisions``: the operator all, a merchant its own)."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from fastapi import APIRouter, Query
 
 from indiepay.httpapi.deps import Admin, Caller, Ctx
 from indiepay.merchants.auth import Principal
-from indiepay.risk import service
-from indiepay.risk.schemas import DecisionList, RuleSetOut, SuspensionOut, SwitchIn, SwitchOut
-from indiepay.risk.screening import active_ruleset
+from indiepay.risk import rulesets, service
+from indiepay.risk.schemas import DecisionList, RuleSetIn, RuleSetOut, SuspensionOut, SwitchIn, SwitchOut
 
 router = APIRouter(tags=["kill switch"])
 rules_router = APIRouter(prefix="/v1/risk", tags=["risk"])
@@ -50,7 +49,15 @@ def resume_account(account_id: str, body: SwitchIn, ctx: Ctx, caller: Caller) ->
 
 @rules_router.get("/rules", response_model=RuleSetOut)
 def get_rules(ctx: Ctx, admin: Admin) -> RuleSetOut:
-    return service.ruleset_out(active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+    return service.ruleset_out(rulesets.active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+
+
+@rules_router.put("/rules", response_model=RuleSetOut)
+def put_rules(body: RuleSetIn, ctx: Ctx, admin: Admin) -> RuleSetOut:
+    with ctx.db.transaction() as session:
+        ruleset = rulesets.put_rules(session, ctx, admin, [rule.model_dump() for rule in body.rules], body.note)
+    rulesets.remember(ctx, ruleset)
+    return service.ruleset_out(rulesets.active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
 
 
 @rules_router.get("/decisions", response_model=DecisionList)

@@ -1,9 +1,10 @@
 """Measuring a payment or refund for the risk rules, with few indexed aggregate queries (test and live data
 kept apart by ``livemode``).
 
-On every payment: one query over the merchant's payments of the widest window a rule reads (minutes, on
-``ix_payments_merchant_created``) counts the payer's payments and failures and the merchant's payments
-for every window at once, with conditional sums. Today's volume comes from the limit check that just ran.
+On every payment: one query over the merchant's payments since the start of the business day (or the
+widest window a rule reads, when that reaches further back), on ``ix_payments_merchant_created``, sums
+today's counted volume — which the daily limit and the daily-cap rule share — and counts the payer's
+payments and failures and the merchant's payments for every window at once, with conditional sums.
 The trailing 30-day history (for "far above normal") does not change during a business day, so it is
 computed once per merchant, mode and day and kept in a small per-database cache. On a refund: one
 statement with three scalar subqueries over the trailing 7 days.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import as_utc, business_day, business_day_start
@@ -43,18 +44,36 @@ class History:
 _histories: weakref.WeakKeyDictionary[object, dict[tuple[str, bool, date], History]] = weakref.WeakKeyDictionary()
 
 
-def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
-                payer: Mapping[str, Any], used_today: int, daily_limit: int, now: datetime) -> rules.Features:
-    """The features of a payment about to be created (not yet written)."""
+@dataclass(frozen=True)
+class Recent:
+    """What one statement measured over the merchant's recent payments: its counted volume today (the daily
+    limit and the daily-cap rule read it) and the velocity counts the rules need."""
+
+    used_today: int
+    payer_payments: Mapping[tuple[str, int], int]
+    payer_failures: Mapping[tuple[str, int], int]
+    merchant_payments: Mapping[int, int]
+
+
+def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
+                   payer: Mapping[str, Any], now: datetime) -> Recent:
+    """Today's counted volume and the rules' recent counts for a payment about to be created, in one query."""
     need = rules.needs(ruleset.rules, "payment")
     ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
-    payer_payments, payer_failures, merchant_payments = _recent(session, need, merchant.id, livemode, ids, now)
+    return _recent(session, need, merchant_id, livemode, ids, now)
+
+
+def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
+                recent: Recent, daily_limit: int, now: datetime) -> rules.Features:
+    """The features of a payment about to be created (not yet written), from ``recent`` and the history."""
+    need = rules.needs(ruleset.rules, "payment")
     history = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
     return rules.Features(
         object_type="payment", amount=amount, subject_type=merchant.subject_type,
-        account_age_days=_age_days(merchant, now), used_today=used_today, daily_limit=daily_limit,
-        payer_payments=payer_payments, payer_failures=payer_failures, merchant_payments=merchant_payments,
-        history_days=history.days, history_volume=history.volume, history_count=history.count)
+        account_age_days=_age_days(merchant, now), used_today=recent.used_today, daily_limit=daily_limit,
+        payer_payments=recent.payer_payments, payer_failures=recent.payer_failures,
+        merchant_payments=recent.merchant_payments, history_days=history.days, history_volume=history.volume,
+        history_count=history.count)
 
 
 def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
@@ -87,29 +106,34 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 
 def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: bool, ids: Mapping[str, str],
-            now: datetime) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[int, int]]:
-    """Counts over the merchant's recent payments: per (payer id, minutes), failures likewise, and per minutes.
+            now: datetime) -> Recent:
+    """One scan of the merchant's payments since the earlier of today's start and the widest rule window:
+    today's counted volume, and counts per (payer id, minutes), failures likewise, and per minutes.
 
     A payer id the request does not carry is not counted (its rules cannot fire). The statement depends only
     on which windows and payer ids are counted, so it is built once per shape and reused with bound values
     (building and cache-keying a ten-column statement costs more than running it)."""
-    slots: tuple[tuple[str, Any], ...] = tuple([("merchant", minutes) for minutes in sorted(need.merchant_payments)]
-                  + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
-                                                                 ("failures", need.payer_failures))
-                     for by, minutes in sorted(windows) if by in ids])
+    slots: tuple[tuple[str, Any], ...] = tuple(
+        [("merchant", minutes) for minutes in sorted(need.merchant_payments)]
+        + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
+                                                       ("failures", need.payer_failures))
+           for by, minutes in sorted(windows) if by in ids])
+    statement = _RECENT_STATEMENTS.get(slots)
+    if statement is None:
+        statement = _RECENT_STATEMENTS.setdefault(slots, _recent_statement(slots))
+    minutes_used = {key if kind == "merchant" else key[1] for kind, key in slots}
+    day_start = business_day_start(business_day(now))
+    widest = max(minutes_used, default=0)
+    params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode, "day_start": day_start,
+                              "scan_from": min(day_start, now - timedelta(minutes=widest)),
+                              **{f"since_{m}": now - timedelta(minutes=m) for m in minutes_used},
+                              **{f"id_{by}": value for by, value in ids.items()}}
+    row = session.execute(statement, params).one()
     found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
-    if slots:
-        statement = _RECENT_STATEMENTS.get(slots)
-        if statement is None:
-            statement = _RECENT_STATEMENTS.setdefault(slots, _recent_statement(slots))
-        minutes_used = {key if kind == "merchant" else key[1] for kind, key in slots}
-        params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode,
-                                  **{f"since_{m}": now - timedelta(minutes=m) for m in minutes_used},
-                                  **{f"id_{by}": value for by, value in ids.items()}}
-        row = session.execute(statement, params).one()
-        for (kind, key), value in zip(slots, row, strict=True):
-            found[kind][key] = int(value or 0)
-    return found["payer"], found["failures"], found["merchant"]
+    for (kind, key), value in zip(slots, row[1:], strict=True):
+        found[kind][key] = int(value or 0)
+    return Recent(used_today=int(row[0] or 0), payer_payments=found["payer"], payer_failures=found["failures"],
+                  merchant_payments=found["merchant"])
 
 
 _RECENT_STATEMENTS: dict[tuple[tuple[str, Any], ...], Any] = {}
@@ -119,7 +143,9 @@ def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
     def since(minutes: int) -> ColumnElement[bool]:
         return Payment.created_at >= bindparam(f"since_{minutes}", type_=UTCDateTime())
 
-    columns: list[ColumnElement[Any]] = []
+    today = and_(Payment.created_at >= bindparam("day_start", type_=UTCDateTime()),
+                 or_(*(Payment.status == status for status in COUNTED)))  # no expanding IN: no post-compile
+    columns: list[ColumnElement[Any]] = [func.coalesce(func.sum(case((today, Payment.amount), else_=0)), 0)]
     for kind, key in slots:
         if kind == "merchant":
             columns.append(_count(since(key)))
@@ -127,11 +153,11 @@ def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
         by, minutes = key
         condition = and_(since(minutes), Payment.payer[by].as_string() == bindparam(f"id_{by}"))
         if kind == "failures":
-            condition = and_(condition, Payment.status.in_(FAILED))
+            condition = and_(condition, or_(*(Payment.status == status for status in FAILED)))
         columns.append(_count(condition))
-    widest = max(key if kind == "merchant" else key[1] for kind, key in slots)
     return select(*columns).where(Payment.merchant_id == bindparam("merchant_id"),
-                                  Payment.livemode == bindparam("livemode"), since(widest))
+                                  Payment.livemode == bindparam("livemode"),
+                                  Payment.created_at >= bindparam("scan_from", type_=UTCDateTime()))
 
 
 def _history(session: Session, merchant: Merchant, livemode: bool, today: date) -> History:

@@ -40,6 +40,26 @@ class RuleOut(BaseModel):
     applies_to: str
 
 
+class RuleIn(BaseModel):
+    """One rule of a proposed rule set; its version is assigned by the platform."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+    kind: str = Field(min_length=1, max_length=32)
+    params: dict[str, int | str]
+    outcome: Literal["allow", "review", "block"]
+    shadow: bool = False
+    applies_to: Literal["payment", "refund", "both"] = "payment"
+
+
+class RuleSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RuleIn] = Field(max_length=200)
+    note: str = Field(default="", max_length=500)
+
+
 class RuleSetOut(BaseModel):
     version: str
     shadow_mode: bool  # INDIEPAY_RISK_SHADOW: every rule runs in shadow mode

@@ -8,15 +8,15 @@ and before any channel call; refund creation calls :func:`screen_refund` once th
   transaction in :func:`keep_blocked`, which writes the decision (and a de-duplicated ``risk_blocked``
   alert) in a small transaction of its own *after* the rollback. (A second write transaction opened
   while the first is still open would wait on it forever on SQLite, one writer at a time.)
-- ``review``: the object is created as usual; the decision is written with its id in the same transaction
-  with a ``risk_review`` alert (one per object).
+- ``review``: the object is created as usual; the decision is written with its id in the same transaction,
+  and a ``risk_review`` alert is raised once per merchant, rule and hour (a burst that trips a velocity
+  rule is one incident, not one alert per payment; every decision is still stored and listed).
 - shadow hits (a rule's own ``shadow`` flag, or ``INDIEPAY_RISK_SHADOW`` for every rule) are recorded and
   change nothing. An evaluation with no hit at all is not stored: it keeps the hot path light.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,7 +32,7 @@ from indiepay.core.errors import Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
-from indiepay.risk import features, rules
+from indiepay.risk import features, rules, rulesets
 from indiepay.risk.models import RiskDecision
 
 log = logging.getLogger(__name__)
@@ -49,27 +49,22 @@ class RiskBlocked(Unprocessable):
         self.decision = decision
 
 
-@functools.cache
-def _ruleset(shadow: bool) -> rules.RuleSet:
-    return rules.all_shadow(rules.RULESET_V1) if shadow else rules.RULESET_V1
+def active_ruleset(ctx: ServiceContext, session: Session | None = None) -> rules.RuleSet:
+    """The rule set in force (see :mod:`indiepay.risk.rulesets`)."""
+    return rulesets.active_ruleset(ctx, session)
 
 
-def active_ruleset(ctx: ServiceContext) -> rules.RuleSet:
-    """The rule set in force: version 1, every rule in shadow mode under ``INDIEPAY_RISK_SHADOW``."""
-    return _ruleset(ctx.settings.risk_shadow)
-
-
-def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *, payment_id: str, livemode: bool,
-                   amount: int, reference: str, payer: Mapping[str, Any], used_today: int, daily_limit: int,
-                   now: datetime) -> rules.Evaluation:
-    """Evaluate the rules for a payment about to be written as ``payment_id``.
+def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *, ruleset: rules.RuleSet,
+                   recent: features.Recent, payment_id: str, livemode: bool, amount: int, reference: str,
+                   payer: Mapping[str, Any], daily_limit: int, now: datetime) -> rules.Evaluation:
+    """Evaluate ``ruleset`` for a payment about to be written as ``payment_id``; ``recent`` is what
+    :func:`features.measure_recent` measured in this transaction.
 
     Raises:
         RiskBlocked (``risk_blocked``, details ``rule``, ``version``, ``reason``): a non-shadow rule blocks.
     """
-    ruleset = active_ruleset(ctx)
     measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
-                                    payer=payer, used_today=used_today, daily_limit=daily_limit, now=now)
+                                    recent=recent, daily_limit=daily_limit, now=now)
     evaluation = rules.evaluate(ruleset.rules, measured)
     _act(session, ctx, evaluation, RiskDecision(
         id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
@@ -85,7 +80,7 @@ def screen_refund(session: Session, ctx: ServiceContext, payment: Payment, *, re
     Raises:
         RiskBlocked (``risk_blocked``): a non-shadow rule blocks.
     """
-    ruleset = active_ruleset(ctx)
+    ruleset = active_ruleset(ctx, session)
     merchant = session.get(Merchant, payment.merchant_id)
     assert merchant is not None
     measured = features.for_refund(session, ruleset, merchant=merchant, livemode=payment.livemode, amount=amount,
@@ -115,7 +110,8 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
         assert decisive is not None
         raise_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
                     message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
-                    dedupe_key=f"risk_review:{decision.object_type}:{decision.object_id}",
+                    dedupe_key=(f"risk_review:{decision.merchant_id}:{decision.object_type}:{decisive.rule_id}:"
+                                f"{decision.created_at:%Y-%m-%dT%H}"),
                     details=_alert_details(decision))
     session.flush()
 

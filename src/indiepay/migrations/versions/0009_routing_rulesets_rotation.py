@@ -8,6 +8,7 @@ Create Date: 2026-11-26 06:00:00
 channel and environment (routing splits by it). ``channel_accounts.previous_credentials`` keeps the sealed
 credentials a rotation replaced, so callbacks signed for in-flight payments still verify until the new
 credentials have been verified by a test payment (``previous_credentials_until`` bounds that window).
+``ix_payments_account_created`` lets an account's daily-cap usage read only today's payments.
 ``risk_rulesets`` stores each rule set the operator puts in force through ``PUT /v1/risk/rules``: versions
 are never edited, the newest is the one in force. Columns are added with plain ``ALTER TABLE … ADD COLUMN``
 so SQLite keeps its triggers.
@@ -31,6 +32,7 @@ def upgrade() -> None:
     op.add_column('channel_accounts', sa.Column('previous_credentials', sa.JSON(), nullable=True))
     op.add_column('channel_accounts', sa.Column('previous_credentials_until',
                                                 indiepay.db.base.UTCDateTime(timezone=True), nullable=True))
+    op.create_index('ix_payments_account_created', 'payments', ['channel_account_id', 'created_at'])
     op.create_table(
         'risk_rulesets',
         sa.Column('version', sa.String(length=32), nullable=False),
@@ -46,6 +48,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('risk_rulesets')
+    op.drop_index('ix_payments_account_created', table_name='payments')
     op.drop_column('channel_accounts', 'previous_credentials_until')
     op.drop_column('channel_accounts', 'previous_credentials')
     op.drop_column('channel_accounts', 'weight')
