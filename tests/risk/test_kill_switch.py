@@ -97,3 +97,28 @@ def test_limits_refuse_before_the_channel_and_say_what_remains(platform: Platfor
         from indiepay.payments.models import Payment
         assert session.scalar(select(func.count()).select_from(Payment).where(
             Payment.merchant_id == merchant.id)) == 2  # refused payments left no row and made no channel call
+
+
+def test_daily_cap_warnings_at_80_and_100_percent_once_each(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Capped")
+    account = merchant.live_account("wechatpay")
+    assert platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": 10_000}).status_code == 200
+    assert platform.admin.patch(f"/v1/channel_accounts/{account['id']}", json={"daily_cap": 20_000}).status_code == 200
+
+    def warnings() -> list[tuple[str, int]]:
+        alerts = merchant.live.get("/v1/alerts", params={"kind": "daily_cap_warning"}).json()["data"]
+        return sorted((a["details"]["scope"], a["details"]["level"]) for a in alerts)
+
+    for amount in (7_900, 50, 50):  # 79 %, then 80 % exactly, then 81 %: one warning at 80
+        assert merchant.create_payment(amount=amount, live=True).status_code == 201
+    assert warnings() == [("merchant", 80)]
+    assert merchant.create_payment(amount=2_000, live=True).status_code == 201  # exactly 100 %
+    assert merchant.create_payment(amount=1, live=True).json()["error"]["code"] == "limit_exceeded"
+    assert warnings() == [("merchant", 80), ("merchant", 100)]
+    # the account's cap (20,000) is at 50 %: no account warning; test-mode payments never warn
+    merchant.sandbox_account("wechatpay")
+    assert platform.admin.patch(f"/v1/merchants/{merchant.id}", json={"daily_limit": 100_000}).status_code == 200
+    assert merchant.create_payment(amount=6_000, live=True).status_code == 201  # account: 80 %
+    assert ("channel_account", 80) in warnings()
+    assert merchant.create_payment(amount=90_000).status_code == 201
+    assert len(warnings()) == 3

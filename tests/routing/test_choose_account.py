@@ -55,10 +55,10 @@ class Shop:
     def choose(self, health: HealthRegistry, amount: int = 1_000, platform: bool = False,
                method: str = "wechat_native") -> str:
         with self.db.transaction() as session:
-            account = service.choose_account(session, health, merchant_id=None if platform else self.id,
+            chosen = service.choose_account(session, health, merchant_id=None if platform else self.id,
                                              channel="wechatpay", environment="production", method=method,
                                              amount=amount, day_start=TODAY)
-            return account.id
+            return chosen.account.id
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.alerts.rules import cap_warning_levels
+from indiepay.alerts.service import warn_daily_cap
 from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day, business_day_start
 from indiepay.core.errors import NotFound, Unprocessable
@@ -68,19 +70,38 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
                                     account_used_today=0), amount)
         platform = merchant.collection_mode == "platform"
         try:
-            account = routing.choose_account(session, ctx.health, merchant_id=None if platform else merchant.id,
+            chosen = routing.choose_account(session, ctx.health, merchant_id=None if platform else merchant.id,
                                              channel=channel, environment=environment, method=method,
                                              amount=amount, day_start=day_start)
         except Unprocessable as refused:
             if refused.code == "no_channel_account":  # say which mode looked for accounts
                 refused.details["collection_mode"] = merchant.collection_mode
             raise
-        admission = Admission(account, merchant.collection_mode,
+        admission = Admission(chosen.account, merchant.collection_mode,
                               merchant.platform_fee_bps if platform else merchant.tech_fee_bps)
     screening.screen_payment(session, ctx, merchant, ruleset=ruleset, recent=recent, payment_id=payment_id,
                              livemode=livemode, amount=amount, reference=reference, payer=payer,
                              daily_limit=applicable.daily, now=now)
+    if verify_account_id is None and livemode:
+        _warn_caps(session, ctx, merchant, chosen, daily=applicable.daily, merchant_used=recent.used_today,
+                   amount=amount, now=now)
     return admission
+
+
+def _warn_caps(session: Session, ctx: ServiceContext, merchant: Merchant, chosen: routing.Chosen, *, daily: int,
+               merchant_used: int, amount: int, now: datetime) -> None:
+    """Warn (once per level and day) when this payment takes the merchant's daily limit or its account's daily
+    cap to 80 % or 100 %. Live payments only: test traffic is not money the limits protect."""
+    day = business_day(now)
+    if cap_warning_levels(daily, merchant_used, merchant_used + amount):
+        warn_daily_cap(session, ctx.clock, merchant_id=merchant.id, scope="merchant", scope_id=merchant.id,
+                       cap=daily, used_before=merchant_used, used_after=merchant_used + amount, business_day=day)
+    account, used = chosen.account, chosen.used_today
+    if account.daily_cap is not None and used is not None and cap_warning_levels(account.daily_cap, used,
+                                                                                 used + amount):
+        warn_daily_cap(session, ctx.clock, merchant_id=account.merchant_id, scope="channel_account",
+                       scope_id=account.id, cap=account.daily_cap, used_before=used, used_after=used + amount,
+                       business_day=day)
 
 
 def _limits(ctx: ServiceContext, merchant: Merchant) -> limits.Limits:

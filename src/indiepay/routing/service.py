@@ -13,7 +13,7 @@ Health comes from the process's :class:`~indiepay.routing.health.HealthRegistry`
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -28,11 +28,19 @@ METHODS_BY_CHANNEL: dict[str, frozenset[str]] = {
     channel: frozenset(m.value for m in ChannelMethod if m.channel == channel)
     for channel in {m.channel for m in ChannelMethod}}
 
+@dataclass(frozen=True)
+class Chosen:
+    """The account routing chose, and what it has taken today when it has a daily cap (else None)."""
+
+    account: ChannelAccount
+    used_today: int | None
+
+
 _pick = random.Random()  # traffic splitting, not secrecy: a seeded-from-OS PRNG is what it needs
 
 
 def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str | None, channel: str,
-                   environment: str, method: str, amount: int, day_start: datetime) -> ChannelAccount:
+                   environment: str, method: str, amount: int, day_start: datetime) -> Chosen:
     """The account the payment goes to, among the merchant's (``merchant_id`` None: the platform's).
 
     Raises:
@@ -57,13 +65,14 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
         if decision.probe and not health.admit(chosen.id):
             snapshot = _with(snapshot, chosen.id, health="open")
             continue
+        chosen_used = used.get(chosen.id, 0) if chosen.daily_cap is not None else None
         if chosen.daily_cap is not None and chosen.merchant_id is None:
             session.get(ChannelAccount, chosen.id, with_for_update=True)  # shared: hold its cap while we write
-            fresh = repository.used_today(session, [chosen.id], day_start).get(chosen.id, 0)
-            if fresh + amount > chosen.daily_cap:
-                snapshot = _with(snapshot, chosen.id, used_today=fresh)
+            chosen_used = repository.used_today(session, [chosen.id], day_start).get(chosen.id, 0)
+            if chosen_used + amount > chosen.daily_cap:
+                snapshot = _with(snapshot, chosen.id, used_today=chosen_used)
                 continue
-        return chosen
+        return Chosen(chosen, chosen_used)
     raise ChannelUnavailable("no channel account could take the payment now; try again",
                              code="channel_unavailable", details={"channel": channel, "environment": environment})
 
