@@ -17,13 +17,25 @@ from sqlalchemy.orm import Session
 
 def insert_once(session: Session, table: Table, row: dict[str, Any], conflict_columns: Sequence[str]) -> bool:
     """Insert ``row`` unless a row with the same ``conflict_columns`` exists; True when it was inserted."""
-    dialect = session.get_bind().dialect.name
-    columns = list(conflict_columns)
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table).values(row).on_conflict_do_nothing(index_elements=columns)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).values(row).on_conflict_do_nothing(index_elements=columns)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    # RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT inserts through SQLAlchemy
-    return session.execute(statement.returning(table.c[columns[0]])).first() is not None
+    statement = _statement(session.get_bind().dialect.name, table, tuple(conflict_columns))
+    return session.execute(statement, row).first() is not None
+
+
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    """The statement for one dialect, table and conflict key, built once and run with each row's values
+    (building it per row costs more than running it, and these run on every callback and event)."""
+    key = (dialect, table.name, columns)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        if dialect == "postgresql":
+            built: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(columns))
+        elif dialect == "sqlite":
+            built = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(columns))
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError(f"unsupported database {dialect}")
+        # RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT inserts through SQLAlchemy
+        statement = _STATEMENTS.setdefault(key, built.returning(table.c[columns[0]]))
+    return statement

@@ -56,13 +56,14 @@ def call_channel(operation: str, fn: Callable[[], T]) -> CallOutcome[T]:
 
 
 CALLS: Table = ChannelCall.__table__  # type: ignore[assignment]
+_INSERT_CALL = insert(CALLS)  # built once, run with a parameter dict (every channel call writes one)
 
 
 def record_call(session: Session, clock: Clock, call: CallOutcome[Any], *, payment_id: str,
                 refund_id: str | None = None) -> None:
     """Add the call's log row to the caller's transaction."""
-    session.execute(insert(CALLS).values(
-        id=new_id("call"), payment_id=payment_id, refund_id=refund_id, operation=call.operation,
-        outcome=call.outcome, channel_code=call.error.channel_code if call.error else None,
-        message=call.error.message[:1000] if call.error else None, duration_ms=call.duration_ms,
-        created_at=clock.now()))
+    session.execute(_INSERT_CALL, {
+        "id": new_id("call"), "payment_id": payment_id, "refund_id": refund_id, "operation": call.operation,
+        "outcome": call.outcome, "channel_code": call.error.channel_code if call.error else None,
+        "message": call.error.message[:1000] if call.error else None, "duration_ms": call.duration_ms,
+        "created_at": clock.now()})

@@ -103,6 +103,7 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
 
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+_INSERT_PAYMENT = insert(PAYMENTS)  # built once, run with the row's values
 
 
 def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
@@ -137,7 +138,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 next_query_at=now + timedelta(seconds=state.next_query_delay(0)),
                 expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
             # SQL Core rather than the unit of work: this insert is on every payment's path
-            session.execute(insert(PAYMENTS).values({c.key: getattr(payment, c.key) for c in PAYMENTS.columns}))
+            session.execute(_INSERT_PAYMENT, {c.key: getattr(payment, c.key) for c in PAYMENTS.columns})
             schedule_query(session, ctx, payment, first=True)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
                     unique_key=f"expire:{payment.id}", first=True)

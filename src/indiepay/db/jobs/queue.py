@@ -19,6 +19,10 @@ BACKOFF_CAP_SECONDS = 3600.0
 
 
 JOBS: Table = Job.__table__  # type: ignore[assignment]
+# Built once and run with a parameter dict: building ``insert().values(...)`` per job (coercing every value
+# into a bind parameter, then cache-keying the result) costs more than executing it; jobs are on every
+# payment's path.
+_INSERT_JOB = insert(JOBS)
 
 
 def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
@@ -36,9 +40,9 @@ def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
                 return
             existing.unique_key = None  # the old one ran or is running: free the key for the new job
             session.flush()
-    session.execute(insert(JOBS).values(id=new_id("job"), kind=kind, args=args, unique_key=unique_key,
-                                        status="queued", run_at=when, attempts=0, max_attempts=max_attempts,
-                                        created_at=now))
+    session.execute(_INSERT_JOB, {"id": new_id("job"), "kind": kind, "args": args, "unique_key": unique_key,
+                                  "status": "queued", "run_at": when, "attempts": 0, "max_attempts": max_attempts,
+                                  "created_at": now})
     if when <= now:
         session.info[DUE_NOW] = True  # the committer may wake an in-process worker
 
