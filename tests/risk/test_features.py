@@ -169,3 +169,14 @@ def test_migration_0007_goes_down_with_payments_present_and_up_again(db: Databas
     assert "daily_cap" not in {c["name"] for c in inspect(db.engine).get_columns("channel_accounts")}
     command.upgrade(config, "head")
     test_risk_decisions_are_never_deleted(db)
+
+
+def test_an_alipay_buyer_id_is_counted_like_an_openid(db: Database) -> None:
+    shop = Shop(db, NOW - timedelta(days=400))
+    for n in (1, 4, 8):
+        shop.pay(minutes_ago(n), buyer_id="2088102146225135")
+    shop.pay(minutes_ago(20), status="failed", buyer_id="2088102146225135")
+    shop.pay(minutes_ago(2), buyer_id="2088000000000001")
+    measured = shop.measure(buyer_id="2088102146225135")
+    assert measured.payer_payments == {("buyer_id", 10): 3}
+    assert measured.payer_failures == {("buyer_id", 60): 1}

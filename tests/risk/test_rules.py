@@ -50,6 +50,10 @@ BOUNDARIES: list[tuple[str, Features, Features]] = [
      payment(used_today=7_000, amount=1_000, daily_limit=10_000)),
     ("payer_velocity_openid", payment(payer_payments={("openid", 10): 4}),
      payment(payer_payments={("openid", 10): 5})),
+    ("payer_velocity_buyer_id", payment(payer_payments={("buyer_id", 10): 4}),
+     payment(payer_payments={("buyer_id", 10): 5})),
+    ("repeated_failures_buyer_id", payment(payer_failures={("buyer_id", 60): 4}),
+     payment(payer_failures={("buyer_id", 60): 5})),
     ("payer_velocity_client_ip", payment(payer_payments={("client_ip", 10): 19}),
      payment(payer_payments={("client_ip", 10): 20})),
     ("repeated_failures_openid", payment(payer_failures={("openid", 60): 4}),
@@ -170,8 +174,8 @@ def test_a_rule_set_a_check_cannot_run_is_refused(rules: tuple[Rule, ...], messa
 
 def test_needs_names_exactly_the_windows_the_rules_read() -> None:
     paying = needs(RULESET_V1.rules, "payment")
-    assert paying.payer_payments == {("openid", 10), ("client_ip", 10)}
-    assert paying.payer_failures == {("openid", 60), ("client_ip", 60)}
+    assert paying.payer_payments == {("openid", 10), ("buyer_id", 10), ("client_ip", 10)}
+    assert paying.payer_failures == {("openid", 60), ("buyer_id", 60), ("client_ip", 60)}
     assert paying.merchant_payments == {1} and paying.history and not paying.refund_window
     refunding = needs(RULESET_V1.rules, "refund")
     assert refunding.refund_window and not refunding.history and not refunding.payer_payments
@@ -180,7 +184,7 @@ def test_needs_names_exactly_the_windows_the_rules_read() -> None:
 # -- properties over generated rule sets ------------------------------------------------------------------
 
 WINDOWS = (1, 10, 60)
-BY = ("openid", "client_ip")
+BY = ("openid", "buyer_id", "client_ip")
 small = st.integers(min_value=0, max_value=40)
 PARAMS: dict[str, Any] = {
     "large_amount": st.fixed_dictionaries({"individual": st.integers(0, 2_000), "enterprise": st.integers(0, 2_000)}),

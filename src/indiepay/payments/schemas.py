@@ -13,7 +13,8 @@ from indiepay.channels.base import ChannelMethod
 class Payer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    openid: str | None = Field(default=None, min_length=1, max_length=128)
+    openid: str | None = Field(default=None, min_length=1, max_length=128)  # WeChat: the buyer's openid
+    buyer_id: str | None = Field(default=None, min_length=1, max_length=64)  # Alipay: the buyer's user id
     client_ip: str | None = Field(default=None, min_length=3, max_length=45)
 
 

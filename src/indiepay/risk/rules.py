@@ -22,7 +22,7 @@ Outcome = Literal["allow", "review", "block"]
 ObjectType = Literal["payment", "refund"]
 AppliesTo = Literal["payment", "refund", "both"]
 Param = int | str
-PAYER_IDS = ("openid", "client_ip")  # what identifies a payer at request time
+PAYER_IDS = ("openid", "buyer_id", "client_ip")  # what identifies a payer at request time (buyer_id: Alipay)
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -269,10 +269,14 @@ RULESET_V1 = RuleSet("v1", (
     # blocks first: a payer hammering the merchant, or failing again and again
     Rule("payer_velocity_openid", 1, "payer_velocity", {"by": "openid", "window_minutes": 10, "max_payments": 5},
          "block"),
+    Rule("payer_velocity_buyer_id", 1, "payer_velocity", {"by": "buyer_id", "window_minutes": 10, "max_payments": 5},
+         "block"),
     Rule("payer_velocity_client_ip", 1, "payer_velocity",
          {"by": "client_ip", "window_minutes": 10, "max_payments": 20}, "block"),
     Rule("repeated_failures_openid", 1, "repeated_failures",
          {"by": "openid", "window_minutes": 60, "max_failures": 5}, "block"),
+    Rule("repeated_failures_buyer_id", 1, "repeated_failures",
+         {"by": "buyer_id", "window_minutes": 60, "max_failures": 5}, "block"),
     Rule("repeated_failures_client_ip", 1, "repeated_failures",
          {"by": "client_ip", "window_minutes": 60, "max_failures": 10}, "block"),
     # reviews: the payment goes ahead and a person looks at it
