@@ -64,8 +64,9 @@ def test_alerts_fire_at_30_7_and_1_days_once_each(db: Database) -> None:
         assert _run(db, EXPIRES - timedelta(days=days)) is None  # the same day twice changes nothing
         seen[days] = sorted(a.dedupe_key for a in _alerts(db) if a.dedupe_key not in before)
 
-    assert seen == {31: [], 30: [f"key_expiry:{account}:30"], 29: [], 7: [f"key_expiry:{account}:7"], 6: [],
-                    1: [f"key_expiry:{account}:1"], 0: []}
+    gen = f"{EXPIRES:%Y%m%d}"
+    assert seen == {31: [], 30: [f"key_expiry:{account}:30@{gen}"], 29: [], 7: [f"key_expiry:{account}:7@{gen}"],
+                    6: [], 1: [f"key_expiry:{account}:1@{gen}"], 0: []}
     alerts = _alerts(db)
     assert [(a.kind, a.severity, a.merchant_id) for a in alerts] == [
         ("key_expiry", "warning", merchant_id), ("key_expiry", "high", merchant_id),
@@ -79,7 +80,7 @@ def test_a_missed_alert_fires_once_and_only_the_most_urgent(db: Database) -> Non
     account = _account(db, _merchant(db), expires=EXPIRES)
     _run(db, EXPIRES - timedelta(days=5))  # the worker was down from day 31 to day 5
     _run(db, EXPIRES - timedelta(days=4))
-    assert [a.dedupe_key for a in _alerts(db)] == [f"key_expiry:{account}:7"]
+    assert [a.dedupe_key for a in _alerts(db)] == [f"key_expiry:{account}:7@{EXPIRES:%Y%m%d}"]
 
 
 def test_rotation_reminders_and_platform_accounts(db: Database) -> None:
@@ -88,9 +89,29 @@ def test_rotation_reminders_and_platform_accounts(db: Database) -> None:
     for days in (89, 90, 91, 179, 180, 181):
         _run(db, issued + timedelta(days=days))
     alerts = _alerts(db)
+    gen = f"{issued:%Y%m%dT%H%M%S}"
     assert [(a.dedupe_key, a.kind, a.severity, a.merchant_id) for a in alerts] == [
-        (f"key_rotation:{account}:90", "key_rotation", "warning", None),
-        (f"key_rotation:{account}:180", "key_rotation", "high", None)]
+        (f"key_rotation:{account}:90@{gen}", "key_rotation", "warning", None),
+        (f"key_rotation:{account}:180@{gen}", "key_rotation", "high", None)]
+
+
+def test_reminders_start_over_for_rotated_credentials(db: Database) -> None:
+    issued = datetime(2030, 1, 1, 4, 0, tzinfo=UTC)
+    account = _account(db, _merchant(db), expires=issued + timedelta(days=200), created=issued)
+    _run(db, issued + timedelta(days=95))
+    assert [a.details["days"] for a in _alerts(db)] == [90]
+    rotated = issued + timedelta(days=100)  # new keys and a new certificate, as accounts.rotation stores them
+    with db.transaction() as session:
+        row = session.get(ChannelAccount, account)
+        assert row is not None
+        row.updated_at, row.credentials_expire_at = rotated, rotated + timedelta(days=365)
+    _run(db, issued + timedelta(days=170))  # the old certificate's 30-day alert would be due: not any more
+    _run(db, issued + timedelta(days=185))  # the old keys' 180-day reminder would be due: not any more
+    assert [a.details["days"] for a in _alerts(db)] == [90]
+    _run(db, rotated + timedelta(days=90))
+    assert [(a.kind, a.details["days"]) for a in _alerts(db)][1:] == [("key_rotation", 90)]
+    _run(db, rotated + timedelta(days=365 - 30))  # the new keys are 335 days old, the new certificate near its end
+    assert sorted((a.kind, a.details["days"]) for a in _alerts(db)[2:]) == [("key_expiry", 30), ("key_rotation", 180)]
 
 
 def test_the_daily_chain_renews_itself_at_0900_beijing(db: Database) -> None:

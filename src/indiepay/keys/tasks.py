@@ -5,10 +5,12 @@ Beijing time. The job first queues ``D+1``'s job, so the chain renews itself, th
 channel accounts and raises the rotation reminders and expiry alerts that are due
 (:func:`indiepay.keys.expiry.reminders_due`), and forgets credentials a rotation replaced whose grace
 window has ended (:func:`indiepay.accounts.rotation.drop_expired_previous`). Alerts carry the dedupe keys
-``key_expiry:<account>:<days>`` / ``key_rotation:<account>:<days>``, so each fires once however often the
-job runs. :func:`seed_schedule` starts the chain when a worker starts; safe from every worker at once.
+``key_expiry:<account>:<days>@<expiry date>`` / ``key_rotation:<account>:<days>@<issue time>``, so each
+fires once however often the job runs, and starts over for new credentials.
+:func:`seed_schedule` starts the chain when a worker starts; safe from every worker at once.
 
-The keys' issue time is the account's ``created_at`` (credentials are entered when the account is).
+The keys' issue time is when the account's current credentials were entered: its creation or its last
+rotation (``updated_at``, which nothing else moves).
 """
 
 from __future__ import annotations
@@ -43,8 +45,17 @@ def run_at(day: date) -> datetime:
     return datetime.combine(day, time(RUN_HOUR), tzinfo=BUSINESS_TZ).astimezone(UTC)
 
 
-def dedupe_key(kind: str, account_id: str, days: int) -> str:
-    return f"{kind}:{account_id}:{days}"
+def generation(kind: str, issued_at: datetime, expires_at: datetime | None) -> str:
+    """Which keys a reminder is about: a rotation reminder counts from when the current credentials were
+    entered, an expiry alert concerns one expiry date — so after a rotation (new keys, a new certificate)
+    the 90/180-day reminders and the 30/7/1-day alerts start over instead of being taken as already sent."""
+    if kind == EXPIRY and expires_at is not None:
+        return f"{expires_at:%Y%m%d}"
+    return f"{issued_at:%Y%m%dT%H%M%S}"
+
+
+def dedupe_key(kind: str, account_id: str, days: int, gen: str) -> str:
+    return f"{kind}:{account_id}:{days}@{gen}"
 
 
 def schedule_day(session: Session, clock: Clock, day: date) -> None:
@@ -94,24 +105,28 @@ def check_accounts(session: Session, clock: Clock) -> int:
     raised = 0
     for account in accounts:
         expires_at = as_utc(account.credentials_expire_at) if account.credentials_expire_at else None
-        for reminder in reminders_due(now, as_utc(account.created_at), expires_at, sent.get(account.id, set())):
-            _raise(session, clock, account, reminder, expires_at)
+        issued_at = as_utc(account.updated_at)  # set when the account is created and when its credentials rotate
+        current = {(kind, days) for kind, days, gen in sent.get(account.id, set())
+                   if gen == generation(kind, issued_at, expires_at)}
+        for reminder in reminders_due(now, issued_at, expires_at, current):
+            _raise(session, clock, account, reminder, issued_at, expires_at)
             raised += 1
     return raised
 
 
-def _sent(session: Session) -> dict[str, set[tuple[str, int]]]:
-    """Per account, the (kind, days) slots already alerted, read back from the alerts' dedupe keys."""
+def _sent(session: Session) -> dict[str, set[tuple[str, int, str]]]:
+    """Per account, the (kind, days, generation) slots already alerted, read back from the dedupe keys."""
     keys = session.scalars(select(Alert.dedupe_key).where(Alert.kind.in_((EXPIRY, ROTATION))))
-    sent: dict[str, set[tuple[str, int]]] = {}
+    sent: dict[str, set[tuple[str, int, str]]] = {}
     for key in keys:
-        kind, account_id, days = [*key.split(":"), "", ""][:3]
+        kind, account_id, slot = [*key.split(":"), "", ""][:3]
+        days, _, gen = slot.partition("@")
         if kind in (EXPIRY, ROTATION) and days.isdigit():
-            sent.setdefault(account_id, set()).add((kind, int(days)))
+            sent.setdefault(account_id, set()).add((kind, int(days), gen))
     return sent
 
 
-def _raise(session: Session, clock: Clock, account: ChannelAccount, reminder: Reminder,
+def _raise(session: Session, clock: Clock, account: ChannelAccount, reminder: Reminder, issued_at: datetime,
            expires_at: datetime | None) -> None:
     where = f"{account.channel} account {account.id} ({account.environment})"
     if reminder.kind == EXPIRY:
@@ -127,5 +142,6 @@ def _raise(session: Session, clock: Clock, account: ChannelAccount, reminder: Re
     if expires_at is not None:
         details["expires_at"] = expires_at.isoformat()
     raise_alert(session, clock, kind=reminder.kind, severity=reminder.severity, message=message,
-                dedupe_key=dedupe_key(reminder.kind, account.id, reminder.days),
+                dedupe_key=dedupe_key(reminder.kind, account.id, reminder.days,
+                                      generation(reminder.kind, issued_at, expires_at)),
                 merchant_id=account.merchant_id, details=details)
