@@ -10,9 +10,11 @@ CSV and the orders are exported to Parquet, for the baseline.
 Measured, each in a fresh child process so that its peak RSS (``ru_maxrss``, which includes DuckDB's
 native memory — tracemalloc would not) is its own:
 
-* **end to end**: ``reconciliation.service.import_bill`` on the bill file — parse (streaming, with the
-  SHA1 and the stored gzip copy), store the bill, stream the local orders out, load both into DuckDB,
-  classify, write the bill's fees back to the payments and upsert the differences;
+* **end to end**: ``reconciliation.service.import_bill`` on the bill file — parse (DuckDB reads the bill
+  file; one Python pass takes the SHA1, the stored gzip copy and the fast path's byte checks), store the
+  bill, export the local orders (on a worker thread started with the parse, so the ``parse`` and ``local``
+  phases overlap and ``local`` is what is left to wait for), load both into DuckDB, classify, write the
+  bill's fees back to the payments (a temporary table and one ``UPDATE … FROM``) and upsert the differences;
 * **baseline**: a bare DuckDB full outer join of the same normalised CSV with the orders' Parquet file on
   ``out_trade_no``, materialised.
 

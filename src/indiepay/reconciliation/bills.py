@@ -1,9 +1,12 @@
 """Reading a bill: sniff its format, take its SHA1 and a gzip copy to store (one pass in 1 MiB blocks), then
-stream it through the parser into the normalised CSV (a second pass).
+read its rows into the normalised bill (a second pass).
 
-A WeChat Pay trade bill (CSV, optionally gzip-compressed as downloaded) is streamed, so a million-row bill
-never exists as Python objects or as one ``bytes``; only the compressed copy (≈ 8 % of the file) is kept
-in memory for the database. An Alipay bill is a small zip and is read whole.
+A WeChat Pay trade bill (CSV, optionally gzip-compressed as downloaded) never exists as Python objects or
+as one ``bytes``: DuckDB reads the file itself (:mod:`.columnar_bill`; in place when it is a plain file on
+disk, else from a plain copy the first pass writes) into Parquet, and the few bills it does not read
+exactly as the Python reader would are streamed through that reader into the normalised CSV instead.
+Only the compressed copy (≈ 8 % of the file) is kept in memory for the database. An Alipay bill is a
+small zip and is read whole by the Python reader.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from indiepay.core.clock import business_day
+from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
 from indiepay.reconciliation.errors import BillEmpty, BillFormatError
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow, parse_alipay_bill_zip
 from indiepay.reconciliation.parsers.normalised import write_normalised_csv
@@ -42,9 +46,10 @@ class ReadBill:
     normalised: Path
 
 
-def _digest(raw: BinaryIO) -> tuple[str, int, bytes]:
+def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None) -> tuple[str, int, bytes]:
     """SHA1, size and a gzip copy of the whole stream, read in large blocks (a pass of its own: hashing
-    line by line inside the parser's loop would cost more than the second read)."""
+    line by line inside the parser's loop would cost more than the second read). The same pass feeds the
+    fast path's byte check and, when DuckDB cannot read the source itself, writes the plain copy it reads."""
     sha1 = hashlib.sha1(usedforsecurity=False)
     size = 0
     buffer = io.BytesIO()
@@ -53,7 +58,20 @@ def _digest(raw: BinaryIO) -> tuple[str, int, bytes]:
             sha1.update(block)
             size += len(block)
             packed.write(block)
+            if check is not None:
+                check.update(block)
+            if copy is not None:
+                copy.write(block)
     return sha1.hexdigest(), size, buffer.getvalue()
+
+
+def _file_of(stream: BinaryIO, raw: BinaryIO) -> Path | None:
+    """The path of an uncompressed bill that is a regular file on disk (DuckDB then reads it in place)."""
+    name = getattr(stream, "name", None)
+    if raw is not stream or not isinstance(name, str) or not isinstance(stream, io.BufferedReader):
+        return None
+    path = Path(name)
+    return path if path.is_file() else None
 
 
 def _uncompressed(stream: BinaryIO) -> BinaryIO:
@@ -82,7 +100,9 @@ def _first_day(rows: Iterable[BillRow], seen: list[date]) -> Iterator[BillRow]:
 
 def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
     """Parse a bill from a seekable binary stream (a WeChat CSV, gzip or not, or an Alipay zip) into the
-    normalised CSV at ``normalised``.
+    normalised bill next to ``normalised`` (that CSV, or a Parquet file of the same columns when DuckDB
+    read the bill: :mod:`.columnar_bill`, which falls back here to the Python reader for any
+    bill it cannot read exactly as that reader would).
 
     Raises:
         BillError subclasses: the file is not a well-formed bill or disagrees with its own summary.
@@ -93,7 +113,20 @@ def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
         raise BillEmpty("the bill file is empty")
     channel = sniff(head)
     raw.seek(0)  # a gzip view rewinds by restarting its decompression
-    sha1, size, packed = _digest(raw)
+    source = _file_of(stream, raw)
+    check = PlainText() if channel == WECHATPAY else None
+    plain = normalised.with_suffix(".raw")
+    if check is not None and source is None:
+        with plain.open("wb") as copy:
+            sha1, size, packed = _digest(raw, check, copy)
+        source = plain
+    else:
+        sha1, size, packed = _digest(raw, check, None)
+    if check is not None and source is not None and check.finish():
+        fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines)
+        if fast is not None:
+            return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
+                            first_day=fast.first_day, normalised=fast.normalised)
     raw.seek(0)
     seen: list[date] = []
     rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if channel == ALIPAY else parse_wechat_trade_bill(raw)

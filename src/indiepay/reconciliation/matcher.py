@@ -10,9 +10,9 @@ and the fee write-backs and corrections, fetched in chunks.
 
 Local rows carry ``day_offset`` (their business day minus the run's day: −1, 0, +1 inside the window,
 ±99 for a row found by number outside it) and ``near`` (−1 / +1 when within the rule's margin of the
-day's start / end), computed by the database from UTC instants and the Asia/Shanghai bounds, so the
-server's ``TZ`` plays no part. DuckDB runs with a memory limit and a spill directory, so a large day
-degrades to disk instead of exhausting memory.
+day's start / end), decoded from the ``slot`` the database computed from UTC instants and the
+Asia/Shanghai bounds (:data:`SLOTS`), so the server's ``TZ`` plays no part. DuckDB runs with a memory
+limit and a spill directory, so a large day degrades to disk instead of exhausting memory.
 """
 
 # ruff: noqa: S608 -- the SQL here is assembled from this module's constants and the rule set's class names
@@ -31,14 +31,19 @@ from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
 
 LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
-                 "currency", "livemode", "amount", "status", "fee_bps", "channel_fee", "day_offset", "near")
+                 "currency", "livemode", "amount", "status", "fee_bps", "channel_fee", "slot")
+SLOTS = ((-99, 0), (-1, 0), (0, -1), (0, 0), (0, 1), (1, 0), (99, 0))
+"""``(day_offset, near)`` by slot: before the previous day, the previous day, the day's first margin, the
+day, its last margin, the next day, after the next day."""
 _BILL_TYPES = {"channel": "VARCHAR", "kind": "VARCHAR", "out_trade_no": "VARCHAR", "transaction_id": "VARCHAR",
                "out_refund_no": "VARCHAR", "refund_id": "VARCHAR", "amount_fen": "BIGINT", "fee_fen": "BIGINT",
                "currency": "VARCHAR", "trade_time_utc": "VARCHAR", "state": "VARCHAR", "line_no": "BIGINT"}
 _LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
                 "payment_id": "VARCHAR", "merchant_id": "VARCHAR", "mode": "VARCHAR", "currency": "VARCHAR",
                 "livemode": "INTEGER", "amount": "BIGINT", "status": "VARCHAR", "fee_bps": "BIGINT",
-                "channel_fee": "BIGINT", "day_offset": "INTEGER", "near": "INTEGER"}
+                "channel_fee": "BIGINT", "slot": "INTEGER"}
+_DECODE = (f"* EXCLUDE (slot), {[offset for offset, _ in SLOTS]}[slot + 1] AS day_offset, "
+           f"{[near for _, near in SLOTS]}[slot + 1] AS near")
 KEY = ("kind", "out_trade_no", "out_refund_no")
 
 
@@ -93,6 +98,28 @@ def _read_csv(types: dict[str, str]) -> str:
     return f"read_csv($path, header = true, delim = ',', quote = '\"', escape = '\"', columns = {_columns(types)})"
 
 
+def _duplicated(table: str) -> str:
+    """Keys present more than once in ``table`` (rare: a duplicated bill row, an order number reused).
+
+    Folding only these, and passing every other row through, spares a million-row day a grouped
+    aggregate of every column (with an ordered ``list``) or a sort of the whole table."""
+    return f"SELECT kind, out_trade_no, out_refund_no FROM {table} GROUP BY ALL HAVING count(*) > 1"
+
+
+def _same_key(left: str, right: str) -> str:
+    """Key equality as ``GROUP BY`` sees it (a missing order number is one key, not unequal to itself)."""
+    return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in KEY)
+
+
+LOCAL_CSV = "quote = '''', escape = '''', nullstr = ['NULL', '']"
+"""How the local CSV quotes (see :func:`.repository.export_local`): SQL-style, NULL as ``NULL`` or empty."""
+
+
+def _bill_source(path: Path) -> str:
+    """The normalised bill bound as ``$path``: Parquet when DuckDB read the bill, else the CSV."""
+    return "read_parquet($path)" if path.suffix == ".parquet" else _read_csv(_BILL_TYPES)
+
+
 class Matcher:
     """One DuckDB database for one account-day; use as a context manager.
 
@@ -128,33 +155,43 @@ class Matcher:
         return int(row[0] or 0) if row is not None else 0
 
     def load_bill(self, path: Path) -> int:
-        """Load the normalised bill CSV; duplicates are folded into one row per key (``n`` > 1)."""
+        """Load the normalised bill (CSV or Parquet); duplicates are folded into one row per key (``n`` > 1)."""
         assert tuple(_BILL_TYPES) == BILL_COLUMNS
         self._db.execute(f"""
             CREATE TABLE bill AS
             SELECT kind, out_trade_no, coalesce(out_refund_no, '') AS out_refund_no, coalesce(transaction_id, '')
                    AS transaction_id, amount_fen, fee_fen, state, trade_time_utc, line_no
-            FROM {_read_csv(_BILL_TYPES)}""", {"path": str(path)})
-        self._db.execute("""
+            FROM {_bill_source(path)}""", {"path": str(path)})
+        self._db.execute(f"""
             CREATE TABLE b AS
-            SELECT kind, out_trade_no, out_refund_no, count(*) AS n,
-                   arg_min(amount_fen, line_no) AS amount, arg_min(fee_fen, line_no) AS fee,
-                   arg_min(state, line_no) AS state, arg_min(transaction_id, line_no) AS transaction_id,
-                   arg_min(trade_time_utc, line_no) AS trade_time, list(line_no ORDER BY line_no) AS lines
-            FROM bill GROUP BY kind, out_trade_no, out_refund_no""")
+            WITH dup AS ({_duplicated("bill")})
+            SELECT kind, out_trade_no, out_refund_no, 1::BIGINT AS n, amount_fen AS amount, fee_fen AS fee, state,
+                   transaction_id, trade_time_utc AS trade_time, line_no AS first_line, NULL::BIGINT[] AS lines
+            FROM bill ANTI JOIN dup ON {_same_key("bill", "dup")}
+            UNION ALL
+            SELECT kind, out_trade_no, out_refund_no, count(*), arg_min(amount_fen, line_no), arg_min(fee_fen, line_no),
+                   arg_min(state, line_no), arg_min(transaction_id, line_no), arg_min(trade_time_utc, line_no),
+                   min(line_no), list(line_no ORDER BY line_no)
+            FROM bill SEMI JOIN dup ON {_same_key("bill", "dup")} GROUP BY kind, out_trade_no, out_refund_no""")
         return self._scalar("SELECT count(*) FROM bill")
 
     def load_local(self, path: Path) -> None:
         """Load the local rows of the window (see :data:`LOCAL_COLUMNS`)."""
         self._db.execute(f"""
-            CREATE TABLE local_raw AS SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no)
-            FROM {_read_csv(_LOCAL_TYPES)}""", {"path": str(path)})
+            CREATE TABLE local_raw AS SELECT {_DECODE} FROM (
+                SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no) FROM read_csv($path, header = true,
+                    delim = ',', {LOCAL_CSV}, columns = {_columns(_LOCAL_TYPES)}))""",
+                         {"path": str(path)})
 
     def add_local(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add local rows found by number (outside the window) for bill rows the window did not explain."""
         if rows:
+            columns = ", ".join(f"{name} {kind}" for name, kind in _LOCAL_TYPES.items())
             marks = ", ".join("?" for _ in LOCAL_COLUMNS)
-            self._db.executemany(f"INSERT INTO local_raw VALUES ({marks})", [list(row) for row in rows])
+            self._db.execute(f"CREATE TEMP TABLE found ({columns})")
+            self._db.executemany(f"INSERT INTO found VALUES ({marks})", [list(row) for row in rows])
+            self._db.execute(f"INSERT INTO local_raw BY NAME SELECT {_DECODE} FROM found")
+            self._db.execute("DROP TABLE found")
 
     def unexplained_bill_keys(self) -> list[tuple[str, str, str]]:
         """Bill keys with no local row in the window (usually few): the caller looks them up by number."""
@@ -174,7 +211,7 @@ class Matcher:
         """Add the keys of a neighbouring day's stored bill (its normalised CSV)."""
         self._db.execute(f"""
             INSERT INTO neighbours SELECT DISTINCT kind, out_trade_no, coalesce(out_refund_no, ''), $offset
-            FROM {_read_csv(_BILL_TYPES)}""", {"path": str(path), "offset": int(day_offset)})
+            FROM {_bill_source(path)}""", {"path": str(path), "offset": int(day_offset)})
 
     def classify(self, *, missing_neighbours: Sequence[int], within_grace: bool) -> Figures:
         """Join and classify. ``missing_neighbours`` are the day offsets (−1, +1) whose bill is not stored
@@ -188,18 +225,22 @@ class Matcher:
                              "AND abs(b_fee - booked) > $tolerance"),
         }
         cases = " ".join(f"WHEN {conditions[klass]} THEN '{klass}'" for klass in rules.precedence)
-        self._db.execute("""
-            CREATE TABLE l AS SELECT * FROM local_raw
-            QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
-                                       ORDER BY abs(day_offset), object_id) = 1""")
+        self._db.execute(f"""
+            CREATE TABLE l AS
+            WITH dup AS ({_duplicated("local_raw")})
+            SELECT * FROM local_raw ANTI JOIN dup ON {_same_key("local_raw", "dup")}
+            UNION ALL
+            (SELECT * FROM local_raw SEMI JOIN dup ON {_same_key("local_raw", "dup")}
+             QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
+                                        ORDER BY abs(day_offset), object_id) = 1)""")
         self._db.execute(f"""
             CREATE TABLE j AS
             WITH joined AS (
                 SELECT coalesce(b.kind, l.kind) AS kind, coalesce(b.out_trade_no, l.out_trade_no) AS out_trade_no,
                        coalesce(b.out_refund_no, l.out_refund_no) AS out_refund_no,
                        b.kind IS NOT NULL AS in_bill, l.kind IS NOT NULL AS in_local,
-                       b.n, b.amount AS b_amount, b.fee AS b_fee, b.state AS b_state, b.lines, b.trade_time,
-                       b.transaction_id, coalesce(list_contains($done, b.state), false) AS b_done,
+                       b.n, b.amount AS b_amount, b.fee AS b_fee, b.state AS b_state, b.lines, b.first_line,
+                       b.trade_time, b.transaction_id, coalesce(list_contains($done, b.state), false) AS b_done,
                        l.object_id, l.payment_id, l.merchant_id, l.mode, l.currency, l.livemode,
                        l.amount AS l_amount, l.status AS l_status, coalesce(l.status = $local_done, false) AS l_done,
                        l.day_offset, l.near, l.channel_fee,
@@ -246,7 +287,7 @@ class Matcher:
         """Every difference found, in a stable order (class, order number, refund number)."""
         rows = self._db.execute("""
             SELECT klass, kind, out_trade_no, out_refund_no, object_id, payment_id, l_status, l_amount, b_amount,
-                   n, lines, b_state, b_fee, booked, day_offset, trade_time, transaction_id
+                   n, coalesce(lines, [first_line]), b_state, b_fee, booked, day_offset, trade_time, transaction_id
             FROM j WHERE klass IS NOT NULL ORDER BY klass, out_trade_no, out_refund_no""").fetchall()
         found = []
         for (klass, kind, otn, orn, object_id, payment_id, l_status, l_amount, b_amount, n, lines, b_state, b_fee,
@@ -280,7 +321,7 @@ class Matcher:
             SELECT payment_id, b_fee FROM j
             WHERE kind = 'payment' AND {self._matched()} AND channel_fee IS DISTINCT FROM b_fee""")
         while batch := cursor.fetchmany(chunk):
-            yield [(str(pid), int(fee)) for pid, fee in batch]
+            yield batch  # DuckDB hands back (str, int) tuples already: no per-row conversion
 
     def fee_fixes(self) -> list[FeeFix]:
         """Matched live payments whose booked fee differs from the bill's (a valid fee: 0..amount)."""

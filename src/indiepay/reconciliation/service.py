@@ -1,12 +1,13 @@
 """Reconciliation runs: store a day's bill, match it against our records, record what differs.
 
 One run covers one channel account and one Asia/Shanghai business day. It reads the stored bill into the
-normalised CSV, streams the account's local payments and refunds of the day and its neighbours into
-another, lets the DuckDB matcher classify them (:mod:`.matcher`, rules in :mod:`.rules`), and then, in
-one transaction: writes the bill's fees back to the payments, posts a fee correction for each live
-payment whose booked fee differs (``fee_correction:<payment id>``, idempotent), upserts the run and its
-differences by their deterministic ids (keeping a person's resolution; closing, as the system, open ones
-the run no longer finds) and raises one alert per account and day when differences are open.
+normalised bill, streams the account's local payments and refunds of the day and its neighbours into a
+CSV (on a worker thread, while the bill is read), lets the DuckDB matcher classify them (:mod:`.matcher`,
+rules in :mod:`.rules`), and then, in one transaction: writes the bill's fees back to the payments, posts
+a fee correction for each live payment whose booked fee differs (``fee_correction:<payment id>``,
+idempotent), upserts the run and its differences by their deterministic ids (keeping a person's
+resolution; closing, as the system, open ones the run no longer finds) and raises one alert per account
+and day when differences are open.
 
 Days are re-run deterministically: the same bill, records, rules and clock give the same run and the same
 difference ids. After a run, neighbouring days holding ``cross_day`` differences are re-run once, since
@@ -19,6 +20,7 @@ import io
 import logging
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,6 +48,7 @@ from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDif
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]  # told the phase a run is in: parse, local, match, store
+_TMP = "indiepay-recon-"
 
 
 def _quiet(_phase: str) -> None:
@@ -93,8 +96,10 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
         another channel than the account's. BillError subclasses: the file is not a valid bill.
     """
     account = _account(ctx, account_id)
-    with tempfile.TemporaryDirectory(prefix="indiepay-recon-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, _LocalExport(ctx, account_id, Path(tmp)) as local:
         workdir = Path(tmp)
+        if day is not None:
+            local.start(day)  # the database's part runs while DuckDB reads the bill
         progress("parse")
         read = bills.read_bill(stream, workdir / "bill.csv")
         if read.channel != account.channel:
@@ -105,7 +110,7 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
             raise InvalidRequest("the bill has no rows: say which day it covers", code="bill_date_required")
         with ctx.db.transaction() as session:
             store_bill(session, ctx, account, day, read, source)
-        return _reconcile(ctx, account, day, read, workdir, progress)
+        return _reconcile(ctx, account, day, read, local, progress)
 
 
 def store_bill(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill,
@@ -135,10 +140,11 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
         stored = repository.bill(session, account_id, day)
     if stored is None:
         raise NotFound(f"no stored bill for {account_id} on {day}", code="bill_not_found")
-    with tempfile.TemporaryDirectory(prefix="indiepay-recon-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, _LocalExport(ctx, account_id, Path(tmp)) as local:
+        local.start(day)
         progress("parse")
         read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv")
-        result = _reconcile(ctx, account, day, read, Path(tmp), progress, recheck=recheck)
+        result = _reconcile(ctx, account, day, read, local, progress, recheck=recheck)
     return result
 
 
@@ -149,16 +155,53 @@ def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, p
                        progress=progress)
 
 
-def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, workdir: Path,
+class _LocalExport:
+    """The local rows of a day's window, exported to CSV on a worker thread (:func:`repository.export_local`).
+
+    Started as soon as the day is known, so that the database's share of a run (seconds on a million
+    orders, mostly inside SQLite with the GIL released) overlaps DuckDB reading the bill. It reads in its
+    own session; leaving the ``with`` waits for it, so a failed parse never leaves it writing into a
+    removed directory.
+    """
+
+    def __init__(self, ctx: ServiceContext, account_id: str, workdir: Path, rules: r.RuleSet = r.CURRENT) -> None:
+        self._ctx, self._account_id, self._rules = ctx, account_id, rules
+        self.path = workdir / "local.csv"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-local")
+        self._day: date | None = None
+        self._done: Future[int] | None = None
+
+    def __enter__(self) -> _LocalExport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, day: date) -> None:
+        if self._done is None:
+            self._day, self._done = day, self._pool.submit(self._export, day)
+
+    def _export(self, day: date) -> int:
+        window = repository.Window(day, timedelta(seconds=self._rules.boundary_seconds))
+        with self._ctx.db.read() as session, self.path.open("w", encoding="utf-8", newline="") as out:
+            return repository.export_local(session, self._account_id, window, out)
+
+    def result(self, day: date) -> Path:
+        """The CSV of ``day`` (exported now if it was not started); re-raises the export's error."""
+        self.start(day)
+        assert self._done is not None and self._day == day
+        self._done.result()
+        return self.path
+
+
+def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, local: _LocalExport,
                progress: Progress, *, recheck: bool = True, rules: r.RuleSet = r.CURRENT) -> RunResult:
     window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
+    workdir = local.path.parent
     with Matcher(workdir, rules) as matcher:
         matcher.load_bill(read.normalised)
         progress("local")
-        local_csv = workdir / "local.csv"
-        with ctx.db.read() as session, local_csv.open("w", encoding="utf-8", newline="") as out:
-            repository.export_local(session, account.id, window, out)
-        matcher.load_local(local_csv)
+        matcher.load_local(local.result(day))
         unexplained = matcher.unexplained_bill_keys()
         if unexplained:
             with ctx.db.read() as session:
@@ -170,8 +213,7 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
         found, fixes = matcher.differences(), matcher.fee_fixes()
         progress("store")
         with ctx.db.transaction() as session:
-            for chunk in matcher.fee_writebacks():
-                repository.write_fees(session, chunk)
+            repository.write_fees(session, matcher.fee_writebacks())
             corrected = _correct_fees(session, ctx, account, fixes)
             run = _save_run(session, ctx, account, day, read.sha1, figures, corrected, rules)
             differences = _save_differences(session, ctx, account, day, run, found)

@@ -238,6 +238,7 @@ class WechatTradeBillReader:
         else:
             self.layout = TradeBillLayout.SUCCESS
         self.columns = len(header)
+        self.positions, self.header_line = positions, line
         self._builder = _RowBuilder(positions)
 
     def __iter__(self) -> Iterator[WechatTradeRow]:
@@ -263,39 +264,68 @@ class WechatTradeBillReader:
             requested += row.refund_requested_fen or 0
             fees += row.fee
             yield row
-        summary = self._read_summary(fields, line)
-        computed = {"总交易单数": Decimal(count), "应结订单总金额": fen_to_decimal(settlement),
-                    "退款总金额": fen_to_decimal(refund), "充值券退款总金额": fen_to_decimal(recharge),
-                    "手续费总金额": fees, "订单总金额": fen_to_decimal(order),
-                    "申请退款总金额": fen_to_decimal(requested)}
-        printed = {"总交易单数": Decimal(summary.count), "手续费总金额": summary.fee_total,
-                   **{name: None if value is None else fen_to_decimal(value) for name, value in (
-                       ("应结订单总金额", summary.settlement_total_fen), ("退款总金额", summary.refund_total_fen),
-                       ("充值券退款总金额", summary.recharge_coupon_refund_total_fen),
-                       ("订单总金额", summary.order_total_fen),
-                       ("申请退款总金额", summary.refund_requested_total_fen))}}
-        check_totals((TotalCheck(name, value, computed[name]) for name, value in printed.items()
-                      if value is not None), what="WeChat Pay trade bill")
+        summary = read_summary(self._csv, fields, line)
+        check_summary(summary, TradeBillTotals(count, settlement, refund, recharge, fees, order, requested))
         self.summary = summary
 
-    def _read_summary(self, header: list[str], header_line: int) -> TradeBillSummary:
-        positions = map_header(header, ALIASES, header_line)
-        values, line = self._csv.summary_values(header, header_line, "WeChat Pay trade bill")
 
-        def amount(name: str) -> int | None:
-            index = positions.get(name, -1)
-            return parse_fen(cell(values[index]), name, line) if index >= 0 else None
+@dataclass(frozen=True, slots=True)
+class TradeBillTotals:
+    """What the detail rows add up to (fen; fees exact), to compare with the printed summary row."""
 
-        fee_index = positions.get("手续费总金额", -1)
-        return TradeBillSummary(
-            count=parse_count(cell(values[positions["总交易单数"]]), "总交易单数", line),
-            settlement_total_fen=amount("应结订单总金额"),
-            refund_total_fen=amount("退款总金额"),
-            recharge_coupon_refund_total_fen=amount("充值券退款总金额"),
-            fee_total=parse_yuan(cell(values[fee_index]), "手续费总金额", line) if fee_index >= 0 else None,
-            order_total_fen=amount("订单总金额"),
-            refund_requested_total_fen=amount("申请退款总金额"),
-        )
+    count: int
+    settlement_fen: int
+    refund_fen: int
+    recharge_coupon_refund_fen: int
+    fee: Decimal
+    order_fen: int
+    refund_requested_fen: int
+
+
+def check_summary(summary: TradeBillSummary, totals: TradeBillTotals) -> None:
+    """Compare the printed summary with the rows' totals (both readers of a trade bill call this).
+
+    Raises:
+        BillTotalsMismatch: listing every printed total the rows do not add up to.
+    """
+    computed = {"总交易单数": Decimal(totals.count), "应结订单总金额": fen_to_decimal(totals.settlement_fen),
+                "退款总金额": fen_to_decimal(totals.refund_fen),
+                "充值券退款总金额": fen_to_decimal(totals.recharge_coupon_refund_fen),
+                "手续费总金额": totals.fee, "订单总金额": fen_to_decimal(totals.order_fen),
+                "申请退款总金额": fen_to_decimal(totals.refund_requested_fen)}
+    printed = {"总交易单数": Decimal(summary.count), "手续费总金额": summary.fee_total,
+               **{name: None if value is None else fen_to_decimal(value) for name, value in (
+                   ("应结订单总金额", summary.settlement_total_fen), ("退款总金额", summary.refund_total_fen),
+                   ("充值券退款总金额", summary.recharge_coupon_refund_total_fen),
+                   ("订单总金额", summary.order_total_fen),
+                   ("申请退款总金额", summary.refund_requested_total_fen))}}
+    check_totals((TotalCheck(name, value, computed[name]) for name, value in printed.items()
+                  if value is not None), what="WeChat Pay trade bill")
+
+
+def read_summary(rows: CsvRows, header: list[str], header_line: int) -> TradeBillSummary:
+    """The summary row under ``header`` (the line after the detail rows); nothing may follow it.
+
+    Raises:
+        BillFormatError / BillAmountError: a missing, malformed or trailing-data summary.
+    """
+    positions = map_header(header, ALIASES, header_line)
+    values, line = rows.summary_values(header, header_line, "WeChat Pay trade bill")
+
+    def amount(name: str) -> int | None:
+        index = positions.get(name, -1)
+        return parse_fen(cell(values[index]), name, line) if index >= 0 else None
+
+    fee_index = positions.get("手续费总金额", -1)
+    return TradeBillSummary(
+        count=parse_count(cell(values[positions["总交易单数"]]), "总交易单数", line),
+        settlement_total_fen=amount("应结订单总金额"),
+        refund_total_fen=amount("退款总金额"),
+        recharge_coupon_refund_total_fen=amount("充值券退款总金额"),
+        fee_total=parse_yuan(cell(values[fee_index]), "手续费总金额", line) if fee_index >= 0 else None,
+        order_total_fen=amount("订单总金额"),
+        refund_requested_total_fen=amount("申请退款总金额"),
+    )
 
 
 def parse_wechat_trade_bill(source: BillSource) -> Iterator[WechatTradeRow]:
