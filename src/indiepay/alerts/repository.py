@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, or_, select, tuple_, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from indiepay.alerts.models import Alert, AlertDelivery, AlertRateWindow
+from indiepay.db.pagination import newest_first
 from indiepay.db.upsert import insert_once
 
 RATE_WINDOWS: Table = AlertRateWindow.__table__  # type: ignore[assignment]
@@ -23,18 +24,9 @@ DELIVERIES: Table = AlertDelivery.__table__  # type: ignore[assignment]
 def list_page(session: Session, *, merchant_id: str | None, kind: str | None, severity: str | None,
               since: datetime | None, limit: int, starting_after: Alert | None) -> list[Alert]:
     """Newest first (then id), keyset-paginated; one row more than ``limit`` tells "has more"."""
-    query = select(Alert)
-    if merchant_id is not None:
-        query = query.where(Alert.merchant_id == merchant_id)
-    if kind is not None:
-        query = query.where(Alert.kind == kind)
-    if severity is not None:
-        query = query.where(Alert.severity == severity)
-    if since is not None:
-        query = query.where(Alert.created_at >= since)
-    if starting_after is not None:
-        query = query.where(tuple_(Alert.created_at, Alert.id) < tuple_(starting_after.created_at, starting_after.id))
-    return list(session.scalars(query.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit + 1)))
+    return newest_first(session, Alert, limit=limit, starting_after=starting_after,
+                        equal={Alert.merchant_id: merchant_id, Alert.kind: kind, Alert.severity: severity},
+                        where=(Alert.created_at >= since,) if since is not None else ())
 
 
 def deliveries_for(session: Session, alert_ids: Sequence[str]) -> dict[str, list[AlertDelivery]]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.db.pagination import newest_first
 from indiepay.payments.models import Payment
 
 
@@ -34,13 +35,7 @@ def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str | None,
               out_trade_no: str | None, limit: int, starting_after: Payment | None) -> list[Payment]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    query = select(Payment).where(Payment.merchant_id == merchant_id, Payment.livemode == livemode)
-    if status:
-        query = query.where(Payment.status == status)
-    if out_trade_no:
-        query = query.where(Payment.out_trade_no == out_trade_no)
-    if starting_after is not None:
-        query = query.where(tuple_(Payment.created_at, Payment.id)
-                            < tuple_(starting_after.created_at, starting_after.id))
-    query = query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit + 1)
-    return list(session.scalars(query))
+    return newest_first(session, Payment, limit=limit, starting_after=starting_after,
+                        where=(Payment.merchant_id == merchant_id, Payment.livemode == livemode),
+                        equal={Payment.status: status or None, Payment.out_trade_no: out_trade_no or None})
+

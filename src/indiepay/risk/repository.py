@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from indiepay.db.pagination import newest_first
 from indiepay.payments.models import Payment
 from indiepay.risk.models import RiskDecision
 
@@ -36,18 +37,6 @@ def used_since(session: Session, *, merchant_id: str, livemode: bool, account_id
 def decisions_page(session: Session, *, merchant_id: str | None, livemode: bool | None, object_id: str | None,
                    outcome: str | None, limit: int, starting_after: RiskDecision | None) -> list[RiskDecision]:
     """Up to ``limit + 1`` decisions, newest first (the extra one tells whether there are more)."""
-    query = select(RiskDecision)
-    if merchant_id is not None:
-        query = query.where(RiskDecision.merchant_id == merchant_id)
-    if livemode is not None:
-        query = query.where(RiskDecision.livemode == livemode)
-    if object_id is not None:
-        query = query.where(RiskDecision.object_id == object_id)
-    if outcome is not None:
-        query = query.where(RiskDecision.outcome == outcome)
-    if starting_after is not None:
-        at = starting_after.created_at
-        query = query.where(or_(RiskDecision.created_at < at,
-                                and_(RiskDecision.created_at == at, RiskDecision.id < starting_after.id)))
-    query = query.order_by(RiskDecision.created_at.desc(), RiskDecision.id.desc()).limit(limit + 1)
-    return list(session.scalars(query))
+    return newest_first(session, RiskDecision, limit=limit, starting_after=starting_after, equal={
+        RiskDecision.merchant_id: merchant_id, RiskDecision.livemode: livemode, RiskDecision.object_id: object_id,
+        RiskDecision.outcome: outcome})

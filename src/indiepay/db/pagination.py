@@ -1,0 +1,35 @@
+"""Newest-first keyset pages, the one way every list endpoint pages (payments, alerts, risk decisions).
+
+Keyset, not offset: a page is "the rows older than the last one you saw", ordered by ``(created_at, id)``,
+so rows written while a client pages never shift or repeat what it sees, and each page is an index range.
+One row more than asked is read, so the caller can say whether there are more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+T = TypeVar("T")
+
+
+def newest_first(session: Session, model: type[T], *, equal: Mapping[InstrumentedAttribute[Any], Any | None],
+                 limit: int, starting_after: Any | None, where: tuple[Any, ...] = ()) -> list[T]:
+    """Up to ``limit + 1`` rows of ``model`` newest first, after ``starting_after`` (a row of the same model).
+
+    Args:
+        equal: column → value filters; a ``None`` value means "no filter on this column".
+        where: further conditions, as given.
+    """
+    query: Select[T] = select(model).where(*where)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(column == value)
+    mapped: Any = model  # any mapped class with ``created_at`` and ``id``
+    created_at, row_id = mapped.created_at, mapped.id
+    if starting_after is not None:
+        query = query.where(tuple_(created_at, row_id) < tuple_(starting_after.created_at, starting_after.id))
+    return list(session.scalars(query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)))
