@@ -30,8 +30,10 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# two workers: most tests wait on loopback HTTP, sandbox callbacks and databases, not on a core; every test
+# has its own temporary SQLite file or PostgreSQL database, so they run side by side (~7 min instead of ~13)
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --durations=10
 
 test: lint typecheck contracts pytest
 

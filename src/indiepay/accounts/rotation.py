@@ -80,6 +80,7 @@ def rotate_credentials(session: Session, ctx: ServiceContext, principal: Princip
     account.verified_at = None
     account.updated_at = now
     session.flush()
+    ctx.health.forget(account.id)  # failures under the old keys say nothing about the new ones
     audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="credentials.rotated",
                  target_type="channel_account", target_id=account.id, merchant_id=account.merchant_id,
                  details={"channel": account.channel, "fields": sorted(prepared.sealed), "changed": changed,

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from indiepay.alerts.service import raise_alert
@@ -36,6 +37,8 @@ from indiepay.risk import features, rules, rulesets
 from indiepay.risk.models import RiskDecision
 
 log = logging.getLogger(__name__)
+DECISIONS: Table = RiskDecision.__table__  # type: ignore[assignment]
+_INSERT_DECISION = insert(DECISIONS)
 
 
 class RiskBlocked(Unprocessable):
@@ -105,7 +108,9 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
         assert decisive is not None
         decision.object_id = None  # nothing will be written: the request is named by its reference
         raise RiskBlocked(decision, decisive)
-    session.add(decision)
+    # a prebuilt Core insert: this runs inside every payment that hits a rule (the unit of work's flush of a
+    # new object costs several times the statement)
+    session.execute(_INSERT_DECISION, {column.key: getattr(decision, column.key) for column in DECISIONS.columns})
     if evaluation.outcome == "review":
         assert decisive is not None
         raise_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
@@ -113,7 +118,6 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
                     dedupe_key=(f"risk_review:{decision.merchant_id}:{decision.object_type}:{decisive.rule_id}:"
                                 f"{decision.created_at:%Y-%m-%dT%H}"),
                     details=_alert_details(decision))
-    session.flush()
 
 
 def _alert_details(decision: RiskDecision) -> dict[str, Any]:
