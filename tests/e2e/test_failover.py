@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 
 from indiepay.routing import service as routing
-
 from tests.support.platform import PlatformUnderTest
 
 
