@@ -10,15 +10,22 @@ CSV and the orders are exported to Parquet, for the baseline.
 Measured, each in a fresh child process so that its peak RSS (``ru_maxrss``, which includes DuckDB's
 native memory — tracemalloc would not) is its own:
 
-* **end to end**: ``reconciliation.service.import_bill`` on the bill file — parse (DuckDB reads the bill
-  file; one Python pass takes the SHA1, the stored gzip copy and the fast path's byte checks), store the
-  bill, export the local orders (on a worker thread started with the parse, so the ``parse`` and ``local``
-  phases overlap and ``local`` is what is left to wait for), load both into DuckDB, classify, write the
-  bill's fees back to the payments (a temporary table and one ``UPDATE … FROM``) and upsert the differences;
+* **end to end** (as issue 4 defines it: parse + load orders + match + store differences):
+  ``reconciliation.service.import_bill`` on the bill file with ``apply_fees=False`` — parse (DuckDB reads
+  the bill file; one Python pass takes the SHA1, the stored gzip copy and the fast path's byte checks),
+  store the bill, export the local orders (on a worker thread started with the parse, so the ``parse``
+  and ``local`` phases overlap and ``local`` is what is left to wait for), load both into DuckDB,
+  classify, write the fee set (Parquet) and, in one transaction, upsert the run and the differences,
+  store the fee set and enqueue the ``reconciliation.fees`` job;
+* **fee job**, measured on its own right after: ``reconciliation.fees.apply`` — the bill's fees onto the
+  payments and the ledger fee corrections, in batches of ``--fee-batch`` payments, each its own
+  transaction. What matters for the payments waiting on SQLite's single write lock is the longest
+  single write transaction, printed for both (every ``Database.transaction`` is timed, from its start to
+  its commit);
 * **baseline**: a bare DuckDB full outer join of the same normalised CSV with the orders' Parquet file on
   ``out_trade_no``, materialised.
 
-    python bench/reconcile.py [--rows 1000000] [--postgres URL]
+    python bench/reconcile.py [--rows 1000000] [--postgres URL] [--fee-batch 10000]
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -140,19 +149,41 @@ def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
             "orders": str(orders), "setup_s": round(time.perf_counter() - started, 1)}
 
 
-def end_to_end(workdir: Path, url: str, bill: str) -> dict[str, Any]:
+def _timed_transactions(db: Any) -> list[float]:
+    """Time every write transaction of ``db`` (start to commit); returns the list the durations go to."""
+    spans: list[float] = []
+    untimed = db.transaction
+
+    @contextmanager
+    def timed() -> Iterator[Any]:
+        started = time.perf_counter()
+        with untimed() as session:
+            yield session
+        spans.append(time.perf_counter() - started)
+
+    db.transaction = timed
+    return spans
+
+
+def _runtime(workdir: Path, url: str) -> Any:
     from tests.support.platform import settings_for_test
 
     from indiepay.core.clock import FixedClock
-    from indiepay.reconciliation import service
     from indiepay.runtime import Runtime
 
     clock = FixedClock(datetime(2026, 11, 25, 2, tzinfo=UTC))
-    runtime = Runtime.build(settings_for_test(workdir, url, 0, run_worker=False, mount_sandbox=False), clock)
+    return Runtime.build(settings_for_test(workdir, url, 0, run_worker=False, mount_sandbox=False), clock)
+
+
+def end_to_end(workdir: Path, url: str, bill: str) -> dict[str, Any]:
+    from indiepay.reconciliation import service
+
+    runtime = _runtime(workdir, url)
+    spans = _timed_transactions(runtime.ctx.db)
     marks: list[tuple[str, float]] = []
     started = time.perf_counter()
     with open(bill, "rb") as stream:
-        result = service.import_bill(runtime.ctx, ACCOUNT, stream, day=DAY,
+        result = service.import_bill(runtime.ctx, ACCOUNT, stream, day=DAY, apply_fees=False,
                                      progress=lambda phase: marks.append((phase, time.perf_counter())))
     wall = time.perf_counter() - started
     runtime.close()
@@ -161,7 +192,32 @@ def end_to_end(workdir: Path, url: str, bill: str) -> dict[str, Any]:
     run = result.run
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(_rss_mb()), "phases_s": phases,
             "bill_rows": run.bill_rows, "local_rows": run.local_rows, "matched": run.matched_count,
-            "differences": dict(run.counts)}
+            "differences": dict(run.counts), "longest_tx_s": round(max(spans, default=0.0), 2)}
+
+
+def fee_job(workdir: Path, url: str, batch: int) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from indiepay.db.jobs.models import Job
+    from indiepay.payments.models import Payment
+    from indiepay.reconciliation import fees, rules
+
+    runtime = _runtime(workdir, url)
+    ctx = runtime.ctx
+    with ctx.db.read() as session:
+        queued = session.scalar(select(func.count()).select_from(Job).where(Job.kind == fees.FEES_JOB,
+                                                                            Job.status == "queued"))
+    spans = _timed_transactions(ctx.db)
+    started = time.perf_counter()
+    applied = fees.apply(ctx, rules.run_id(ACCOUNT, DAY), batch_size=batch)
+    wall = time.perf_counter() - started
+    with ctx.db.read() as session:
+        with_fee = session.scalar(select(func.count()).select_from(Payment).where(Payment.channel_fee.is_not(None)))
+    runtime.close()
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(_rss_mb()), "queued_jobs": queued,
+            "batches": applied.batches, "payments": applied.payments, "corrections": applied.corrections,
+            "done": applied.done, "with_fee": with_fee, "longest_tx_s": round(max(spans, default=0.0), 3),
+            "mean_tx_s": round(sum(spans) / len(spans), 3) if spans else 0.0}
 
 
 def baseline(normalised: str, orders: str) -> dict[str, Any]:
@@ -192,7 +248,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of SQLite (an empty database)")
-    parser.add_argument("--phase", choices=("setup", "e2e", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--fee-batch", type=int, default=10_000, help="payments per fee-job transaction")
+    parser.add_argument("--phase", choices=("setup", "e2e", "fees", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--files", help=argparse.SUPPRESS)
@@ -204,6 +261,8 @@ def main() -> None:
             out = setup(workdir, args.rows, args.url)
         elif args.phase == "e2e":
             out = end_to_end(workdir, args.url, files["bill"])
+        elif args.phase == "fees":
+            out = fee_job(workdir, args.url, args.fee_batch)
         else:
             out = baseline(files["normalised"], files["orders"])
         print(json.dumps(out))
@@ -215,11 +274,16 @@ def main() -> None:
         files = _child("--phase", "setup", "--rows", str(args.rows), *common)
         print(f"setup: {args.rows:,} orders, bill {files['bill_mb']} MB ({files['setup_s']} s, not timed)")
         e2e = _child("--phase", "e2e", *common, "--files", json.dumps(files))
+        fee = _child("--phase", "fees", *common, "--fee-batch", str(args.fee_batch))
         base = _child("--phase", "baseline", *common, "--files", json.dumps(files))
     ratio = e2e["wall_s"] / base["wall_s"] if base["wall_s"] else float("inf")
     print(f"end to end : {e2e['wall_s']:8.2f} s  peak RSS {e2e['peak_rss_mb']:6} MB  phases {e2e['phases_s']}")
     print(f"             bill rows {e2e['bill_rows']:,}, local rows {e2e['local_rows']:,}, matched {e2e['matched']:,}, "
-          f"differences {e2e['differences']}")
+          f"differences {e2e['differences']}; longest write transaction {e2e['longest_tx_s']} s")
+    print(f"fee job    : {fee['wall_s']:8.2f} s  peak RSS {fee['peak_rss_mb']:6} MB  (not in the end to end; "
+          f"{fee['queued_jobs']} job queued by the run) {fee['payments']:,} fees, {fee['corrections']:,} "
+          f"corrections in {fee['batches']} batches of ≤ {args.fee_batch:,}; longest write transaction "
+          f"{fee['longest_tx_s']} s (mean {fee['mean_tx_s']} s); payments with a fee {fee['with_fee']:,}")
     print(f"baseline   : {base['wall_s']:8.2f} s  peak RSS {base['peak_rss_mb']:6} MB  (DuckDB full outer join of the "
           f"normalised CSV and the orders' Parquet, {base['joined_rows']:,} rows)")
     print(f"ratio      : {ratio:.1f}x the baseline (target ≤ 3x); peak RSS target < 1536 MB")

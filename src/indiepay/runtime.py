@@ -59,6 +59,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         RUN_DAY_JOB: lambda args: run_day_job(ctx.db, ctx.clock, args),
         PAYOUT_JOB: lambda args: run_payout_job(ctx.db, ctx.clock, payouts, args),
         reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
+        reconciliation_tasks.FEES_JOB: bind(reconciliation_tasks.run_fees_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
         alert_tasks.SUMMARY_JOB: bind(alert_tasks.run_summary_job),

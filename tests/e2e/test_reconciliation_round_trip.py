@@ -5,7 +5,9 @@ exactly the expected difference class, no more."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 from indiepay.accounts.models import ChannelAccount
 from indiepay.core.clock import BUSINESS_TZ, business_day
 from indiepay.reconciliation import service as reconciliation
+from indiepay.reconciliation.fees import FEES_JOB
 from tests.support.platform import MerchantClient, PlatformUnderTest
 
 DAY = business_day(datetime.now(UTC)) - timedelta(days=3)  # a past business day, long closed
@@ -22,7 +25,7 @@ KNOB_TARGET = {"wechatpay": "mchid", "alipay": "app_id"}
 
 
 def beijing(day: date, hour: int, minute: int = 0) -> str:
-    return datetime.combine(day, time(hour, minute), tzinfo=BUSINESS_TZ).astimezone(UTC).isoformat()
+    return datetime.combine(day, clock_time(hour, minute), tzinfo=BUSINESS_TZ).astimezone(UTC).isoformat()
 
 
 def set_sandbox_clock(platform: PlatformUnderTest, channel: str, instant: str) -> None:
@@ -43,13 +46,25 @@ def trade_day(platform: PlatformUnderTest, merchant: MerchantClient, channel: st
     return payments
 
 
-def reconcile(platform: PlatformUnderTest, account_id: str) -> reconciliation.RunResult:
+def reconcile(platform: PlatformUnderTest, account_id: str, *, apply_fees: bool = True) -> reconciliation.RunResult:
     ctx = platform.runtime.ctx
     with ctx.db.read() as session:
         account = session.get(ChannelAccount, account_id)
     assert account is not None
     bill = reconciliation.fetch_bill_for(ctx, account, DAY)
-    return reconciliation.reconcile_fetched(ctx, account_id, bill)
+    return reconciliation.reconcile_fetched(ctx, account_id, bill, apply_fees=apply_fees)
+
+
+def wait_fees_applied(platform: PlatformUnderTest, run_id: str, timeout: float = 20.0) -> None:
+    """Let the platform's worker run the queued fee write-back of a run, and wait for it."""
+    platform.run_jobs_now(FEES_JOB)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if platform.sql("SELECT 1 FROM reconciliation_fees WHERE run_id = :run AND applied_at IS NOT NULL",
+                        run=run_id):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the fees of {run_id} were not written back in {timeout} s")
 
 
 @pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
@@ -57,10 +72,13 @@ def test_a_clean_day_reconciles_with_no_differences(platform: PlatformUnderTest,
     merchant = platform.merchant()
     account, _ = merchant.own_sandbox_account(channel)
     trade_day(platform, merchant, channel)
-    result = reconcile(platform, account["id"])
+    result = reconcile(platform, account["id"], apply_fees=False)  # as the worker runs it: fees by the job
     assert [d.klass for d in result.differences] == []
     assert result.run.matched_count == 3  # two payments and one refund
     assert result.run.matched_amount == 1_000 + 2_550 - 550
+    wait_fees_applied(platform, result.run.id)
+    assert platform.sql("SELECT count(*) FROM payments WHERE channel_account_id = :account AND channel_fee IS NOT "
+                        "NULL", account=account["id"]) == [(2,)]  # the bill's fees on the two paid payments
     again = reconcile(platform, account["id"])  # re-running the day changes nothing
     assert again.run.id == result.run.id and again.differences == []
 

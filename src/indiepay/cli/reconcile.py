@@ -96,8 +96,13 @@ def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade bill
 
 def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-DD (Beijing)")],
         account: Annotated[str | None, typer.Option("--account", help="only this channel account")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print the runs as one JSON object")] = False) -> None:
-    """Reconcile a day: stored bills, and for accounts without one the bill fetched from the channel."""
+        as_json: Annotated[bool, typer.Option("--json", help="print the runs as one JSON object")] = False,
+        defer_fees: Annotated[bool, typer.Option(
+            "--defer-fees", help="leave the fee write-back to the worker's reconciliation.fees job")] = False) -> None:
+    """Reconcile a day: stored bills, and for accounts without one the bill fetched from the channel.
+
+    The bill's fees are written back before the command exits (it is a one-shot command), in short batches;
+    ``--defer-fees`` leaves them to a running worker instead."""
     day = _date(date_)
     assert day is not None
     runtime = _runtime()
@@ -114,10 +119,12 @@ def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-
                 told = _advance(bar, task)
                 try:
                     if acct.id in stored:
-                        results.append(service.run_day(ctx, acct.id, day, progress=told))
+                        results.append(service.run_day(ctx, acct.id, day, progress=told,
+                                                       apply_fees=not defer_fees))
                     else:
                         bill = service.fetch_bill_for(ctx, acct, day)
-                        results.append(service.reconcile_fetched(ctx, acct.id, bill, progress=told))
+                        results.append(service.reconcile_fetched(ctx, acct.id, bill, progress=told,
+                                                                 apply_fees=not defer_fees))
                     bar.update(task, completed=len(PHASES), phase="done")
                 except BillNotReady as exc:
                     failed = True

@@ -67,7 +67,8 @@ def list_runs(ctx: Ctx, caller: Caller, account_id: str | None = None,
     with ctx.db.read() as session:
         runs = repository.runs(session, account_ids=accounts, day=_day(date), limit=limit)
         diffs = repository.run_differences(session, [run.id for run in runs])
-    return RunList(data=[run_out(run, diffs[run.id]) for run in runs])
+        fees = repository.fee_sets(session, [run.id for run in runs])
+    return RunList(data=[run_out(run, diffs[run.id], fees.get(run.id)) for run in runs])
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=_CSV)
@@ -81,10 +82,11 @@ def get_run(run_id: str, ctx: Ctx, caller: Caller,
         if run is None or (visible is not None and run.account_id not in visible):
             raise NotFound(f"no reconciliation run {run_id}", code="reconciliation_run_not_found")
         diffs = repository.run_differences(session, [run.id])[run.id]
+        fees = repository.fee_sets(session, [run.id]).get(run.id)
     if fmt == "csv":
         return Response(content=differences_csv(diffs), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="reconciliation-{run.account_id}-{run.business_date}.csv"'})
-    return run_out(run, diffs)
+    return run_out(run, diffs, fees)
 
 
 @router.post("/differences/{difference_id}/resolve", response_model=DifferenceOut, response_model_by_alias=True)
@@ -101,7 +103,9 @@ def resolve_difference(difference_id: str, body: ResolveIn, ctx: Ctx, caller: Ca
 @router.post("/bills", response_model=RunOut, status_code=201)
 async def upload_bill(request: Request, ctx: Ctx, caller: Caller, account_id: str,
                       date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None) -> RunOut:
-    """Upload a bill (raw body: WeChat Pay trade bill CSV, optionally gzip, or the Alipay zip) and run it."""
+    """Upload a bill (raw body: WeChat Pay trade bill CSV, optionally gzip, or the Alipay zip) and run it;
+    the run's fees are written back by the ``reconciliation.fees`` job after the response
+    (``fees_pending``), so a big upload never holds the payments' write lock for its fees."""
     visible = _visible(ctx, caller)
     if visible is not None and account_id not in visible:
         raise NotFound(f"no channel account {account_id}", code="account_not_found")
@@ -109,10 +113,11 @@ async def upload_bill(request: Request, ctx: Ctx, caller: Caller, account_id: st
     if not body:
         raise InvalidRequest("the request body must be the bill file", code="bill_required")
     result = await run_in_threadpool(service.import_bill, ctx, account_id, io.BytesIO(body), day=_day(date),
-                                     source="upload")
+                                     source="upload", apply_fees=False)  # the fee job writes them back
     with ctx.db.read() as session:
         diffs = repository.run_differences(session, [result.run.id])[result.run.id]
-    return run_out(result.run, diffs)
+        fees = repository.fee_sets(session, [result.run.id]).get(result.run.id)
+    return run_out(result.run, diffs, fees)
 
 
 @router.get("/reports/{month}", response_model=ReportOut)

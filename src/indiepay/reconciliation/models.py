@@ -4,7 +4,8 @@ Bills are kept (gzip-compressed, with the SHA1 of the uncompressed file) because
 re-run — by hand, when a neighbouring day's bill arrives, after the grace window — and because a bill is
 the evidence behind a difference. Runs and differences have deterministic ids (see
 :mod:`indiepay.reconciliation.rules`) so that re-running a day updates them in place and a difference
-keeps the resolution a person gave it.
+keeps the resolution a person gave it. The channel fees a run found wait in ``reconciliation_fees`` for
+the fee job (:mod:`indiepay.reconciliation.fees`), which writes them back outside the run's transaction.
 """
 
 from __future__ import annotations
@@ -65,6 +66,30 @@ class ReconciliationRun(Base):
     executions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ReconciliationFees(Base):
+    """The channel fees one execution of a run found for its matched payments, and how far the fee job got.
+
+    One row per run, replaced by each execution (``generation`` = the run's ``executions`` then). The fees
+    themselves are one Parquet file (``payment_id, fee, write, fix, merchant_id, mode, currency, booked``,
+    ordered by payment id) kept in ``content`` until they are all applied; ``applied_through`` is the last
+    payment id applied, committed with each batch, so a crashed job resumes after it.
+    """
+
+    __tablename__ = "reconciliation_fees"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    fee_count: Mapped[int] = mapped_column(Integer)  # payments in the set
+    applied_count: Mapped[int] = mapped_column(Integer)
+    applied_through: Mapped[str | None] = mapped_column(String(40))
+    corrections: Mapped[int] = mapped_column(Integer)  # ledger fee corrections posted by the job
+    batches: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # dropped once every fee is applied
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
 
 
 class ReconciliationDifference(Base):

@@ -34,7 +34,12 @@ from indiepay.db.base import UTCDateTime
 from indiepay.payments.models import Payment
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.matcher import LOCAL_COLUMNS
-from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
+from indiepay.reconciliation.models import (
+    ReconciliationBill,
+    ReconciliationDifference,
+    ReconciliationFees,
+    ReconciliationRun,
+)
 from indiepay.refunds.models import Refund
 
 Rows = Select[*tuple[Any, ...]]
@@ -162,10 +167,11 @@ _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 def write_fees(session: Session, chunks: Iterable[Sequence[tuple[str, int]]]) -> int:
     """Store the channel's fee on the payments (``(payment id, fee)`` pairs, in chunks); returns how many.
 
-    A first run writes a fee onto every payment of the day (a million on a big day): the pairs go into a
-    temporary table with the driver's executemany (plain tuples, no per-row statement building), then one
-    ``UPDATE … FROM`` (SQLite ≥ 3.33, PostgreSQL) sets them all — several times faster than an UPDATE per
-    payment. The table lives and dies inside the caller's transaction.
+    The fee job (:mod:`.fees`) calls this once per batch of a run's fee set (10,000 payments by default,
+    a million on a big day's first run): the pairs go into a temporary table with the driver's executemany
+    (plain tuples, no per-row statement building), then one ``UPDATE … FROM`` (SQLite ≥ 3.33, PostgreSQL)
+    sets them — several times faster than an UPDATE per payment. The table lives and dies inside the
+    caller's transaction.
     """
     connection = session.connection()
     mark = _MARKS[connection.dialect.paramstyle]
@@ -256,6 +262,14 @@ def run_differences(session: Session, run_ids: Sequence[str]) -> dict[str, list[
         for row in rows:
             grouped[row.run_id].append(row)
     return grouped
+
+
+def fee_sets(session: Session, run_ids: Sequence[str]) -> dict[str, ReconciliationFees]:
+    """The fee write-back state of the given runs (without the fee sets' content)."""
+    if not run_ids:
+        return {}
+    rows = session.scalars(select(ReconciliationFees).where(ReconciliationFees.run_id.in_(list(run_ids))))
+    return {row.run_id: row for row in rows}
 
 
 def difference_counts(session: Session, run_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:

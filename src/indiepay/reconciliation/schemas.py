@@ -2,7 +2,9 @@
 
 The CLI's ``--json`` document and the API share :func:`run_summary` for the fields the issue fixes
 (``id, account_id, date, bill_sha1, matched_count, matched_amount, differences[id, class, out_trade_no,
-out_refund_no, local_amount, channel_amount, status]``); the API adds the rest of the run's figures.
+out_refund_no, local_amount, channel_amount, status]``); the API adds the rest of the run's figures and
+the state of its fee write-back, which a job does after the run (:mod:`.fees`): ``fee_payments`` payments
+whose fee the bill changed, ``fees_pending`` of them not written yet, ``fees_applied_at`` once all are.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indiepay.reconciliation.models import ReconciliationDifference, ReconciliationRun
+from indiepay.reconciliation.models import ReconciliationDifference, ReconciliationFees, ReconciliationRun
 from indiepay.reconciliation.resolution import MonthReport
 
 CSV_COLUMNS = ("id", "class", "kind", "out_trade_no", "out_refund_no", "local_amount", "channel_amount", "status",
@@ -59,6 +61,9 @@ class RunOut(BaseModel):
     bill_fee: int
     booked_fee: int
     fee_corrections: int
+    fee_payments: int
+    fees_pending: int
+    fees_applied_at: datetime | None
     open_differences: int
     counts: dict[str, int]
     executions: int
@@ -100,8 +105,14 @@ def difference_out(row: ReconciliationDifference) -> DifferenceOut:
                          resolved_by=row.resolved_by, resolved_at=row.resolved_at, note=row.note)
 
 
-def run_out(run: ReconciliationRun, differences: list[ReconciliationDifference]) -> RunOut:
-    return RunOut(id=run.id, account_id=run.account_id, date=run.business_date, channel=run.channel,
+def run_out(run: ReconciliationRun, differences: list[ReconciliationDifference],
+            fees: ReconciliationFees | None = None) -> RunOut:
+    """The run for the API; ``fees`` None is a run from before the fee job, whose fees the run wrote."""
+    fee_payments = fees.fee_count if fees is not None else 0
+    pending = fees.fee_count - fees.applied_count if fees is not None and fees.applied_at is None else 0
+    applied_at = fees.applied_at if fees is not None else run.updated_at
+    return RunOut(fee_payments=fee_payments, fees_pending=pending, fees_applied_at=applied_at,
+                  id=run.id, account_id=run.account_id, date=run.business_date, channel=run.channel,
                   bill_sha1=run.bill_sha1, rule_version=run.rule_version, status=run.status, bill_rows=run.bill_rows,
                   local_rows=run.local_rows, matched_count=run.matched_count, matched_amount=run.matched_amount,
                   bill_amount=run.bill_amount, local_amount=run.local_amount, bill_fee=run.bill_fee,

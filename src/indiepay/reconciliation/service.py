@@ -3,11 +3,14 @@
 One run covers one channel account and one Asia/Shanghai business day. It reads the stored bill into the
 normalised bill, streams the account's local payments and refunds of the day and its neighbours into a
 CSV (on a worker thread, while the bill is read), lets the DuckDB matcher classify them (:mod:`.matcher`,
-rules in :mod:`.rules`), and then, in one transaction: writes the bill's fees back to the payments, posts
-a fee correction for each live payment whose booked fee differs (``fee_correction:<payment id>``,
-idempotent), upserts the run and its differences by their deterministic ids (keeping a person's
-resolution; closing, as the system, open ones the run no longer finds) and raises one alert per account
-and day when differences are open.
+rules in :mod:`.rules`), and then, in one transaction: upserts the run and its differences by their
+deterministic ids (keeping a person's resolution; closing, as the system, open ones the run no longer
+finds), records the run's fee set and queues the ``reconciliation.fees`` job that writes the bill's fees
+back to the payments and corrects booked fees in the ledger (:mod:`.fees`), and raises one alert per
+account and day when differences are open. The fee write-back is not part of the run's transaction: on a
+big day it is a million row updates, which on SQLite would hold every other writer back for seconds; the
+job writes them in short batches. One-shot callers (the CLI, tests) let the run apply them before it
+returns (``apply_fees=True``, the default); the worker and the API leave them to the job.
 
 Days are re-run deterministically: the same bill, records, rules and clock give the same run and the same
 difference ids. After a run, neighbouring days holding ``cross_day`` differences are re-run once, since
@@ -26,7 +29,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -37,13 +39,9 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
-from indiepay.ledger import postings
-from indiepay.ledger.appender import PostRequest
-from indiepay.ledger.models import LedgerEntry
-from indiepay.ledger.service import post_many
-from indiepay.reconciliation import bills, repository
+from indiepay.reconciliation import bills, fees, repository
 from indiepay.reconciliation import rules as r
-from indiepay.reconciliation.matcher import FeeFix, Figures, Found, Matcher
+from indiepay.reconciliation.matcher import Figures, Found, Matcher
 from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
 
 log = logging.getLogger(__name__)
@@ -84,12 +82,14 @@ def fetch_bill_for(ctx: ServiceContext, account: ChannelAccount, day: date) -> B
 
 
 def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: date | None = None,
-                source: str = "import", progress: Progress = _quiet) -> RunResult:
+                source: str = "import", progress: Progress = _quiet, apply_fees: bool = True) -> RunResult:
     """Store a bill received by hand (file or upload) and reconcile its day.
 
     Args:
         stream: a seekable binary stream: a WeChat Pay trade bill CSV (optionally gzip) or an Alipay zip.
         day: the business day the bill covers; defaults to the day of its first row.
+        apply_fees: write the run's fees back (in the fee job's batches) before returning; False leaves
+            them to the queued ``reconciliation.fees`` job.
 
     Raises:
         NotFound: no such account. InvalidRequest: no ``day`` and a bill without rows, or a bill of
@@ -110,7 +110,7 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
             raise InvalidRequest("the bill has no rows: say which day it covers", code="bill_date_required")
         with ctx.db.transaction() as session:
             store_bill(session, ctx, account, day, read, source)
-        return _reconcile(ctx, account, day, read, local, progress)
+        return _reconcile(ctx, account, day, read, local, progress, apply_fees=apply_fees)
 
 
 def store_bill(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill,
@@ -129,8 +129,9 @@ def store_bill(session: Session, ctx: ServiceContext, account: ChannelAccount, d
 
 
 def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progress = _quiet,
-            recheck: bool = True) -> RunResult:
-    """Reconcile an account's day against its stored bill (and re-run neighbours holding ``cross_day``).
+            recheck: bool = True, apply_fees: bool = True) -> RunResult:
+    """Reconcile an account's day against its stored bill (and re-run neighbours holding ``cross_day``);
+    ``apply_fees`` as for :func:`import_bill`.
 
     Raises:
         NotFound: no such account, or no stored bill for that day (``bill_not_found``).
@@ -144,15 +145,15 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
         local.start(day)
         progress("parse")
         read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv")
-        result = _reconcile(ctx, account, day, read, local, progress, recheck=recheck)
+        result = _reconcile(ctx, account, day, read, local, progress, recheck=recheck, apply_fees=apply_fees)
     return result
 
 
 def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, progress: Progress = _quiet,
-                      source: str = "fetch") -> RunResult:
+                      source: str = "fetch", apply_fees: bool = True) -> RunResult:
     """Store a bill the channel handed over (:func:`fetch_bill_for`) and reconcile its day."""
     return import_bill(ctx, account_id, io.BytesIO(bill.content), day=bill.bill_date, source=source,
-                       progress=progress)
+                       progress=progress, apply_fees=apply_fees)
 
 
 class _LocalExport:
@@ -195,7 +196,8 @@ class _LocalExport:
 
 
 def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, local: _LocalExport,
-               progress: Progress, *, recheck: bool = True, rules: r.RuleSet = r.CURRENT) -> RunResult:
+               progress: Progress, *, recheck: bool = True, apply_fees: bool = True,
+               rules: r.RuleSet = r.CURRENT) -> RunResult:
     window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
     workdir = local.path.parent
     with Matcher(workdir, rules) as matcher:
@@ -210,13 +212,15 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
         progress("match")
         within_grace = business_day(ctx.clock.now()) <= day + timedelta(days=rules.grace_days)
         figures = matcher.classify(missing_neighbours=missing, within_grace=within_grace)
-        found, fixes = matcher.differences(), matcher.fee_fixes()
+        found = matcher.differences()
         progress("store")
+        fee_set = workdir / "fees.parquet"
+        fee_count = matcher.write_fee_set(fee_set)
+        fee_content = fee_set.read_bytes()
         with ctx.db.transaction() as session:
-            repository.write_fees(session, matcher.fee_writebacks())
-            corrected = _correct_fees(session, ctx, account, fixes)
-            run = _save_run(session, ctx, account, day, read.sha1, figures, corrected, rules)
+            run = _save_run(session, ctx, account, day, read.sha1, figures, rules)
             differences = _save_differences(session, ctx, account, day, run, found)
+            fees.record(session, ctx.clock, run, fee_content, fee_count)
             run.open_differences = sum(1 for d in differences if d.status == r.OPEN)
             run.status = "differences" if run.open_differences else "balanced"
             if run.open_differences:
@@ -226,8 +230,14 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
                                      f"open difference(s)"),
                             details={"run_id": run.id, "counts": dict(run.counts)})
             session.flush()
+    if apply_fees and fee_count:
+        fees.apply(ctx, run.id)
+        with ctx.db.read() as session:
+            run = session.get(ReconciliationRun, run.id) or run  # with the corrections the job counted
+    else:
+        ctx.wake_worker()
     if recheck:
-        _recheck_neighbours(ctx, account.id, day)
+        _recheck_neighbours(ctx, account.id, day, apply_fees=apply_fees)
     return RunResult(run, differences)
 
 
@@ -249,17 +259,17 @@ def _load_neighbours(ctx: ServiceContext, account: ChannelAccount, day: date, ma
     return missing
 
 
-def _recheck_neighbours(ctx: ServiceContext, account_id: str, day: date) -> None:
+def _recheck_neighbours(ctx: ServiceContext, account_id: str, day: date, *, apply_fees: bool) -> None:
     with ctx.db.read() as session:
         held = repository.days_with_open(session, account_id, r.CROSS_DAY, day - timedelta(days=1),
                                          day + timedelta(days=1))
     for other in held:
         if other != day:
-            run_day(ctx, account_id, other, recheck=False)
+            run_day(ctx, account_id, other, recheck=False, apply_fees=apply_fees)
 
 
 def recheck_held(ctx: ServiceContext, account_id: str, today: date, rules: r.RuleSet = r.CURRENT, *,
-                 exclude: frozenset[date] = frozenset()) -> int:
+                 exclude: frozenset[date] = frozenset(), apply_fees: bool = True) -> int:
     """Re-run the days of an account still holding ``cross_day`` differences (the daily job calls this, so
     a held difference becomes ``missing_in_channel`` once the grace window has passed). Returns the
     number of days re-run."""
@@ -268,38 +278,12 @@ def recheck_held(ctx: ServiceContext, account_id: str, today: date, rules: r.Rul
                                          today - timedelta(days=rules.grace_days + 7), today)
     held = [day for day in held if day not in exclude]
     for day in held:
-        run_day(ctx, account_id, day, recheck=False)
+        run_day(ctx, account_id, day, recheck=False, apply_fees=apply_fees)
     return len(held)
 
 
-def _correct_fees(session: Session, ctx: ServiceContext, account: ChannelAccount, fixes: list[FeeFix]) -> int:
-    """Post one ``fee_correction:<payment id>`` per live payment whose booked fee the bill contradicts.
-
-    A payment corrected before keeps its first correction (a key is posted once); a bill re-published with
-    yet another fee shows up again as ``fee_mismatch`` for a person to look at."""
-    keys = {f"fee_correction:{fix.payment_id}": fix for fix in fixes}
-    existing: set[str] = set()
-    names = list(keys)
-    for start in range(0, len(names), 500):
-        existing.update(session.scalars(select(LedgerEntry.event_key).where(
-            LedgerEntry.event_key.in_(names[start:start + 500]))))
-    requests = []
-    for key, fix in keys.items():
-        if key in existing:
-            continue
-        lines = r.fee_correction_lines(mode=fix.mode, channel=account.channel, merchant_id=fix.merchant_id,
-                                       currency=fix.currency, delta=fix.actual - fix.booked)
-        plan = postings.correction(lines=lines, merchant_id=fix.merchant_id,
-                                   description=(f"channel fee of {fix.payment_id} per the bill: "
-                                                f"{fix.actual} fen, booked {fix.booked} fen"))
-        requests.append(PostRequest(key, plan, None, None))
-    for start in range(0, len(requests), 1000):
-        post_many(session, ctx.clock, requests[start:start + 1000])
-    return len(requests)
-
-
 def _save_run(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, sha1: str,
-              figures: Figures, corrected: int, rules: r.RuleSet) -> ReconciliationRun:
+              figures: Figures, rules: r.RuleSet) -> ReconciliationRun:
     now = ctx.clock.now()
     run_id = r.run_id(account.id, day)
     run = session.get(ReconciliationRun, run_id)
@@ -311,7 +295,8 @@ def _save_run(session: Session, ctx: ServiceContext, account: ChannelAccount, da
     run.bill_rows, run.local_rows = figures.bill_rows, figures.local_rows
     run.matched_count, run.matched_amount = figures.matched_count, figures.matched_amount
     run.bill_amount, run.local_amount = figures.bill_amount, figures.local_amount
-    run.bill_fee, run.booked_fee, run.fee_corrections = figures.bill_fee, figures.booked_fee, corrected
+    run.bill_fee, run.booked_fee = figures.bill_fee, figures.booked_fee
+    run.fee_corrections = 0  # counted by the fee job, batch by batch
     run.executions += 1
     run.updated_at = now
     run.open_differences, run.status, run.counts = 0, "balanced", {}

@@ -8,7 +8,9 @@ An account's job reconciles its stored bill, or fetches it: a bill the channel h
 retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
 alerted and retried later too, since a second download is usually good. Afterwards the account's days
 still holding ``cross_day`` differences are re-run, which turns them into ``missing_in_channel`` once
-the grace window has passed.
+the grace window has passed. Each run queues its fee write-back as a ``reconciliation.fees`` job
+(:data:`FEES_JOB`, :mod:`.fees`) rather than doing it inside the account's job, so the bill's fees reach
+the payments in short batches that other writers can interleave with.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from indiepay.db.engine import Database
 from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.reconciliation import repository, service
+from indiepay.reconciliation import fees, repository, service
 
 log = logging.getLogger(__name__)
 RUN_DAY_JOB = "reconciliation.run_day"
+FEES_JOB = fees.FEES_JOB
 RUN_HOUR = 10  # Beijing time, the day after
 RETRY_NOT_READY = timedelta(minutes=30)
 BILL_CHANNELS = ("wechatpay", "alipay")
@@ -93,7 +96,7 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
     if account is None:
         return None
     if stored:
-        service.run_day(ctx, account_id, day)
+        service.run_day(ctx, account_id, day, apply_fees=False)
     else:
         try:
             bill = service.fetch_bill_for(ctx, account, day)
@@ -106,8 +109,14 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
                             message=f"the {account.channel} bill of {day} for {account_id} failed its hash check",
                             details={"account_id": account_id, "date": day.isoformat(), "error": str(exc)})
             return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason="bill hash mismatch")
-        service.reconcile_fetched(ctx, account_id, bill)
+        service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
     service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),
-                         exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}))
+                         exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}), apply_fees=False)
     log.info("reconciled %s on %s", account_id, day)
+    return None
+
+
+def run_fees_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
+    """Job ``reconciliation.fees``: write a run's fee set (``run_id``) back, in batches, to the end."""
+    fees.apply(ctx, str(args["run_id"]))
     return None
