@@ -25,7 +25,7 @@ from indiepay.core.clock import business_day, business_day_start
 from indiepay.core.errors import NotFound, Unprocessable
 from indiepay.merchants.models import Merchant
 from indiepay.risk import features, limits, screening
-from indiepay.risk import repository as risk_repository
+from indiepay.routing import repository as routing_repository
 from indiepay.routing import service as routing
 
 
@@ -58,8 +58,7 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
     applicable = _limits(ctx, merchant)
     if verify_account_id is not None:
         account = _verified_account(session, merchant, verify_account_id, channel, environment)
-        account_used = (risk_repository.used_since(session, merchant_id=merchant.id, livemode=livemode,
-                                                   account_id=account.id, account_capped=True, since=day_start)[1]
+        account_used = (routing_repository.used_today(session, [account.id], day_start).get(account.id, 0)
                         if account.daily_cap is not None else 0)
         _refuse_breach(limits.check(limits.Limits(applicable.single, applicable.daily, account.daily_cap),
                                     amount=amount, merchant_used_today=recent.used_today,

@@ -12,6 +12,7 @@ statement with three scalar subqueries over the trailing 7 days.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class Recent:
 def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
                    payer: Mapping[str, Any], now: datetime) -> Recent:
     """Today's counted volume and the rules' recent counts for a payment about to be created, in one query."""
-    need = rules.needs(ruleset.rules, "payment")
+    need = _needs(ruleset, "payment")
     ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
     return _recent(session, need, merchant_id, livemode, ids, now)
 
@@ -66,7 +67,7 @@ def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str
 def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
                 recent: Recent, daily_limit: int, now: datetime) -> rules.Features:
     """The features of a payment about to be created (not yet written), from ``recent`` and the history."""
-    need = rules.needs(ruleset.rules, "payment")
+    need = _needs(ruleset, "payment")
     history = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
     return rules.Features(
         object_type="payment", amount=amount, subject_type=merchant.subject_type,
@@ -79,7 +80,7 @@ def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant,
 def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
                now: datetime) -> rules.Features:
     """The features of a refund about to be created (its amount already reserved, the row not written)."""
-    need = rules.needs(ruleset.rules, "refund")
+    need = _needs(ruleset, "refund")
     refunds = refunded = paid = 0
     if need.refund_window:
         since = now - timedelta(days=rules.REFUND_WINDOW_DAYS)
@@ -95,6 +96,12 @@ def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, 
     return rules.Features(object_type="refund", amount=amount, subject_type=merchant.subject_type,
                           account_age_days=_age_days(merchant, now), window_refunds=refunds,
                           window_refunded=refunded, window_paid=paid)
+
+
+@functools.lru_cache(maxsize=64)
+def _needs(ruleset: rules.RuleSet, object_type: rules.ObjectType) -> rules.Needs:
+    """What a rule set measures, worked out once per rule set (twice a payment otherwise)."""
+    return rules.needs(ruleset.rules, object_type)
 
 
 def _age_days(merchant: Merchant, now: datetime) -> int:
