@@ -38,14 +38,23 @@ def raise_alert(session: Session, clock: Clock, *, kind: str, severity: str, mes
     Insert-or-nothing, so two processes raising the same incident at once store one alert and queue one
     dispatch. Returns the stored alert either way (the earlier one for a repeat).
     """
+    record_alert(session, clock, kind=kind, severity=severity, message=message, dedupe_key=dedupe_key,
+                 merchant_id=merchant_id, details=details)
+    return session.scalars(select(Alert).where(Alert.dedupe_key == dedupe_key)).one()
+
+
+def record_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
+                 dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None) -> bool:
+    """:func:`raise_alert` for callers that do not need the alert back (payment screening raises alerts
+    inside the payment's transaction: no read-back there). True when this call stored a new alert."""
     now = clock.now()
     row = {"id": new_id("alrt"), "merchant_id": merchant_id, "kind": kind, "severity": severity,
            "message": message, "details": details or {}, "dedupe_key": dedupe_key, "created_at": now,
            "delivery_state": "pending"}
-    if insert_once(session, ALERTS, row, ["dedupe_key"]):
-        enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
-    alert = session.scalars(select(Alert).where(Alert.dedupe_key == dedupe_key)).one()
-    return alert
+    if not insert_once(session, ALERTS, row, ["dedupe_key"]):
+        return False
+    enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
+    return True
 
 
 def warn_daily_cap(session: Session, clock: Clock, *, merchant_id: str | None, scope: str, scope_id: str,

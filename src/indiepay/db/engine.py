@@ -7,13 +7,15 @@ SQLite allows one writer at a time. Every write transaction starts with ``BEGIN 
 writers never deadlock on a lock upgrade, and writers of one process queue on a Python lock first, so
 they are handed the database in turn instead of polling SQLite's busy handler (which sleeps up to
 100 ms between tries); other processes still wait through ``busy_timeout``. Read transactions use a
-plain deferred ``BEGIN`` and never wait for writers (WAL). On PostgreSQL row locks and conditional
-updates do the work and reads and writes share one engine.
+plain deferred ``BEGIN`` and never wait for writers (WAL). A file database's log is checkpointed by a
+thread of the process (:mod:`indiepay.db.checkpoint`), not by whichever commit crosses SQLite's threshold.
+On PostgreSQL row locks and conditional updates do the work and reads and writes share one engine.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from indiepay.db.checkpoint import WalCheckpointer
 
 
 def normalise_url(url: str) -> str:
@@ -31,9 +35,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
     path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
+    return path if path and path != ":memory:" else None
+
+
+def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True) -> Engine:
+    path = sqlite_file(url)
+    if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                            pool_size=20, max_overflow=20)
@@ -46,6 +56,8 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if not auto_checkpoint:  # a WalCheckpointer does it off the request path
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -68,15 +80,23 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if self.is_sqlite:
-            self.read_engine = _sqlite_engine(self.url, "BEGIN")
-            self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        path = sqlite_file(self.url) if self.url.startswith("sqlite") else None
+        # a file database checkpoints its log from a thread of its own, never inside a request's commit
+        self.checkpointer = WalCheckpointer(path) if path is not None else None
+        if self.url.startswith("sqlite"):
+            auto = self.checkpointer is None
+            self.engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", auto_checkpoint=auto)
+            self.read_engine = _sqlite_engine(self.url, "BEGIN", auto_checkpoint=auto)
         else:
+            self.engine = make_engine(url)
             self.read_engine = self.engine
-            self.read_sessions = self.sessions
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = (sessionmaker(self.read_engine, expire_on_commit=False)
+                              if self.read_engine is not self.engine else self.sessions)
         self._writer = threading.RLock() if self.is_sqlite else None
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+            weakref.finalize(self, self.checkpointer.stop)  # a Database dropped without dispose()
 
     @property
     def is_postgres(self) -> bool:
@@ -116,6 +136,8 @@ class Database:
             yield connection
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

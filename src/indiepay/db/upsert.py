@@ -14,28 +14,34 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from indiepay.db.prepared import Prepared
+
 
 def insert_once(session: Session, table: Table, row: dict[str, Any], conflict_columns: Sequence[str]) -> bool:
-    """Insert ``row`` unless a row with the same ``conflict_columns`` exists; True when it was inserted."""
-    statement = _statement(session.get_bind().dialect.name, table, tuple(conflict_columns))
-    return session.execute(statement, row).first() is not None
+    """Insert ``row`` unless a row with the same ``conflict_columns`` exists; True when it was inserted.
+
+    ``row`` gives every column that has a Python-side default (see :class:`~indiepay.db.prepared.Prepared`).
+    """
+    statement = _statement(session.get_bind().dialect.name, table, tuple(conflict_columns), tuple(row))
+    return bool(statement.rows(session, row))
 
 
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Prepared] = {}
 
 
-def _statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
-    """The statement for one dialect, table and conflict key, built once and run with each row's values
-    (building it per row costs more than running it, and these run on every callback and event)."""
-    key = (dialect, table.name, columns)
+def _statement(dialect: str, table: Table, conflict: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
+    """The statement for one dialect, table, conflict key and set of columns, compiled once and run with each
+    row's values (building it per row costs more than running it, and these run on every callback and
+    event)."""
+    key = (dialect, table.name, conflict, columns)
     statement = _STATEMENTS.get(key)
     if statement is None:
         if dialect == "postgresql":
-            built: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(columns))
+            built: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
         elif dialect == "sqlite":
-            built = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(columns))
+            built = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise RuntimeError(f"unsupported database {dialect}")
         # RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT inserts through SQLAlchemy
-        statement = _STATEMENTS.setdefault(key, built.returning(table.c[columns[0]]))
+        statement = _STATEMENTS.setdefault(key, Prepared(built.returning(table.c[conflict[0]]), columns))
     return statement

@@ -25,7 +25,6 @@ from indiepay.core.clock import business_day, business_day_start
 from indiepay.core.errors import NotFound, Unprocessable
 from indiepay.merchants.models import Merchant
 from indiepay.risk import features, limits, screening
-from indiepay.routing import repository as routing_repository
 from indiepay.routing import service as routing
 
 
@@ -58,8 +57,7 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
     applicable = _limits(ctx, merchant)
     if verify_account_id is not None:
         account = _verified_account(session, merchant, verify_account_id, channel, environment)
-        account_used = (routing_repository.used_today(session, [account.id], day_start).get(account.id, 0)
-                        if account.daily_cap is not None else 0)
+        account_used = recent.used_today_by_account.get(account.id, 0)  # the merchant's own account
         _refuse_breach(limits.check(limits.Limits(applicable.single, applicable.daily, account.daily_cap),
                                     amount=amount, merchant_used_today=recent.used_today,
                                     account_used_today=account_used), amount)
@@ -71,7 +69,8 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
         try:
             chosen = routing.choose_account(session, ctx.health, merchant_id=None if platform else merchant.id,
                                              channel=channel, environment=environment, method=method,
-                                             amount=amount, day_start=day_start)
+                                             amount=amount, day_start=day_start,
+                                             used_today=recent.used_today_by_account)
         except Unprocessable as refused:
             if refused.code == "no_channel_account":  # say which mode looked for accounts
                 refused.details["collection_mode"] = merchant.collection_mode

@@ -3,8 +3,9 @@ kept apart by ``livemode``).
 
 On every payment: one query over the merchant's payments since the start of the business day (or the
 widest window a rule reads, when that reaches further back), on ``ix_payments_merchant_created``, sums
-today's counted volume — which the daily limit and the daily-cap rule share — and counts the payer's
-payments and failures and the merchant's payments for every window at once, with conditional sums.
+today's counted volume per channel account — the daily limit and the daily-cap rule read the total, routing
+reads each of the merchant's own accounts' share against its cap — and counts the payer's payments and
+failures and the merchant's payments for every window at once, with conditional sums.
 The trailing 30-day history (for "far above normal") does not change during a business day, so it is
 computed once per merchant, mode and day and kept in a small per-database cache. On a refund: one
 statement with three scalar subqueries over the trailing 7 days.
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.core.clock import as_utc, business_day, business_day_start
 from indiepay.db.base import UTCDateTime
+from indiepay.db.prepared import Prepared
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
@@ -32,6 +34,7 @@ from indiepay.risk.repository import COUNTED
 
 FAILED = ("failed", "closed")
 CACHE_LIMIT = 10_000
+PAYMENT = Payment.__table__.c
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Recent:
     payer_payments: Mapping[tuple[str, int], int]
     payer_failures: Mapping[tuple[str, int], int]
     merchant_payments: Mapping[int, int]
+    used_today_by_account: Mapping[str, int]  # the merchant's counted volume today on each account it used
 
 
 def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
@@ -118,8 +122,8 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
     today's counted volume, and counts per (payer id, minutes), failures likewise, and per minutes.
 
     A payer id the request does not carry is not counted (its rules cannot fire). The statement depends only
-    on which windows and payer ids are counted, so it is built once per shape and reused with bound values
-    (building and cache-keying a ten-column statement costs more than running it)."""
+    on which windows and payer ids are counted, so it is built and compiled once per shape and run on the
+    driver with bound values (building and cache-keying a ten-column statement costs more than running it)."""
     slots: tuple[tuple[str, Any], ...] = tuple(
         [("merchant", minutes) for minutes in sorted(need.merchant_payments)]
         + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
@@ -127,7 +131,7 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
            for by, minutes in sorted(windows) if by in ids])
     statement = _RECENT_STATEMENTS.get(slots)
     if statement is None:
-        statement = _RECENT_STATEMENTS.setdefault(slots, _recent_statement(slots))
+        statement = _RECENT_STATEMENTS.setdefault(slots, Prepared(_recent_statement(slots)))
     minutes_used = {key if kind == "merchant" else key[1] for kind, key in slots}
     day_start = business_day_start(business_day(now))
     widest = max(minutes_used, default=0)
@@ -135,36 +139,44 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
                               "scan_from": min(day_start, now - timedelta(minutes=widest)),
                               **{f"since_{m}": now - timedelta(minutes=m) for m in minutes_used},
                               **{f"id_{by}": value for by, value in ids.items()}}
-    row = session.execute(statement, params).one()
     found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
-    for (kind, key), value in zip(slots, row[1:], strict=True):
-        found[kind][key] = int(value or 0)
-    return Recent(used_today=int(row[0] or 0), payer_payments=found["payer"], payer_failures=found["failures"],
-                  merchant_payments=found["merchant"])
+    by_account: dict[str, int] = {}
+    for kind, key in slots:
+        found[kind][key] = 0
+    for row in statement.rows(session, params):  # one row per account the merchant used
+        by_account[row[0]] = int(row[1] or 0)
+        for (kind, key), value in zip(slots, row[2:], strict=True):
+            found[kind][key] += int(value or 0)
+    return Recent(used_today=sum(by_account.values()), payer_payments=found["payer"],
+                  payer_failures=found["failures"], merchant_payments=found["merchant"],
+                  used_today_by_account=by_account)
 
 
-_RECENT_STATEMENTS: dict[tuple[tuple[str, Any], ...], Any] = {}
+_RECENT_STATEMENTS: dict[tuple[tuple[str, Any], ...], Prepared] = {}
 
 
 def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
+    """Grouped by channel account, on the table's columns (a Core statement: no ORM result processing)."""
     def since(minutes: int) -> ColumnElement[bool]:
-        return Payment.created_at >= bindparam(f"since_{minutes}", type_=UTCDateTime())
+        return PAYMENT.created_at >= bindparam(f"since_{minutes}", type_=UTCDateTime())
 
-    today = and_(Payment.created_at >= bindparam("day_start", type_=UTCDateTime()),
-                 or_(*(Payment.status == status for status in COUNTED)))  # no expanding IN: no post-compile
-    columns: list[ColumnElement[Any]] = [func.coalesce(func.sum(case((today, Payment.amount), else_=0)), 0)]
+    today = and_(PAYMENT.created_at >= bindparam("day_start", type_=UTCDateTime()),
+                 or_(*(PAYMENT.status == status for status in COUNTED)))  # no expanding IN: no post-compile
+    columns: list[ColumnElement[Any]] = [PAYMENT.channel_account_id,
+                                         func.coalesce(func.sum(case((today, PAYMENT.amount), else_=0)), 0)]
     for kind, key in slots:
         if kind == "merchant":
             columns.append(_count(since(key)))
             continue
         by, minutes = key
-        condition = and_(since(minutes), Payment.payer[by].as_string() == bindparam(f"id_{by}"))
+        condition = and_(since(minutes), PAYMENT.payer[by].as_string() == bindparam(f"id_{by}"))
         if kind == "failures":
-            condition = and_(condition, or_(*(Payment.status == status for status in FAILED)))
+            condition = and_(condition, or_(*(PAYMENT.status == status for status in FAILED)))
         columns.append(_count(condition))
-    return select(*columns).where(Payment.merchant_id == bindparam("merchant_id"),
-                                  Payment.livemode == bindparam("livemode"),
-                                  Payment.created_at >= bindparam("scan_from", type_=UTCDateTime()))
+    return (select(*columns).where(PAYMENT.merchant_id == bindparam("merchant_id"),
+                                   PAYMENT.livemode == bindparam("livemode"),
+                                   PAYMENT.created_at >= bindparam("scan_from", type_=UTCDateTime()))
+            .group_by(PAYMENT.channel_account_id))
 
 
 def _history(session: Session, merchant: Merchant, livemode: bool, today: date) -> History:
@@ -176,13 +188,18 @@ def _history(session: Session, merchant: Merchant, livemode: bool, today: date) 
         return cached
     days = min(max((today - business_day(merchant.created_at)).days, 0), rules.HISTORY_DAYS)
     start, end = business_day_start(today - timedelta(days=days)), business_day_start(today)
-    row = session.execute(
-        select(func.coalesce(func.sum(case((Payment.status.in_(COUNTED), Payment.amount), else_=0)), 0),
-               func.count())
-        .where(Payment.merchant_id == merchant.id, Payment.livemode == livemode, Payment.created_at >= start,
-               Payment.created_at < end)).one()
+    (row,) = _HISTORY.rows(session, {"merchant_id": merchant.id, "livemode": livemode, "start": start, "end": end})
     history = History(days=days, volume=int(row[0] or 0), count=int(row[1] or 0))
     if len(cache) >= CACHE_LIMIT:
         cache.clear()
     cache[key] = history
     return history
+
+
+_HISTORY = Prepared(  # the first payment of each merchant's day runs it
+    select(func.coalesce(func.sum(case((or_(*(PAYMENT.status == status for status in COUNTED)), PAYMENT.amount),
+                                       else_=0)), 0),
+           func.count())
+    .where(PAYMENT.merchant_id == bindparam("merchant_id"), PAYMENT.livemode == bindparam("livemode"),
+           PAYMENT.created_at >= bindparam("start", type_=UTCDateTime()),
+           PAYMENT.created_at < bindparam("end", type_=UTCDateTime())))

@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from indiepay.alerts.service import raise_alert
+from indiepay.alerts.service import raise_alert, record_alert
 from indiepay.context import ServiceContext
 from indiepay.core.errors import Unprocessable
 from indiepay.core.ids import new_id
+from indiepay.db.prepared import Prepared
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.risk import features, rules, rulesets
@@ -38,7 +39,7 @@ from indiepay.risk.models import RiskDecision
 
 log = logging.getLogger(__name__)
 DECISIONS: Table = RiskDecision.__table__  # type: ignore[assignment]
-_INSERT_DECISION = insert(DECISIONS)
+_INSERT_DECISION = Prepared(insert(DECISIONS), [column.key for column in DECISIONS.columns])
 
 
 class RiskBlocked(Unprocessable):
@@ -69,10 +70,11 @@ def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *,
     measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
                                     recent=recent, daily_limit=daily_limit, now=now)
     evaluation = rules.evaluate(ruleset.rules, measured)
-    _act(session, ctx, evaluation, RiskDecision(
-        id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
-        merchant_id=merchant.id, livemode=livemode, amount=amount, payer=dict(payer),
-        ruleset_version=ruleset.version, created_at=now))
+    if evaluation.hits:  # most payments hit nothing: no decision object is even built for them
+        _act(session, ctx, evaluation, RiskDecision(
+            id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
+            merchant_id=merchant.id, livemode=livemode, amount=amount, payer=dict(payer),
+            ruleset_version=ruleset.version, created_at=now))
     return evaluation
 
 
@@ -108,16 +110,16 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
         assert decisive is not None
         decision.object_id = None  # nothing will be written: the request is named by its reference
         raise RiskBlocked(decision, decisive)
-    # a prebuilt Core insert: this runs inside every payment that hits a rule (the unit of work's flush of a
-    # new object costs several times the statement)
-    session.execute(_INSERT_DECISION, {column.key: getattr(decision, column.key) for column in DECISIONS.columns})
+    # a prepared insert: this runs inside every payment that hits a rule (the unit of work's flush of a new
+    # object costs several times the statement)
+    _INSERT_DECISION.execute(session, {column.key: getattr(decision, column.key) for column in DECISIONS.columns})
     if evaluation.outcome == "review":
         assert decisive is not None
-        raise_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
-                    message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
-                    dedupe_key=(f"risk_review:{decision.merchant_id}:{decision.object_type}:{decisive.rule_id}:"
-                                f"{decision.created_at:%Y-%m-%dT%H}"),
-                    details=_alert_details(decision))
+        record_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
+                     message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
+                     dedupe_key=(f"risk_review:{decision.merchant_id}:{decision.object_type}:{decisive.rule_id}:"
+                                 f"{decision.created_at:%Y-%m-%dT%H}"),
+                     details=_alert_details(decision))
 
 
 def _alert_details(decision: RiskDecision) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Health comes from the process's :class:`~indiepay.routing.health.HealthRegistry`
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -40,8 +41,13 @@ _pick = random.Random()  # traffic splitting, not secrecy: a seeded-from-OS PRNG
 
 
 def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str | None, channel: str,
-                   environment: str, method: str, amount: int, day_start: datetime) -> Chosen:
+                   environment: str, method: str, amount: int, day_start: datetime,
+                   used_today: Mapping[str, int] | None = None) -> Chosen:
     """The account the payment goes to, among the merchant's (``merchant_id`` None: the platform's).
+
+    ``used_today``: what the merchant's own accounts have counted today, when the caller measured it already
+    (admission does, in the statement that measures the merchant); absent accounts have taken nothing.
+    Ignored for the platform's shared accounts, whose usage spans merchants and is read here.
 
     Raises:
         Unprocessable: ``no_channel_account`` (none serves the request), ``account_suspended`` (every one
@@ -51,8 +57,11 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
     """
     accounts = {account.id: account for account in repository.accounts_of(session, merchant_id, channel,
                                                                           environment)}
-    capped = [account_id for account_id, account in accounts.items() if account.daily_cap is not None]
-    used = repository.used_today(session, capped, day_start)
+    if merchant_id is not None and used_today is not None:
+        used: Mapping[str, int] = used_today
+    else:
+        capped = [account_id for account_id, account in accounts.items() if account.daily_cap is not None]
+        used = repository.used_today(session, capped, day_start)
     availability = health.availabilities(accounts)
     snapshot = [_snapshot(account, availability[account.id], used.get(account.id, 0))
                 for account in accounts.values()]
@@ -66,13 +75,17 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
             snapshot = _with(snapshot, chosen.id, health="open")
             continue
         chosen_used = used.get(chosen.id, 0) if chosen.daily_cap is not None else None
-        if chosen.daily_cap is not None and chosen.merchant_id is None:
-            session.get(ChannelAccount, chosen.id, with_for_update=True)  # shared: hold its cap while we write
+        shared_cap = chosen.daily_cap is not None and chosen.merchant_id is None
+        # the payment is written with the account's own fields: load it (locked when its cap is shared, so
+        # that the cap holds while we write)
+        account = repository.load_account(session, chosen.id, lock=shared_cap)
+        assert account is not None  # read in this transaction; accounts are never deleted
+        if shared_cap:
             chosen_used = repository.used_today(session, [chosen.id], day_start).get(chosen.id, 0)
-            if chosen_used + amount > chosen.daily_cap:
+            if account.daily_cap is not None and chosen_used + amount > account.daily_cap:  # the locked row's
                 snapshot = _with(snapshot, chosen.id, used_today=chosen_used)
                 continue
-        return Chosen(chosen, chosen_used)
+        return Chosen(account, chosen_used)
     raise ChannelUnavailable("no channel account could take the payment now; try again",
                              code="channel_unavailable", details={"channel": channel, "environment": environment})
 
@@ -82,7 +95,7 @@ def record_outcome(health: HealthRegistry, account_id: str, outcome: str) -> Non
     health.record(account_id, outcome)
 
 
-def _snapshot(account: ChannelAccount, availability: str, used_today: int) -> rules.AccountSnapshot:
+def _snapshot(account: repository.RoutableAccount, availability: str, used_today: int) -> rules.AccountSnapshot:
     role = account.role if account.role in ("primary", "backup") else "backup"
     return rules.AccountSnapshot(
         id=account.id, channel=account.channel, environment=account.environment,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from indiepay.core.ids import new_id
 from indiepay.db.base import UTCDateTime
 from indiepay.db.jobs.models import Job
+from indiepay.db.prepared import Prepared
 
 LEASE = timedelta(minutes=5)
 DUE_NOW = "indiepay.jobs.due_now"
@@ -19,10 +20,11 @@ BACKOFF_CAP_SECONDS = 3600.0
 
 
 JOBS: Table = Job.__table__  # type: ignore[assignment]
-# Built once and run with a parameter dict: building ``insert().values(...)`` per job (coercing every value
-# into a bind parameter, then cache-keying the result) costs more than executing it; jobs are on every
-# payment's path.
-_INSERT_JOB = insert(JOBS)
+# Compiled once and run on the driver (see indiepay.db.prepared): building ``insert().values(...)`` per job,
+# or even running a prebuilt one through SQLAlchemy, costs more than the insert itself, and jobs are on
+# every payment's path.
+_INSERT_JOB = Prepared(insert(JOBS), ("id", "kind", "args", "unique_key", "status", "run_at", "attempts",
+                                      "max_attempts", "created_at"))
 
 
 def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
@@ -40,7 +42,7 @@ def enqueue(session: Session, kind: str, args: dict[str, Any], *, now: datetime,
                 return
             existing.unique_key = None  # the old one ran or is running: free the key for the new job
             session.flush()
-    session.execute(_INSERT_JOB, {"id": new_id("job"), "kind": kind, "args": args, "unique_key": unique_key,
+    _INSERT_JOB.execute(session, {"id": new_id("job"), "kind": kind, "args": args, "unique_key": unique_key,
                                   "status": "queued", "run_at": when, "attempts": 0, "max_attempts": max_attempts,
                                   "created_at": now})
     if when <= now:
