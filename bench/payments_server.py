@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from indiepay.app import create_app
 from indiepay.channels.base import ChannelAdapter, ChannelMethod, IncomingNotification, PrepayRequest
 from indiepay.channels.registry import build_adapter
+from indiepay.cli.main import settle_heap
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
 from indiepay.db.migrate import upgrade
@@ -135,6 +136,7 @@ def main() -> None:
         return Timed()
 
     runtime.ctx.adapters.get = timed_get  # type: ignore[method-assign]
+    settle_heap()  # as `indiepay serve` does
     uvicorn.run(timed_app, host=settings.host, port=settings.port, log_level="warning")
 
 

@@ -315,6 +315,10 @@ def main() -> None:
             ("— rules (history, evaluate, decision + alert)", parts["rules"])]
     for label, values in rows:
         print(f"| {label} | {pct(values, 0.5):.3f} | {pct(values, 0.99):.3f} | {statistics.fmean(values):.3f} |")
+    for outcome in sorted(outcomes):
+        mine = [(s.total - s.baseline) * ms for s in samples if s.outcome == outcome]
+        print(f"| added, {outcome} payments only (n={len(mine)}) | {pct(mine, 0.5):.3f} | {pct(mine, 0.99):.3f} "
+              f"| {statistics.fmean(mine):.3f} |")
     print()
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     p99 = pct(added, 0.99)

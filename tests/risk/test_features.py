@@ -106,6 +106,30 @@ def test_payer_and_merchant_windows(db: Database) -> None:
     assert anonymous.payer_payments == {} and anonymous.payer_failures == {}
 
 
+def test_the_same_statement_splits_todays_volume_by_account_for_routing(db: Database) -> None:
+    shop = Shop(db, NOW - timedelta(days=400))
+    first, second = shop.account_id, new_id("acct")
+    with db.transaction() as session:
+        session.add(ChannelAccount(id=second, merchant_id=shop.id, owner="merchant", channel="wechatpay",
+                                   environment="sandbox", role="backup", status="active", base_url="http://sandbox",
+                                   credentials={}, created_at=NOW, updated_at=NOW))
+    now = TODAY_START + timedelta(minutes=30)  # the hour-long rule windows reach back into yesterday
+    shop.pay(TODAY_START - timedelta(minutes=10), amount=8_000)  # scanned for the windows, not today's volume
+    shop.pay(TODAY_START + timedelta(minutes=5), amount=1_000)
+    shop.pay(TODAY_START + timedelta(minutes=6), amount=2_000, status="pending")
+    shop.pay(TODAY_START + timedelta(minutes=7), amount=4_000, status="failed")  # not counted
+    shop.account_id = second
+    shop.pay(TODAY_START + timedelta(minutes=8), amount=16_000)
+    shop.pay(now - timedelta(seconds=20), amount=64_000)  # inside the merchant's one-minute window too
+    shop.pay(TODAY_START + timedelta(minutes=9), amount=32_000, livemode=True)  # live: the other mode's figures
+    with db.read() as session:
+        recent = features.measure_recent(session, RULESET_V1, merchant_id=shop.id, livemode=False, payer={},
+                                         now=now)
+    assert dict(recent.used_today_by_account) == {first: 3_000, second: 80_000}
+    assert recent.used_today == 83_000
+    assert recent.merchant_payments == {1: 1}  # the windows are summed over the accounts' rows
+
+
 def test_history_is_the_days_before_today_and_is_computed_once_a_day(db: Database) -> None:
     shop = Shop(db, TODAY_START - timedelta(days=12) + timedelta(hours=1))  # 12 business days before today
     shop.pay(TODAY_START - timedelta(days=11), amount=10_000)

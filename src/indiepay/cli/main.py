@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -36,6 +37,16 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+def settle_heap() -> None:
+    """Once the server is built: collect, then freeze what is left (modules, the application, compiled
+    statements, caches) out of the cyclic collector's sight. A long-running server's full collections then
+    scan only what requests created, instead of pausing a request for every object of the process — the
+    pauses that make up a good part of a payment's p99. Only for the server process: in a process that
+    builds many applications (the tests) it would pin their garbage."""
+    gc.collect()
+    gc.freeze()
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing call is noise
@@ -66,6 +77,7 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
     generated_admin_key = runtime.bootstrap_admin_key()
     application = create_app(settings, runtime=runtime)
     threading.Thread(target=announce, args=(settings, generated_admin_key, demo_merchant), daemon=True).start()
+    settle_heap()
     try:
         uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
