@@ -52,6 +52,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from indiepay.accounts import repository as accounts_repository
 from indiepay.accounts.models import ChannelAccount
 from indiepay.config import Settings
 from indiepay.core.clock import FixedClock, business_day, business_day_start
@@ -64,7 +65,6 @@ from indiepay.merchants.models import Merchant
 from indiepay.payments import admission
 from indiepay.payments.models import Payment
 from indiepay.risk import features, rules, rulesets, screening
-from indiepay.routing import repository as routing_repository
 from indiepay.routing import service as routing
 from indiepay.routing.health import HealthRegistry
 
@@ -240,7 +240,7 @@ def run(db: Database, payments: int, data: dict[str, Any], merchants: int, rng: 
         with db.transaction() as session:
             merchant = session.get(Merchant, mid, with_for_update=True)
             assert merchant is not None and merchant.status == "active"
-            account = routing_repository.load_account(session, f"acc_{m:05d}_0")  # its first primary
+            account = accounts_repository.get_account(session, f"acc_{m:05d}_0")  # its first primary
             assert account is not None
             # a test-mode row: the same write, kept out of the live figures the measured payments read
             session.execute(INSERT_PAYMENT, payment_row(merchant, account, amount, payer, now, livemode=False))

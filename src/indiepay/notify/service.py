@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
+from indiepay.accounts.repository import get_account
 from indiepay.accounts.service import adapter_for
 from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import (
@@ -59,7 +60,7 @@ def handle_notification(ctx: ServiceContext, channel: str, account_id: str,
                         incoming: IncomingNotification) -> NotificationReply:
     """Verify, check, dedupe and apply one callback; returns the reply the channel expects."""
     with ctx.db.read() as session:
-        account = session.get(ChannelAccount, account_id)
+        account = get_account(session, account_id)
         if account is None or account.channel != channel:
             return UNKNOWN_ROUTE
     adapter = adapter_for(ctx, account)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -27,9 +27,12 @@ def with_account(session: Session, payment_id: str) -> tuple[Payment, ChannelAcc
     return payment, account
 
 
+_BY_CHANNEL_ORDER = select(Payment).where(Payment.channel_account_id == bindparam("account_id"),
+                                          Payment.out_trade_no == bindparam("out_trade_no"))  # every callback
+
+
 def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) -> Payment | None:
-    return session.scalars(select(Payment).where(Payment.channel_account_id == account_id,
-                                                 Payment.out_trade_no == out_trade_no)).first()
+    return session.scalars(_BY_CHANNEL_ORDER, {"account_id": account_id, "out_trade_no": out_trade_no}).first()
 
 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str | None,

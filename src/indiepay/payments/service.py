@@ -24,7 +24,7 @@ from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, N
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.merchants.auth import Principal
-from indiepay.merchants.models import Merchant
+from indiepay.merchants.repository import lock_merchant
 from indiepay.payments import admission, repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
@@ -117,7 +117,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
     try:  # a risk block rolls the transaction back, then keep_blocked records the decision
         with risk_screening.keep_blocked(ctx), ctx.db.transaction() as session:
             # locked: payments of one merchant are created one at a time, so its daily limit holds
-            merchant = session.get(Merchant, merchant_id, with_for_update=True)
+            merchant = lock_merchant(session, merchant_id)
             if merchant is None or merchant.status != "active":
                 raise Unprocessable("the merchant is suspended", code="merchant_suspended")
             admitted = admission.admit(session, ctx, merchant, livemode=principal.livemode, method=body.method.value,

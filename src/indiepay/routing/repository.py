@@ -43,8 +43,6 @@ _ROUTING_COLUMNS = (ACCOUNT.id, ACCOUNT.merchant_id, ACCOUNT.channel, ACCOUNT.en
 _WHERE = (ACCOUNT.channel == bindparam("channel"), ACCOUNT.environment == bindparam("environment"))
 _MERCHANT_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.merchant_id == bindparam("owner"), *_WHERE))
 _PLATFORM_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.owner == "platform", *_WHERE))
-_ACCOUNT = select(ChannelAccount).where(ChannelAccount.id == bindparam("id"))  # prebuilt: ~half a session.get
-_ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()
 _USED_TODAY = (select(PAYMENT.channel_account_id, func.sum(PAYMENT.amount))
                .where(PAYMENT.channel_account_id.in_(bindparam("account_ids", expanding=True)),
                       PAYMENT.created_at >= bindparam("since", type_=UTCDateTime()),
@@ -59,13 +57,6 @@ def accounts_of(session: Session, merchant_id: str | None, channel: str,
     rows = (_PLATFORM_ACCOUNTS.rows(session, where) if merchant_id is None
             else _MERCHANT_ACCOUNTS.rows(session, {"owner": merchant_id, **where}))
     return [RoutableAccount._make(row) for row in rows]
-
-
-def load_account(session: Session, account_id: str, *, lock: bool = False) -> ChannelAccount | None:
-    """The chosen account as an entity (the payment is written with its fields and sent with its
-    credentials); ``lock``: ``FOR UPDATE`` (PostgreSQL), for a shared account whose cap must hold."""
-    statement = _ACCOUNT_FOR_UPDATE if lock else _ACCOUNT
-    return session.scalars(statement, {"id": account_id}).one_or_none()
 
 
 def used_today(session: Session, account_ids: Sequence[str], since: datetime) -> dict[str, int]:

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from indiepay.accounts import repository as accounts_repository
 from indiepay.accounts.models import ChannelAccount
 from indiepay.channels.base import ChannelMethod
 from indiepay.core.errors import ChannelUnavailable, Unprocessable
@@ -78,7 +79,7 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
         shared_cap = chosen.daily_cap is not None and chosen.merchant_id is None
         # the payment is written with the account's own fields: load it (locked when its cap is shared, so
         # that the cap holds while we write)
-        account = repository.load_account(session, chosen.id, lock=shared_cap)
+        account = accounts_repository.get_account(session, chosen.id, lock=shared_cap)
         assert account is not None  # read in this transaction; accounts are never deleted
         if shared_cap:
             chosen_used = repository.used_today(session, [chosen.id], day_start).get(chosen.id, 0)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.alerts.rules import mask_url
@@ -23,6 +23,7 @@ from indiepay.core.clock import business_day
 from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.prepared import Prepared
 from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
 from indiepay.vault.envelope import SealedSecret
@@ -64,6 +65,9 @@ def get_endpoint(session: Session, principal: Principal) -> WebhookEndpoint:
 
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+_ENDPOINTS = WebhookEndpoint.__table__.c
+_HAS_ENDPOINT = Prepared(select(_ENDPOINTS.id).where(  # every payment's event asks it
+    _ENDPOINTS.merchant_id == bindparam("merchant_id"), _ENDPOINTS.livemode == bindparam("livemode")).limit(1))
 
 
 def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livemode: bool, type_: str,
@@ -77,9 +81,7 @@ def emit_event(session: Session, ctx: ServiceContext, *, merchant_id: str, livem
     if not insert_once(session, EVENTS, row, ["dedupe_key"]):
         return None
     event = Event(**row)
-    has_endpoint = session.scalars(select(WebhookEndpoint.id).where(
-        WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == livemode)).first() is not None
-    if has_endpoint:
+    if _HAS_ENDPOINT.rows(session, {"merchant_id": merchant_id, "livemode": livemode}):
         enqueue(session, DELIVERY_JOB, {"event_id": event.id}, now=now, max_attempts=DELIVERY_ATTEMPTS)
     return event
 
