@@ -38,7 +38,7 @@ day, its last margin, the next day, after the next day."""
 _BILL_TYPES = {"channel": "VARCHAR", "kind": "VARCHAR", "out_trade_no": "VARCHAR", "transaction_id": "VARCHAR",
                "out_refund_no": "VARCHAR", "refund_id": "VARCHAR", "amount_fen": "BIGINT", "fee_fen": "BIGINT",
                "currency": "VARCHAR", "trade_time_utc": "VARCHAR", "state": "VARCHAR", "line_no": "BIGINT"}
-_LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
+LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
                 "payment_id": "VARCHAR", "merchant_id": "VARCHAR", "mode": "VARCHAR", "currency": "VARCHAR",
                 "livemode": "INTEGER", "amount": "BIGINT", "status": "VARCHAR", "fee_bps": "BIGINT",
                 "channel_fee": "BIGINT", "slot": "INTEGER"}
@@ -108,6 +108,17 @@ def _bill_source(path: Path) -> str:
     return "read_parquet($path)" if path.suffix == ".parquet" else _read_csv(_BILL_TYPES)
 
 
+def load_local_rows(db: duckdb.DuckDBPyConnection, source: str, params: dict[str, Any] | None = None, *,
+                    append: bool = False) -> None:
+    """Create (or append to) the matcher's ``local_raw`` from rows of :data:`LOCAL_COLUMNS` selected from
+    ``source`` (a table function or a registered relation), cast to :data:`LOCAL_TYPES`."""
+    casts = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in LOCAL_TYPES.items())
+    select = (f"SELECT {_DECODE} FROM (SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no) "
+              f"FROM (SELECT {casts} FROM {source}))")
+    db.execute(f"INSERT INTO local_raw BY NAME {select}" if append else f"CREATE TABLE local_raw AS {select}",
+               params or {})
+
+
 class Matcher:
     """One DuckDB database for one account-day; use as a context manager.
 
@@ -163,18 +174,21 @@ class Matcher:
             FROM bill SEMI JOIN dup ON {_same_key("bill", "dup")} GROUP BY kind, out_trade_no, out_refund_no""")
         return self._scalar("SELECT count(*) FROM bill")
 
-    def load_local(self, path: Path) -> None:
-        """Load the local rows of the window (see :data:`LOCAL_COLUMNS`)."""
-        self._db.execute(f"""
-            CREATE TABLE local_raw AS SELECT {_DECODE} FROM (
-                SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no) FROM read_csv($path, header = true,
-                    delim = ',', {LOCAL_CSV}, columns = {_columns(_LOCAL_TYPES)}))""",
-                         {"path": str(path)})
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own to this matcher's database: the thread that exports the local rows loads
+        them through it (:meth:`load_local`) while this one reads the bill."""
+        return self._db.cursor()
+
+    def load_local(self, path: Path, *, via: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Load the local rows of the window from the CSV of :func:`.repository.export_local` (see
+        :data:`LOCAL_COLUMNS`), through ``via`` (a :meth:`cursor`) when given."""
+        load_local_rows(via or self._db, f"read_csv($path, header = true, delim = ',', {LOCAL_CSV}, "
+                                          f"columns = {_columns(LOCAL_TYPES)})", {"path": str(path)})
 
     def add_local(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add local rows found by number (outside the window) for bill rows the window did not explain."""
         if rows:
-            columns = ", ".join(f"{name} {kind}" for name, kind in _LOCAL_TYPES.items())
+            columns = ", ".join(f"{name} {kind}" for name, kind in LOCAL_TYPES.items())
             marks = ", ".join("?" for _ in LOCAL_COLUMNS)
             self._db.execute(f"CREATE TEMP TABLE found ({columns})")
             self._db.executemany(f"INSERT INTO found VALUES ({marks})", [list(row) for row in rows])
