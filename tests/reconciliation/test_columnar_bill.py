@@ -1,5 +1,6 @@
-"""The DuckDB reader of WeChat Pay trade bills agrees with the Python reader, row for row, and falls back to
-it (or raises the same error) for every bill it does not read itself.
+"""The DuckDB reader of WeChat Pay trade bills agrees with the Python reader, row for row (into Parquet or into a
+matcher's database alike), and falls back to it (or raises the same error) for every bill it does not read
+itself.
 
 (The factories' product name holds a comma, which the writer quotes, and a quoted bill is left to the
 Python reader: the bills that must take the DuckDB path here use a product name without one.)"""
@@ -44,12 +45,19 @@ def scanned(data: bytes, tmp_path: Path) -> list[Row] | None:
     if not check.finish():
         return None
     found = scan_trade_bill(path, tmp_path / "bill.parquet", newlines=check.newlines)
+    with duckdb.connect() as into:  # read into a matcher's database instead: the same rows, or the same refusal
+        inside = scan_trade_bill(path, tmp_path / "unused.parquet", newlines=check.newlines, into=into)
+        assert (inside is None) == (found is None) and not (tmp_path / "unused.parquet").exists()
+        kept = into.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+        assert kept == ((0,) if inside is None else (1,))
+        rows_inside = None if inside is None or inside.select is None else into.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM ({inside.select}) ORDER BY line_no").fetchall()
     if found is None:
         return None
     with duckdb.connect() as db:
         rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM read_parquet($p) ORDER BY line_no",
                           {"p": str(found.normalised)}).fetchall()
-    assert found.rows == len(rows)
+    assert found.rows == len(rows) and rows_inside == rows
     return rows
 
 

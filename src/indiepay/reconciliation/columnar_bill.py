@@ -50,6 +50,7 @@ from indiepay.reconciliation.parsers.wechat_trade import (
 )
 
 TAIL_BYTES = 64 * 1024
+SCANNED = "scanned_bill"
 _TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 _FEN = r"-?[0-9]{1,15}(\.[0-9]{1,2})?"
 _FEE = r"-?[0-9]{1,12}(\.[0-9]{1,5})?"
@@ -106,11 +107,13 @@ class PlainText:
 
 @dataclass(frozen=True)
 class ColumnarBill:
-    """A trade bill read by DuckDB: its rows as normalised Parquet."""
+    """A trade bill read by DuckDB: its rows as normalised Parquet (``normalised``) or, when ``select`` is
+    set, as that query over :data:`SCANNED` in the database it was read into (no file written)."""
 
     rows: int
     first_day: date | None
     normalised: Path
+    select: str | None = None
 
 
 def _blank(fields: list[str]) -> bool:
@@ -216,11 +219,25 @@ def _select(positions: dict[str, int], columns: int) -> str:
         FROM k"""
 
 
-def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int = 2,
-                    memory_limit: str = "768MB") -> ColumnarBill | None:
+def normalised_select(table: str, header_line: int) -> str:
+    """The normalised bill (:data:`.parsers.normalised.COLUMNS`) of a scanned table (empty text as NULL)."""
+    return f"""
+        SELECT 'wechatpay' AS channel, kind, nullif(out_trade_no, '') AS out_trade_no,
+               nullif(transaction_id, '') AS transaction_id, nullif(out_refund_no, '') AS out_refund_no,
+               nullif(refund_id, '') AS refund_id, CAST(amount_fen AS BIGINT) AS amount_fen,
+               CAST(fee_fen AS BIGINT) AS fee_fen, nullif(currency, '') AS currency,
+               strftime(event_time - INTERVAL 8 HOUR, '%Y-%m-%dT%H:%M:%SZ') AS trade_time_utc,
+               nullif(state, '') AS state, CAST({int(header_line) + 1} + rowid AS BIGINT) AS line_no
+        FROM {table}"""
+
+
+def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int = 2, memory_limit: str = "768MB",
+                    into: duckdb.DuckDBPyConnection | None = None) -> ColumnarBill | None:
     """Read a plain-text trade bill (one that passed :class:`PlainText`, with ``newlines`` its count of
-    ``\\n``) with DuckDB into ``normalised`` (Parquet). Returns None when the bill is not one this path
-    reads exactly: the caller then reads it with the Python reader.
+    ``\\n``) with DuckDB into ``normalised`` (Parquet) or, given ``into`` (a connection to the matcher's
+    database), into its table :data:`SCANNED` (:attr:`ColumnarBill.select` reads it normalised): the
+    matcher then skips writing and reading back a million rows of Parquet. Returns None when the bill
+    is not one this path reads exactly: the caller then reads it with the Python reader.
 
     Raises:
         BillTotalsMismatch: the rows, read exactly, disagree with the summary row.
@@ -235,17 +252,20 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int
         return None
     summary, summary_line = found
     expected = summary_line - reader.header_line - 1
-    db = duckdb.connect(":memory:")
+    db = into or duckdb.connect(":memory:")
+    table = SCANNED if into is not None else "rows"
+    kept = False
     try:
-        db.execute(f"SET threads = {int(threads)}")
-        db.execute(f"SET memory_limit = '{memory_limit}'")
-        db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
-        db.execute(f"CREATE TABLE rows AS {_select(reader.positions, reader.columns)}", {"path": str(path)})
-        figures = db.execute("""
+        if into is None:
+            db.execute(f"SET threads = {int(threads)}")
+            db.execute(f"SET memory_limit = '{memory_limit}'")
+            db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
+        db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns)}", {"path": str(path)})
+        figures = db.execute(f"""
             SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen), sum(refund_fen),
                    sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
-                   (SELECT CAST(event_time AS DATE) FROM rows WHERE rowid = 0)
-            FROM rows""").fetchone()
+                   (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0)
+            FROM {table}""").fetchone()
         assert figures is not None
         count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first = figures
         if count != expected or not ok or (earliest is not None and earliest.year < 1992):
@@ -254,17 +274,17 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int
             count=int(count), settlement_fen=int(settlement or 0), refund_fen=int(refund or 0),
             recharge_coupon_refund_fen=int(recharge or 0), fee=Decimal(int(fee_units or 0)).scaleb(-5),
             order_fen=int(order or 0), refund_requested_fen=int(requested or 0)))
-        db.execute(f"""
-            COPY (SELECT 'wechatpay' AS channel, kind, nullif(out_trade_no, '') AS out_trade_no,
-                         nullif(transaction_id, '') AS transaction_id, nullif(out_refund_no, '') AS out_refund_no,
-                         nullif(refund_id, '') AS refund_id, CAST(amount_fen AS BIGINT) AS amount_fen,
-                         CAST(fee_fen AS BIGINT) AS fee_fen, nullif(currency, '') AS currency,
-                         strftime(event_time - INTERVAL 8 HOUR, '%Y-%m-%dT%H:%M:%SZ') AS trade_time_utc,
-                         nullif(state, '') AS state, CAST({int(reader.header_line) + 1} + rowid AS BIGINT) AS line_no
-                  FROM rows) TO '{_quote(normalised)}' (FORMAT parquet)""")
+        select = normalised_select(table, reader.header_line)
+        if into is None:
+            db.execute(f"COPY ({select}) TO '{_quote(normalised)}' (FORMAT parquet)")
+        kept = True
     finally:
-        db.close()
-    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised)
+        if into is None:
+            db.close()
+        elif not kept:
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised,
+                        select=select if into is not None else None)
 
 
 def _quote(path: Path) -> str:

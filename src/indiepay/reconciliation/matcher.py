@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from indiepay.reconciliation import rules as r
+from indiepay.reconciliation.columnar_bill import SCANNED
 from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
 
 LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
@@ -153,14 +154,18 @@ class Matcher:
         row = self._db.execute(sql, params or {}).fetchone()
         return int(row[0] or 0) if row is not None else 0
 
-    def load_bill(self, path: Path) -> int:
-        """Load the normalised bill (CSV or Parquet); duplicates are folded into one row per key (``n`` > 1)."""
+    def load_bill(self, path: Path, select: str | None = None) -> int:
+        """Load the normalised bill (CSV or Parquet, or ``select``: the query of :mod:`.columnar_bill` over
+        the table it read the bill into here, dropped once loaded); duplicates are folded into one row per
+        key (``n`` > 1)."""
         assert tuple(_BILL_TYPES) == BILL_COLUMNS
         self._db.execute(f"""
             CREATE TABLE bill AS
             SELECT kind, out_trade_no, coalesce(out_refund_no, '') AS out_refund_no, coalesce(transaction_id, '')
                    AS transaction_id, amount_fen, fee_fen, state, trade_time_utc, line_no
-            FROM {_bill_source(path)}""", {"path": str(path)})
+            FROM {f"({select})" if select else _bill_source(path)}""", {} if select else {"path": str(path)})
+        if select:
+            self._db.execute(f"DROP TABLE IF EXISTS {SCANNED}")
         self._db.execute(f"""
             CREATE TABLE b AS
             WITH dup AS ({_duplicated("bill")})

@@ -102,7 +102,8 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
         if day is not None:
             local.start(day)  # the database's part runs while DuckDB reads the bill
         progress("parse")
-        read = bills.read_bill(stream, workdir / "bill.csv")
+        with matcher.cursor() as into:  # DuckDB reads the bill straight into the matcher's database
+            read = bills.read_bill(stream, workdir / "bill.csv", into=into)
         if read.channel != account.channel:
             raise InvalidRequest(f"a {read.channel} bill cannot be reconciled against a {account.channel} account",
                                  code="bill_channel_mismatch")
@@ -147,7 +148,8 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
             _LocalExport(ctx, account_id, matcher, Path(tmp)) as local:
         local.start(day)
         progress("parse")
-        read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv")
+        with matcher.cursor() as into:
+            read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv", into=into)
         done = _reconcile(ctx, account, day, read, matcher, local, progress)
     return _finish(ctx, account_id, day, done, recheck=recheck, apply_fees=apply_fees)
 
@@ -221,7 +223,7 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
     rules = matcher.rules
     window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
     workdir = read.normalised.parent
-    matcher.load_bill(read.normalised)
+    matcher.load_bill(read.normalised, read.select)
     progress("local")
     local.wait(day)
     unexplained = matcher.unexplained_bill_keys()
