@@ -173,3 +173,19 @@ def test_a_gzip_or_stored_bill_is_read_by_duckdb_from_a_plain_copy(tmp_path: Pat
     again = bills.read_stored(read.content_gz, tmp_path / "again.csv")
     assert again.normalised.suffix == ".parquet" and again.sha1 == read.sha1
     assert again.first_day == read.first_day
+
+
+@pytest.mark.parametrize(("blocks", "plain"), [
+    ([b"a,b\r", b"\nc,d\r\n"], True),  # a CRLF split between two blocks
+    ([b"a,b\r", b"c,d\r\n"], False),  # a lone CR at the end of a block
+    ([b"a,b\r\r", b"\nc\r\n"], False),  # a lone CR just before the block's last byte
+    ([b"a\rb\r\n"], False),
+    ([b"a,b\r\n", b"c,d\r"], False),  # the file ends on a lone CR
+    ([b"a,b\n", b"c,d\n"], True),
+])
+def test_plain_text_finds_a_lone_carriage_return_across_blocks(blocks: list[bytes], plain: bool) -> None:
+    check = PlainText()
+    for block in blocks:
+        check.update(block)
+    assert check.finish() is plain
+    assert check.newlines == sum(block.count(b"\n") for block in blocks)
