@@ -232,14 +232,17 @@ class Matcher:
                              "AND abs(b_fee - booked) > $tolerance"),
         }
         cases = " ".join(f"WHEN {conditions[klass]} THEN '{klass}'" for klass in rules.precedence)
-        self._db.execute(f"""
-            CREATE TABLE l AS
-            WITH dup AS ({_duplicated("local_raw")})
-            SELECT * FROM local_raw ANTI JOIN dup ON {_same_key("local_raw", "dup")}
-            UNION ALL
-            (SELECT * FROM local_raw SEMI JOIN dup ON {_same_key("local_raw", "dup")}
-             QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
-                                        ORDER BY abs(day_offset), object_id) = 1)""")
+        self._db.execute(f"CREATE TEMP TABLE local_dup AS {_duplicated('local_raw')}")
+        if not self._scalar("SELECT count(*) FROM local_dup"):
+            self._db.execute("CREATE VIEW l AS SELECT * FROM local_raw")  # the common case: nothing to fold
+        else:
+            self._db.execute(f"""
+                CREATE TABLE l AS
+                SELECT * FROM local_raw ANTI JOIN local_dup dup ON {_same_key("local_raw", "dup")}
+                UNION ALL
+                (SELECT * FROM local_raw SEMI JOIN local_dup dup ON {_same_key("local_raw", "dup")}
+                 QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
+                                            ORDER BY abs(day_offset), object_id) = 1)""")
         self._db.execute(f"""
             CREATE TABLE j AS
             WITH joined AS (
