@@ -154,38 +154,20 @@ def _field(positions: dict[str, int], name: str) -> str:
     return f"CASE WHEN starts_with(c{index}, '`') THEN c{index}[2:] ELSE coalesce(c{index}, '') END"
 
 
-def _canonical(has: dict[str, bool]) -> str:
-    """Whether a row's parsed fields are all exactly as DuckDB writes their values back (``1.00``,
-    ``0.00600``, ``2026-11-24 00:03:20``, or ``0`` / empty for a refund time). Such text always matches
-    the shapes (:data:`_FEN`, :data:`_FEE`, :data:`_TIME`: DuckDB writes a ``DECIMAL`` as ``-?d+.dd…`` and a
-    whole-second timestamp as ``YYYY-MM-DD HH:MM:SS``; the magnitude bounds keep the digits within the
-    shapes'), so only the rare row that is not canonical pays for the regular expression."""
-    terms = ["CAST(traded AS VARCHAR) = trade_time",
-             "CAST(fee_dec AS VARCHAR) = fee AND abs(fee_dec) < 1000000000000"]
-    terms += [f"CAST({sql}_dec AS VARCHAR) = {sql} AND abs({sql}_dec) < 1000000000000000"
-              for sql in _FEN_COLUMNS if has[sql]]
-    terms += [f"({sql} IN ('0', '') OR CAST({ts} AS VARCHAR) = {sql})"
-              for sql, ts in (("requested_at", "requested_ts"), ("succeeded_at", "succeeded_ts")) if has[sql]]
-    return "coalesce(" + " AND ".join(terms) + ", false)"
-
-
 def _select(positions: dict[str, int], columns: int) -> str:
     """One pass over the detail rows: the normalised values, the totals' terms and whether the row is one
-    this path reads exactly (``ok``: its fields canonical (:func:`_canonical`), or else one regular
-    expression over the raw fields it parses, backtick included, which is cheaper than one per field)."""
+    this path reads exactly (``ok``: one regular expression over the raw fields it parses, backtick
+    included, which is cheaper than one per field)."""
     has = {sql: name in positions for name, sql in _FIELDS.items()}
     stripped = ", ".join(f"{_field(positions, name)} AS {sql}" for name, sql in _FIELDS.items())
     shapes = [(positions["交易时间"], _TIME), (positions["手续费"], _FEE)]
     shapes += [(positions[name], _FEN) for name, sql in _FIELDS.items() if sql in _FEN_COLUMNS and has[sql]]
     shapes += [(positions[name], f"(0?|{_TIME})") for name in ("退款申请时间", "退款成功时间") if name in positions]
     raw = ", ',', ".join(f"c{index}" for index, _ in shapes)
-    kept = ", ".join(sorted({f"c{index}" for index, _ in shapes}))
     pattern = ",".join(f"`?{shape}" for _, shape in shapes)
-    decimals = ", ".join([f"TRY_CAST({sql} AS DECIMAL(18, 2)) AS {sql}_dec" for sql in _FEN_COLUMNS if has[sql]]
-                         + ["TRY_CAST(fee AS DECIMAL(18, 5)) AS fee_dec"])
 
     def fen(sql: str) -> str:
-        return f"CAST({sql}_dec * 100 AS BIGINT)" if has[sql] else "NULL::BIGINT"
+        return f"CAST(TRY_CAST({sql} AS DECIMAL(18, 2)) * 100 AS BIGINT)" if has[sql] else "NULL::BIGINT"
 
     def when(sql: str) -> str:
         return f"CASE WHEN {sql} NOT IN ('0', '') THEN TRY_CAST({sql} AS TIMESTAMP) END" if has[sql] \
@@ -194,18 +176,15 @@ def _select(positions: dict[str, int], columns: int) -> str:
     names = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(columns))
     return f"""
         WITH s AS (
-            SELECT {stripped}, {kept}
+            SELECT {stripped}, regexp_full_match(concat({raw}), '{pattern}') AS shaped
             FROM read_csv($path, header = false, skip = 1, delim = ',', quote = '', escape = '',
                           columns = {{{names}}}, auto_detect = false, ignore_errors = true)),
-        d AS (
-            SELECT *, TRY_CAST(trade_time AS TIMESTAMP) AS traded, {when('requested_at')} AS requested_ts,
-                   {when('succeeded_at')} AS succeeded_ts, {decimals} FROM s),
         p AS (
-            SELECT *, CASE WHEN {_canonical(has)} THEN true
-                           ELSE regexp_full_match(concat({raw}), '{pattern}') END AS shaped,
-                   {fen('settlement')} AS settlement_fen, {fen('refund')} AS refund_fen,
-                   {fen('recharge')} AS recharge_fen, {fen('order_total')} AS order_fen,
-                   {fen('requested')} AS requested_fen, CAST(fee_dec * 100000 AS BIGINT) AS fee_units FROM d),
+            SELECT *, TRY_CAST(trade_time AS TIMESTAMP) AS traded, {when('requested_at')} AS requested_ts,
+                   {when('succeeded_at')} AS succeeded_ts, {fen('settlement')} AS settlement_fen,
+                   {fen('refund')} AS refund_fen, {fen('recharge')} AS recharge_fen,
+                   {fen('order_total')} AS order_fen, {fen('requested')} AS requested_fen,
+                   CAST(TRY_CAST(fee AS DECIMAL(18, 5)) * 100000 AS BIGINT) AS fee_units FROM s),
         k AS (SELECT *, trade_state = 'REFUND' OR requested_ts IS NOT NULL AS is_refund FROM p)
         SELECT shaped AND traded IS NOT NULL AND (requested_ts IS NOT NULL OR requested_at IN ('0', ''))
                       AND (succeeded_ts IS NOT NULL OR succeeded_at IN ('0', '')) AS ok,
