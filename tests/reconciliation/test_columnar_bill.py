@@ -44,8 +44,8 @@ def scanned(data: bytes, tmp_path: Path) -> list[Row] | None:
     check.update(data)
     if not check.finish():
         return None
-    found = scan_trade_bill(path, tmp_path / "bill.parquet", newlines=check.newlines)
-    with duckdb.connect() as into:  # read into a matcher's database instead: the same rows, or the same refusal
+    found = scan_trade_bill(path, tmp_path / "bill.parquet", newlines=check.newlines, commas=check.commas)
+    with duckdb.connect() as into:  # into a matcher's database, split at "," only: the same rows or refusal
         inside = scan_trade_bill(path, tmp_path / "unused.parquet", newlines=check.newlines, into=into)
         assert (inside is None) == (found is None) and not (tmp_path / "unused.parquet").exists()
         kept = into.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
@@ -125,6 +125,7 @@ def test_unusual_but_valid_bills_fall_back_to_the_python_reader(tmp_path: Path) 
         data.replace(b"`CNY,`0.03,", b"`CNY,` 0.03,", 1),  # spaces around an amount
         data.replace(b"`0.01000,", b"`0.010001,", 1),  # a fee with six decimals
         b"\r\n" + data,  # the header on line 2
+        data.replace(b",`NATIVE,", b",NATIVE,", 1),  # a field without its backtick
     ]
     for n, case in enumerate(odd):
         assert python_code(case) == "ok", n
@@ -149,6 +150,8 @@ def test_read_bill_raises_what_the_python_reader_raises(tmp_path: Path) -> None:
         data.replace(b"`0.01000,", b"`abc,", 1),
         data.replace(b",`39.00%,", b",", 1),
         data.replace(b",`39.00%,", b",`39.00%,`x,", 1),
+        data.replace(b",`39.00%,", b",`39.00%,x,", 1),  # one field too many, "39.00%,x" if split at ",`"
+        data.replace(b",`39.00%,`", b",`39.00%,x,", 1),  # as many fields split at ",`", one too many at ","
         data.replace("系统拨测".encode(), "系统拨测".encode("gbk"), 1),
         data[:-3] + b"\xe4\xb8",
         data + b"`extra,`line\r\n",

@@ -127,7 +127,8 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     else:
         sha1, size, packed = _digest(raw, check, None)
     if check is not None and source is not None and check.finish():
-        fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines, into=into)
+        fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines,
+                               commas=check.commas, into=into)
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
                             first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
