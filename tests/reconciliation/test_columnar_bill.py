@@ -192,3 +192,25 @@ def test_plain_text_finds_a_lone_carriage_return_across_blocks(blocks: list[byte
         check.update(block)
     assert check.finish() is plain
     assert check.newlines == sum(block.count(b"\n") for block in blocks)
+
+
+def test_a_bill_read_into_the_matcher_keeps_its_line_numbers(tmp_path: Path) -> None:
+    """The matcher's database does not preserve insertion order; a bill big enough for DuckDB to read it
+    in parallel still gets each row's own line (a row's rowid is its line) and the setting back."""
+    data = render_wechat_trade_bill(replace(wechat_payment(n), product="bench") for n in range(150_000))
+    path = tmp_path / "bill.csv"
+    path.write_bytes(data)
+    check = PlainText()
+    check.update(data)
+    assert check.finish()
+    with duckdb.connect() as into:
+        into.execute("SET threads = 4")
+        into.execute("SET preserve_insertion_order = false")
+        found = scan_trade_bill(path, tmp_path / "unused.parquet", newlines=check.newlines, commas=check.commas,
+                                into=into)
+        assert found is not None and found.select is not None and found.rows == 150_000
+        lines = into.execute(f"SELECT out_trade_no, line_no FROM ({found.select})").fetchall()
+        assert into.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+    expected = {row.out_trade_no: line for line, row in enumerate(
+        (replace(wechat_payment(n), product="bench") for n in range(150_000)), start=2)}
+    assert dict(lines) == expected

@@ -254,11 +254,13 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
     db = into or duckdb.connect(":memory:")
     table = SCANNED if into is not None else "rows"
     kept = False
+    ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     try:
         if into is None:
             db.execute(f"SET threads = {int(threads)}")
             db.execute(f"SET memory_limit = '{memory_limit}'")
             db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
+        db.execute("SET preserve_insertion_order = true")  # a row's rowid is its line (the matcher turns it off)
         for backticked in (True, False) if commas is not None else (False,):
             db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns, backticked)}",
@@ -286,8 +288,10 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
     finally:
         if into is None:
             db.close()
-        elif not kept:
-            db.execute(f"DROP TABLE IF EXISTS {table}")
+        else:
+            db.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
+            if not kept:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
     return ColumnarBill(rows=int(count), first_day=first, normalised=normalised,
                         select=select if into is not None else None)
 
