@@ -13,15 +13,19 @@ any failure here answers ``False`` so that the caller falls back to the portable
 in-memory SQLite always take that path).
 """
 
+# ruff: noqa: S608 -- the DuckDB select list is built from the matcher's column names only; values are bound.
+
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import adbc_driver_sqlite.dbapi
 import duckdb
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from indiepay.reconciliation import repository
 from indiepay.reconciliation.matcher import LOCAL_COLUMNS, load_local_rows
@@ -42,10 +46,27 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" and Path(path).is_file() else None
 
 
-def _sql(query: repository.Rows) -> str:
-    labelled = query.with_only_columns(*(column.label(name) for column, name in
-                                         zip(query.selected_columns, LOCAL_COLUMNS, strict=True)))
-    return str(labelled.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+def _split(query: repository.Rows) -> tuple[str, str, dict[str, Any]]:
+    """The SQL that SQLite runs — only the columns it must send: not a constant (``'payment'``, ``''``,
+    NULL), not a column a second time (a payment's id is its object id and its payment id) — and the
+    DuckDB select list (with its parameters) that rebuilds :data:`LOCAL_COLUMNS` from the stream. Each
+    column the driver fills costs ~0.2 s a million rows, on the thread that overlaps reading the bill."""
+    sent: list[Any] = []
+    rebuilt: list[str] = []
+    params: dict[str, Any] = {}
+    seen: dict[int, str] = {}
+    for column, name in zip(query.selected_columns, LOCAL_COLUMNS, strict=True):
+        if isinstance(column, BindParameter):
+            params[name] = column.value
+            rebuilt.append(f"${name} AS {name}")
+        elif id(column) in seen:
+            rebuilt.append(f"{seen[id(column)]} AS {name}")
+        else:
+            seen[id(column)] = name
+            sent.append(column.label(name))
+            rebuilt.append(name)
+    compiled = query.with_only_columns(*sent).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    return str(compiled), ", ".join(rebuilt), params
 
 
 def load_local(database: Path, account_id: str, window: repository.Window, into: duckdb.DuckDBPyConnection) -> bool:
@@ -57,10 +78,11 @@ def load_local(database: Path, account_id: str, window: repository.Window, into:
             for n, query in enumerate(repository.local_queries(account_id, window)):
                 with source.cursor() as cursor:
                     cursor.adbc_statement.set_options(**{BATCH_ROWS: str(BATCH)})
-                    cursor.execute(_sql(query))
+                    sql, rebuilt, params = _split(query)
+                    cursor.execute(sql)
                     into.register("local_stream", cursor.fetch_arrow())
                     try:
-                        load_local_rows(into, "local_stream", append=n > 0)
+                        load_local_rows(into, f"(SELECT {rebuilt} FROM local_stream)", params, append=n > 0)
                     finally:
                         into.unregister("local_stream")
             source.rollback()
