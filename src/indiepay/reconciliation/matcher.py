@@ -1,9 +1,10 @@
 """The columnar matcher: one account's business day, bill against local records, classified in DuckDB.
 
 A bill can hold a million rows and the account as many orders, so nothing here loops over rows in
-Python. The inputs arrive as files — the normalised bill CSV the parser streamed out
-(:mod:`.parsers.normalised`) and the local payments and refunds the repository streamed out in chunks
-(:data:`LOCAL_COLUMNS`) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
+Python. The inputs arrive as files or straight in its database — the normalised bill (the CSV the
+parser streamed out, :mod:`.parsers.normalised`, or what :mod:`.columnar_bill` read into it) and the
+local payments and refunds (:data:`LOCAL_COLUMNS`: the repository's CSV, or :mod:`.sqlite_local`'s Arrow
+batches) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
 outer join on ``(kind, out_trade_no, out_refund_no)`` and classifies every pair with one ``CASE`` built
 from the rule set (:mod:`.rules`). Python only sees what comes out: the differences (few), the figures,
 and the fee set, written to a Parquet file for the fee job.

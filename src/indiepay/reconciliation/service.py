@@ -1,16 +1,17 @@
 """Reconciliation runs: store a day's bill, match it against our records, record what differs.
 
-One run covers one channel account and one Asia/Shanghai business day. It reads the stored bill into the
-normalised bill, streams the account's local payments and refunds of the day and its neighbours into a
-CSV (on a worker thread, while the bill is read), lets the DuckDB matcher classify them (:mod:`.matcher`,
-rules in :mod:`.rules`), and then, in one transaction: upserts the run and its differences by their
-deterministic ids (keeping a person's resolution; closing, as the system, open ones the run no longer
-finds), records the run's fee set and queues the ``reconciliation.fees`` job that writes the bill's fees
-back to the payments and corrects booked fees in the ledger (:mod:`.fees`), and raises one alert per
-account and day when differences are open. The fee write-back is not part of the run's transaction: on a
-big day it is a million row updates, which on SQLite would hold every other writer back for seconds; the
-job writes them in short batches. One-shot callers (the CLI, tests) let the run apply them before it
-returns (``apply_fees=True``, the default); the worker and the API leave them to the job.
+One run covers one channel account and one Asia/Shanghai business day. It opens the DuckDB matcher
+(:mod:`.matcher`, rules in :mod:`.rules`) first, reads the bill into it, loads the account's local payments
+and refunds of the day and its neighbours into it on a worker thread while the bill is read (through ADBC on
+a SQLite file, :mod:`.sqlite_local`, else as CSV), lets it classify them, and then, in one transaction:
+upserts the run and its differences by their deterministic ids (keeping a person's resolution; closing, as
+the system, open ones the run no longer finds), records the run's fee set and queues the
+``reconciliation.fees`` job that writes the bill's fees back to the payments and corrects booked fees in the
+ledger (:mod:`.fees`), and raises one alert per account and day when differences are open. The fee
+write-back is not part of the run's transaction: on a big day it is a million row updates, which on SQLite
+would hold every other writer back for seconds; the job writes them in short batches. One-shot callers (the
+CLI, tests) let the run apply them before it returns (``apply_fees=True``, the default); the worker and the
+API leave them to the job.
 
 Days are re-run deterministically: the same bill, records, rules and clock give the same run and the same
 difference ids. After a run, neighbouring days holding ``cross_day`` differences are re-run once, since
