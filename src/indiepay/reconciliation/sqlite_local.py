@@ -33,9 +33,9 @@ from indiepay.reconciliation.matcher import LOCAL_COLUMNS, load_local_rows
 log = logging.getLogger(__name__)
 BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 BATCH = 100_000
-"""Rows an Arrow batch: the driver hands each batch over holding the GIL (at 1,024 rows, its default, a
-million rows wait a thousand times for the parsing thread to let go of it) and infers the types from the
-first batch."""
+"""Rows an Arrow batch instead of the driver's 1,024: a thousand hand-overs fewer to DuckDB a million rows
+(beside a busy Python thread, on a loaded machine, the load took 9.6 s at 1,024 rows, 6.4 s at 100,000),
+and the types are inferred from more rows (the driver infers them from the first batch)."""
 
 
 def sqlite_file(url: str) -> Path | None:
