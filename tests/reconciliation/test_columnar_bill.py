@@ -1,5 +1,6 @@
-"""The DuckDB reader of WeChat Pay trade bills agrees with the Python reader, row for row, and falls back to
-it (or raises the same error) for every bill it does not read itself.
+"""The DuckDB reader of WeChat Pay trade bills agrees with the Python reader, row for row (into Parquet or into a
+matcher's database alike), and falls back to it (or raises the same error) for every bill it does not read
+itself.
 
 (The factories' product name holds a comma, which the writer quotes, and a quoted bill is left to the
 Python reader: the bills that must take the DuckDB path here use a product name without one.)"""
@@ -43,13 +44,20 @@ def scanned(data: bytes, tmp_path: Path) -> list[Row] | None:
     check.update(data)
     if not check.finish():
         return None
-    found = scan_trade_bill(path, tmp_path / "bill.parquet", newlines=check.newlines)
+    found = scan_trade_bill(path, tmp_path / "bill.parquet", newlines=check.newlines, commas=check.commas)
+    with duckdb.connect() as into:  # into a matcher's database, split at "," only: the same rows or refusal
+        inside = scan_trade_bill(path, tmp_path / "unused.parquet", newlines=check.newlines, into=into)
+        assert (inside is None) == (found is None) and not (tmp_path / "unused.parquet").exists()
+        kept = into.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+        assert kept == ((0,) if inside is None else (1,))
+        rows_inside = None if inside is None or inside.select is None else into.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM ({inside.select}) ORDER BY line_no").fetchall()
     if found is None:
         return None
     with duckdb.connect() as db:
         rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM read_parquet($p) ORDER BY line_no",
                           {"p": str(found.normalised)}).fetchall()
-    assert found.rows == len(rows)
+    assert found.rows == len(rows) and rows_inside == rows
     return rows
 
 
@@ -117,6 +125,7 @@ def test_unusual_but_valid_bills_fall_back_to_the_python_reader(tmp_path: Path) 
         data.replace(b"`CNY,`0.03,", b"`CNY,` 0.03,", 1),  # spaces around an amount
         data.replace(b"`0.01000,", b"`0.010001,", 1),  # a fee with six decimals
         b"\r\n" + data,  # the header on line 2
+        data.replace(b",`NATIVE,", b",NATIVE,", 1),  # a field without its backtick
     ]
     for n, case in enumerate(odd):
         assert python_code(case) == "ok", n
@@ -141,6 +150,8 @@ def test_read_bill_raises_what_the_python_reader_raises(tmp_path: Path) -> None:
         data.replace(b"`0.01000,", b"`abc,", 1),
         data.replace(b",`39.00%,", b",", 1),
         data.replace(b",`39.00%,", b",`39.00%,`x,", 1),
+        data.replace(b",`39.00%,", b",`39.00%,x,", 1),  # one field too many, "39.00%,x" if split at ",`"
+        data.replace(b",`39.00%,`", b",`39.00%,x,", 1),  # as many fields split at ",`", one too many at ","
         data.replace("系统拨测".encode(), "系统拨测".encode("gbk"), 1),
         data[:-3] + b"\xe4\xb8",
         data + b"`extra,`line\r\n",
@@ -165,3 +176,41 @@ def test_a_gzip_or_stored_bill_is_read_by_duckdb_from_a_plain_copy(tmp_path: Pat
     again = bills.read_stored(read.content_gz, tmp_path / "again.csv")
     assert again.normalised.suffix == ".parquet" and again.sha1 == read.sha1
     assert again.first_day == read.first_day
+
+
+@pytest.mark.parametrize(("blocks", "plain"), [
+    ([b"a,b\r", b"\nc,d\r\n"], True),  # a CRLF split between two blocks
+    ([b"a,b\r", b"c,d\r\n"], False),  # a lone CR at the end of a block
+    ([b"a,b\r\r", b"\nc\r\n"], False),  # a lone CR just before the block's last byte
+    ([b"a\rb\r\n"], False),
+    ([b"a,b\r\n", b"c,d\r"], False),  # the file ends on a lone CR
+    ([b"a,b\n", b"c,d\n"], True),
+])
+def test_plain_text_finds_a_lone_carriage_return_across_blocks(blocks: list[bytes], plain: bool) -> None:
+    check = PlainText()
+    for block in blocks:
+        check.update(block)
+    assert check.finish() is plain
+    assert check.newlines == sum(block.count(b"\n") for block in blocks)
+
+
+def test_a_bill_read_into_the_matcher_keeps_its_line_numbers(tmp_path: Path) -> None:
+    """The matcher's database does not preserve insertion order; a bill big enough for DuckDB to read it
+    in parallel still gets each row's own line (a row's rowid is its line) and the setting back."""
+    data = render_wechat_trade_bill(replace(wechat_payment(n), product="bench") for n in range(150_000))
+    path = tmp_path / "bill.csv"
+    path.write_bytes(data)
+    check = PlainText()
+    check.update(data)
+    assert check.finish()
+    with duckdb.connect() as into:
+        into.execute("SET threads = 4")
+        into.execute("SET preserve_insertion_order = false")
+        found = scan_trade_bill(path, tmp_path / "unused.parquet", newlines=check.newlines, commas=check.commas,
+                                into=into)
+        assert found is not None and found.select is not None and found.rows == 150_000
+        lines = into.execute(f"SELECT out_trade_no, line_no FROM ({found.select})").fetchall()
+        assert into.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+    expected = {row.out_trade_no: line for line, row in enumerate(
+        (replace(wechat_payment(n), product="bench") for n in range(150_000)), start=2)}
+    assert dict(lines) == expected

@@ -20,6 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO, cast
 
+import duckdb
+
 from indiepay.core.clock import business_day
 from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
 from indiepay.reconciliation.errors import BillEmpty, BillFormatError
@@ -44,6 +46,7 @@ class ReadBill:
     rows: int
     first_day: date | None  # business day of the first row, to date a hand import without --date
     normalised: Path
+    select: str | None = None  # set when DuckDB read the rows into the matcher's database (see read_bill)
 
 
 def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None) -> tuple[str, int, bytes]:
@@ -98,11 +101,12 @@ def _first_day(rows: Iterable[BillRow], seen: list[date]) -> Iterator[BillRow]:
         yield row
 
 
-def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
+def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnection | None = None) -> ReadBill:
     """Parse a bill from a seekable binary stream (a WeChat CSV, gzip or not, or an Alipay zip) into the
     normalised bill next to ``normalised`` (that CSV, or a Parquet file of the same columns when DuckDB
     read the bill: :mod:`.columnar_bill`, which falls back here to the Python reader for any
-    bill it cannot read exactly as that reader would).
+    bill it cannot read exactly as that reader would). Given ``into`` (a connection to the matcher's
+    database), DuckDB reads the bill into it instead of a Parquet file, and ``select`` reads it back.
 
     Raises:
         BillError subclasses: the file is not a well-formed bill or disagrees with its own summary.
@@ -123,10 +127,11 @@ def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
     else:
         sha1, size, packed = _digest(raw, check, None)
     if check is not None and source is not None and check.finish():
-        fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines)
+        fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines,
+                               commas=check.commas, into=into)
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
-                            first_day=fast.first_day, normalised=fast.normalised)
+                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
     raw.seek(0)
     seen: list[date] = []
     rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if channel == ALIPAY else parse_wechat_trade_bill(raw)
@@ -136,9 +141,9 @@ def read_bill(stream: BinaryIO, normalised: Path) -> ReadBill:
                     first_day=seen[0] if seen else None, normalised=normalised)
 
 
-def read_stored(content_gz: bytes, normalised: Path) -> ReadBill:
+def read_stored(content_gz: bytes, normalised: Path, *, into: duckdb.DuckDBPyConnection | None = None) -> ReadBill:
     """Parse a stored bill (its gzip copy) again, for a re-run or a neighbouring day."""
-    return read_bill(io.BytesIO(content_gz), normalised)
+    return read_bill(io.BytesIO(content_gz), normalised, into=into)
 
 
 def open_file(path: Path) -> BinaryIO:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -50,6 +51,9 @@ from indiepay.reconciliation.parsers.wechat_trade import (
 )
 
 TAIL_BYTES = 64 * 1024
+SCANNED = "scanned_bill"
+_LONE_CR = re.compile(rb"\r(?!\n)")
+"""A ``\\r`` not followed by ``\\n`` (one search: three times cheaper than counting both, per MiB)."""
 _TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 _FEN = r"-?[0-9]{1,15}(\.[0-9]{1,2})?"
 _FEE = r"-?[0-9]{1,12}(\.[0-9]{1,5})?"
@@ -67,22 +71,25 @@ class PlainText:
     """Byte-level admission test of the fast path, fed block by block during the hashing pass.
 
     Strict UTF-8 (the Python reader's decoding), no NUL, no ``"`` (so neither CSV reader quotes), and every
-    ``\\r`` part of a ``\\r\\n`` (so both split lines at the same places). Also counts the lines.
+    ``\\r`` part of a ``\\r\\n`` (so both split lines at the same places). Also counts the lines and
+    the commas (:func:`scan_trade_bill` proves with them that no field holds one).
     """
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
         self.plain = True
         self.newlines = 0
+        self.commas = 0
         self._last = b""
 
     def update(self, block: bytes) -> None:
         """Check the next block of the file."""
         self.newlines += block.count(b"\n")
+        self.commas += block.count(b",")
         if not self.plain:
             return
         joined = self._last + block[:1]
-        lone_cr = block.count(b"\r") - block.count(b"\r\n") - (1 if block.endswith(b"\r") else 0)
+        lone_cr = _LONE_CR.search(block, 0, len(block) - 1 if block.endswith(b"\r") else len(block))
         if lone_cr or (joined[:1] == b"\r" and joined != b"\r\n") or b"\x00" in block or b'"' in block:
             self.plain = False
             return
@@ -106,19 +113,22 @@ class PlainText:
 
 @dataclass(frozen=True)
 class ColumnarBill:
-    """A trade bill read by DuckDB: its rows as normalised Parquet."""
+    """A trade bill read by DuckDB: its rows as normalised Parquet (``normalised``) or, when ``select`` is
+    set, as that query over :data:`SCANNED` in the database it was read into (no file written)."""
 
     rows: int
     first_day: date | None
     normalised: Path
+    select: str | None = None
 
 
 def _blank(fields: list[str]) -> bool:
     return not fields or not any(f.strip() for f in fields)
 
 
-def _summary(path: Path, newlines: int) -> tuple[TradeBillSummary, int] | None:
-    """The summary section, read from the end of the file, and the line of its header; None if unusual."""
+def _summary(path: Path, newlines: int) -> tuple[TradeBillSummary, int, int] | None:
+    """The summary section, read from the end of the file, the line of its header and the commas from
+    there to the end; None if unusual."""
     size = path.stat().st_size
     with path.open("rb") as raw:
         raw.seek(max(0, size - TAIL_BYTES))
@@ -138,22 +148,25 @@ def _summary(path: Path, newlines: int) -> tuple[TradeBillSummary, int] | None:
         return None
     header_line = total - (len(texts) - at) + 1
     rows = CsvRows(iter([text + "\n" for text in texts[at + 1:]]))
-    return read_summary(rows, header, header_line), header_line
+    return read_summary(rows, header, header_line), header_line, sum(text.count(",") for text in texts[at:])
 
 
-def _field(positions: dict[str, int], name: str) -> str:
+def _field(positions: dict[str, int], name: str, backticked: bool) -> str:
     index = positions.get(name)
     if index is None:
         return "''"
+    if backticked and index > 0:
+        return f"coalesce(c{index}, '')"  # the delimiter took the backtick
     return f"CASE WHEN starts_with(c{index}, '`') THEN c{index}[2:] ELSE coalesce(c{index}, '') END"
 
 
-def _select(positions: dict[str, int], columns: int) -> str:
+def _select(positions: dict[str, int], columns: int, backticked: bool = False) -> str:
     """One pass over the detail rows: the normalised values, the totals' terms and whether the row is one
     this path reads exactly (``ok``: one regular expression over the raw fields it parses, backtick
-    included, which is cheaper than one per field)."""
+    included, which is cheaper than one per field). ``backticked`` splits fields at ``,``\\` `` instead of
+    ``,`` (see :func:`scan_trade_bill`), which strips the backticks while tokenising."""
     has = {sql: name in positions for name, sql in _FIELDS.items()}
-    stripped = ", ".join(f"{_field(positions, name)} AS {sql}" for name, sql in _FIELDS.items())
+    stripped = ", ".join(f"{_field(positions, name, backticked)} AS {sql}" for name, sql in _FIELDS.items())
     shapes = [(positions["交易时间"], _TIME), (positions["手续费"], _FEE)]
     shapes += [(positions[name], _FEN) for name, sql in _FIELDS.items() if sql in _FEN_COLUMNS and has[sql]]
     shapes += [(positions[name], f"(0?|{_TIME})") for name in ("退款申请时间", "退款成功时间") if name in positions]
@@ -171,7 +184,8 @@ def _select(positions: dict[str, int], columns: int) -> str:
     return f"""
         WITH s AS (
             SELECT {stripped}, regexp_full_match(concat({raw}), '{pattern}') AS shaped
-            FROM read_csv($path, header = false, skip = 1, delim = ',', quote = '', escape = '',
+            FROM read_csv($path, header = false, skip = 1, delim = '{",`" if backticked else ","}', quote = '',
+                          escape = '',
                           columns = {{{names}}}, auto_detect = false, ignore_errors = true)),
         p AS (
             SELECT *, TRY_CAST(trade_time AS TIMESTAMP) AS traded, {when('requested_at')} AS requested_ts,
@@ -195,11 +209,32 @@ def _select(positions: dict[str, int], columns: int) -> str:
         FROM k"""
 
 
-def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int = 2,
-                    memory_limit: str = "768MB") -> ColumnarBill | None:
+def normalised_select(table: str, header_line: int) -> str:
+    """The normalised bill (:data:`.parsers.normalised.COLUMNS`) of a scanned table (empty text as NULL)."""
+    return f"""
+        SELECT 'wechatpay' AS channel, kind, nullif(out_trade_no, '') AS out_trade_no,
+               nullif(transaction_id, '') AS transaction_id, nullif(out_refund_no, '') AS out_refund_no,
+               nullif(refund_id, '') AS refund_id, CAST(amount_fen AS BIGINT) AS amount_fen,
+               CAST(fee_fen AS BIGINT) AS fee_fen, nullif(currency, '') AS currency,
+               strftime(event_time - INTERVAL 8 HOUR, '%Y-%m-%dT%H:%M:%SZ') AS trade_time_utc,
+               nullif(state, '') AS state, CAST({int(header_line) + 1} + rowid AS BIGINT) AS line_no
+        FROM {table}"""
+
+
+def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int | None = None, threads: int = 2,
+                    memory_limit: str = "768MB", into: duckdb.DuckDBPyConnection | None = None) -> ColumnarBill | None:
     """Read a plain-text trade bill (one that passed :class:`PlainText`, with ``newlines`` its count of
-    ``\\n``) with DuckDB into ``normalised`` (Parquet). Returns None when the bill is not one this path
-    reads exactly: the caller then reads it with the Python reader.
+    ``\\n``) with DuckDB into ``normalised`` (Parquet) or, given ``into`` (a connection to the matcher's
+    database), into its table :data:`SCANNED` (:attr:`ColumnarBill.select` reads it normalised): the
+    matcher then skips writing and reading back a million rows of Parquet. Returns None when the bill
+    is not one this path reads exactly: the caller then reads it with the Python reader.
+
+    Given ``commas`` (the file's count), it first splits fields at ``,``\\` `` — every field of a
+    WeChat bill row but the first starts with a backtick — so that DuckDB strips them while tokenising.
+    That reading is the plain ``,`` one exactly when no field holds a comma, i.e. when every detail row
+    has ``columns − 1`` commas: as DuckDB accepted one row of ``columns`` fields per detail line, that is
+    when the file's commas are those of the header, the summary section and ``columns − 1`` a row. Any
+    other outcome reads the bill again split at ``,``.
 
     Raises:
         BillTotalsMismatch: the rows, read exactly, disagree with the summary row.
@@ -207,43 +242,58 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, threads: int
     try:
         with path.open("rb") as raw:
             reader = WechatTradeBillReader(raw)
+            raw.seek(0)
+            header_commas = raw.readline().count(b",")
         found = _summary(path, newlines)
     except (BillError, UnicodeDecodeError, csv.Error):
         return None
     if found is None or reader.header_line != 1:
         return None
-    summary, summary_line = found
+    summary, summary_line, summary_commas = found
     expected = summary_line - reader.header_line - 1
-    db = duckdb.connect(":memory:")
+    db = into or duckdb.connect(":memory:")
+    table = SCANNED if into is not None else "rows"
+    kept = False
+    ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     try:
-        db.execute(f"SET threads = {int(threads)}")
-        db.execute(f"SET memory_limit = '{memory_limit}'")
-        db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
-        db.execute(f"CREATE TABLE rows AS {_select(reader.positions, reader.columns)}", {"path": str(path)})
-        figures = db.execute("""
-            SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen), sum(refund_fen),
-                   sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
-                   (SELECT CAST(event_time AS DATE) FROM rows WHERE rowid = 0)
-            FROM rows""").fetchone()
-        assert figures is not None
-        count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first = figures
-        if count != expected or not ok or (earliest is not None and earliest.year < 1992):
+        if into is None:
+            db.execute(f"SET threads = {int(threads)}")
+            db.execute(f"SET memory_limit = '{memory_limit}'")
+            db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
+        db.execute("SET preserve_insertion_order = true")  # a row's rowid is its line (the matcher turns it off)
+        for backticked in (True, False) if commas is not None else (False,):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns, backticked)}",
+                       {"path": str(path)})
+            figures = db.execute(f"""
+                SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen),
+                       sum(refund_fen), sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
+                       (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0)
+                FROM {table}""").fetchone()
+            assert figures is not None
+            count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first = figures
+            exact = count == expected and ok and not (earliest is not None and earliest.year < 1992)
+            if not backticked or (exact and commas == header_commas + summary_commas + (reader.columns - 1) * count):
+                break
+        if not exact:
             return None
         check_summary(summary, TradeBillTotals(
             count=int(count), settlement_fen=int(settlement or 0), refund_fen=int(refund or 0),
             recharge_coupon_refund_fen=int(recharge or 0), fee=Decimal(int(fee_units or 0)).scaleb(-5),
             order_fen=int(order or 0), refund_requested_fen=int(requested or 0)))
-        db.execute(f"""
-            COPY (SELECT 'wechatpay' AS channel, kind, nullif(out_trade_no, '') AS out_trade_no,
-                         nullif(transaction_id, '') AS transaction_id, nullif(out_refund_no, '') AS out_refund_no,
-                         nullif(refund_id, '') AS refund_id, CAST(amount_fen AS BIGINT) AS amount_fen,
-                         CAST(fee_fen AS BIGINT) AS fee_fen, nullif(currency, '') AS currency,
-                         strftime(event_time - INTERVAL 8 HOUR, '%Y-%m-%dT%H:%M:%SZ') AS trade_time_utc,
-                         nullif(state, '') AS state, CAST({int(reader.header_line) + 1} + rowid AS BIGINT) AS line_no
-                  FROM rows) TO '{_quote(normalised)}' (FORMAT parquet)""")
+        select = normalised_select(table, reader.header_line)
+        if into is None:
+            db.execute(f"COPY ({select}) TO '{_quote(normalised)}' (FORMAT parquet)")
+        kept = True
     finally:
-        db.close()
-    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised)
+        if into is None:
+            db.close()
+        else:
+            db.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
+            if not kept:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised,
+                        select=select if into is not None else None)
 
 
 def _quote(path: Path) -> str:

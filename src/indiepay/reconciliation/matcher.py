@@ -1,9 +1,10 @@
 """The columnar matcher: one account's business day, bill against local records, classified in DuckDB.
 
 A bill can hold a million rows and the account as many orders, so nothing here loops over rows in
-Python. The inputs arrive as files — the normalised bill CSV the parser streamed out
-(:mod:`.parsers.normalised`) and the local payments and refunds the repository streamed out in chunks
-(:data:`LOCAL_COLUMNS`) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
+Python. The inputs arrive as files or straight in its database — the normalised bill (the CSV the
+parser streamed out, :mod:`.parsers.normalised`, or what :mod:`.columnar_bill` read into it) and the
+local payments and refunds (:data:`LOCAL_COLUMNS`: the repository's CSV, or :mod:`.sqlite_local`'s Arrow
+batches) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
 outer join on ``(kind, out_trade_no, out_refund_no)`` and classifies every pair with one ``CASE`` built
 from the rule set (:mod:`.rules`). Python only sees what comes out: the differences (few), the figures,
 and the fee set, written to a Parquet file for the fee job.
@@ -28,6 +29,7 @@ from typing import Any
 import duckdb
 
 from indiepay.reconciliation import rules as r
+from indiepay.reconciliation.columnar_bill import SCANNED
 from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
 
 LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
@@ -38,7 +40,7 @@ day, its last margin, the next day, after the next day."""
 _BILL_TYPES = {"channel": "VARCHAR", "kind": "VARCHAR", "out_trade_no": "VARCHAR", "transaction_id": "VARCHAR",
                "out_refund_no": "VARCHAR", "refund_id": "VARCHAR", "amount_fen": "BIGINT", "fee_fen": "BIGINT",
                "currency": "VARCHAR", "trade_time_utc": "VARCHAR", "state": "VARCHAR", "line_no": "BIGINT"}
-_LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
+LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "VARCHAR", "object_id": "VARCHAR",
                 "payment_id": "VARCHAR", "merchant_id": "VARCHAR", "mode": "VARCHAR", "currency": "VARCHAR",
                 "livemode": "INTEGER", "amount": "BIGINT", "status": "VARCHAR", "fee_bps": "BIGINT",
                 "channel_fee": "BIGINT", "slot": "INTEGER"}
@@ -108,6 +110,17 @@ def _bill_source(path: Path) -> str:
     return "read_parquet($path)" if path.suffix == ".parquet" else _read_csv(_BILL_TYPES)
 
 
+def load_local_rows(db: duckdb.DuckDBPyConnection, source: str, params: dict[str, Any] | None = None, *,
+                    append: bool = False) -> None:
+    """Create (or append to) the matcher's ``local_raw`` from rows of :data:`LOCAL_COLUMNS` selected from
+    ``source`` (a table function or a registered relation), cast to :data:`LOCAL_TYPES`."""
+    casts = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in LOCAL_TYPES.items())
+    select = (f"SELECT {_DECODE} FROM (SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no) "
+              f"FROM (SELECT {casts} FROM {source}))")
+    db.execute(f"INSERT INTO local_raw BY NAME {select}" if append else f"CREATE TABLE local_raw AS {select}",
+               params or {})
+
+
 class Matcher:
     """One DuckDB database for one account-day; use as a context manager.
 
@@ -142,14 +155,18 @@ class Matcher:
         row = self._db.execute(sql, params or {}).fetchone()
         return int(row[0] or 0) if row is not None else 0
 
-    def load_bill(self, path: Path) -> int:
-        """Load the normalised bill (CSV or Parquet); duplicates are folded into one row per key (``n`` > 1)."""
+    def load_bill(self, path: Path, select: str | None = None) -> int:
+        """Load the normalised bill (CSV or Parquet, or ``select``: the query of :mod:`.columnar_bill` over
+        the table it read the bill into here, dropped once loaded); duplicates are folded into one row per
+        key (``n`` > 1)."""
         assert tuple(_BILL_TYPES) == BILL_COLUMNS
         self._db.execute(f"""
             CREATE TABLE bill AS
             SELECT kind, out_trade_no, coalesce(out_refund_no, '') AS out_refund_no, coalesce(transaction_id, '')
                    AS transaction_id, amount_fen, fee_fen, state, trade_time_utc, line_no
-            FROM {_bill_source(path)}""", {"path": str(path)})
+            FROM {f"({select})" if select else _bill_source(path)}""", {} if select else {"path": str(path)})
+        if select:
+            self._db.execute(f"DROP TABLE IF EXISTS {SCANNED}")
         self._db.execute(f"""
             CREATE TABLE b AS
             WITH dup AS ({_duplicated("bill")})
@@ -163,18 +180,21 @@ class Matcher:
             FROM bill SEMI JOIN dup ON {_same_key("bill", "dup")} GROUP BY kind, out_trade_no, out_refund_no""")
         return self._scalar("SELECT count(*) FROM bill")
 
-    def load_local(self, path: Path) -> None:
-        """Load the local rows of the window (see :data:`LOCAL_COLUMNS`)."""
-        self._db.execute(f"""
-            CREATE TABLE local_raw AS SELECT {_DECODE} FROM (
-                SELECT * REPLACE (coalesce(out_refund_no, '') AS out_refund_no) FROM read_csv($path, header = true,
-                    delim = ',', {LOCAL_CSV}, columns = {_columns(_LOCAL_TYPES)}))""",
-                         {"path": str(path)})
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own to this matcher's database: the thread that exports the local rows loads
+        them through it (:meth:`load_local`) while this one reads the bill."""
+        return self._db.cursor()
+
+    def load_local(self, path: Path, *, via: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Load the local rows of the window from the CSV of :func:`.repository.export_local` (see
+        :data:`LOCAL_COLUMNS`), through ``via`` (a :meth:`cursor`) when given."""
+        load_local_rows(via or self._db, f"read_csv($path, header = true, delim = ',', {LOCAL_CSV}, "
+                                          f"columns = {_columns(LOCAL_TYPES)})", {"path": str(path)})
 
     def add_local(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add local rows found by number (outside the window) for bill rows the window did not explain."""
         if rows:
-            columns = ", ".join(f"{name} {kind}" for name, kind in _LOCAL_TYPES.items())
+            columns = ", ".join(f"{name} {kind}" for name, kind in LOCAL_TYPES.items())
             marks = ", ".join("?" for _ in LOCAL_COLUMNS)
             self._db.execute(f"CREATE TEMP TABLE found ({columns})")
             self._db.executemany(f"INSERT INTO found VALUES ({marks})", [list(row) for row in rows])
@@ -213,14 +233,17 @@ class Matcher:
                              "AND abs(b_fee - booked) > $tolerance"),
         }
         cases = " ".join(f"WHEN {conditions[klass]} THEN '{klass}'" for klass in rules.precedence)
-        self._db.execute(f"""
-            CREATE TABLE l AS
-            WITH dup AS ({_duplicated("local_raw")})
-            SELECT * FROM local_raw ANTI JOIN dup ON {_same_key("local_raw", "dup")}
-            UNION ALL
-            (SELECT * FROM local_raw SEMI JOIN dup ON {_same_key("local_raw", "dup")}
-             QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
-                                        ORDER BY abs(day_offset), object_id) = 1)""")
+        self._db.execute(f"CREATE TEMP TABLE local_dup AS {_duplicated('local_raw')}")
+        if not self._scalar("SELECT count(*) FROM local_dup"):
+            self._db.execute("CREATE VIEW l AS SELECT * FROM local_raw")  # the common case: nothing to fold
+        else:
+            self._db.execute(f"""
+                CREATE TABLE l AS
+                SELECT * FROM local_raw ANTI JOIN local_dup dup ON {_same_key("local_raw", "dup")}
+                UNION ALL
+                (SELECT * FROM local_raw SEMI JOIN local_dup dup ON {_same_key("local_raw", "dup")}
+                 QUALIFY row_number() OVER (PARTITION BY kind, out_trade_no, out_refund_no
+                                            ORDER BY abs(day_offset), object_id) = 1)""")
         self._db.execute(f"""
             CREATE TABLE j AS
             WITH joined AS (

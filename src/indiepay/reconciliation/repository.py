@@ -137,14 +137,18 @@ def _write(session: Session, query: Rows, out: TextIO) -> int:
     return count
 
 
+def local_queries(account_id: str, window: Window) -> list[Rows]:
+    """The account's payments and refunds whose business day is the window's day or a neighbour, with
+    :data:`LOCAL_COLUMNS` (both exports run exactly these)."""
+    return [query.where(event >= _at(window.bound(-1)), event < _at(window.bound(2)))
+            for query, event in (_payment_rows(account_id, window), _refund_rows(account_id, window))]
+
+
 def export_local(session: Session, account_id: str, window: Window, out: TextIO) -> int:
-    """Write the account's payments and refunds whose business day is the window's day or a neighbour, as
-    CSV with :data:`LOCAL_COLUMNS`, streaming in chunks. Returns the number of rows written."""
+    """Write :func:`local_queries` as CSV with :data:`LOCAL_COLUMNS`, streaming in chunks. Returns the number
+    of rows written."""
     out.write(",".join(LOCAL_COLUMNS) + "\n")
-    count = 0
-    for query, event in (_payment_rows(account_id, window), _refund_rows(account_id, window)):
-        count += _write(session, query.where(event >= _at(window.bound(-1)), event < _at(window.bound(2))), out)
-    return count
+    return sum(_write(session, query, out) for query in local_queries(account_id, window))
 
 
 def lookup_local(session: Session, account_id: str, window: Window,

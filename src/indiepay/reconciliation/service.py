@@ -1,16 +1,17 @@
 """Reconciliation runs: store a day's bill, match it against our records, record what differs.
 
-One run covers one channel account and one Asia/Shanghai business day. It reads the stored bill into the
-normalised bill, streams the account's local payments and refunds of the day and its neighbours into a
-CSV (on a worker thread, while the bill is read), lets the DuckDB matcher classify them (:mod:`.matcher`,
-rules in :mod:`.rules`), and then, in one transaction: upserts the run and its differences by their
-deterministic ids (keeping a person's resolution; closing, as the system, open ones the run no longer
-finds), records the run's fee set and queues the ``reconciliation.fees`` job that writes the bill's fees
-back to the payments and corrects booked fees in the ledger (:mod:`.fees`), and raises one alert per
-account and day when differences are open. The fee write-back is not part of the run's transaction: on a
-big day it is a million row updates, which on SQLite would hold every other writer back for seconds; the
-job writes them in short batches. One-shot callers (the CLI, tests) let the run apply them before it
-returns (``apply_fees=True``, the default); the worker and the API leave them to the job.
+One run covers one channel account and one Asia/Shanghai business day. It opens the DuckDB matcher
+(:mod:`.matcher`, rules in :mod:`.rules`) first, reads the bill into it, loads the account's local payments
+and refunds of the day and its neighbours into it on a worker thread while the bill is read (through ADBC on
+a SQLite file, :mod:`.sqlite_local`, else as CSV), lets it classify them, and then, in one transaction:
+upserts the run and its differences by their deterministic ids (keeping a person's resolution; closing, as
+the system, open ones the run no longer finds), records the run's fee set and queues the
+``reconciliation.fees`` job that writes the bill's fees back to the payments and corrects booked fees in the
+ledger (:mod:`.fees`), and raises one alert per account and day when differences are open. The fee
+write-back is not part of the run's transaction: on a big day it is a million row updates, which on SQLite
+would hold every other writer back for seconds; the job writes them in short batches. One-shot callers (the
+CLI, tests) let the run apply them before it returns (``apply_fees=True``, the default); the worker and the
+API leave them to the job.
 
 Days are re-run deterministically: the same bill, records, rules and clock give the same run and the same
 difference ids. After a run, neighbouring days holding ``cross_day`` differences are re-run once, since
@@ -39,7 +40,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
-from indiepay.reconciliation import bills, fees, repository
+from indiepay.reconciliation import bills, fees, repository, sqlite_local
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.matcher import Figures, Found, Matcher
 from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
@@ -96,12 +97,14 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
         another channel than the account's. BillError subclasses: the file is not a valid bill.
     """
     account = _account(ctx, account_id)
-    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, _LocalExport(ctx, account_id, Path(tmp)) as local:
+    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, Matcher(Path(tmp)) as matcher, \
+            _LocalExport(ctx, account_id, matcher, Path(tmp)) as local:
         workdir = Path(tmp)
         if day is not None:
             local.start(day)  # the database's part runs while DuckDB reads the bill
         progress("parse")
-        read = bills.read_bill(stream, workdir / "bill.csv")
+        with matcher.cursor() as into:  # DuckDB reads the bill straight into the matcher's database
+            read = bills.read_bill(stream, workdir / "bill.csv", into=into)
         if read.channel != account.channel:
             raise InvalidRequest(f"a {read.channel} bill cannot be reconciled against a {account.channel} account",
                                  code="bill_channel_mismatch")
@@ -110,7 +113,8 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
             raise InvalidRequest("the bill has no rows: say which day it covers", code="bill_date_required")
         with ctx.db.transaction() as session:
             store_bill(session, ctx, account, day, read, source)
-        return _reconcile(ctx, account, day, read, local, progress, apply_fees=apply_fees)
+        stored = _reconcile(ctx, account, day, read, matcher, local, progress)
+    return _finish(ctx, account_id, day, stored, recheck=True, apply_fees=apply_fees)
 
 
 def store_bill(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill,
@@ -141,12 +145,14 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
         stored = repository.bill(session, account_id, day)
     if stored is None:
         raise NotFound(f"no stored bill for {account_id} on {day}", code="bill_not_found")
-    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, _LocalExport(ctx, account_id, Path(tmp)) as local:
+    with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, Matcher(Path(tmp)) as matcher, \
+            _LocalExport(ctx, account_id, matcher, Path(tmp)) as local:
         local.start(day)
         progress("parse")
-        read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv")
-        result = _reconcile(ctx, account, day, read, local, progress, recheck=recheck, apply_fees=apply_fees)
-    return result
+        with matcher.cursor() as into:
+            read = bills.read_stored(stored.content_gz, Path(tmp) / "bill.csv", into=into)
+        done = _reconcile(ctx, account, day, read, matcher, local, progress)
+    return _finish(ctx, account_id, day, done, recheck=recheck, apply_fees=apply_fees)
 
 
 def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, progress: Progress = _quiet,
@@ -157,20 +163,24 @@ def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, p
 
 
 class _LocalExport:
-    """The local rows of a day's window, exported to CSV on a worker thread (:func:`repository.export_local`).
+    """The local rows of a day's window, loaded into the matcher on a worker thread: from a SQLite file
+    through ADBC (:mod:`.sqlite_local`), else (or should that fail) as the CSV of
+    :func:`repository.export_local`.
 
     Started as soon as the day is known, so that the database's share of a run (seconds on a million
-    orders, mostly inside SQLite with the GIL released) overlaps DuckDB reading the bill. It reads in its
-    own session; leaving the ``with`` waits for it, so a failed parse never leaves it writing into a
-    removed directory.
+    orders, mostly inside SQLite and DuckDB with the GIL released) overlaps DuckDB reading the bill. It
+    reads in its own session and loads through its own connection to the matcher's database; leaving the
+    ``with`` waits for it, so a failed parse never leaves it writing into a removed directory or a closed
+    matcher.
     """
 
-    def __init__(self, ctx: ServiceContext, account_id: str, workdir: Path, rules: r.RuleSet = r.CURRENT) -> None:
-        self._ctx, self._account_id, self._rules = ctx, account_id, rules
-        self.path = workdir / "local.csv"
+    def __init__(self, ctx: ServiceContext, account_id: str, matcher: Matcher, workdir: Path,
+                 rules: r.RuleSet = r.CURRENT) -> None:
+        self._ctx, self._account_id, self._matcher, self._rules = ctx, account_id, matcher, rules
+        self._path = workdir / "local.csv"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-local")
         self._day: date | None = None
-        self._done: Future[int] | None = None
+        self._done: Future[None] | None = None
 
     def __enter__(self) -> _LocalExport:
         return self
@@ -180,65 +190,85 @@ class _LocalExport:
 
     def start(self, day: date) -> None:
         if self._done is None:
-            self._day, self._done = day, self._pool.submit(self._export, day)
+            self._day, self._done = day, self._pool.submit(self._load, day)
 
-    def _export(self, day: date) -> int:
+    def _load(self, day: date) -> None:
         window = repository.Window(day, timedelta(seconds=self._rules.boundary_seconds))
-        with self._ctx.db.read() as session, self.path.open("w", encoding="utf-8", newline="") as out:
-            return repository.export_local(session, self._account_id, window, out)
+        database = sqlite_local.sqlite_file(self._ctx.db.url)
+        with self._matcher.cursor() as into:
+            if database is not None and sqlite_local.load_local(database, self._account_id, window, into):
+                return
+            with self._ctx.db.read() as session, self._path.open("w", encoding="utf-8", newline="") as out:
+                repository.export_local(session, self._account_id, window, out)
+            self._matcher.load_local(self._path, via=into)
 
-    def result(self, day: date) -> Path:
-        """The CSV of ``day`` (exported now if it was not started); re-raises the export's error."""
+    def wait(self, day: date) -> None:
+        """Wait until ``day``'s rows are in the matcher (loaded now if that was not started); re-raises the
+        export's error."""
         self.start(day)
         assert self._done is not None and self._day == day
         self._done.result()
-        return self.path
 
 
-def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, local: _LocalExport,
-               progress: Progress, *, recheck: bool = True, apply_fees: bool = True,
-               rules: r.RuleSet = r.CURRENT) -> RunResult:
+@dataclass(frozen=True)
+class _Stored:
+    """A run as its transaction stored it, before its fees are applied."""
+
+    run: ReconciliationRun
+    differences: list[ReconciliationDifference]
+    fee_count: int
+
+
+def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, matcher: Matcher,
+               local: _LocalExport, progress: Progress) -> _Stored:
+    rules = matcher.rules
     window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
-    workdir = local.path.parent
-    with Matcher(workdir, rules) as matcher:
-        matcher.load_bill(read.normalised)
-        progress("local")
-        matcher.load_local(local.result(day))
-        unexplained = matcher.unexplained_bill_keys()
-        if unexplained:
-            with ctx.db.read() as session:
-                matcher.add_local(repository.lookup_local(session, account.id, window, unexplained))
-        missing = _load_neighbours(ctx, account, day, matcher, workdir)
-        progress("match")
-        within_grace = business_day(ctx.clock.now()) <= day + timedelta(days=rules.grace_days)
-        figures = matcher.classify(missing_neighbours=missing, within_grace=within_grace)
-        found = matcher.differences()
-        progress("store")
-        fee_set = workdir / "fees.parquet"
-        fee_count = matcher.write_fee_set(fee_set)
-        fee_content = fee_set.read_bytes()
-        with ctx.db.transaction() as session:
-            run = _save_run(session, ctx, account, day, read.sha1, figures, rules)
-            differences = _save_differences(session, ctx, account, day, run, found)
-            fees.record(session, ctx.clock, run, fee_content, fee_count)
-            run.open_differences = sum(1 for d in differences if d.status == r.OPEN)
-            run.status = "differences" if run.open_differences else "balanced"
-            if run.open_differences:
-                raise_alert(session, ctx.clock, kind="reconciliation_differences", severity="high",
-                            merchant_id=account.merchant_id, dedupe_key=f"reconciliation:{account.id}:{day}",
-                            message=(f"reconciliation of {account.id} on {day} found {run.open_differences} "
-                                     f"open difference(s)"),
-                            details={"run_id": run.id, "counts": dict(run.counts)})
-            session.flush()
-    if apply_fees and fee_count:
+    workdir = read.normalised.parent
+    matcher.load_bill(read.normalised, read.select)
+    progress("local")
+    local.wait(day)
+    unexplained = matcher.unexplained_bill_keys()
+    if unexplained:
+        with ctx.db.read() as session:
+            matcher.add_local(repository.lookup_local(session, account.id, window, unexplained))
+    missing = _load_neighbours(ctx, account, day, matcher, workdir)
+    progress("match")
+    within_grace = business_day(ctx.clock.now()) <= day + timedelta(days=rules.grace_days)
+    figures = matcher.classify(missing_neighbours=missing, within_grace=within_grace)
+    found = matcher.differences()
+    progress("store")
+    fee_set = workdir / "fees.parquet"
+    fee_count = matcher.write_fee_set(fee_set)
+    fee_content = fee_set.read_bytes()
+    with ctx.db.transaction() as session:
+        run = _save_run(session, ctx, account, day, read.sha1, figures, rules)
+        differences = _save_differences(session, ctx, account, day, run, found)
+        fees.record(session, ctx.clock, run, fee_content, fee_count)
+        run.open_differences = sum(1 for d in differences if d.status == r.OPEN)
+        run.status = "differences" if run.open_differences else "balanced"
+        if run.open_differences:
+            raise_alert(session, ctx.clock, kind="reconciliation_differences", severity="high",
+                        merchant_id=account.merchant_id, dedupe_key=f"reconciliation:{account.id}:{day}",
+                        message=(f"reconciliation of {account.id} on {day} found {run.open_differences} "
+                                 f"open difference(s)"),
+                        details={"run_id": run.id, "counts": dict(run.counts)})
+        session.flush()
+    return _Stored(run, differences, fee_count)
+
+
+def _finish(ctx: ServiceContext, account_id: str, day: date, stored: _Stored, *, recheck: bool,
+            apply_fees: bool) -> RunResult:
+    """After the matcher is closed (its memory given back): the fees, then the neighbours' re-runs."""
+    run = stored.run
+    if apply_fees and stored.fee_count:
         fees.apply(ctx, run.id)
         with ctx.db.read() as session:
             run = session.get(ReconciliationRun, run.id) or run  # with the corrections the job counted
     else:
         ctx.wake_worker()
     if recheck:
-        _recheck_neighbours(ctx, account.id, day, apply_fees=apply_fees)
-    return RunResult(run, differences)
+        _recheck_neighbours(ctx, account_id, day, apply_fees=apply_fees)
+    return RunResult(run, stored.differences)
 
 
 def _load_neighbours(ctx: ServiceContext, account: ChannelAccount, day: date, matcher: Matcher,
