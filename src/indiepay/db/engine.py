@@ -36,8 +36,10 @@ def normalise_url(url: str) -> str:
 
 
 def sqlite_file(url: str) -> str | None:
-    """The database file of a SQLite URL (None for an in-memory database)."""
-    path = url.split("///", 1)[1] if "///" in url else ""
+    """The database file of a ``sqlite:///`` URL (None for an in-memory database or another database)."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1].split("?", 1)[0]
     return path if path and path != ":memory:" else None
 
 
@@ -80,7 +82,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
-        path = sqlite_file(self.url) if self.url.startswith("sqlite") else None
+        path = sqlite_file(self.url)
         # a file database checkpoints its log from a thread of its own, never inside a request's commit
         self.checkpointer = WalCheckpointer(path) if path is not None else None
         if self.url.startswith("sqlite"):

@@ -27,6 +27,7 @@ import duckdb
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import BindParameter
 
+from indiepay.db import engine
 from indiepay.reconciliation import repository
 from indiepay.reconciliation.matcher import LOCAL_COLUMNS, load_local_rows
 
@@ -39,11 +40,9 @@ and the types are inferred from more rows (the driver infers them from the first
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for another database or an in-memory one)."""
-    if not url.startswith("sqlite") or "///" not in url:
-        return None
-    path = url.split("///", 1)[1].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" and Path(path).is_file() else None
+    """The existing database file of a ``sqlite:///`` URL (None for another database or an in-memory one)."""
+    path = engine.sqlite_file(url)
+    return Path(path) if path is not None and Path(path).is_file() else None
 
 
 def _split(query: repository.Rows) -> tuple[str, str, dict[str, Any]]:
