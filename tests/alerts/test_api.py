@@ -24,11 +24,12 @@ def running(tmp_path: Path, smtp: SmtpInbox) -> Iterator[PlatformUnderTest]:
 
 
 def _raise(platform: PlatformUnderTest, merchant_id: str | None, incident: str, kind: str = "late_payment",
-           severity: str = "high") -> str:
+           severity: str = "high", livemode: bool | None = None) -> str:
     ctx = platform.runtime.ctx
     with ctx.db.transaction() as session:
         alert_id = service.raise_alert(session, ctx.clock, kind=kind, severity=severity, message=f"incident {incident}",
-                                       dedupe_key=f"{kind}:{incident}", merchant_id=merchant_id).id
+                                       dedupe_key=f"{kind}:{incident}", merchant_id=merchant_id,
+                                       livemode=livemode).id
     ctx.wake_worker()
     return alert_id
 
@@ -161,3 +162,33 @@ def test_the_operator_has_no_alert_channels_of_its_own_through_the_api(running: 
     response = running.admin.put("/v1/alert_channels", json={"emails": ["ops@platform.example.com"]})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "merchant_key_required"
+
+
+def test_each_key_sees_its_modes_alerts_and_test_alerts_reach_webhooks_only(
+        running: PlatformUnderTest, smtp: SmtpInbox, inbox: tuple[WebhookInbox, str]) -> None:
+    receiver, url = inbox
+    merchant = running.merchant()
+    response = merchant.live.put("/v1/alert_channels", json={"webhook_url": url, "emails": ["ops@tea.example.cn"]})
+    assert response.status_code == 200, response.text
+    receiver.secret = response.json()["webhook_secret"]
+    test_alert = _raise(running, merchant.id, "sandbox_pay", livemode=False)
+    live_alert = _raise(running, merchant.id, "live_pay", livemode=True)
+    neither = _raise(running, merchant.id, "summary", kind="alerts_suppressed", severity="warning")
+
+    def listed(client: Any) -> set[str]:
+        return {alert["id"] for alert in client.get("/v1/alerts").json()["data"]}
+
+    assert listed(merchant.api) == {test_alert, neither}  # the test key
+    assert listed(merchant.live) == {live_alert, neither}
+    assert listed(running.admin) >= {test_alert, live_alert, neither}
+    hidden = merchant.api.get(f"/v1/alerts/{live_alert}")
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "alert_not_found"
+    assert merchant.api.post(f"/v1/alerts/{live_alert}/acknowledge").status_code == 404
+    assert merchant.live.get(f"/v1/alerts/{live_alert}").json()["livemode"] is True
+
+    _wait(lambda: {e["id"] for e in receiver.events} == {test_alert, live_alert, neither}
+          and len(smtp.to("ops@tea.example.cn")) == 2)
+    time.sleep(0.5)  # every chance to send the test alert by e-mail as well
+    assert {m["X-IndiePay-Alert-Id"] for m in smtp.to("ops@tea.example.cn")} == {live_alert, neither}
+    channels = [d["channel"] for d in merchant.api.get(f"/v1/alerts/{test_alert}").json()["deliveries"]]
+    assert channels == ["webhook"]

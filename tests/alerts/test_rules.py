@@ -53,6 +53,9 @@ def test_rate_windows_are_aligned_so_every_process_agrees() -> None:
     start = rules.window_start(at, 3600)
     assert rules.rate_key("mch_1", "late_payment", start) == f"mch_1:late_payment:{int(start.timestamp())}"
     assert rules.rate_key(None, "bill_hash_mismatch", start).startswith("operator:bill_hash_mismatch:")
+    # alerts about test data count in a window of their own; live ones and those about neither share one
+    assert rules.rate_key("mch_1", "late_payment", start, False) == f"mch_1:late_payment:{int(start.timestamp())}:test"
+    assert rules.rate_key("mch_1", "late_payment", start, True) == rules.rate_key("mch_1", "late_payment", start)
 
 
 @pytest.mark.parametrize(("count", "limit", "admitted"), [(0, 1, True), (9, 10, True), (10, 10, False),

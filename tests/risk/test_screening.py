@@ -117,7 +117,7 @@ def test_a_new_account_taking_a_large_payment_is_created_and_reviewed(platform: 
     assert (decision["object_id"], decision["reference"], decision["outcome"], decision["rule_id"]) == (
         payment["id"], payment["out_trade_no"], "review", "new_account_large_payment")
     assert alerts(platform, merchant) == [
-        ("risk_review", f"risk_review:{merchant.id}:payment:new_account_large_payment")]
+        ("risk_review", f"risk_review:{merchant.id}:test:payment:new_account_large_payment")]
     merchant.create_payment(amount=200_001)  # the same rule again within the hour: a decision, no new alert
     assert len(decisions(platform, merchant)) == 2 and len(alerts(platform, merchant)) == 1
     own = merchant.api.get("/v1/risk/decisions", params={"object_id": payment["id"]}).json()["data"]
@@ -201,7 +201,7 @@ def test_a_high_refund_rate_reviews_the_refund_which_goes_ahead(platform: Platfo
     third = refunds[2].json()
     assert (decision["object_type"], decision["object_id"], decision["reference"], decision["rule_id"]) == (
         "refund", third["id"], third["out_refund_no"], "refund_rate_7d")
-    assert alerts(platform, merchant) == [("risk_review", f"risk_review:{merchant.id}:refund:refund_rate_7d")]
+    assert alerts(platform, merchant) == [("risk_review", f"risk_review:{merchant.id}:test:refund:refund_rate_7d")]
     merchant.wait_status(f"/v1/refunds/{third['id']}", "succeeded")
 
 

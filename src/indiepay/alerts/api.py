@@ -1,7 +1,8 @@
 """HTTP: alerts (a merchant sees its own; the operator sees all) and a merchant's alert channels.
 
-Alerts belong to a merchant, not to a test/live mode (the incidents they report — a certificate about to
-expire, a callback that failed — concern the merchant whichever key it uses), so both keys see them.
+A merchant's test key sees its alerts about test data (test-mode payments, sandbox accounts), its live key
+those about real money (live payments, production accounts); both see the few about neither. The
+operator sees everything and may filter by ``merchant_id``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def _scope(caller: Principal) -> str | None:
     return None if caller.is_admin else caller.require_merchant()
 
 
+def _mode(caller: Principal) -> bool | None:
+    """The mode whose alerts the caller may read (None: the admin reads both)."""
+    return None if caller.is_admin else caller.livemode
+
+
 @router.get("/alerts", response_model=AlertList)
 def list_alerts(ctx: Ctx, caller: Caller, merchant_id: str | None = None, kind: str | None = None,
                 severity: str | None = None,
@@ -38,21 +44,22 @@ def list_alerts(ctx: Ctx, caller: Caller, merchant_id: str | None = None, kind: 
                              details={"param": "merchant_id"})
     with ctx.db.read() as session:
         page = service.list_alerts(session, merchant_id=scope or merchant_id, kind=kind, severity=severity,
-                                   since=since, limit=limit, starting_after=starting_after)
+                                   since=since, limit=limit, starting_after=starting_after,
+                                   livemode=_mode(caller))
     return AlertList(data=[alert_out(a, d) for a, d in page.alerts], has_more=page.has_more)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 def get_alert(alert_id: str, ctx: Ctx, caller: Caller) -> AlertOut:
     with ctx.db.read() as session:
-        return alert_out(*service.get_alert(session, alert_id, merchant_id=_scope(caller)))
+        return alert_out(*service.get_alert(session, alert_id, merchant_id=_scope(caller), livemode=_mode(caller)))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge_alert(alert_id: str, ctx: Ctx, caller: Caller) -> AlertOut:
     with ctx.db.transaction() as session:
         return alert_out(*service.acknowledge(session, ctx.clock, alert_id, merchant_id=_scope(caller),
-                                              actor=actor_of(caller)))
+                                              actor=actor_of(caller), livemode=_mode(caller)))
 
 
 @router.put("/alert_channels", response_model=AlertChannelsOut)

@@ -29,6 +29,7 @@ class Alert(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    livemode: Mapped[bool | None]  # about real money, about test data, or (None) about neither
     kind: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)

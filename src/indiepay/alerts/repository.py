@@ -22,11 +22,18 @@ DELIVERIES: Table = AlertDelivery.__table__  # type: ignore[assignment]
 
 
 def list_page(session: Session, *, merchant_id: str | None, kind: str | None, severity: str | None,
-              since: datetime | None, limit: int, starting_after: Alert | None) -> list[Alert]:
-    """Newest first (then id), keyset-paginated; one row more than ``limit`` tells "has more"."""
+              since: datetime | None, limit: int, starting_after: Alert | None,
+              livemode: bool | None = None) -> list[Alert]:
+    """Newest first (then id), keyset-paginated; one row more than ``limit`` tells "has more".
+    ``livemode``: only alerts of that mode and those about neither (None: every alert)."""
+    where = []
+    if since is not None:
+        where.append(Alert.created_at >= since)
+    if livemode is not None:
+        where.append(or_(Alert.livemode == livemode, Alert.livemode.is_(None)))
     return newest_first(session, Alert, limit=limit, starting_after=starting_after,
                         equal={Alert.merchant_id: merchant_id, Alert.kind: kind, Alert.severity: severity},
-                        where=(Alert.created_at >= since,) if since is not None else ())
+                        where=tuple(where))
 
 
 def deliveries_for(session: Session, alert_ids: Sequence[str]) -> dict[str, list[AlertDelivery]]:

@@ -48,9 +48,10 @@ def window_end(at: datetime, window_seconds: int) -> datetime:
     return window_start(at, window_seconds) + timedelta(seconds=window_seconds)
 
 
-def rate_key(merchant_id: str | None, kind: str, start: datetime) -> str:
-    """The counter row of one (merchant, kind, window); platform alerts count under ``operator``."""
-    return f"{merchant_id or 'operator'}:{kind}:{int(start.timestamp())}"
+def rate_key(merchant_id: str | None, kind: str, start: datetime, livemode: bool | None = None) -> str:
+    """The counter row of one (merchant, kind, window); platform alerts count under ``operator``. Alerts
+    about test data count in a window of their own, so a sandbox burst never silences a live incident."""
+    return f"{merchant_id or 'operator'}:{kind}:{int(start.timestamp())}" + (":test" if livemode is False else "")
 
 
 def admits(count: int, limit: int) -> bool:

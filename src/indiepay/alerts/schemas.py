@@ -51,6 +51,7 @@ class AlertOut(BaseModel):
     id: str
     object: Literal["alert"] = "alert"
     merchant_id: str | None
+    livemode: bool | None  # about real money, about test data, or (None) about neither
     kind: str
     severity: str
     message: str
@@ -70,7 +71,8 @@ class AlertList(BaseModel):
 
 def alert_out(alert: Alert, deliveries: list[AlertDelivery]) -> AlertOut:
     return AlertOut(
-        id=alert.id, merchant_id=alert.merchant_id, kind=alert.kind, severity=alert.severity, message=alert.message,
+        id=alert.id, merchant_id=alert.merchant_id, livemode=alert.livemode, kind=alert.kind,
+        severity=alert.severity, message=alert.message,
         details=alert.details, created_at=alert.created_at, delivery_state=alert.delivery_state,
         acknowledged_at=alert.acknowledged_at, acknowledged_by=alert.acknowledged_by,
         deliveries=[AlertDeliveryOut(id=d.id, channel=d.channel, target=rules.mask_target(d.channel, d.target),

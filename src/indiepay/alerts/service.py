@@ -32,25 +32,31 @@ ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 
 
 def raise_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
-                dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None) -> Alert:
+                dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None,
+                livemode: bool | None = None) -> Alert:
     """Record an alert and queue its delivery, unless the same incident (``dedupe_key``) was raised before.
 
     Insert-or-nothing, so two processes raising the same incident at once store one alert and queue one
     dispatch. Returns the stored alert either way (the earlier one for a repeat).
+
+    ``livemode``: whether the incident concerns real money (a live payment, a production account) or test
+    data; None for neither. A test key sees test alerts, a live key live ones, and test alerts are sent
+    to the merchant's alert webhook only.
     """
     record_alert(session, clock, kind=kind, severity=severity, message=message, dedupe_key=dedupe_key,
-                 merchant_id=merchant_id, details=details)
+                 merchant_id=merchant_id, details=details, livemode=livemode)
     return session.scalars(select(Alert).where(Alert.dedupe_key == dedupe_key)).one()
 
 
 def record_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
-                 dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None) -> bool:
+                 dedupe_key: str, merchant_id: str | None = None, details: dict[str, Any] | None = None,
+                 livemode: bool | None = None) -> bool:
     """:func:`raise_alert` for callers that do not need the alert back (payment screening raises alerts
     inside the payment's transaction: no read-back there). True when this call stored a new alert."""
     now = clock.now()
-    row = {"id": new_id("alrt"), "merchant_id": merchant_id, "kind": kind, "severity": severity,
-           "message": message, "details": details or {}, "dedupe_key": dedupe_key, "created_at": now,
-           "delivery_state": "pending"}
+    row = {"id": new_id("alrt"), "merchant_id": merchant_id, "livemode": livemode, "kind": kind,
+           "severity": severity, "message": message, "details": details or {}, "dedupe_key": dedupe_key,
+           "created_at": now, "delivery_state": "pending"}
     if not insert_once(session, ALERTS, row, ["dedupe_key"]):
         return False
     enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
@@ -77,7 +83,7 @@ def warn_daily_cap(session: Session, clock: Clock, *, merchant_id: str | None, s
         raised.append(raise_alert(
             session, clock, kind=DAILY_CAP_WARNING, severity=severity, message=message,
             dedupe_key=f"{DAILY_CAP_WARNING}:{scope}:{scope_id}:{business_day.isoformat()}:{level}",
-            merchant_id=merchant_id,
+            merchant_id=merchant_id, livemode=True,  # the limits protect real money: only live payments warn
             details={"scope": scope, "scope_id": scope_id, "level": level, "cap": cap, "used": used_after,
                      "remaining": max(cap - used_after, 0), "business_day": business_day.isoformat()}))
     return raised
@@ -90,11 +96,13 @@ class AlertPage:
 
 
 def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None = None, severity: str | None = None,
-                since: datetime | None = None, limit: int = 20, starting_after: str | None = None) -> AlertPage:
+                since: datetime | None = None, limit: int = 20, starting_after: str | None = None,
+                livemode: bool | None = None) -> AlertPage:
     """Alerts newest first with their deliveries, ``limit`` at a time.
 
     Args:
         merchant_id: only this merchant's alerts (``None``: every alert — the operator's view).
+        livemode: only alerts of that mode, and those about neither (``None``: both modes).
         starting_after: the id of the last alert of the previous page.
 
     Raises:
@@ -108,35 +116,42 @@ def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None =
     cursor = None
     if starting_after is not None:
         cursor = session.get(Alert, starting_after)
-        if cursor is None or (merchant_id is not None and cursor.merchant_id != merchant_id):
+        if cursor is None or not _visible(cursor, merchant_id, livemode):
             raise InvalidRequest("starting_after names no alert of yours", code="invalid_cursor")
     rows = repository.list_page(session, merchant_id=merchant_id, kind=kind, severity=severity, since=since,
-                                limit=limit, starting_after=cursor)
+                                limit=limit, starting_after=cursor, livemode=livemode)
     page = rows[:limit]
     deliveries = repository.deliveries_for(session, [a.id for a in page])
     return AlertPage([(a, deliveries[a.id]) for a in page], has_more=len(rows) > limit)
 
 
-def get_alert(session: Session, alert_id: str, *, merchant_id: str | None) -> tuple[Alert, list[AlertDelivery]]:
-    """One alert with its deliveries; ``merchant_id`` scopes the lookup (``None``: the operator sees all).
+def get_alert(session: Session, alert_id: str, *, merchant_id: str | None,
+              livemode: bool | None = None) -> tuple[Alert, list[AlertDelivery]]:
+    """One alert with its deliveries; ``merchant_id`` and ``livemode`` scope the lookup as in
+    :func:`list_alerts` (``None``: the operator sees all).
 
     Raises:
-        NotFound (``alert_not_found``): no such alert, or it is not this merchant's.
+        NotFound (``alert_not_found``): no such alert, or it is not this merchant's or not of this mode.
     """
     alert = session.get(Alert, alert_id)
-    if alert is None or (merchant_id is not None and alert.merchant_id != merchant_id):
+    if alert is None or not _visible(alert, merchant_id, livemode):
         raise NotFound(f"no alert {alert_id}", code="alert_not_found")
     return alert, repository.deliveries_for(session, [alert.id])[alert.id]
 
 
+def _visible(alert: Alert, merchant_id: str | None, livemode: bool | None) -> bool:
+    return ((merchant_id is None or alert.merchant_id == merchant_id)
+            and (livemode is None or alert.livemode is None or alert.livemode == livemode))
+
+
 def acknowledge(session: Session, clock: Clock, alert_id: str, *, merchant_id: str | None,
-                actor: str) -> tuple[Alert, list[AlertDelivery]]:
+                actor: str, livemode: bool | None = None) -> tuple[Alert, list[AlertDelivery]]:
     """Mark an alert as seen by someone who will act on it; acknowledging twice keeps the first.
 
     Raises:
         NotFound (``alert_not_found``): as :func:`get_alert`.
     """
-    alert, deliveries = get_alert(session, alert_id, merchant_id=merchant_id)
+    alert, deliveries = get_alert(session, alert_id, merchant_id=merchant_id, livemode=livemode)
     if alert.acknowledged_at is None:
         alert.acknowledged_at = clock.now()
         alert.acknowledged_by = actor[:64]

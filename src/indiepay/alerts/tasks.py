@@ -3,9 +3,11 @@
 One job per alert (queued with the alert, see :func:`.service.raise_alert`). A run has three steps:
 
 1. **Plan** (one transaction, once per alert): find the targets — the merchant's channels, or the
-   operator's for an alert with no merchant; take a slot in the (merchant, kind) rate window; create one
-   ``alert_deliveries`` row per target. Over the limit, the alert is ``suppressed``: stored and listed,
-   not sent, and an ``alerts.summary`` job is queued for the end of the window.
+   operator's for an alert with no merchant; an alert about test data goes to webhooks only (a merchant
+   trying its integration in the sandbox should not page anyone); take a slot in the (merchant, kind,
+   mode) rate window; create one ``alert_deliveries`` row per target. Over the limit, the alert is
+   ``suppressed``: stored and listed, not sent, and an ``alerts.summary`` job is queued for the end of
+   the window.
 2. **Deliver** each pending delivery: claim it (``pending`` → ``sending``, a conditional UPDATE with a
    lease), send it outside any transaction, record ``sent`` / ``pending`` (retry) / ``dead`` / ``failed``.
    A delivery already ``sent`` is never claimed again, so running the job twice sends nothing twice.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from indiepay.alerts import repository, rules
@@ -88,17 +90,19 @@ def _plan(session: Session, ctx: ServiceContext, alert_id: str) -> bool:
     settings = ctx.settings
     targets = (merchant_targets(get_channels(session, alert.merchant_id)) if alert.merchant_id
                else operator_targets(settings))
+    if alert.livemode is False:  # about test data: to the merchant's systems, never to a person's inbox or phone
+        targets = [target for target in targets if target.channel == "webhook"]
     if not targets:
         alert.delivery_state = "no_channels"
         return False
     start = rules.window_start(alert.created_at, settings.alert_rate_window_seconds)
-    key = rules.rate_key(alert.merchant_id, alert.kind, start)
+    key = rules.rate_key(alert.merchant_id, alert.kind, start, alert.livemode)
     if not repository.take_rate_slot(session, key, start, settings.alert_rate_limit):
         alert.delivery_state = "suppressed"
         if alert.kind != SUPPRESSED_SUMMARY:
             end = start + timedelta(seconds=settings.alert_rate_window_seconds)
             enqueue(session, SUMMARY_JOB, {"merchant_id": alert.merchant_id, "kind": alert.kind,
-                                           "window_start": start.isoformat()},
+                                           "window_start": start.isoformat(), "test": alert.livemode is False},
                     now=ctx.clock.now(), run_at=end, unique_key=f"{SUMMARY_JOB}:{key}")
         return False
     now = ctx.clock.now()
@@ -163,13 +167,15 @@ def run_summary_job(ctx: ServiceContext, args: dict[str, Any]) -> None:
     that kind were suppressed in it (delivered like any alert, rate-limited under its own kind)."""
     merchant_id = args.get("merchant_id")
     kind = str(args["kind"])
+    test = bool(args.get("test", False))  # the window of alerts about test data (see rules.rate_key)
     start = datetime.fromisoformat(str(args["window_start"]))
     end = start + timedelta(seconds=ctx.settings.alert_rate_window_seconds)
     with ctx.db.transaction() as session:
         query = select(func.count()).select_from(Alert).where(
             Alert.kind == kind, Alert.delivery_state == "suppressed", Alert.created_at >= start,
             Alert.created_at < end,
-            Alert.merchant_id == merchant_id if merchant_id is not None else Alert.merchant_id.is_(None))
+            Alert.merchant_id == merchant_id if merchant_id is not None else Alert.merchant_id.is_(None),
+            Alert.livemode.is_(False) if test else or_(Alert.livemode.is_(None), Alert.livemode.is_(True)))
         suppressed = int(session.scalar(query) or 0)
         if suppressed == 0:
             return
@@ -177,6 +183,7 @@ def run_summary_job(ctx: ServiceContext, args: dict[str, Any]) -> None:
                     message=(f"{suppressed} more '{kind}' alert{'s were' if suppressed != 1 else ' was'} raised "
                              f"between {start.isoformat()} and {end.isoformat()} but not sent (rate limit "
                              f"{ctx.settings.alert_rate_limit} per window); see GET /v1/alerts?kind={kind}"),
-                    dedupe_key=f"{SUPPRESSED_SUMMARY}:{merchant_id or 'operator'}:{kind}:{int(start.timestamp())}",
+                    dedupe_key=(f"{SUPPRESSED_SUMMARY}:{merchant_id or 'operator'}:{kind}:{int(start.timestamp())}"
+                                + (":test" if test else "")),
                     details={"kind": kind, "suppressed": suppressed, "window_start": start.isoformat(),
-                             "window_end": end.isoformat()})
+                             "window_end": end.isoformat()}, livemode=False if test else None)

@@ -144,4 +144,4 @@ def _raise(session: Session, clock: Clock, account: ChannelAccount, reminder: Re
     raise_alert(session, clock, kind=reminder.kind, severity=reminder.severity, message=message,
                 dedupe_key=dedupe_key(reminder.kind, account.id, reminder.days,
                                       generation(reminder.kind, issued_at, expires_at)),
-                merchant_id=account.merchant_id, details=details)
+                merchant_id=account.merchant_id, details=details, livemode=account.environment == "production")

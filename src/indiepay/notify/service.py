@@ -137,5 +137,6 @@ def _reject(ctx: ServiceContext, adapter: ChannelAdapter, account: ChannelAccoun
                         merchant_id=account.merchant_id,
                         message=f"a verified callback on {account.id} disagrees with our records",
                         dedupe_key=f"callback_mismatch:{account.id}:{new_id('x', 8)}",
-                        details={"account_id": account.id, "detail": rejected.detail[:500]})
+                        details={"account_id": account.id, "detail": rejected.detail[:500]},
+                        livemode=account.environment == "production")
     return adapter.notification_reply(False, rejected.reason)

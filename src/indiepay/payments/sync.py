@@ -102,7 +102,8 @@ def _announce(session: Session, ctx: ServiceContext, payment: Payment, transitio
                     message=(f"payment {payment.id} ({payment.out_trade_no}) was paid after it was "
                              f"{transition.from_status}: refund the buyer or accept the order"),
                     dedupe_key=f"late_payment:{payment.id}",
-                    details={"payment_id": payment.id, "amount": payment.amount, "source": source})
+                    details={"payment_id": payment.id, "amount": payment.amount, "source": source},
+                    livemode=payment.livemode)
 
 
 def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Payment | None:
@@ -125,7 +126,7 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
                 raise_alert(session, ctx.clock, kind="channel_mismatch", severity="critical",
                             merchant_id=payment.merchant_id, dedupe_key=f"mismatch:{payment.id}:{source}",
                             message=f"the channel reports different order data for {payment.id}",
-                            details={"payment_id": payment.id, "differences": diffs})
+                            details={"payment_id": payment.id, "differences": diffs}, livemode=payment.livemode)
             else:
                 apply_trade_state(session, ctx, payment_id, result.value, source)
         session.refresh(payment)

@@ -251,7 +251,8 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
                         merchant_id=account.merchant_id, dedupe_key=f"reconciliation:{account.id}:{day}",
                         message=(f"reconciliation of {account.id} on {day} found {run.open_differences} "
                                  f"open difference(s)"),
-                        details={"run_id": run.id, "counts": dict(run.counts)})
+                        details={"run_id": run.id, "counts": dict(run.counts)},
+                        livemode=account.environment == "production")
         session.flush()
     return _Stored(run, differences, fee_count)
 

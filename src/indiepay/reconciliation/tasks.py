@@ -107,7 +107,8 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
                 raise_alert(session, ctx.clock, kind="bill_hash_mismatch", severity="critical",
                             merchant_id=account.merchant_id, dedupe_key=f"bill_hash:{account_id}:{day}",
                             message=f"the {account.channel} bill of {day} for {account_id} failed its hash check",
-                            details={"account_id": account_id, "date": day.isoformat(), "error": str(exc)})
+                            details={"account_id": account_id, "date": day.isoformat(), "error": str(exc)},
+                            livemode=account.environment == "production")
             return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason="bill hash mismatch")
         service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
     service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),

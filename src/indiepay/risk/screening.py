@@ -117,9 +117,14 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
         assert decisive is not None
         record_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
                      message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
-                     dedupe_key=(f"risk_review:{decision.merchant_id}:{decision.object_type}:{decisive.rule_id}:"
-                                 f"{decision.created_at:%Y-%m-%dT%H}"),
-                     details=_alert_details(decision))
+                     dedupe_key=(f"risk_review:{decision.merchant_id}:{_mode(decision)}:{decision.object_type}:"
+                                 f"{decisive.rule_id}:{decision.created_at:%Y-%m-%dT%H}"),
+                     details=_alert_details(decision), livemode=decision.livemode)
+
+
+def _mode(decision: RiskDecision) -> str:
+    """Test and live incidents are separate incidents (and separate alerts)."""
+    return "live" if decision.livemode else "test"
 
 
 def _alert_details(decision: RiskDecision) -> dict[str, Any]:
@@ -142,8 +147,9 @@ def keep_blocked(ctx: ServiceContext) -> Iterator[None]:
                 hour = decision.created_at.strftime("%Y-%m-%dT%H")
                 raise_alert(session, ctx.clock, kind="risk_blocked", severity="warning",
                             merchant_id=decision.merchant_id, message=blocked.message,
-                            dedupe_key=f"risk_blocked:{decision.merchant_id}:{decision.rule_id}:{hour}",
-                            details=_alert_details(decision))
+                            dedupe_key=(f"risk_blocked:{decision.merchant_id}:{_mode(decision)}:"
+                                        f"{decision.rule_id}:{hour}"),
+                            details=_alert_details(decision), livemode=decision.livemode)
         except Exception:  # the refusal stands even if its record cannot be written now
             log.exception("could not record blocked risk decision %s", decision.id)
         raise

@@ -151,7 +151,7 @@ def _alert_gave_up(session: Session, ctx: ServiceContext, event: Event, endpoint
                          f"{DELIVERY_ATTEMPTS} attempts: {error}"),
                 dedupe_key=f"webhook_delivery_failed:{endpoint_id}:{day}",
                 details={"event_id": event.id, "event_type": event.type, "endpoint_id": endpoint_id,
-                         "livemode": event.livemode, "last_error": error})
+                         "livemode": event.livemode, "last_error": error}, livemode=event.livemode)
 
 
 def list_deliveries(session: Session, principal: Principal, limit: int = 50) -> list[tuple[WebhookDelivery, Event]]:
