@@ -15,11 +15,13 @@ the transaction holds the database's single writer lock):
 ``payments.admission.admit`` — the product's own function, as payment creation calls it — which runs:
 
 * **measure**: one statement over the merchant's payments since the start of the business day: today's
-  counted volume (for the daily limit) and the rules' velocity and failure counts;
+  counted volume by channel account (the daily limit reads the total, routing each account's share) and
+  the rules' velocity and failure counts;
 * **limits**: the single-payment and daily limits (pure, over that volume);
-* **routing**: ``routing.service.choose_account`` — the merchant's accounts, today's usage of its capped
-  accounts (one grouped query), breaker availability from the process's ``HealthRegistry`` (every 20th
-  account's breaker opened), ``route(snapshot, request, pick)`` over weights 3/1 (primaries) and 1 (backup);
+* **routing**: ``routing.service.choose_account`` — the merchant's accounts (plain rows), breaker
+  availability from the process's ``HealthRegistry`` (every 20th account's breaker opened),
+  ``route(snapshot, request, pick)`` over weights 3/1 (primaries) and 1 (backup), and the chosen account
+  loaded as an entity;
 * **rules**: ``screening.screen_payment`` with the 20 rules, which stores a decision (and a de-duplicated
   review alert) when a rule hits; a block rolls back.
 
