@@ -7,9 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
-from indiepay.reconciliation import repository, sqlite_local
+from indiepay.reconciliation import repository
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.matcher import Matcher
 from tests.reconciliation.world import DAY, World, beijing
@@ -35,30 +33,3 @@ def test_awkward_text_and_nulls_survive_the_export(world: World, tmp_path: Path)
     assert refund_no and late.out_trade_no == "next_day_01"
 
 
-def _local_rows(matcher: Matcher) -> list[tuple[object, ...]]:
-    return matcher._db.execute("SELECT * FROM local_raw ORDER BY kind, out_trade_no, object_id").fetchall()
-
-
-def test_the_sqlite_arrow_export_loads_what_the_csv_export_loads(world: World, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    odd = ["it's,\"quoted\"", "back\\slash", "NULL-ish", "plain_000001"]
-    payments = [world.payment(100 + n, beijing(DAY, 10 + n), out_trade_no=number) for n, number in enumerate(odd)]
-    world.refund(payments[0], 50, beijing(DAY, 23, 59, 30))
-    world.payment(7, beijing(DAY + timedelta(days=1), 0, 5), out_trade_no="next_day_01")
-    window = repository.Window(DAY, timedelta(seconds=r.CURRENT.boundary_seconds))
-    database = sqlite_local.sqlite_file(world.ctx.db.url)
-    if database is None:
-        assert world.ctx.db.is_postgres  # PostgreSQL always exports as CSV
-        return
-    with world.ctx.db.read() as session, (tmp_path / "local.csv").open("w", encoding="utf-8") as out:
-        repository.export_local(session, world.account_id, window, out)
-    with Matcher(tmp_path) as by_csv, Matcher(tmp_path) as by_arrow, Matcher(tmp_path) as failed:
-        by_csv.load_local(tmp_path / "local.csv")
-        with by_arrow.cursor() as into:
-            assert sqlite_local.load_local(database, world.account_id, window, into)
-        assert _local_rows(by_arrow) == _local_rows(by_csv) and len(_local_rows(by_csv)) == 6
-        monkeypatch.setattr(sqlite_local, "BATCH", 0)  # the driver refuses: nothing is left half loaded
-        with failed.cursor() as into:
-            assert not sqlite_local.load_local(database, world.account_id, window, into)
-        assert not failed._db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'local_raw'"
-                                      ).fetchone()[0]  # type: ignore[index]

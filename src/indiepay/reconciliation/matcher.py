@@ -3,11 +3,10 @@
 A bill can hold a million rows and the account as many orders, so nothing here loops over rows in
 Python. The inputs arrive as files or straight in its database — the normalised bill (the CSV the
 parser streamed out, :mod:`.parsers.normalised`, or what :mod:`.columnar_bill` read into it) and the
-local payments and refunds (:data:`LOCAL_COLUMNS`: the repository's CSV, or :mod:`.sqlite_local`'s Arrow
-batches) — and DuckDB reads them, deduplicates the bill, joins both sides with a full
-outer join on ``(kind, out_trade_no, out_refund_no)`` and classifies every pair with one ``CASE`` built
-from the rule set (:mod:`.rules`). Python only sees what comes out: the differences (few), the figures,
-and the fee set, written to a Parquet file for the fee job.
+local payments and refunds (:data:`LOCAL_COLUMNS`: the repository's CSV) — and DuckDB reads them,
+deduplicates the bill, joins both sides with a full outer join on ``(kind, out_trade_no, out_refund_no)``
+and classifies every pair with one ``CASE`` built from the rule set (:mod:`.rules`). Python only sees what
+comes out: the differences (few), the figures, and the fee set, written to a Parquet file for the fee job.
 
 Local rows carry ``day_offset`` (their business day minus the run's day: −1, 0, +1 inside the window,
 ±99 for a row found by number outside it) and ``near`` (−1 / +1 when within the rule's margin of the

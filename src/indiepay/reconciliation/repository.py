@@ -139,7 +139,7 @@ def _write(session: Session, query: Rows, out: TextIO) -> int:
 
 def local_queries(account_id: str, window: Window) -> list[Rows]:
     """The account's payments and refunds whose business day is the window's day or a neighbour, with
-    :data:`LOCAL_COLUMNS` (both exports run exactly these)."""
+    :data:`LOCAL_COLUMNS`."""
     return [query.where(event >= _at(window.bound(-1)), event < _at(window.bound(2)))
             for query, event in (_payment_rows(account_id, window), _refund_rows(account_id, window))]
 

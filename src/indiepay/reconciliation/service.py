@@ -2,8 +2,8 @@
 
 One run covers one channel account and one Asia/Shanghai business day. It opens the DuckDB matcher
 (:mod:`.matcher`, rules in :mod:`.rules`) first, reads the bill into it, loads the account's local payments
-and refunds of the day and its neighbours into it on a worker thread while the bill is read (through ADBC on
-a SQLite file, :mod:`.sqlite_local`, else as CSV), lets it classify them, and then, in one transaction:
+and refunds of the day and its neighbours into it (as CSV, on a worker thread, while the bill is read),
+lets it classify them, and then, in one transaction:
 upserts the run and its differences by their deterministic ids (keeping a person's resolution; closing, as
 the system, open ones the run no longer finds), records the run's fee set and queues the
 ``reconciliation.fees`` job that writes the bill's fees back to the payments and corrects booked fees in the
@@ -40,7 +40,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
-from indiepay.reconciliation import bills, fees, repository, sqlite_local
+from indiepay.reconciliation import bills, fees, repository
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.matcher import Figures, Found, Matcher
 from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
@@ -163,9 +163,12 @@ def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, p
 
 
 class _LocalExport:
-    """The local rows of a day's window, loaded into the matcher on a worker thread: from a SQLite file
-    through ADBC (:mod:`.sqlite_local`), else (or should that fail) as the CSV of
+    """The local rows of a day's window, loaded into the matcher on a worker thread as the CSV of
     :func:`repository.export_local`.
+
+    Not through a second SQLite library (the ADBC driver links its own copy): two copies of SQLite in one
+    process undo each other's POSIX locks when either closes the file — the "locking protocol" errors a
+    run met, and a documented way to corrupt a database.
 
     Started as soon as the day is known, so that the database's share of a run (seconds on a million
     orders, mostly inside SQLite and DuckDB with the GIL released) overlaps DuckDB reading the bill. It
@@ -194,10 +197,7 @@ class _LocalExport:
 
     def _load(self, day: date) -> None:
         window = repository.Window(day, timedelta(seconds=self._rules.boundary_seconds))
-        database = sqlite_local.sqlite_file(self._ctx.db.url)
         with self._matcher.cursor() as into:
-            if database is not None and sqlite_local.load_local(database, self._account_id, window, into):
-                return
             with self._ctx.db.read() as session, self._path.open("w", encoding="utf-8", newline="") as out:
                 repository.export_local(session, self._account_id, window, out)
             self._matcher.load_local(self._path, via=into)
