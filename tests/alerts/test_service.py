@@ -112,3 +112,29 @@ def test_racing_raisers_store_one_alert_and_racing_dispatchers_share_the_rate_li
 
     assert race(20, take) == []
     assert sorted(taken) == [False] * 15 + [True] * 5  # two processes can never both take the last slot
+
+
+def test_a_repeat_of_a_committed_incident_is_not_even_tried_and_a_rolled_back_one_is_not_remembered(
+        db: Database) -> None:
+    clock = FixedClock(NOW)
+
+    def record() -> bool:
+        with db.transaction() as session:
+            return service.record_alert(session, clock, kind="risk_review", severity="warning", message="review",
+                                        dedupe_key="risk_review:mch_1:live:payment:r:2030-03-01T02",
+                                        merchant_id="mch_1", livemode=True)
+
+    try:
+        with db.transaction() as session:
+            assert service.record_alert(session, clock, kind="risk_review", severity="warning", message="review",
+                                        dedupe_key="risk_review:mch_1:live:payment:r:2030-03-01T02")
+            raise RuntimeError("the payment failed")
+    except RuntimeError:
+        pass
+    assert record() is True  # the rolled-back insert taught nothing: the incident is stored now
+    assert record() is False
+    assert len(_alerts(db)) == 1 and len(_dispatch_jobs(db)) == 1
+    with db.transaction() as session:  # behind the cache's back (alerts are never deleted in the product)
+        session.execute(Alert.__table__.delete())
+    assert record() is False  # known committed: skipped without a statement
+    assert _alerts(db) == []

@@ -75,3 +75,4 @@ def test_a_database_file_that_is_gone_stops_the_thread_and_is_not_created_again(
     checkpointer.start()
     assert checkpointer.join(timeout=5)
     assert not path.exists()
+

@@ -3,7 +3,7 @@ and properties over generated rule sets (shadow and allow rules never change the
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
@@ -267,3 +267,14 @@ def test_the_outcome_is_the_strictest_non_shadow_hit(rules: list[Rule], features
     assert severity[result.shadow_outcome] >= severity[result.outcome]
     assert [h.rule_id for h in result.hits] == [r.id for r in rules if r.id in {h.rule_id for h in result.hits}]
     assert all(r.applies(features.object_type) for r in rules if r.id in {h.rule_id for h in result.hits})
+
+
+def test_a_hit_is_stored_with_the_fields_of_its_dataclass() -> None:
+    hit = RuleHit("large_amount", 3, "review", False, "amount 600000 fen is at least 500000 fen")
+    assert hit.as_record() == asdict(hit)
+
+
+def test_a_rule_set_knows_what_it_measures_for_each_object_type() -> None:
+    assert RULESET_V1.needs("payment") == needs(RULESET_V1.rules, "payment")
+    assert RULESET_V1.needs("refund") == needs(RULESET_V1.rules, "refund")
+    assert RULESET_V1.needs("refund").refund_window and not RULESET_V1.needs("payment").refund_window

@@ -7,11 +7,13 @@ nothing. Delivery itself (rate limit, channels, retries) happens in the worker: 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from indiepay.alerts import repository, rules
@@ -19,6 +21,7 @@ from indiepay.alerts.models import Alert, AlertDelivery
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
+from indiepay.db.engine import after_commit
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.upsert import insert_once
 
@@ -29,6 +32,37 @@ MAX_PAGE = 100
 DAILY_CAP_WARNING = "daily_cap_warning"
 
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
+KNOWN_LIMIT = 20_000
+
+
+class _KnownIncidents:
+    """Dedupe keys of alerts known to be stored and committed, per database engine.
+
+    A burst that trips one rule raises the same incident on every payment of the hour; each repeat would
+    run an insert that does nothing, inside the payment's transaction. Alerts are never deleted, so a key
+    seen committed stays stored and the repeat can be skipped without asking the database. Keys are learned
+    only after the transaction that met them commits; the set is bounded (cleared when full: forgetting a
+    key costs one no-op insert)."""
+
+    def __init__(self) -> None:
+        self._by_engine: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, engine: Engine) -> set[str]:
+        known = self._by_engine.get(engine)
+        if known is None:
+            with self._lock:
+                known = self._by_engine.setdefault(engine, set())
+        return known
+
+    def learn(self, known: set[str], key: str) -> None:
+        with self._lock:
+            if len(known) >= KNOWN_LIMIT:
+                known.clear()
+            known.add(key)
+
+
+KNOWN_INCIDENTS = _KnownIncidents()
 
 
 def raise_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
@@ -53,10 +87,14 @@ def record_alert(session: Session, clock: Clock, *, kind: str, severity: str, me
                  livemode: bool | None = None) -> bool:
     """:func:`raise_alert` for callers that do not need the alert back (payment screening raises alerts
     inside the payment's transaction: no read-back there). True when this call stored a new alert."""
+    known = KNOWN_INCIDENTS.of(session.get_bind().engine)
+    if dedupe_key in known:
+        return False
     now = clock.now()
     row = {"id": new_id("alrt"), "merchant_id": merchant_id, "livemode": livemode, "kind": kind,
            "severity": severity, "message": message, "details": details or {}, "dedupe_key": dedupe_key,
            "created_at": now, "delivery_state": "pending"}
+    after_commit(session, lambda: KNOWN_INCIDENTS.learn(known, dedupe_key))
     if not insert_once(session, ALERTS, row, ["dedupe_key"]):
         return False
     enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)

@@ -14,9 +14,10 @@ On PostgreSQL row locks and conditional updates do the work and reads and writes
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from indiepay.db.checkpoint import WalCheckpointer
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "indiepay.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's :meth:`Database.transaction` has committed (never on a rollback).
+
+    For caches that may only learn what is committed: a fact learned from a transaction that then rolls
+    back would be a lie the next request believes."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def normalise_url(url: str) -> str:
@@ -121,6 +133,11 @@ class Database:
                 raise
             finally:
                 session.close()
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                try:
+                    callback()
+                except Exception:  # what is committed stays committed; a callback only warms a cache
+                    log.exception("after-commit callback %r failed", callback)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -13,7 +13,6 @@ statement with three scalar subqueries over the trailing 7 days.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ class Recent:
 def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
                    payer: Mapping[str, Any], now: datetime) -> Recent:
     """Today's counted volume and the rules' recent counts for a payment about to be created, in one query."""
-    need = _needs(ruleset, "payment")
+    need = ruleset.needs("payment")
     ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
     return _recent(session, need, merchant_id, livemode, ids, now)
 
@@ -71,7 +70,7 @@ def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str
 def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
                 recent: Recent, daily_limit: int, now: datetime) -> rules.Features:
     """The features of a payment about to be created (not yet written), from ``recent`` and the history."""
-    need = _needs(ruleset, "payment")
+    need = ruleset.needs("payment")
     history = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
     return rules.Features(
         object_type="payment", amount=amount, subject_type=merchant.subject_type,
@@ -84,7 +83,7 @@ def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant,
 def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
                now: datetime) -> rules.Features:
     """The features of a refund about to be created (its amount already reserved, the row not written)."""
-    need = _needs(ruleset, "refund")
+    need = ruleset.needs("refund")
     refunds = refunded = paid = 0
     if need.refund_window:
         since = now - timedelta(days=rules.REFUND_WINDOW_DAYS)
@@ -102,12 +101,6 @@ def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, 
                           window_refunded=refunded, window_paid=paid)
 
 
-@functools.lru_cache(maxsize=64)
-def _needs(ruleset: rules.RuleSet, object_type: rules.ObjectType) -> rules.Needs:
-    """What a rule set measures, worked out once per rule set (twice a payment otherwise)."""
-    return rules.needs(ruleset.rules, object_type)
-
-
 def _age_days(merchant: Merchant, now: datetime) -> int:
     return max((now - as_utc(merchant.created_at)) // timedelta(days=1), 0)
 
@@ -122,37 +115,62 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
     today's counted volume, and counts per (payer id, minutes), failures likewise, and per minutes.
 
     A payer id the request does not carry is not counted (its rules cannot fire). The statement depends only
-    on which windows and payer ids are counted, so it is built and compiled once per shape and run on the
-    driver with bound values (building and cache-keying a ten-column statement costs more than running it)."""
-    slots: tuple[tuple[str, Any], ...] = tuple(
-        [("merchant", minutes) for minutes in sorted(need.merchant_payments)]
-        + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
-                                                       ("failures", need.payer_failures))
-           for by, minutes in sorted(windows) if by in ids])
-    statement = _RECENT_STATEMENTS.get(slots)
-    if statement is None:
-        statement = _RECENT_STATEMENTS.setdefault(slots, Prepared(_recent_statement(slots)))
-    minutes_used = {key if kind == "merchant" else key[1] for kind, key in slots}
+    on which windows and payer ids are counted, so it is built and compiled once per shape (:func:`_plan`)
+    and run on the driver with bound values (building and cache-keying a ten-column statement costs more
+    than running it)."""
+    plan = _plan(need, tuple(ids))
     day_start = business_day_start(business_day(now))
-    widest = max(minutes_used, default=0)
     params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode, "day_start": day_start,
-                              "scan_from": min(day_start, now - timedelta(minutes=widest)),
-                              **{f"since_{m}": now - timedelta(minutes=m) for m in minutes_used},
+                              "scan_from": min(day_start, now - timedelta(minutes=plan.widest)),
+                              **{f"since_{m}": now - timedelta(minutes=m) for m in plan.minutes},
                               **{f"id_{by}": value for by, value in ids.items()}}
     found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
     by_account: dict[str, int] = {}
-    for kind, key in slots:
+    for kind, key in plan.slots:
         found[kind][key] = 0
-    for row in statement.rows(session, params):  # one row per account the merchant used
+    for row in plan.statement.rows(session, params):  # one row per account the merchant used
         by_account[row[0]] = int(row[1] or 0)
-        for (kind, key), value in zip(slots, row[2:], strict=True):
+        for (kind, key), value in zip(plan.slots, row[2:], strict=True):
             found[kind][key] += int(value or 0)
     return Recent(used_today=sum(by_account.values()), payer_payments=found["payer"],
                   payer_failures=found["failures"], merchant_payments=found["merchant"],
                   used_today_by_account=by_account)
 
 
-_RECENT_STATEMENTS: dict[tuple[tuple[str, Any], ...], Prepared] = {}
+@dataclass(frozen=True)
+class _Plan:
+    """The measure's shape for one rule set's needs and the payer ids a request carries: which counts, in
+    which column order, over which windows, and the statement that counts them (compiled once)."""
+
+    slots: tuple[tuple[str, Any], ...]
+    minutes: tuple[int, ...]
+    widest: int
+    statement: Prepared
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], tuple[rules.Needs, _Plan]] = {}
+_STATEMENTS: dict[tuple[tuple[str, Any], ...], Prepared] = {}
+
+
+def _plan(need: rules.Needs, payer_ids: tuple[str, ...]) -> _Plan:
+    """Looked up by the identity of ``need`` (each rule set keeps its own), built on first use."""
+    found = _PLANS.get((id(need), payer_ids))
+    if found is not None and found[0] is need:
+        return found[1]
+    slots: tuple[tuple[str, Any], ...] = tuple(
+        [("merchant", minutes) for minutes in sorted(need.merchant_payments)]
+        + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
+                                                       ("failures", need.payer_failures))
+           for by, minutes in sorted(windows) if by in payer_ids])
+    statement = _STATEMENTS.get(slots)
+    if statement is None:  # the statement depends only on the slots: rule sets of the same shape share it
+        statement = _STATEMENTS.setdefault(slots, Prepared(_recent_statement(slots)))
+    minutes = tuple(sorted({key if kind == "merchant" else key[1] for kind, key in slots}))
+    plan = _Plan(slots, minutes, max(minutes, default=0), statement)
+    if len(_PLANS) >= CACHE_LIMIT:
+        _PLANS.clear()
+    _PLANS[(id(need), payer_ids)] = (need, plan)
+    return plan
 
 
 def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -70,11 +69,11 @@ def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *,
     measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
                                     recent=recent, daily_limit=daily_limit, now=now)
     evaluation = rules.evaluate(ruleset.rules, measured)
-    if evaluation.hits:  # most payments hit nothing: no decision object is even built for them
-        _act(session, ctx, evaluation, RiskDecision(
-            id=new_id("rdec"), object_type="payment", object_id=payment_id, reference=reference,
-            merchant_id=merchant.id, livemode=livemode, amount=amount, payer=dict(payer),
-            ruleset_version=ruleset.version, created_at=now))
+    if evaluation.hits:  # most payments hit nothing: no decision is even built for them
+        _act(session, ctx, evaluation, {
+            "id": new_id("rdec"), "object_type": "payment", "object_id": payment_id, "reference": reference,
+            "merchant_id": merchant.id, "livemode": livemode, "amount": amount, "payer": dict(payer),
+            "ruleset_version": ruleset.version, "created_at": now})
     return evaluation
 
 
@@ -91,46 +90,53 @@ def screen_refund(session: Session, ctx: ServiceContext, payment: Payment, *, re
     measured = features.for_refund(session, ruleset, merchant=merchant, livemode=payment.livemode, amount=amount,
                                    now=now)
     evaluation = rules.evaluate(ruleset.rules, measured)
-    _act(session, ctx, evaluation, RiskDecision(
-        id=new_id("rdec"), object_type="refund", object_id=refund_id, reference=reference,
-        merchant_id=merchant.id, livemode=payment.livemode, amount=amount, payer={},
-        ruleset_version=ruleset.version, created_at=now))
+    _act(session, ctx, evaluation, {
+        "id": new_id("rdec"), "object_type": "refund", "object_id": refund_id, "reference": reference,
+        "merchant_id": merchant.id, "livemode": payment.livemode, "amount": amount, "payer": {},
+        "ruleset_version": ruleset.version, "created_at": now})
     return evaluation
 
 
-def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, decision: RiskDecision) -> None:
+def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, decision: dict[str, Any]) -> None:
+    """Store the decision of an evaluation that hit a rule (``decision``: its row, less the outcome), raise
+    the review alert, or raise :class:`RiskBlocked` carrying the decision for :func:`keep_blocked`."""
     if not evaluation.hits:
         return
     decisive = evaluation.decisive
-    decision.outcome, decision.shadow_outcome = evaluation.outcome, evaluation.shadow_outcome
-    decision.rule_id = decisive.rule_id if decisive else None
-    decision.rule_version = decisive.version if decisive else None
-    decision.hits = [asdict(hit) for hit in evaluation.hits]
+    decision.update(outcome=evaluation.outcome, shadow_outcome=evaluation.shadow_outcome,
+                    rule_id=decisive.rule_id if decisive else None,
+                    rule_version=decisive.version if decisive else None,
+                    hits=[hit.as_record() for hit in evaluation.hits])
     if evaluation.outcome == "block":
         assert decisive is not None
-        decision.object_id = None  # nothing will be written: the request is named by its reference
-        raise RiskBlocked(decision, decisive)
-    # a prepared insert: this runs inside every payment that hits a rule (the unit of work's flush of a new
-    # object costs several times the statement)
-    _INSERT_DECISION.execute(session, {column.key: getattr(decision, column.key) for column in DECISIONS.columns})
+        decision["object_id"] = None  # nothing will be written: the request is named by its reference
+        raise RiskBlocked(RiskDecision(**decision), decisive)
+    # a prepared insert of a plain row: this runs inside every payment that hits a rule (an ORM object and
+    # the unit of work's flush cost several times the statement)
+    _INSERT_DECISION.execute(session, decision)
     if evaluation.outcome == "review":
         assert decisive is not None
-        record_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision.merchant_id,
-                     message=f"{decision.object_type} {decision.object_id} needs review: {decisive.reason}",
-                     dedupe_key=(f"risk_review:{decision.merchant_id}:{_mode(decision)}:{decision.object_type}:"
-                                 f"{decisive.rule_id}:{decision.created_at:%Y-%m-%dT%H}"),
-                     details=_alert_details(decision), livemode=decision.livemode)
+        record_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision["merchant_id"],
+                     message=f"{decision['object_type']} {decision['object_id']} needs review: {decisive.reason}",
+                     dedupe_key=(f"risk_review:{decision['merchant_id']}:{_mode(decision['livemode'])}:"
+                                 f"{decision['object_type']}:{decisive.rule_id}:{decision['created_at']:%Y-%m-%dT%H}"),
+                     details=_alert_details(decision), livemode=decision["livemode"])
 
 
-def _mode(decision: RiskDecision) -> str:
+def _mode(livemode: bool) -> str:
     """Test and live incidents are separate incidents (and separate alerts)."""
-    return "live" if decision.livemode else "test"
+    return "live" if livemode else "test"
 
 
-def _alert_details(decision: RiskDecision) -> dict[str, Any]:
-    return {"decision_id": decision.id, "object_type": decision.object_type, "object_id": decision.object_id,
-            "reference": decision.reference, "rule": decision.rule_id, "version": decision.rule_version,
-            "rules": [hit["rule_id"] for hit in decision.hits if not hit["shadow"]]}
+def _alert_details(decision: Mapping[str, Any]) -> dict[str, Any]:
+    return {"decision_id": decision["id"], "object_type": decision["object_type"],
+            "object_id": decision["object_id"], "reference": decision["reference"], "rule": decision["rule_id"],
+            "version": decision["rule_version"], "rules": [hit["rule_id"] for hit in decision["hits"]
+                                                            if not hit["shadow"]]}
+
+
+def _row(decision: RiskDecision) -> dict[str, Any]:
+    return {column.key: getattr(decision, column.key) for column in DECISIONS.columns}
 
 
 @contextmanager
@@ -147,9 +153,9 @@ def keep_blocked(ctx: ServiceContext) -> Iterator[None]:
                 hour = decision.created_at.strftime("%Y-%m-%dT%H")
                 raise_alert(session, ctx.clock, kind="risk_blocked", severity="warning",
                             merchant_id=decision.merchant_id, message=blocked.message,
-                            dedupe_key=(f"risk_blocked:{decision.merchant_id}:{_mode(decision)}:"
+                            dedupe_key=(f"risk_blocked:{decision.merchant_id}:{_mode(decision.livemode)}:"
                                         f"{decision.rule_id}:{hour}"),
-                            details=_alert_details(decision), livemode=decision.livemode)
+                            details=_alert_details(_row(decision)), livemode=decision.livemode)
         except Exception:  # the refusal stands even if its record cannot be written now
             log.exception("could not record blocked risk decision %s", decision.id)
         raise

@@ -1,0 +1,30 @@
+"""Database.transaction: callbacks that may only learn what was committed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indiepay.db.engine import Database, after_commit
+from indiepay.db.migrate import upgrade
+
+
+def test_after_commit_callbacks_run_only_once_the_transaction_committed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'callbacks.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        ran: list[str] = []
+        try:
+            with db.transaction() as session:
+                after_commit(session, lambda: ran.append("rolled back"))
+                raise RuntimeError("the write failed")
+        except RuntimeError:
+            pass
+        with db.transaction() as session:
+            after_commit(session, lambda: ran.append("seen inside?"))
+            assert ran == []  # nothing runs before the commit
+            after_commit(session, lambda: 1 / 0)  # a failing callback does not undo nor hide the commit
+            after_commit(session, lambda: ran.append("committed"))
+        assert ran == ["seen inside?", "committed"]
+    finally:
+        db.dispose()
