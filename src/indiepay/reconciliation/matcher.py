@@ -29,6 +29,7 @@ import duckdb
 
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.columnar_bill import SCANNED
+from indiepay.reconciliation.fundflow import Figure, Totals
 from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
 
 LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
@@ -287,6 +288,25 @@ class Matcher:
         return Figures(bill_rows=int(bill[0]), local_rows=int(local[0]), matched_count=int(matched[0]),
                        matched_amount=int(matched[1]), bill_amount=int(bill[1]), local_amount=int(local[1]),
                        bill_fee=int(bill[2]), booked_fee=int(matched[2]))
+
+    def trade_totals(self, *, settled: int | None = None, refunded: int | None = None) -> Totals:
+        """The bill's side of the fund-flow check (:mod:`.fundflow`): per kind, the rows whose money moved,
+        their amount and their non-zero fees (charged on payments, returned on refunds), in one pass over the
+        loaded bill. ``settled`` / ``refunded`` (the summary's 应结订单总金额 / 退款总金额, what the account
+        received and paid back) replace the amounts the matcher matches on (what the merchant asked for)
+        when the bill prints them."""
+        rows = dict.fromkeys(("payment", "refund"), (0, 0, 0, 0))
+        for kind, count, amount, fees, fee in self._db.execute("""
+                SELECT kind, count(*), coalesce(sum(amount_fen), 0), count(*) FILTER (WHERE fee_fen <> 0),
+                       coalesce(sum(CASE WHEN kind = 'refund' THEN -fee_fen ELSE fee_fen END), 0)
+                FROM bill WHERE list_contains($done, state) GROUP BY kind""",
+                {"done": self._params()["done"]}).fetchall():
+            rows[str(kind)] = (int(count), int(amount), int(fees), int(fee))
+        (paid, paid_amount, charged, charged_fee), (back, back_amount, returned, returned_fee) = (
+            rows["payment"], rows["refund"])
+        return Totals(payments=Figure(paid, paid_amount if settled is None else settled),
+                      refunds=Figure(back, back_amount if refunded is None else refunded),
+                      fees_charged=Figure(charged, charged_fee), fees_returned=Figure(returned, returned_fee))
 
     @staticmethod
     def _matched() -> str:
