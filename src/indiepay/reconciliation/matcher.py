@@ -47,6 +47,10 @@ LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "V
 _DECODE = (f"* EXCLUDE (slot), {[offset for offset, _ in SLOTS]}[slot + 1] AS day_offset, "
            f"{[near for _, near in SLOTS]}[slot + 1] AS near")
 KEY = ("kind", "out_trade_no", "out_refund_no")
+FEE_SET_COLUMNS = ("id", "kind", "fee", "write", "fix", "merchant_id", "mode", "currency", "booked")
+"""The fee set's columns (:meth:`Matcher.write_fee_set`): payment or refund id, ``payment`` | ``refund``, the
+bill's fee (charged, or returned on a refund), whether to store it, whether to correct the ledger, and
+what the ledger correction needs (``booked``: the payment's booked fee)."""
 
 
 @dataclass(frozen=True)
@@ -346,18 +350,29 @@ class Matcher:
         return [(int(d), str(o), str(f)) for d, o, f in rows]
 
     def write_fee_set(self, path: Path) -> int:
-        """Write the run's fee set to ``path`` as Parquet, ordered by payment id; returns how many payments.
+        """Write the run's fee set to ``path`` as Parquet (:data:`FEE_SET_COLUMNS`), ordered by id; returns
+        how many payments and refunds it holds.
 
         One row per matched payment whose stored ``channel_fee`` differs from the bill's (``write``) or,
         for a live payment, whose booked fee differs from a valid bill fee, 0..amount (``fix``: a ledger
-        correction). The fee job (:mod:`.fees`) applies it in batches after the run; DuckDB writes a
-        million rows in about half a second, ~15 bytes a payment."""
+        correction). One row per matched refund whose stored ``channel_fee_returned`` differs from the fee
+        the bill returns (``write``); for a live refund with a valid returned fee, 0..amount, ``fix`` asks
+        the job to compare it with what the ledger booked (the cumulative rounding of the refund's ledger
+        entry is not derivable here; ``booked`` is NULL). A refund whose returned fee is written is done:
+        its correction, if any, was posted in the same batch. The fee job (:mod:`.fees`) applies the set
+        in batches after the run; DuckDB writes a million rows in about half a second, ~15 bytes a row."""
         fix = "livemode = 1 AND b_fee <> booked AND b_fee BETWEEN 0 AND b_amount"
         write = "channel_fee IS DISTINCT FROM b_fee"
+        refund_write = "channel_fee IS DISTINCT FROM -b_fee"
+        refund_fix = f"livemode = 1 AND -b_fee BETWEEN 0 AND b_amount AND {refund_write}"
         row = self._db.execute(f"""
-            COPY (SELECT payment_id, b_fee AS fee, {write} AS write, coalesce({fix}, false) AS fix, merchant_id,
-                         mode, currency, booked
+            COPY (SELECT payment_id AS id, 'payment' AS kind, b_fee AS fee, {write} AS write,
+                         coalesce({fix}, false) AS fix, merchant_id, mode, currency, booked
                   FROM j WHERE kind = 'payment' AND {self._matched()} AND ({write} OR coalesce({fix}, false))
-                  ORDER BY payment_id)
+                  UNION ALL
+                  SELECT object_id, 'refund', -b_fee, true, coalesce({refund_fix}, false), merchant_id, mode,
+                         currency, NULL::BIGINT
+                  FROM j WHERE kind = 'refund' AND {self._matched()} AND {refund_write}
+                  ORDER BY id)
             TO $path (FORMAT parquet, COMPRESSION zstd)""", {"path": str(path)}).fetchone()
         return int(row[0]) if row is not None else 0
