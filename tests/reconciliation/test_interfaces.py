@@ -21,7 +21,8 @@ from indiepay.runtime import Runtime
 from tests.reconciliation.world import DAY, World, beijing
 from tests.support.platform import settings_for_test
 
-RUN_KEYS = {"id", "account_id", "date", "bill_sha1", "matched_count", "matched_amount", "differences"}
+RUN_KEYS = {"id", "account_id", "date", "bill_sha1", "matched_count", "matched_amount", "differences",
+            "fundflow"}  # the fields the issue names, plus the fund-flow check
 DIFF_KEYS = {"id", "class", "out_trade_no", "out_refund_no", "local_amount", "channel_amount", "status"}
 
 

@@ -15,7 +15,7 @@ from indiepay.channels.base import BillFile, BillHashMismatch, BillNotReady
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.reconciliation import service, tasks
+from indiepay.reconciliation import fundflow_service, service, tasks
 from indiepay.reconciliation.models import ReconciliationRun
 from indiepay.runtime import job_handlers
 from indiepay.settlements.payouts import UnconfiguredPayoutProvider
@@ -57,6 +57,7 @@ def test_an_account_job_fetches_retries_while_not_ready_and_then_reconciles(
         return answer
 
     monkeypatch.setattr(service, "fetch_bill_for", fetch)
+    monkeypatch.setattr(fundflow_service, "fetch_and_store", lambda ctx, account, day: False)  # test_fundflow.py
     args = {"date": DAY.isoformat(), "account_id": world.account_id}
     now = world.ctx.clock.now()
     not_ready = tasks.run_day_job(world.ctx, args)

@@ -1,5 +1,8 @@
-"""``indiepay reconcile import FILE --account ID [--date D]`` and ``indiepay reconcile run --date D
-[--account ID] [--json]``: reconcile bills by hand (the worker does it every morning at 10:00 Beijing).
+"""``indiepay reconcile import FILE --account ID [--date D] [--kind auto|trade|fundflow]`` and ``indiepay
+reconcile run --date D [--account ID] [--json]``: reconcile bills by hand (the worker does it every morning
+at 10:00 Beijing). ``import`` tells a WeChat Pay fund-flow bill (资金账单) from a trade bill by its header
+(or ``--kind``) and checks it against the day's run; ``run`` fetches a WeChat Pay account's fund-flow bill
+with its trade bill (a day whose trade bill was imported takes its fund-flow bill by import too).
 
 They parse options, build the runtime and call the reconciliation service only. ``--json`` prints exactly
 one JSON object, ``{"runs": [...]}``, on stdout; the progress bar goes to stderr and is off with ``--json``.
@@ -13,16 +16,18 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from indiepay.accounts.models import ChannelAccount
 from indiepay.channels.base import BillNotReady, ChannelError
 from indiepay.config import Settings
+from indiepay.context import ServiceContext
 from indiepay.core.errors import IndiePayError
-from indiepay.reconciliation import bills, repository, service
+from indiepay.reconciliation import bills, fundflow_service, repository, service
 from indiepay.reconciliation.schemas import run_summary
 from indiepay.runtime import Runtime
 
@@ -73,25 +78,67 @@ def _advance(bar: Progress, task: Any) -> Callable[[str], None]:
     return told
 
 
-def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade bill CSV (.gz too) or Alipay zip")],
+def _import_fundflow(runtime: Runtime, account: str, stream: BinaryIO, day: date | None) -> list[service.RunResult]:
+    """Store a fund-flow bill and check it against its day's run (re-running a day whose run predates
+    fund-flow checks); no run yet: nothing to show until the trade bill is reconciled."""
+    ctx = runtime.ctx
+    outcome = fundflow_service.import_fundflow(ctx, account, stream, day=day)
+    if outcome.rerun:
+        return [service.run_day(ctx, account, outcome.day)]
+    if outcome.run is None:
+        _err.print(f"{account}: fund-flow bill of {outcome.day} stored; it is checked when the day's trade bill "
+                   "is reconciled")
+        return []
+    return [service.RunResult(outcome.run, [])]
+
+
+def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade or fund-flow bill CSV (.gz too) or "
+                                                     "Alipay zip")],
                 account: Annotated[str, typer.Option("--account", help="the channel account id")],
                 date_: Annotated[str | None, typer.Option("--date", help="business day YYYY-MM-DD (default: "
                                                           "the day of the bill's first row)")] = None,
+                kind: Annotated[str, typer.Option(
+                    "--kind", help="trade, fundflow (WeChat Pay 资金账单, checked against the day's trade bill) "
+                                   "or auto: told apart by the file's header")] = "auto",
                 as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False) -> None:
-    """Store a bill file from disk and reconcile its day."""
+    """Store a bill file from disk and reconcile its day (a fund-flow bill: check it against the day's run)."""
     day = _date(date_)
+    if kind not in ("auto", bills.TRADE, bills.FUNDFLOW):
+        typer.echo(f"error: --kind must be auto, trade or fundflow, got {kind!r}", err=True)
+        raise typer.Exit(code=2)
     runtime = _runtime()
     try:
-        with bills.open_file(file) as stream, _progress(as_json) as bar:
-            task = bar.add_task(account, total=len(PHASES), phase="")
-            result = service.import_bill(runtime.ctx, account, stream, day=day, progress=_advance(bar, task))
-            bar.update(task, completed=len(PHASES), phase="done")
-        _print(runtime, [result], as_json)
+        with bills.open_file(file) as stream:
+            if (bills.sniff_kind(stream) if kind == "auto" else kind) == bills.FUNDFLOW:
+                results = _import_fundflow(runtime, account, stream, day)
+            else:
+                with _progress(as_json) as bar:
+                    task = bar.add_task(account, total=len(PHASES), phase="")
+                    results = [service.import_bill(runtime.ctx, account, stream, day=day,
+                                                   progress=_advance(bar, task))]
+                    bar.update(task, completed=len(PHASES), phase="done")
+        _print(runtime, results, as_json)
     except IndiePayError as exc:
         typer.echo(f"error ({exc.code}): {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
     finally:
         runtime.close()
+
+
+def _fetch_fundflow(ctx: ServiceContext, account: ChannelAccount, day: date) -> bool:
+    """Fetch the day's fund-flow bill of a WeChat Pay account unless stored, before its run checks it;
+    False (told on stderr) when that failed — the run goes on, its fund-flow check then ``missing``."""
+    if not fundflow_service.publishes_fundflow(account):
+        return True
+    try:
+        fundflow_service.fetch_and_store(ctx, account, day)
+    except BillNotReady as exc:
+        _err.print(f"{account.id}: the fund-flow bill of {day} is not published yet ({exc})")
+        return False
+    except (IndiePayError, ChannelError) as exc:
+        _err.print(f"{account.id}: fund-flow bill: {getattr(exc, 'code', 'error')}: {exc}")
+        return False
+    return True
 
 
 def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-DD (Beijing)")],
@@ -122,6 +169,8 @@ def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-
                         results.append(service.run_day(ctx, acct.id, day, progress=told,
                                                        apply_fees=not defer_fees))
                     else:
+                        if not _fetch_fundflow(ctx, acct, day):
+                            failed = True
                         bill = service.fetch_bill_for(ctx, acct, day)
                         results.append(service.reconcile_fetched(ctx, acct.id, bill, progress=told,
                                                                  apply_fees=not defer_fees))

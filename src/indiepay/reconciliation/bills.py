@@ -1,5 +1,6 @@
 """Reading a bill: sniff its format, take its SHA1 and a gzip copy to store (one pass in 1 MiB blocks), then
-read its rows into the normalised bill (a second pass).
+read its rows into the normalised bill (a second pass). A WeChat Pay fund-flow bill is read the same way,
+but its rows are only added up for the fund-flow check (:func:`read_fundflow_bill`, :mod:`.fundflow`).
 
 A WeChat Pay trade bill (CSV, optionally gzip-compressed as downloaded) never exists as Python objects or
 as one ``bytes``: DuckDB reads the file itself (:mod:`.columnar_bill`; in place when it is a plain file on
@@ -25,14 +26,18 @@ import duckdb
 from indiepay.core.clock import business_day
 from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
 from indiepay.reconciliation.errors import BillEmpty, BillFormatError
+from indiepay.reconciliation.fundflow import FlowTally
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow, parse_alipay_bill_zip
 from indiepay.reconciliation.parsers.normalised import write_normalised_csv
-from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow, parse_wechat_trade_bill
+from indiepay.reconciliation.parsers.wechat_fundflow import WechatFundFlowBillReader
+from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader, WechatTradeRow
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 WECHATPAY, ALIPAY = "wechatpay", "alipay"
+TRADE, FUNDFLOW = "trade", "fundflow"
 BLOCK = 1 << 20
+SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ReadBill:
     first_day: date | None  # business day of the first row, to date a hand import without --date
     normalised: Path
     select: str | None = None  # set when DuckDB read the rows into the matcher's database (see read_bill)
+    summary: TradeBillSummary | None = None  # a WeChat Pay bill's summary row (checked against its rows)
 
 
 def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None) -> tuple[str, int, bytes]:
@@ -131,14 +137,61 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
                                commas=check.commas, into=into)
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
-                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
+                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select,
+                            summary=fast.summary)
     raw.seek(0)
     seen: list[date] = []
-    rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if channel == ALIPAY else parse_wechat_trade_bill(raw)
+    reader = WechatTradeBillReader(raw) if channel == WECHATPAY else None
+    rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if reader is None else reader
     with normalised.open("w", encoding="utf-8", newline="") as out:
         count = write_normalised_csv(_first_day(rows, seen), out)
     return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=count,
-                    first_day=seen[0] if seen else None, normalised=normalised)
+                    first_day=seen[0] if seen else None, normalised=normalised,
+                    summary=reader.summary if reader is not None else None)
+
+
+@dataclass(frozen=True)
+class ReadFundFlow:
+    """A WeChat Pay fund-flow bill read once: what to store, and its rows added up for the fund-flow check."""
+
+    sha1: str  # of the uncompressed file
+    size: int
+    content_gz: bytes
+    tally: FlowTally
+    first_day: date | None  # business day of the first booking, to date a hand import without --date
+
+
+def sniff_kind(stream: BinaryIO) -> str:
+    """``fundflow`` for a WeChat Pay fund-flow bill (its header starts with 记账时间 and names 资金流水单号),
+    ``trade`` for anything else (a trade bill, an Alipay zip — their readers reject what they are not).
+    Reads the first line of the (uncompressed) stream and rewinds it."""
+    raw = _uncompressed(stream)
+    head = raw.readline(SNIFF_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
+    stream.seek(0)
+    return FUNDFLOW if head.startswith("记账时间") and "资金流水单号" in head else TRADE
+
+
+def read_fundflow_bill(stream: BinaryIO) -> ReadFundFlow:
+    """Read a WeChat Pay fund-flow bill (CSV, gzip or not) from a seekable stream: SHA1, size and a gzip copy
+    in one pass, then its rows, streamed and added up (:func:`.fundflow.tally`), checked against its own
+    summary at the end.
+
+    Raises:
+        BillError subclasses: the file is not a well-formed fund-flow bill or disagrees with its summary.
+    """
+    raw = _uncompressed(stream)
+    if not raw.read(1):
+        raise BillEmpty("the bill file is empty")
+    raw.seek(0)
+    sha1, size, packed = _digest(raw, None, None)
+    raw.seek(0)
+    flow = FlowTally()
+    first: date | None = None
+    for row in WechatFundFlowBillReader(raw):
+        if first is None:
+            first = business_day(row.booked_at)
+        flow.add(row)
+    return ReadFundFlow(sha1=sha1, size=size, content_gz=packed, tally=flow, first_day=first)
 
 
 def read_stored(content_gz: bytes, normalised: Path, *, into: duckdb.DuckDBPyConnection | None = None) -> ReadBill:

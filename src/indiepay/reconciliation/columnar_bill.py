@@ -120,6 +120,7 @@ class ColumnarBill:
     first_day: date | None
     normalised: Path
     select: str | None = None
+    summary: TradeBillSummary | None = None  # the bill's summary row, checked against the rows
 
 
 def _blank(fields: list[str]) -> bool:
@@ -293,7 +294,7 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
             if not kept:
                 db.execute(f"DROP TABLE IF EXISTS {table}")
     return ColumnarBill(rows=int(count), first_day=first, normalised=normalised,
-                        select=select if into is not None else None)
+                        select=select if into is not None else None, summary=summary)
 
 
 def _quote(path: Path) -> str:

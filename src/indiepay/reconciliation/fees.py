@@ -1,5 +1,7 @@
-"""The fee write-back of a reconciliation run: the bill's channel fees onto the payments, and a ledger
-correction where the booked fee was wrong — applied after the run by the ``reconciliation.fees`` job.
+"""The fee write-back of a reconciliation run: the bill's channel fees onto the payments (and the fees the
+bill returns onto the refunds), and a ledger correction where the booked fee was wrong — applied after the
+run by the ``reconciliation.fees`` job. Refunds ride in the same set, batches and cursor as payments (ids
+are unique across both); their corrections are :mod:`.refund_fees`.
 
 Why a job. The first run of a big day writes a fee onto every payment of the day: a million rows at
 1,000,000 orders, 7–8 s of ``UPDATE`` in one transaction. On SQLite that transaction holds the database's
@@ -26,8 +28,9 @@ it commits — or not — together with the run and its job. It is dropped once 
 the record of the write-back (``applied_at``, counts).
 
 Exactly once, across crashes and re-runs. Each batch's transaction writes the fees, posts the
-corrections (``fee_correction:<payment id>``, posted once: an existing key is skipped) and advances
-``applied_through`` (the last payment id applied) together; a crash loses at most the open batch, and
+corrections (``fee_correction:<payment id>`` / ``refund_fee_correction:<refund id>``, posted once: an
+existing key is skipped) and advances
+``applied_through`` (the last payment or refund id applied) together; a crash loses at most the open batch, and
 the job resumes after ``applied_through``. Setting a fee is idempotent anyway. A re-run of the day
 replaces the row with a new ``generation`` and resets the cursor; a job still working on the old set
 sees the new generation at its next batch and stops (the re-run queued a job for the new set, which
@@ -57,15 +60,19 @@ from indiepay.ledger import postings
 from indiepay.ledger.appender import PostRequest
 from indiepay.ledger.models import LedgerEntry
 from indiepay.ledger.service import post_many
-from indiepay.reconciliation import repository
+from indiepay.reconciliation import refund_fees, repository
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.models import ReconciliationFees, ReconciliationRun
 
 FEES_JOB = "reconciliation.fees"
+REFUND = "refund"
 BATCH = 10_000
 """Payments per write transaction: ~0.1 s of SQLite write lock, and few enough commits to stay cheap."""
-_PENDING = ("SELECT payment_id, fee, write, fix, merchant_id, mode, currency, booked FROM read_parquet($path) "
-            "WHERE payment_id > $after ORDER BY payment_id")
+_PENDING = ("SELECT id, fee, write, fix, merchant_id, mode, currency, booked, kind FROM read_parquet($path) "
+            "WHERE id > $after ORDER BY id")
+_PENDING_V1 = ("SELECT payment_id, fee, write, fix, merchant_id, mode, currency, booked, 'payment' "
+               "FROM read_parquet($path) WHERE payment_id > $after ORDER BY payment_id")
+"""A set stored before refunds had fees (payments only, ``payment_id``), still pending after an upgrade."""
 Row = tuple[Any, ...]  # the columns above, as DuckDB returns them
 
 
@@ -124,7 +131,9 @@ def apply(ctx: ServiceContext, run_id: str, *, batch_size: int = BATCH,
                 return applied
             generation, after = row.generation, row.applied_through or ""
             path.write_bytes(row.content)
-        cursor = duck.execute(_PENDING, {"path": str(path), "after": after})
+        columns = {name for (name,) in duck.execute("SELECT name FROM parquet_schema($path)",
+                                                     {"path": str(path)}).fetchall()}
+        cursor = duck.execute(_PENDING if "id" in columns else _PENDING_V1, {"path": str(path), "after": after})
         while chunk := cursor.fetchmany(batch_size):
             if not _apply_batch(ctx, run_id, generation, channel, chunk, applied):
                 applied.superseded = True
@@ -154,10 +163,13 @@ def _apply_batch(ctx: ServiceContext, run_id: str, generation: int, channel: str
         through = row.applied_through
         todo = chunk if through is None else [item for item in chunk if item[0] > through]
         if todo:  # (empty: another worker applied this batch already)
-            fees = [(pid, fee) for pid, fee, write, *_ in todo if write]
-            if fees:
-                repository.write_fees(session, [fees])
-            corrected = correct(session, ctx.clock, channel, [item for item in todo if item[3]])
+            for refunds in (False, True):
+                fees = [(oid, fee) for oid, fee, write, *_, kind in todo if write and (kind == REFUND) == refunds]
+                if fees:
+                    repository.write_fees(session, [fees], refunds=refunds)
+            corrected = correct(session, ctx.clock, channel, [item for item in todo if item[3] and item[8] != REFUND])
+            corrected += refund_fees.correct(session, ctx.clock, channel,
+                                             [item for item in todo if item[3] and item[8] == REFUND])
             row.applied_count += len(todo)
             row.applied_through = todo[-1][0]
             row.corrections += corrected
@@ -198,7 +210,7 @@ def correct(session: Session, clock: Clock, channel: str, fixes: Sequence[Row]) 
         existing.update(session.scalars(select(LedgerEntry.event_key).where(
             LedgerEntry.event_key.in_(names[start:start + 500]))))
     requests = []
-    for key, (payment_id, actual, _write, _fix, merchant_id, mode, currency, booked) in keys.items():
+    for key, (payment_id, actual, _write, _fix, merchant_id, mode, currency, booked, *_) in keys.items():
         if key in existing:
             continue
         lines = r.fee_correction_lines(mode=mode, channel=channel, merchant_id=merchant_id, currency=currency,

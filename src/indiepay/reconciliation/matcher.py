@@ -29,6 +29,7 @@ import duckdb
 
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.columnar_bill import SCANNED
+from indiepay.reconciliation.fundflow import Figure, Totals
 from indiepay.reconciliation.parsers.normalised import COLUMNS as BILL_COLUMNS
 
 LOCAL_COLUMNS = ("kind", "out_trade_no", "out_refund_no", "object_id", "payment_id", "merchant_id", "mode",
@@ -46,6 +47,10 @@ LOCAL_TYPES = {"kind": "VARCHAR", "out_trade_no": "VARCHAR", "out_refund_no": "V
 _DECODE = (f"* EXCLUDE (slot), {[offset for offset, _ in SLOTS]}[slot + 1] AS day_offset, "
            f"{[near for _, near in SLOTS]}[slot + 1] AS near")
 KEY = ("kind", "out_trade_no", "out_refund_no")
+FEE_SET_COLUMNS = ("id", "kind", "fee", "write", "fix", "merchant_id", "mode", "currency", "booked")
+"""The fee set's columns (:meth:`Matcher.write_fee_set`): payment or refund id, ``payment`` | ``refund``, the
+bill's fee (charged, or returned on a refund), whether to store it, whether to correct the ledger, and
+what the ledger correction needs (``booked``: the payment's booked fee)."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,25 @@ class Matcher:
                        matched_amount=int(matched[1]), bill_amount=int(bill[1]), local_amount=int(local[1]),
                        bill_fee=int(bill[2]), booked_fee=int(matched[2]))
 
+    def trade_totals(self, *, settled: int | None = None, refunded: int | None = None) -> Totals:
+        """The bill's side of the fund-flow check (:mod:`.fundflow`): per kind, the rows whose money moved,
+        their amount and their non-zero fees (charged on payments, returned on refunds), in one pass over the
+        loaded bill. ``settled`` / ``refunded`` (the summary's 应结订单总金额 / 退款总金额, what the account
+        received and paid back) replace the amounts the matcher matches on (what the merchant asked for)
+        when the bill prints them."""
+        rows = dict.fromkeys(("payment", "refund"), (0, 0, 0, 0))
+        for kind, count, amount, fees, fee in self._db.execute("""
+                SELECT kind, count(*), coalesce(sum(amount_fen), 0), count(*) FILTER (WHERE fee_fen <> 0),
+                       coalesce(sum(CASE WHEN kind = 'refund' THEN -fee_fen ELSE fee_fen END), 0)
+                FROM bill WHERE list_contains($done, state) GROUP BY kind""",
+                {"done": self._params()["done"]}).fetchall():
+            rows[str(kind)] = (int(count), int(amount), int(fees), int(fee))
+        (paid, paid_amount, charged, charged_fee), (back, back_amount, returned, returned_fee) = (
+            rows["payment"], rows["refund"])
+        return Totals(payments=Figure(paid, paid_amount if settled is None else settled),
+                      refunds=Figure(back, back_amount if refunded is None else refunded),
+                      fees_charged=Figure(charged, charged_fee), fees_returned=Figure(returned, returned_fee))
+
     @staticmethod
     def _matched() -> str:
         return (f"in_bill AND in_local AND b_done AND l_done AND b_amount = l_amount AND n = 1 "
@@ -326,18 +350,29 @@ class Matcher:
         return [(int(d), str(o), str(f)) for d, o, f in rows]
 
     def write_fee_set(self, path: Path) -> int:
-        """Write the run's fee set to ``path`` as Parquet, ordered by payment id; returns how many payments.
+        """Write the run's fee set to ``path`` as Parquet (:data:`FEE_SET_COLUMNS`), ordered by id; returns
+        how many payments and refunds it holds.
 
         One row per matched payment whose stored ``channel_fee`` differs from the bill's (``write``) or,
         for a live payment, whose booked fee differs from a valid bill fee, 0..amount (``fix``: a ledger
-        correction). The fee job (:mod:`.fees`) applies it in batches after the run; DuckDB writes a
-        million rows in about half a second, ~15 bytes a payment."""
+        correction). One row per matched refund whose stored ``channel_fee_returned`` differs from the fee
+        the bill returns (``write``); for a live refund with a valid returned fee, 0..amount, ``fix`` asks
+        the job to compare it with what the ledger booked (the cumulative rounding of the refund's ledger
+        entry is not derivable here; ``booked`` is NULL). A refund whose returned fee is written is done:
+        its correction, if any, was posted in the same batch. The fee job (:mod:`.fees`) applies the set
+        in batches after the run; DuckDB writes a million rows in about half a second, ~15 bytes a row."""
         fix = "livemode = 1 AND b_fee <> booked AND b_fee BETWEEN 0 AND b_amount"
         write = "channel_fee IS DISTINCT FROM b_fee"
+        refund_write = "channel_fee IS DISTINCT FROM -b_fee"
+        refund_fix = f"livemode = 1 AND -b_fee BETWEEN 0 AND b_amount AND {refund_write}"
         row = self._db.execute(f"""
-            COPY (SELECT payment_id, b_fee AS fee, {write} AS write, coalesce({fix}, false) AS fix, merchant_id,
-                         mode, currency, booked
+            COPY (SELECT payment_id AS id, 'payment' AS kind, b_fee AS fee, {write} AS write,
+                         coalesce({fix}, false) AS fix, merchant_id, mode, currency, booked
                   FROM j WHERE kind = 'payment' AND {self._matched()} AND ({write} OR coalesce({fix}, false))
-                  ORDER BY payment_id)
+                  UNION ALL
+                  SELECT object_id, 'refund', -b_fee, true, coalesce({refund_fix}, false), merchant_id, mode,
+                         currency, NULL::BIGINT
+                  FROM j WHERE kind = 'refund' AND {self._matched()} AND {refund_write}
+                  ORDER BY id)
             TO $path (FORMAT parquet, COMPRESSION zstd)""", {"path": str(path)}).fetchone()
         return int(row[0]) if row is not None else 0

@@ -4,8 +4,10 @@ Bills are kept (gzip-compressed, with the SHA1 of the uncompressed file) because
 re-run — by hand, when a neighbouring day's bill arrives, after the grace window — and because a bill is
 the evidence behind a difference. Runs and differences have deterministic ids (see
 :mod:`indiepay.reconciliation.rules`) so that re-running a day updates them in place and a difference
-keeps the resolution a person gave it. The channel fees a run found wait in ``reconciliation_fees`` for
-the fee job (:mod:`indiepay.reconciliation.fees`), which writes them back outside the run's transaction.
+keeps the resolution a person gave it. A WeChat Pay day also has a fund-flow bill (kind ``fundflow``),
+checked against the trade bill's totals; the outcome is the run's ``fundflow`` (:mod:`.fundflow`). The
+channel fees a run found wait in ``reconciliation_fees`` for the fee job (:mod:`indiepay.reconciliation.fees`),
+which writes them back outside the run's transaction.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class ReconciliationBill(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("channel_accounts.id"))
     business_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
     channel: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))  # trade
+    kind: Mapped[str] = mapped_column(String(16))  # trade | fundflow (WeChat Pay's BASIC account)
     sha1: Mapped[str] = mapped_column(String(40))  # of the uncompressed file
     size: Mapped[int] = mapped_column(BigInteger)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
@@ -63,6 +65,7 @@ class ReconciliationRun(Base):
     open_differences: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict[str, Any]]  # difference class -> count found by this run
     status: Mapped[str] = mapped_column(String(16))  # balanced | differences
+    fundflow: Mapped[dict[str, Any] | None]  # WeChat Pay: the fund-flow check (.fundflow); None for Alipay
     executions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -44,6 +44,7 @@ from indiepay.refunds.models import Refund
 
 Rows = Select[*tuple[Any, ...]]
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+REFUNDS: Table = Refund.__table__  # type: ignore[assignment]
 CHUNK = 20_000
 KEY_CHUNK = 500
 
@@ -95,7 +96,7 @@ def _refund_rows(account_id: str, window: Window) -> tuple[Rows, ColumnElement[A
     query: Rows = (select(literal("refund"), Payment.out_trade_no, Refund.out_refund_no, Refund.id, Payment.id,
                           Payment.merchant_id, Payment.collection_mode, Refund.currency,
                           cast(Payment.livemode, Integer), Refund.amount, Refund.status, Payment.channel_fee_bps,
-                          literal(None), slot)
+                          Refund.channel_fee_returned, slot)
                    .join(Payment, Payment.id == Refund.payment_id).where(Payment.channel_account_id == account_id))
     return query, event
 
@@ -168,8 +169,9 @@ FEE_TABLE = "reconciliation_fee_writeback"
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def write_fees(session: Session, chunks: Iterable[Sequence[tuple[str, int]]]) -> int:
-    """Store the channel's fee on the payments (``(payment id, fee)`` pairs, in chunks); returns how many.
+def write_fees(session: Session, chunks: Iterable[Sequence[tuple[str, int]]], *, refunds: bool = False) -> int:
+    """Store the channel's fee on the payments (``(payment id, fee)`` pairs, in chunks) — or, with
+    ``refunds``, the fee returned on the refunds (``refunds.channel_fee_returned``); returns how many.
 
     The fee job (:mod:`.fees`) calls this once per batch of a run's fee set (10,000 payments by default,
     a million on a big day's first run): the pairs go into a temporary table with the driver's executemany
@@ -177,6 +179,7 @@ def write_fees(session: Session, chunks: Iterable[Sequence[tuple[str, int]]]) ->
     sets them — several times faster than an UPDATE per payment. The table lives and dies inside the
     caller's transaction.
     """
+    table, column = (REFUNDS.name, "channel_fee_returned") if refunds else (PAYMENTS.name, "channel_fee")
     connection = session.connection()
     mark = _MARKS[connection.dialect.paramstyle]
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {FEE_TABLE}")
@@ -189,8 +192,8 @@ def write_fees(session: Session, chunks: Iterable[Sequence[tuple[str, int]]]) ->
                                        list(chunk))
             count += len(chunk)
     if count:
-        connection.exec_driver_sql(f"UPDATE {PAYMENTS.name} SET channel_fee = f.fee FROM {FEE_TABLE} f "  # noqa: S608
-                                   f"WHERE {PAYMENTS.name}.id = f.payment_id")
+        connection.exec_driver_sql(f"UPDATE {table} SET {column} = f.fee FROM {FEE_TABLE} f "  # noqa: S608
+                                   f"WHERE {table}.id = f.payment_id")
     connection.exec_driver_sql(f"DROP TABLE {FEE_TABLE}")
     return count
 

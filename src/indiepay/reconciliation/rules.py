@@ -129,6 +129,14 @@ def fee_correction_lines(*, mode: str, channel: str, merchant_id: str, currency:
             (acc.memo_clearing(merchant_id, channel, currency), -delta)]
 
 
+def refund_fee_correction_lines(*, mode: str, channel: str, merchant_id: str, currency: str,
+                                delta: int) -> list[tuple[AccountRef, int]]:
+    """Postings moving a refund's returned channel fee from what was booked to what the bill says (``delta``
+    = actual − booked returned fee): exactly the difference between the two ``refund_succeeded`` plans, i.e.
+    a payment fee correction of ``−delta`` (a fee returned is a fee no longer charged)."""
+    return fee_correction_lines(mode=mode, channel=channel, merchant_id=merchant_id, currency=currency, delta=-delta)
+
+
 def amount_correction_lines(*, kind: str, mode: str, channel: str, merchant_id: str, currency: str,
                             delta: int) -> list[tuple[AccountRef, int]]:
     """Postings bringing a booked payment or refund to the amount the bill shows (``delta`` = channel −

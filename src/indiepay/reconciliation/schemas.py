@@ -2,7 +2,9 @@
 
 The CLI's ``--json`` document and the API share :func:`run_summary` for the fields the issue fixes
 (``id, account_id, date, bill_sha1, matched_count, matched_amount, differences[id, class, out_trade_no,
-out_refund_no, local_amount, channel_amount, status]``); the API adds the rest of the run's figures and
+out_refund_no, local_amount, channel_amount, status]``) and, beside them, ``fundflow``: how the day's
+WeChat Pay fund-flow bill compares with its trade bill (``status`` agreed | disagreed | missing, both sides'
+totals, ``disagreements``; None for Alipay; :mod:`.fundflow`). The API adds the rest of the run's figures and
 the state of its fee write-back, which a job does after the run (:mod:`.fees`): ``fee_payments`` payments
 whose fee the bill changed, ``fees_pending`` of them not written yet, ``fees_applied_at`` once all are.
 """
@@ -44,6 +46,40 @@ class DifferenceOut(BaseModel):
     note: str | None
 
 
+class FlowFigureOut(BaseModel):
+    count: int
+    amount: int
+
+
+class FundFlowTotalsOut(BaseModel):
+    payments: FlowFigureOut
+    refunds: FlowFigureOut
+    fees_charged: FlowFigureOut
+    fees_returned: FlowFigureOut
+    net: int
+
+
+class FundFlowDisagreementOut(BaseModel):
+    item: Literal["payments", "refunds", "fees_charged", "fees_returned"]
+    trade_count: int
+    fundflow_count: int
+    trade_amount: int
+    fundflow_amount: int
+    difference: int
+
+
+class FundFlowOut(BaseModel):
+    """How the day's fund-flow bill compares with its trade bill (:mod:`.fundflow`)."""
+
+    status: Literal["agreed", "disagreed", "missing"]
+    bill_sha1: str | None
+    bill_rows: int
+    trade: FundFlowTotalsOut
+    fundflow: FundFlowTotalsOut | None
+    other: dict[str, FlowFigureOut]
+    disagreements: list[FundFlowDisagreementOut]
+
+
 class RunOut(BaseModel):
     id: str
     account_id: str
@@ -70,6 +106,7 @@ class RunOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     differences: list[DifferenceOut]
+    fundflow: FundFlowOut | None = None
 
 
 class RunList(BaseModel):
@@ -119,16 +156,18 @@ def run_out(run: ReconciliationRun, differences: list[ReconciliationDifference],
                   booked_fee=run.booked_fee, fee_corrections=run.fee_corrections,
                   open_differences=run.open_differences, counts={k: int(v) for k, v in run.counts.items()},
                   executions=run.executions, created_at=run.created_at, updated_at=run.updated_at,
-                  differences=[difference_out(d) for d in differences])
+                  differences=[difference_out(d) for d in differences],
+                  fundflow=FundFlowOut.model_validate(run.fundflow) if run.fundflow is not None else None)
 
 
 def run_summary(run: ReconciliationRun, differences: list[ReconciliationDifference]) -> dict[str, Any]:
-    """The run as the CLI's ``--json`` prints it (exactly the fields the issue names)."""
+    """The run as the CLI's ``--json`` prints it: the fields the issue names, plus ``fundflow``."""
     return {"id": run.id, "account_id": run.account_id, "date": run.business_date, "bill_sha1": run.bill_sha1,
             "matched_count": run.matched_count, "matched_amount": run.matched_amount,
             "differences": [{"id": d.id, "class": d.klass, "out_trade_no": d.out_trade_no,
                              "out_refund_no": d.out_refund_no, "local_amount": d.local_amount,
-                             "channel_amount": d.channel_amount, "status": d.status} for d in differences]}
+                             "channel_amount": d.channel_amount, "status": d.status} for d in differences],
+            "fundflow": run.fundflow}
 
 
 def report_out(report: MonthReport) -> ReportOut:

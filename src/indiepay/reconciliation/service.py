@@ -5,7 +5,8 @@ One run covers one channel account and one Asia/Shanghai business day. It opens 
 and refunds of the day and its neighbours into it (as CSV, on a worker thread, while the bill is read),
 lets it classify them, and then, in one transaction:
 upserts the run and its differences by their deterministic ids (keeping a person's resolution; closing, as
-the system, open ones the run no longer finds), records the run's fee set and queues the
+the system, open ones the run no longer finds), records how the day's fund-flow bill (WeChat Pay) compares
+with the trade bill (:mod:`.fundflow_service`), records the run's fee set and queues the
 ``reconciliation.fees`` job that writes the bill's fees back to the payments and corrects booked fees in the
 ledger (:mod:`.fees`), and raises one alert per account and day when differences are open. The fee
 write-back is not part of the run's transaction: on a big day it is a million row updates, which on SQLite
@@ -40,7 +41,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
-from indiepay.reconciliation import bills, fees, repository
+from indiepay.reconciliation import bills, fees, fundflow_service, repository
 from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.matcher import Figures, Found, Matcher
 from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDifference, ReconciliationRun
@@ -240,8 +241,13 @@ def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bi
     fee_set = workdir / "fees.parquet"
     fee_count = matcher.write_fee_set(fee_set)
     fee_content = fee_set.read_bytes()
+    summary = read.summary
+    flow = fundflow_service.prepare(ctx, account, day, matcher.trade_totals(
+        settled=summary.settlement_total_fen if summary else None,
+        refunded=summary.refund_total_fen if summary else None))
     with ctx.db.transaction() as session:
         run = _save_run(session, ctx, account, day, read.sha1, figures, rules)
+        fundflow_service.record(session, ctx, account, run, flow)
         differences = _save_differences(session, ctx, account, day, run, found)
         fees.record(session, ctx.clock, run, fee_content, fee_count)
         run.open_differences = sum(1 for d in differences if d.status == r.OPEN)

@@ -6,11 +6,14 @@ after the channels publish their bills (WeChat Pay from about 09:00, Alipay earl
 ``reconciliation.run_day`` job per active WeChat Pay / Alipay account (``account_id`` in its arguments).
 An account's job reconciles its stored bill, or fetches it: a bill the channel has not published yet
 retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
-alerted and retried later too, since a second download is usually good. Afterwards the account's days
-still holding ``cross_day`` differences are re-run, which turns them into ``missing_in_channel`` once
-the grace window has passed. Each run queues its fee write-back as a ``reconciliation.fees`` job
-(:data:`FEES_JOB`, :mod:`.fees`) rather than doing it inside the account's job, so the bill's fees reach
-the payments in short batches that other writers can interleave with.
+alerted (``bill_hash_mismatch``) and retried later too, since a second download is usually good. Before
+fetching a WeChat Pay account's trade bill, the job fetches the day's fund-flow bill the same way (same
+retries, same alert with ``details.bill`` = ``fundflow``), so that the run checks it against the trade bill
+(:mod:`.fundflow_service`); a day whose trade bill was stored by hand takes its fund-flow bill by hand too.
+Afterwards the account's days still holding ``cross_day`` differences are re-run, which turns them into
+``missing_in_channel`` once the grace window has passed. Each run queues its fee write-back as a
+``reconciliation.fees`` job (:data:`FEES_JOB`, :mod:`.fees`) rather than doing it inside the account's job,
+so the bill's fees reach the payments in short batches that other writers can interleave with.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from indiepay.accounts.models import ChannelAccount
 from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import BillHashMismatch, BillNotReady
 from indiepay.context import ServiceContext
@@ -31,7 +35,7 @@ from indiepay.db.engine import Database
 from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.reconciliation import fees, repository, service
+from indiepay.reconciliation import fees, fundflow_service, repository, service
 
 log = logging.getLogger(__name__)
 RUN_DAY_JOB = "reconciliation.run_day"
@@ -39,6 +43,7 @@ FEES_JOB = fees.FEES_JOB
 RUN_HOUR = 10  # Beijing time, the day after
 RETRY_NOT_READY = timedelta(minutes=30)
 BILL_CHANNELS = ("wechatpay", "alipay")
+TRADE = "trade"
 _DAY_KEY = "reconciliation.day:"
 _ACCOUNT_KEY = "reconciliation.account:"
 
@@ -89,6 +94,24 @@ def run_day_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
     return _run_account(ctx, str(account_id), day)
 
 
+def _fetch_failed(ctx: ServiceContext, account: ChannelAccount, day: date, kind: str,
+                  exc: Exception) -> RetryLater | None:
+    """The retry (and, for a bad digest, the alert) of a bill download that failed; None for other errors."""
+    if isinstance(exc, BillNotReady):
+        return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"{kind} bill not ready: {exc}")
+    if not isinstance(exc, BillHashMismatch):
+        return None
+    what, key = ("bill", f"bill_hash:{account.id}:{day}") if kind == TRADE else (
+        f"{kind} bill", f"bill_hash:{kind}:{account.id}:{day}")
+    with ctx.db.transaction() as session:
+        raise_alert(session, ctx.clock, kind="bill_hash_mismatch", severity="critical",
+                    merchant_id=account.merchant_id, dedupe_key=key,
+                    message=f"the {account.channel} {what} of {day} for {account.id} failed its hash check",
+                    details={"account_id": account.id, "date": day.isoformat(), "bill": kind, "error": str(exc)},
+                    livemode=account.environment == "production")
+    return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"{kind} bill hash mismatch")
+
+
 def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater | None:
     with ctx.db.read() as session:
         account = repository.account(session, account_id)
@@ -98,18 +121,15 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
     if stored:
         service.run_day(ctx, account_id, day, apply_fees=False)
     else:
+        try:  # the fund-flow bill first (when the channel has one), so that the day's run checks it
+            if fundflow_service.publishes_fundflow(account):
+                fundflow_service.fetch_and_store(ctx, account, day)
+        except (BillNotReady, BillHashMismatch) as exc:
+            return _fetch_failed(ctx, account, day, fundflow_service.KIND, exc)
         try:
             bill = service.fetch_bill_for(ctx, account, day)
-        except BillNotReady as exc:
-            return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"bill not ready: {exc}")
-        except BillHashMismatch as exc:
-            with ctx.db.transaction() as session:
-                raise_alert(session, ctx.clock, kind="bill_hash_mismatch", severity="critical",
-                            merchant_id=account.merchant_id, dedupe_key=f"bill_hash:{account_id}:{day}",
-                            message=f"the {account.channel} bill of {day} for {account_id} failed its hash check",
-                            details={"account_id": account_id, "date": day.isoformat(), "error": str(exc)},
-                            livemode=account.environment == "production")
-            return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason="bill hash mismatch")
+        except (BillNotReady, BillHashMismatch) as exc:
+            return _fetch_failed(ctx, account, day, TRADE, exc)
         service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
     service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),
                          exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}), apply_fees=False)

@@ -27,6 +27,7 @@ class Refund(Base):
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(Text)
     query_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    channel_fee_returned: Mapped[int | None] = mapped_column(BigInteger)  # per the bill (reconciliation)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     succeeded_at: Mapped[datetime | None]
