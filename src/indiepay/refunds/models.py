@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -12,7 +12,9 @@ from indiepay.db.base import Base
 
 class Refund(Base):
     __tablename__ = "refunds"
-    __table_args__ = (UniqueConstraint("merchant_id", "livemode", "out_refund_no", name="uq_refunds_out_refund_no"),)
+    __table_args__ = (UniqueConstraint("merchant_id", "livemode", "out_refund_no", name="uq_refunds_out_refund_no"),
+                      Index("ix_refunds_created", "created_at"),  # a reconciliation window (migration 0015)
+                      Index("ix_refunds_succeeded", "succeeded_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-11-27 09:00:00
+Create Date: 2026-11-26 09:00:00
 
 WeChat Pay fund-flow bills are stored in ``reconciliation_bills`` like trade bills (``kind`` fundflow; the
 table already keys bills by account, day and kind). The run gains one nullable JSON column, ``fundflow``:

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-27 10:00:00
+Create Date: 2026-11-26 10:00:00
 
 ``refunds.channel_fee_returned``: the channel's fee returned on the refund, in fen, as the day's trade bill
 prints it (WeChat Pay's 手续费 on refund rows), written back by the reconciliation fee job like
