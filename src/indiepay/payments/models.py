@@ -19,7 +19,7 @@ class Payment(Base):
         Index("ix_payments_status_next_query", "status", "next_query_at"),
         Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),
         Index("ix_payments_account_created", "channel_account_id", "created_at"),  # an account's usage today
-        Index("ix_payments_account_paid", "channel_account_id", "paid_at"),  # a reconciliation window (0015)
+        Index("ix_payments_account_paid", "channel_account_id", "paid_at", "created_at"),  # a recon window (0015)
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -8,10 +8,12 @@ A run places each payment by the instant its money moved (paid, for a succeeded 
 rest) and each refund likewise (succeeded, or created). Those are expressions no index serves, so the
 window's rows were found by reading every payment the account ever took — and, for refunds, probing the
 refunds of each of them: a cost that grew with the account's age, every day. The run now also states
-what the placement implies — created or paid (succeeded) inside the window — which these indexes answer:
-``payments (channel_account_id, paid_at)`` next to the existing ``(channel_account_id, created_at)``, and
-``refunds (created_at)`` / ``refunds (succeeded_at)``. Plain ``CREATE INDEX``: no table is rebuilt, so the
-retention triggers of 0005 stay in place on SQLite.
+what the placement implies — created, or else paid (succeeded) inside the window — which these indexes
+answer: ``payments (channel_account_id, paid_at, created_at)`` next to the existing
+``(channel_account_id, created_at)``, and ``refunds (created_at)`` / ``refunds (succeeded_at, created_at)``
+(the creation instant in the settlement index tells rows created elsewhere apart without reading the
+table). Plain ``CREATE INDEX``: no table is rebuilt, so the retention triggers of 0005 stay in place on
+SQLite.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_payments_account_paid', 'payments', ['channel_account_id', 'paid_at'])
+    op.create_index('ix_payments_account_paid', 'payments', ['channel_account_id', 'paid_at', 'created_at'])
     op.create_index('ix_refunds_created', 'refunds', ['created_at'])
-    op.create_index('ix_refunds_succeeded', 'refunds', ['succeeded_at'])
+    op.create_index('ix_refunds_succeeded', 'refunds', ['succeeded_at', 'created_at'])
 
 
 def downgrade() -> None:
