@@ -13,21 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from indiepay.alerts.models import Alert
+from indiepay.app import create_app
 from indiepay.cli.main import app as cli
 from indiepay.context import ServiceContext
-from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.clock import BUSINESS_TZ, FixedClock
 from indiepay.core.errors import InvalidRequest
+from indiepay.db.migrate import upgrade
 from indiepay.reconciliation import bills, fundflow_service
 from indiepay.reconciliation import fundflow as ff
 from indiepay.reconciliation.parsers.common import fee_fen
 from indiepay.reconciliation.parsers.wechat_fundflow import EXPENSE, INCOME, WechatFundFlowRow
 from indiepay.reconciliation.writers.wechat import render_wechat_fundflow_bill
+from indiepay.runtime import Runtime
 from tests.reconciliation.factories import fund_row
 from tests.reconciliation.world import DAY, Local, World, beijing, fee_yuan
+from tests.support.platform import settings_for_test
 
 
 def _flow(world: World, items: list[Local]) -> list[WechatFundFlowRow]:
@@ -144,3 +149,34 @@ def test_the_rules_sign_each_booking_and_report_one_entry_per_item() -> None:
     assert ff.check(trade, None, None).as_dict()["status"] == ff.MISSING
     again = ff.recheck(clean.as_dict(), ff.tally(rows), "sha")
     assert again.as_dict() == clean.as_dict()
+
+
+def test_the_upload_endpoint_takes_a_fundflow_bill_before_and_after_the_trade_bill(tmp_path: Path,
+                                                                                   clock: FixedClock) -> None:
+    url_db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url_db)
+    runtime = Runtime.build(settings_for_test(tmp_path, url_db, 0, run_worker=False, mount_sandbox=False), clock)
+    world = World(runtime.ctx)
+    items, trade = _day(world)
+    flow = render_wechat_fundflow_bill(_flow(world, items))
+    admin = {"Authorization": f"Bearer {runtime.settings.admin_key}"}
+    url = f"/v1/reconciliation/bills?account_id={world.account_id}&date={DAY}"
+    with TestClient(create_app(runtime.settings, runtime=runtime)) as http:
+        early = http.post(url, content=gzip.compress(flow), headers=admin)  # told apart by its header
+        assert early.status_code == 202, early.text
+        assert early.json() == {"account_id": world.account_id, "date": DAY.isoformat(), "bill": "fundflow",
+                                "status": "stored", "run": None}
+        run = http.post(url, content=trade, headers=admin)
+        assert run.status_code == 201, run.text
+        assert run.json()["fundflow"]["status"] == "agreed"
+        changed = [replace(row, amount_fen=row.amount_fen + 1) if n == 0 else row
+                   for n, row in enumerate(_flow(world, items))]
+        again = http.post(url + "&kind=fundflow", content=render_wechat_fundflow_bill(changed), headers=admin)
+        assert again.status_code == 201, again.text
+        assert again.json()["id"] == run.json()["id"]
+        assert again.json()["fundflow"]["status"] == "disagreed"
+        wrong = http.post(url + "&kind=fundflow", content=trade, headers=admin)  # a trade bill said to be one
+        assert wrong.status_code in (400, 422) and wrong.json()["error"]["code"], wrong.text
+        unknown = http.post(url + "&kind=ledger", content=trade, headers=admin)
+        assert unknown.status_code == 400 and "kind" in unknown.text, unknown.text
+    runtime.close()

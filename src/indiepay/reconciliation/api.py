@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import date as Date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.httpapi.deps import Caller, Ctx
 from indiepay.merchants.auth import Principal
-from indiepay.reconciliation import repository, resolution, service
+from indiepay.reconciliation import bills, fundflow_service, repository, resolution, service
 from indiepay.reconciliation.models import ReconciliationRun
 from indiepay.reconciliation.schemas import (
     DifferenceOut,
+    FundFlowStoredOut,
     ReportOut,
     ResolveIn,
     RunList,
@@ -100,24 +101,47 @@ def resolve_difference(difference_id: str, body: ResolveIn, ctx: Ctx, caller: Ca
     return out
 
 
-@router.post("/bills", response_model=RunOut, status_code=201)
-async def upload_bill(request: Request, ctx: Ctx, caller: Caller, account_id: str,
-                      date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None) -> RunOut:
-    """Upload a bill (raw body: WeChat Pay trade bill CSV, optionally gzip, or the Alipay zip) and run it;
-    the run's fees are written back by the ``reconciliation.fees`` job after the response
-    (``fees_pending``), so a big upload never holds the payments' write lock for its fees."""
+@router.post("/bills", response_model=RunOut | FundFlowStoredOut, status_code=201,
+             responses={202: {"model": FundFlowStoredOut, "description": "a fund-flow bill stored before the "
+                                                                         "day's trade bill"}})
+async def upload_bill(request: Request, response: Response, ctx: Ctx, caller: Caller, account_id: str,
+                      date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None,
+                      kind: Annotated[Literal["auto", "trade", "fundflow"], Query(
+                          description="trade bill, WeChat Pay fund-flow bill (资金账单), or auto: told apart by "
+                                      "the file's header")] = "auto") -> RunOut | FundFlowStoredOut:
+    """Upload a bill (raw body: WeChat Pay trade or fund-flow bill CSV, optionally gzip, or the Alipay zip).
+
+    A trade bill is run; the run's fees are written back by the ``reconciliation.fees`` job after the
+    response (``fees_pending``), so a big upload never holds the payments' write lock for its fees. A
+    fund-flow bill is stored and checked against the day's run, which is returned (201) with its
+    ``fundflow``; before the day's trade bill there is no run yet, and the answer is 202 with what was
+    stored (the check runs when the trade bill is reconciled)."""
     visible = _visible(ctx, caller)
     if visible is not None and account_id not in visible:
         raise NotFound(f"no channel account {account_id}", code="account_not_found")
     body = await request.body()
     if not body:
         raise InvalidRequest("the request body must be the bill file", code="bill_required")
-    result = await run_in_threadpool(service.import_bill, ctx, account_id, io.BytesIO(body), day=_day(date),
-                                     source="upload", apply_fees=False)  # the fee job writes them back
+    stream = io.BytesIO(body)
+    if (bills.sniff_kind(stream) if kind == "auto" else kind) == bills.FUNDFLOW:
+        outcome = await run_in_threadpool(fundflow_service.import_fundflow, ctx, account_id, stream, day=_day(date),
+                                          source="upload")
+        if outcome.rerun:  # the day's run predates fund-flow checks: run it again, which checks the bill
+            rerun = await run_in_threadpool(service.run_day, ctx, account_id, outcome.day, apply_fees=False)
+            run = rerun.run
+        elif outcome.run is None:
+            response.status_code = 202
+            return FundFlowStoredOut(account_id=account_id, date=outcome.day.isoformat())
+        else:
+            run = outcome.run
+    else:
+        result = await run_in_threadpool(service.import_bill, ctx, account_id, stream, day=_day(date),
+                                         source="upload", apply_fees=False)  # the fee job writes them back
+        run = result.run
     with ctx.db.read() as session:
-        diffs = repository.run_differences(session, [result.run.id])[result.run.id]
-        fees = repository.fee_sets(session, [result.run.id]).get(result.run.id)
-    return run_out(result.run, diffs, fees)
+        diffs = repository.run_differences(session, [run.id])[run.id]
+        fees = repository.fee_sets(session, [run.id]).get(run.id)
+    return run_out(run, diffs, fees)
 
 
 @router.get("/reports/{month}", response_model=ReportOut)

@@ -80,6 +80,16 @@ class FundFlowOut(BaseModel):
     disagreements: list[FundFlowDisagreementOut]
 
 
+class FundFlowStoredOut(BaseModel):
+    """A fund-flow bill stored before its day's trade bill: it is checked when that bill is reconciled."""
+
+    account_id: str
+    date: str
+    bill: Literal["fundflow"] = "fundflow"
+    status: Literal["stored"] = "stored"
+    run: None = None
+
+
 class RunOut(BaseModel):
     id: str
     account_id: str
