@@ -365,7 +365,7 @@ def report(args: argparse.Namespace, load_s: float, samples: list[Sample], first
     row("**added**: time inside admission, less the account load the baseline does too",
         [s.added * ms for s in samples])
     row("— measure (today's volume by account + rule windows, one statement)", [s.measure * ms for s in samples])
-    row("— limits (arithmetic)", [s.limits * ms for s in samples])
+    row("— limits (arithmetic, and what admission does around its parts)", [s.limits * ms for s in samples])
     row("— routing (accounts, route; without loading the chosen one)",
         [(s.routing - s.account_load) * ms for s in samples])
     row("— rules (evaluate; decision + alert on a hit)", [s.rules * ms for s in samples])
