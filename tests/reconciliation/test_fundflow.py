@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from indiepay.db.jobs.worker import RetryLater
-from indiepay.reconciliation import rules, tasks
+from indiepay.reconciliation import bills, rules, tasks
 from tests.e2e.test_reconciliation_round_trip import DAY, beijing, set_sandbox_clock, trade_day
 from tests.support.platform import MerchantClient, PlatformUnderTest
 
@@ -50,7 +50,8 @@ def _bills(platform: PlatformUnderTest, account_id: str) -> list[tuple[str, str]
     return sorted(platform.sql("SELECT kind, source FROM reconciliation_bills WHERE account_id = :a", a=account_id))
 
 
-def test_the_worker_fetches_the_fundflow_bill_and_it_agrees_with_the_trade_bill(platform: PlatformUnderTest) -> None:
+def test_the_worker_fetches_the_fundflow_bill_and_it_agrees_with_the_trade_bill(
+        platform: PlatformUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
     merchant = platform.merchant()
     account, _ = merchant.own_sandbox_account("wechatpay")
     trade_day(platform, merchant, "wechatpay")
@@ -64,6 +65,11 @@ def test_the_worker_fetches_the_fundflow_bill_and_it_agrees_with_the_trade_bill(
     assert flow["bill_rows"] == 2 * 2 + 2 and len(flow["bill_sha1"]) == 40
     assert flow["other"] == {"income": {"count": 0, "amount": 0}, "expense": {"count": 0, "amount": 0}}
     assert _alerts(platform, "fundflow_disagreement") == []
+
+    def read_again(*_: object) -> None:
+        raise AssertionError("a run read the stored fund-flow bill again")
+
+    monkeypatch.setattr(bills, "read_fundflow_bill", read_again)  # the sums were stored with the bill
     assert _job(platform, account["id"]) is None  # re-run from the stored bills: the same check
     assert _run(merchant, account["id"])["fundflow"] == flow
 

@@ -180,3 +180,13 @@ def test_the_upload_endpoint_takes_a_fundflow_bill_before_and_after_the_trade_bi
         unknown = http.post(url + "&kind=ledger", content=trade, headers=admin)
         assert unknown.status_code == 400 and "kind" in unknown.text, unknown.text
     runtime.close()
+
+
+def test_a_tally_stored_with_its_bill_reads_back_the_same(world: World) -> None:
+    items, _ = _day(world)
+    rows = [*_flow(world, items), fund_row(99, business_name="提现", business_type="提现", direction=EXPENSE,
+                                           amount_fen=777)]
+    tally = ff.tally(rows)
+    again = ff.FlowTally.of_record(json.loads(json.dumps(tally.as_record())))
+    assert again == tally and again.totals() == tally.totals() and again.other() == tally.other()
+    assert again.other()["expense"] == {"count": 1, "amount": 777}

@@ -114,6 +114,18 @@ class FlowTally:
     def other(self) -> dict[str, dict[str, int]]:
         return {"income": Figure(*self.other_income).as_dict(), "expense": Figure(*self.other_expense).as_dict()}
 
+    def as_record(self) -> dict[str, Any]:
+        """The sums as stored with the bill (:meth:`of_record` reads them back), so no run reads it again."""
+        return {"rows": self.rows, "items": {name: list(item) for name, item in self._items.items()},
+                "other_income": list(self.other_income), "other_expense": list(self.other_expense)}
+
+    @classmethod
+    def of_record(cls, record: dict[str, Any]) -> FlowTally:
+        return cls(rows=int(record["rows"]),
+                   _items={name: [int(v) for v in record["items"][name]] for name in ITEMS},
+                   other_income=[int(v) for v in record["other_income"]],
+                   other_expense=[int(v) for v in record["other_expense"]])
+
 
 def tally(rows: Iterable[WechatFundFlowRow]) -> FlowTally:
     """Add up a fund-flow bill's rows (a stream: nothing is kept but the sums)."""

@@ -75,14 +75,16 @@ def store(session: Session, ctx: ServiceContext, account: ChannelAccount, day: d
                                     channel=account.channel, kind=KIND, created_at=now)
         session.add(stored)
     stored.sha1, stored.size, stored.content_gz, stored.source = read.sha1, read.size, read.content_gz, source
+    stored.tally = read.tally.as_record()
     stored.updated_at = now
     session.flush()
     return stored
 
 
 def prepare(ctx: ServiceContext, account: ChannelAccount, day: date, trade: ff.Totals) -> ff.FundFlowCheck | None:
-    """A run's fund-flow check, before its transaction: the stored fund-flow bill of the day (if any) read and
-    compared with the trade bill's ``trade`` totals; None for a channel without fund-flow bills.
+    """A run's fund-flow check, before its transaction: the stored fund-flow bill of the day (if any) compared
+    with the trade bill's ``trade`` totals, by the sums stored with it (a bill stored before those were kept
+    is read again); None for a channel without fund-flow bills.
 
     Raises:
         BillError subclasses: the stored fund-flow bill no longer reads (it was checked when stored).
@@ -91,9 +93,12 @@ def prepare(ctx: ServiceContext, account: ChannelAccount, day: date, trade: ff.T
         return None
     with ctx.db.read() as session:
         stored = repository.bill(session, account.id, day, KIND)
-        content, sha1 = (stored.content_gz, stored.sha1) if stored is not None else (None, None)
-    flow = bills.read_fundflow_bill(io.BytesIO(content)).tally if content is not None else None
-    return ff.check(trade, flow, sha1)
+        if stored is None:
+            return ff.check(trade, None, None)
+        if stored.tally is not None:
+            return ff.check(trade, ff.FlowTally.of_record(stored.tally), stored.sha1)
+        content, sha1 = stored.content_gz, stored.sha1
+    return ff.check(trade, bills.read_fundflow_bill(io.BytesIO(content)).tally, sha1)
 
 
 def record(session: Session, ctx: ServiceContext, account: ChannelAccount, run: ReconciliationRun,

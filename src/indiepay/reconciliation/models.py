@@ -36,6 +36,8 @@ class ReconciliationBill(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
     source: Mapped[str] = mapped_column(String(16))  # fetch | upload | import
+    # a fund-flow bill's bookings added up when stored (fundflow.FlowTally.as_record); None: read the bill
+    tally: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
