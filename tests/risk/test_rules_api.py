@@ -71,3 +71,21 @@ def test_a_rule_set_that_cannot_run_is_refused_whole(platform: PlatformUnderTest
     assert platform.admin.get("/v1/risk/rules").json()["version"] == "v1"
     assert merchant.api.put("/v1/risk/rules", json={"rules": as_items()}).status_code in (401, 403)
     assert merchant.api.get("/v1/risk/rules").status_code in (401, 403)
+
+
+def test_a_reread_of_the_same_version_keeps_the_rule_set_and_a_new_version_replaces_it(
+        platform: PlatformUnderTest, monkeypatch: Any) -> None:
+    from indiepay.risk import rulesets
+
+    ctx = platform.runtime.ctx
+    monkeypatch.setattr(rulesets, "CACHE_SECONDS", 0.0)  # every call reads the version in force again
+    first = rulesets.active_ruleset(ctx)
+    assert rulesets.active_ruleset(ctx) is first  # unchanged: the same object, its plans warm
+    monkeypatch.setattr(ctx.settings, "risk_shadow", True)  # INDIEPAY_RISK_SHADOW: built once, not per payment
+    shadowed = rulesets.active_ruleset(ctx)
+    assert all(rule.shadow for rule in shadowed.rules) and rulesets.active_ruleset(ctx) is shadowed
+    monkeypatch.setattr(ctx.settings, "risk_shadow", False)
+    put = platform.admin.put("/v1/risk/rules", json={"rules": as_items()})
+    assert put.status_code == 200, put.text
+    newer = rulesets.active_ruleset(ctx)
+    assert newer is not first and newer.version == put.json()["version"]

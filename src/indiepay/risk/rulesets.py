@@ -38,6 +38,7 @@ BUILT_IN_SEQUENCE = 1  # RULESET_V1; stored versions start at 2
 class _Cached:
     fetched_at: float
     ruleset: rules.RuleSet
+    shadowed: rules.RuleSet  # the same rules, every one in shadow mode (``INDIEPAY_RISK_SHADOW``)
 
 
 _cache: weakref.WeakKeyDictionary[object, _Cached] = weakref.WeakKeyDictionary()
@@ -48,29 +49,36 @@ def active_ruleset(ctx: ServiceContext, session: Session | None = None) -> rules
     """The rule set in force (every rule in shadow mode under ``INDIEPAY_RISK_SHADOW``).
 
     Reads through ``session`` when given (inside a payment's transaction), else through a short read."""
-    ruleset = _current(ctx, session)
-    return rules.all_shadow(ruleset) if ctx.settings.risk_shadow else ruleset
+    cached = _current(ctx, session)
+    return cached.shadowed if ctx.settings.risk_shadow else cached.ruleset
 
 
-def _current(ctx: ServiceContext, session: Session | None) -> rules.RuleSet:
+def _current(ctx: ServiceContext, session: Session | None) -> _Cached:
     engine = ctx.db.engine
     cached = _cache.get(engine)
     if cached is not None and time.monotonic() - cached.fetched_at < CACHE_SECONDS:
-        return cached.ruleset
+        return cached
     if session is not None:
-        ruleset = _load(session)
+        ruleset = _load(session, cached.ruleset if cached is not None else None)
     else:
         with ctx.db.read() as reading:
-            ruleset = _load(reading)
+            ruleset = _load(reading, cached.ruleset if cached is not None else None)
+    kept = cached is not None and cached.ruleset is ruleset
+    fresh = _Cached(time.monotonic(), ruleset, cached.shadowed if cached is not None and kept
+                    else rules.all_shadow(ruleset))
     with _lock:
-        _cache[engine] = _Cached(time.monotonic(), ruleset)
-    return ruleset
+        _cache[engine] = fresh
+    return fresh
 
 
-def _load(session: Session) -> rules.RuleSet:
+def _load(session: Session, known: rules.RuleSet | None) -> rules.RuleSet:
+    """The newest stored rule set; ``known`` itself when it is that version (versions are never edited, and
+    a rule set kept is one whose measuring plans stay warm)."""
     stored = session.scalars(select(StoredRuleSet).order_by(StoredRuleSet.sequence.desc()).limit(1)).first()
     if stored is None:
         return rules.RULESET_V1
+    if known is not None and known.version == stored.version:
+        return known
     return rules.RuleSet(stored.version, tuple(_rule(item) for item in stored.rules))
 
 
@@ -91,7 +99,7 @@ def put_rules(session: Session, ctx: ServiceContext, principal: Principal, propo
         InvalidRequest (``invalid_rules``): a rule a check could not run (unknown kind, wrong params, a
             duplicate id, …) — the message names the rule; nothing is stored.
     """
-    current = _load(session)
+    current = _load(session, None)
     previous = {rule.id: rule for rule in current.rules}
     new_rules = []
     try:
@@ -124,7 +132,7 @@ def put_rules(session: Session, ctx: ServiceContext, principal: Principal, propo
 def remember(ctx: ServiceContext, ruleset: rules.RuleSet) -> None:
     """Put ``ruleset`` in force in this process at once — call it once its transaction has committed."""
     with _lock:
-        _cache[ctx.db.engine] = _Cached(time.monotonic(), ruleset)
+        _cache[ctx.db.engine] = _Cached(time.monotonic(), ruleset, rules.all_shadow(ruleset))
 
 
 def _as_dict(rule: rules.Rule) -> dict[str, Any]:
