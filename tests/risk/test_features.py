@@ -204,3 +204,33 @@ def test_an_alipay_buyer_id_is_counted_like_an_openid(db: Database) -> None:
     measured = shop.measure(buyer_id="2088102146225135")
     assert measured.payer_payments == {("buyer_id", 10): 3}
     assert measured.payer_failures == {("buyer_id", 60): 1}
+
+
+def test_on_sqlite_the_measure_and_the_history_read_the_merchants_index_only(db: Database) -> None:
+    shop = Shop(db, NOW - timedelta(days=400))
+    shop.pay(minutes_ago(3), openid="o_A", client_ip="1.1.1.1")
+    with db.read() as session:
+        recent = features.measure_recent(session, RULESET_V1, merchant_id=shop.id, livemode=False,
+                                         payer={"openid": "o_A", "client_ip": "1.1.1.1"}, now=NOW)
+        assert recent.used_today_by_account == {shop.account_id: 1_000}  # pay() defaults to 1,000 fen
+        if db.engine.dialect.name != "sqlite":
+            return  # PostgreSQL keeps the four-column index (migration 0017)
+        connection = session.connection()
+        plan = features._plan(RULESET_V1.needs("payment"), ("openid", "client_ip"))
+        for statement in (plan.statement, features._HISTORY):
+            compiled = statement._for(connection.dialect)
+            steps = [row[3] for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled.sql}", tuple(None for _ in compiled.names))]
+            assert any("COVERING INDEX ix_payments_merchant_created" in step for step in steps), steps
+
+
+def test_migration_0017_goes_down_and_up_with_payments_present(db: Database) -> None:
+    Shop(db, NOW).pay(NOW)
+    config = alembic_config(db.url)
+    command.downgrade(config, "0016")
+    columns = {i["name"]: i["column_names"] for i in inspect(db.engine).get_indexes("payments")}
+    assert columns["ix_payments_merchant_created"] == ["merchant_id", "livemode", "created_at", "id"]
+    command.upgrade(config, "head")
+    columns = {i["name"]: i["column_names"] for i in inspect(db.engine).get_indexes("payments")}
+    carried = ["status", "amount", "channel_account_id", "payer"] if db.engine.dialect.name == "sqlite" else []
+    assert columns["ix_payments_merchant_created"] == ["merchant_id", "livemode", "created_at", "id", *carried]

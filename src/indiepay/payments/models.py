@@ -15,6 +15,7 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("merchant_id", "livemode", "out_trade_no", name="uq_payments_out_trade_no"),
+        # on SQLite also carries status, amount, channel_account_id, payer (migration 0017): admission's measure
         Index("ix_payments_merchant_created", "merchant_id", "livemode", "created_at", "id"),
         Index("ix_payments_status_next_query", "status", "next_query_at"),
         Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),

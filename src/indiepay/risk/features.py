@@ -2,7 +2,8 @@
 kept apart by ``livemode``).
 
 On every payment: one query over the merchant's payments since the start of the business day (or the
-widest window a rule reads, when that reaches further back), on ``ix_payments_merchant_created``, sums
+widest window a rule reads, when that reaches further back), on ``ix_payments_merchant_created`` (which on
+SQLite carries every column the statement reads: no table row is looked up, migration 0017), sums
 today's counted volume per channel account — the daily limit and the daily-cap rule read the total, routing
 reads each of the merchant's own accounts' share against its cap — and counts the payer's payments and
 failures and the merchant's payments for every window at once, with conditional sums.
