@@ -75,12 +75,15 @@ from indiepay.merchants.auth import Principal
 from indiepay.merchants.models import Merchant
 from indiepay.payments import admission
 from indiepay.payments.models import Payment
-from indiepay.risk import features, rules, rulesets, screening
+from indiepay.risk import features, history, rules, rulesets, screening
 from indiepay.routing import service as routing
 from indiepay.routing.health import HealthRegistry
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # 14:00 in Beijing: most of today's business day is behind
-STEP = timedelta(milliseconds=20)  # measured payments come at 50 a second across the merchants
+BURST_STEP = timedelta(milliseconds=20)  # --shape burst: 50 payments a second across the merchants
+HISTORY_DAYS = 30
+AMOUNTS = (100, 990, 2_500, 8_800, 19_900, 49_900, 150_000, 600_000)
+AMOUNT_WEIGHTS = (10, 15, 20, 20, 15, 10, 8, 2)  # one payment in fifty is large (¥6,000)
 METHODS = frozenset({"wechat_native", "wechat_jsapi", "wechat_h5"})
 STATUSES = (("succeeded", 60), ("closed", 22), ("pending", 6), ("failed", 7), ("expired_like_closed", 5))
 
@@ -136,8 +139,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def populate(db: Database, merchants: int, history: int, rng: random.Random) -> dict[str, Any]:
-    """Merchants, accounts and payments with Core executemany; returns the payer pools for the run."""
+def weighted_pct(values: list[tuple[float, float]], q: float) -> float:
+    """The ``q`` quantile of (value, weight) pairs whose weights sum to 1."""
+    total = 0.0
+    for value, weight in sorted(values):
+        total += weight
+        if total >= q:
+            return value
+    return max(value for value, _ in values)
+
+
+def populate(db: Database, merchants: int, history: int, rng: random.Random, *, burst: bool) -> dict[str, Any]:
+    """Merchants, accounts and payments with Core executemany; returns the payer pools for the run.
+
+    ``history`` payments spread evenly over the last 30 days up to now (``burst``: a tenth of them crowded
+    into today, and smaller amounts — today already far above each merchant's normal)."""
     merchant_rows, account_rows, weights = [], [], {}
     for m in range(merchants):
         mid = f"mch_{m:05d}"
@@ -171,10 +187,10 @@ def populate(db: Database, merchants: int, history: int, rng: random.Random) -> 
     payment_rows = []
     for p in range(history):
         mid = f"mch_{rng.randrange(merchants):05d}"
-        if p % 10 == 0:  # a tenth is today, up to now
+        if burst and p % 10 == 0:  # a tenth is today, up to now
             created = today_start + (NOW - today_start) * rng.random()
         else:
-            created = NOW - timedelta(days=30) * rng.random()
+            created = NOW - timedelta(days=HISTORY_DAYS) * rng.random()
         created = max(created, merchant_rows[int(mid[4:])]["created_at"])
         status = rng.choice(statuses)
         status = "closed" if status == "expired_like_closed" else status
@@ -183,8 +199,7 @@ def populate(db: Database, merchants: int, history: int, rng: random.Random) -> 
         account = rng.choice(accounts_of[mid][:-1] or accounts_of[mid])
         payment_rows.append({
             "id": f"pay_{p:012d}", "merchant_id": mid, "livemode": True, "channel_account_id": account,
-            "channel": "wechatpay", "method": "wechat_jsapi", "amount": rng.choice((100, 990, 2_500, 8_800, 19_900,
-                                                                                 49_900, 150_000)),
+            "channel": "wechatpay", "method": "wechat_jsapi", "amount": _amount(rng, history=True, burst=burst),
             "currency": "CNY", "out_trade_no": f"o{p:012d}", "description": "bench history", "status": status,
             "collection_mode": "independent", "channel_fee_bps": 60, "platform_fee_bps": 0,
             "refunded_amount": 0, "refund_reserved": 0, "late_payment": False, "query_attempts": 0,
@@ -198,6 +213,25 @@ def populate(db: Database, merchants: int, history: int, rng: random.Random) -> 
         for start in range(0, len(payment_rows), 10_000):
             session.execute(insert(Payment.__table__), payment_rows[start:start + 10_000])
     return {"openids": openids, "ips": ips, "weights": weights}
+
+
+def roll_up_history(db: Database) -> None:
+    """What the ``risk.day_volumes`` job has done by 14:00: every finished day of the month rolled up."""
+    today = business_day(NOW)
+    for back in range(1, HISTORY_DAYS + 2):
+        day = today - timedelta(days=back)
+        with db.read() as session:
+            volumes = history.day_volumes(session, day)
+        with db.transaction() as session:
+            history.store_day(session, day, volumes, NOW)
+
+
+def _amount(rng: random.Random, *, history: bool, burst: bool) -> int:
+    """Steady traffic: today's payments are drawn like the history's. Burst: the history has no large
+    payments, today's are uniform over the amounts, large ones included."""
+    if not burst:
+        return rng.choices(AMOUNTS, AMOUNT_WEIGHTS)[0]
+    return rng.choice(AMOUNTS[:-1] if history else AMOUNTS)
 
 
 INSERT_PAYMENT = insert(Payment.__table__)  # prebuilt, as payment creation runs it
@@ -234,8 +268,8 @@ class Timed:
 
 
 def run(db: Database, payments: int, data: dict[str, Any], merchants: int, rng: random.Random,
-        clock: FixedClock, *, sweep: bool = False) -> list[Sample]:
-    """``payments`` payments, one every ``STEP`` of the clock (the platform's pace across all merchants);
+        clock: FixedClock, *, step: timedelta, burst: bool, sweep: bool = False) -> list[Sample]:
+    """``payments`` payments, one every ``step`` of the clock (the platform's pace across all merchants);
     ``sweep``: one to each merchant in turn instead of random ones (a warm-up: the day is under way)."""
     health = HealthRegistry(clock)
     ctx: Any = SimpleNamespace(settings=Settings(), clock=clock, db=db, health=health)  # what admission reads
@@ -259,11 +293,11 @@ def run(db: Database, payments: int, data: dict[str, Any], merchants: int, rng: 
     samples: list[Sample] = []
     try:
         for i in range(payments):
-            clock.advance(STEP)
+            clock.advance(step)
             now = clock.now()
             m = i % merchants if sweep else rng.randrange(merchants)
             mid = f"mch_{m:05d}"
-            amount = rng.choice((100, 990, 2_500, 8_800, 19_900, 49_900, 150_000, 600_000))
+            amount = _amount(rng, history=False, burst=burst)
             payer = {"openid": rng.choice(data["openids"][mid]), "client_ip": rng.choice(data["ips"])}
             baseline, baseline_commit = _baseline(db, mid, m, amount, payer, now)
             baseline_again, _ = _baseline(db, mid, m, amount, payer, now)
@@ -320,11 +354,19 @@ def _baseline(db: Database, mid: str, m: int, amount: int, payer: dict[str, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--merchants", type=int, default=1_000)
-    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--history", type=int, help="payments over the last 30 days (steady: 1,000,000; "
+                                                      "burst: 100,000)")
     parser.add_argument("--payments", type=int, default=5_000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shape", choices=("steady", "burst"), default="steady",
+                        help="steady: today's payments come at the history's pace and are drawn like it; burst: "
+                             "every merchant at many times its normal volume (half the payments are reviewed)")
     args = parser.parse_args()
+    burst = args.shape == "burst"
+    if args.history is None:
+        args.history = 100_000 if burst else 1_000_000
+    step = BURST_STEP if burst else timedelta(days=HISTORY_DAYS) / args.history
     assert len(RULESET_20.rules) == 20
     rules.validate(RULESET_20.rules)
     rng = random.Random(args.seed)
@@ -333,16 +375,17 @@ def main() -> None:
         upgrade(url)
         db = Database(url)
         started = time.perf_counter()
-        data = populate(db, args.merchants, args.history, rng)
+        data = populate(db, args.merchants, args.history, rng, burst=burst)
+        roll_up_history(db)
         load_s = time.perf_counter() - started
         gc.collect()
         gc.freeze()  # as `indiepay serve` does once started: set-up objects are never scanned again
         clock = FixedClock(NOW)
         # the day is under way (14:00): every merchant has been paid once today in this process, as a server
         # that has run since the morning has; these first payments read the 30-day history, reported apart
-        firsts = run(db, args.merchants, data, args.merchants, rng, clock, sweep=True)
-        run(db, args.warmup, data, args.merchants, rng, clock)
-        samples = run(db, args.payments, data, args.merchants, rng, clock)
+        firsts = run(db, args.merchants, data, args.merchants, rng, clock, step=step, burst=burst, sweep=True)
+        run(db, args.warmup, data, args.merchants, rng, clock, step=step, burst=burst)
+        samples = run(db, args.payments, data, args.merchants, rng, clock, step=step, burst=burst)
         db.dispose()
     report(args, load_s, samples, firsts)
 
@@ -354,7 +397,7 @@ def report(args: argparse.Namespace, load_s: float, samples: list[Sample], first
         print(f"| {label} | {pct(values, 0.5):.3f} | {pct(values, 0.99):.3f} | {statistics.fmean(values):.3f} |")
 
     admitted = [s for s in samples if s.outcome in ("allow", "review")]
-    print(f"# risk bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
+    print(f"# risk bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, {args.shape} traffic, "
           f"{args.merchants} merchants, {args.history} history payments (loaded in {load_s:.1f} s), "
           f"{len(RULESET_20.rules)} rules, {args.payments} payments")
     print("| measure | p50 ms | p99 ms | mean ms |")
@@ -376,6 +419,12 @@ def report(args: argparse.Namespace, load_s: float, samples: list[Sample], first
         row(f"added, {outcome} payments only (n={len(mine)})", [s.added * ms for s in mine])
     row(f"added, a merchant's first payment of the day in the process (history read; n={len(firsts)})",
         [s.added * ms for s in firsts])
+    share = min(args.merchants / (args.history / HISTORY_DAYS), 1.0)  # first payments among a day's payments
+    mixed = [(s.added * ms, (1 - share) / len(samples)) for s in samples] + [
+        (s.added * ms, share / len(firsts)) for s in firsts]
+    print(f"| added over a whole day: first payments at their share of a day's payments ({share:.1%}) | "
+          f"{weighted_pct(mixed, 0.5):.3f} | {weighted_pct(mixed, 0.99):.3f} | "
+          f"{sum(v * w for v, w in mixed):.3f} |")
     row("commit, baseline", [s.baseline_commit * ms for s in admitted])
     for outcome in ("allow", "review"):
         row(f"commit, measured {outcome}", [s.commit * ms for s in outcomes.get(outcome, [])] or [0.0])

@@ -29,6 +29,7 @@ from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
 from indiepay.reconciliation import tasks as reconciliation_tasks
 from indiepay.refunds.service import SYNC_JOB
 from indiepay.refunds.sync import run_sync_job
+from indiepay.risk import tasks as risk_tasks
 from indiepay.settlements.payouts import (
     PAYOUT_JOB,
     PayoutProvider,
@@ -61,6 +62,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
         reconciliation_tasks.FEES_JOB: bind(reconciliation_tasks.run_fees_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
+        risk_tasks.DAY_VOLUMES_JOB: bind(risk_tasks.run_day_volumes_job),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
         alert_tasks.SUMMARY_JOB: bind(alert_tasks.run_summary_job),
     }
@@ -102,11 +104,12 @@ class Runtime:
             return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
 
     def seed_jobs(self) -> None:
-        """Queue the recurring jobs a worker needs (the daily settlement, reconciliation and key check);
-        idempotent, safe from many workers."""
+        """Queue the recurring jobs a worker needs (the daily settlement, reconciliation, key check and risk
+        day volumes); idempotent, safe from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
         reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
         key_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
+        risk_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:
         self.worker.stop()

@@ -19,7 +19,7 @@ from indiepay.db.migrate import alembic_config
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
-from indiepay.risk import features
+from indiepay.risk import features, history
 from indiepay.risk.models import RiskDecision
 from indiepay.risk.rules import RULESET_V1, Features
 
@@ -217,7 +217,7 @@ def test_on_sqlite_the_measure_and_the_history_read_the_merchants_index_only(db:
             return  # PostgreSQL keeps the four-column index (migration 0017)
         connection = session.connection()
         plan = features._plan(RULESET_V1.needs("payment"), ("openid", "client_ip"))
-        for statement in (plan.statement, features._HISTORY):
+        for statement in (plan.statement, history._SCANNED):
             compiled = statement._for(connection.dialect)
             steps = [row[3] for row in connection.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {compiled.sql}", tuple(None for _ in compiled.names))]

@@ -8,7 +8,8 @@ today's counted volume per channel account — the daily limit and the daily-cap
 reads each of the merchant's own accounts' share against its cap — and counts the payer's payments and
 failures and the merchant's payments for every window at once, with conditional sums.
 The trailing 30-day history (for "far above normal") does not change during a business day, so it is
-computed once per merchant, mode and day and kept in a small per-database cache. On a refund: one
+read once per merchant, mode and day — from the days' roll-ups (:mod:`.history`) — and kept in a small
+per-database cache. On a refund: one
 statement with three scalar subqueries over the trailing 7 days.
 """
 
@@ -29,7 +30,7 @@ from indiepay.db.prepared import Prepared
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.refunds.models import Refund
-from indiepay.risk import rules
+from indiepay.risk import history, rules
 from indiepay.risk.repository import COUNTED
 
 FAILED = ("failed", "closed")
@@ -199,26 +200,17 @@ def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
 
 
 def _history(session: Session, merchant: Merchant, livemode: bool, today: date) -> History:
-    """The merchant's payments over the (at most) 30 business days before today; cached for the day."""
+    """The merchant's payments over the (at most) 30 business days before today (:mod:`.history`: daily
+    roll-ups, payments only for days not rolled up yet); cached for the day."""
     cache = _histories.setdefault(session.get_bind(), {})
     key = (merchant.id, livemode, today)
     cached = cache.get(key)
     if cached is not None:
         return cached
     days = min(max((today - business_day(merchant.created_at)).days, 0), rules.HISTORY_DAYS)
-    start, end = business_day_start(today - timedelta(days=days)), business_day_start(today)
-    (row,) = _HISTORY.rows(session, {"merchant_id": merchant.id, "livemode": livemode, "start": start, "end": end})
-    history = History(days=days, volume=int(row[0] or 0), count=int(row[1] or 0))
+    volume, count = history.merchant_history(session, merchant.id, livemode, today - timedelta(days=days), today)
+    found = History(days=days, volume=volume, count=count)
     if len(cache) >= CACHE_LIMIT:
         cache.clear()
-    cache[key] = history
-    return history
-
-
-_HISTORY = Prepared(  # the first payment of each merchant's day runs it
-    select(func.coalesce(func.sum(case((or_(*(PAYMENT.status == status for status in COUNTED)), PAYMENT.amount),
-                                       else_=0)), 0),
-           func.count())
-    .where(PAYMENT.merchant_id == bindparam("merchant_id"), PAYMENT.livemode == bindparam("livemode"),
-           PAYMENT.created_at >= bindparam("start", type_=UTCDateTime()),
-           PAYMENT.created_at < bindparam("end", type_=UTCDateTime())))
+    cache[key] = found
+    return found

@@ -68,3 +68,28 @@ class StoredRuleSet(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime]
+
+
+class RiskDayVolume(Base):
+    """One merchant's payments of one finished business day (Asia/Shanghai) in one mode, rolled up once by
+    the ``risk.day_volumes`` job: the 30-day history the "far above normal" rules read becomes a sum of at
+    most thirty of these rows instead of a scan of the merchant's month of payments. ``volume`` counts the
+    payments that took or may take money (as the daily limits do), ``count`` all of them."""
+
+    __tablename__ = "risk_day_volumes"
+
+    merchant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    business_date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    volume: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class RiskDayVolumeRun(Base):
+    """A business day whose volumes are rolled up (a merchant without a row that day took nothing)."""
+
+    __tablename__ = "risk_day_volume_runs"
+
+    business_date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    merchants: Mapped[int]  # rows written
+    computed_at: Mapped[datetime]
