@@ -4,7 +4,14 @@ A fresh SQLite database (migrated) holds ``--merchants`` merchants (a third ente
 their own, some created in the last two weeks), each with 2–3 production WeChat Pay accounts (one or two
 primaries and a backup; a daily cap on some), and ``--history`` payments over the previous 30 days and
 today (mixed statuses; payers with an openid from a small per-merchant pool and a client IP from a shared
-pool, so the velocity and failure windows find rows), inserted with Core executemany.
+pool, so the velocity and failure windows find rows), inserted with Core executemany; the finished days
+are rolled up as the ``risk.day_volumes`` job has done by 14:00.
+
+Traffic (``--shape``). **steady** (default): 1,000,000 payments spread evenly over the month (~33,000 a
+day), and today's measured payments at that same pace (one every 2.6 s of the clock, across merchants) with
+the same amounts (one in fifty large): a platform's normal day. **burst**: 100,000 payments with a tenth
+crowded into today, and the measured payments 50 a second with large amounts common — every merchant far
+above its normal, so about half the payments are reviewed (the shape of runs before 12:00 on 2026-11-26).
 
 The rule set has 20 rules: ``RULESET_V1`` plus rules of the same kinds with other thresholds (validated).
 
@@ -43,7 +50,7 @@ Warm-up: one payment to each merchant in turn — at 14:00 the day is under way,
 since the morning has read each active merchant's 30-day history once (cached for the day); these first
 payments are reported on their own row — then ``--warmup`` random ones.
 
-    python bench/risk.py [--merchants 1000] [--history 100000] [--payments 5000] [--seed 7]
+    python bench/risk.py [--shape steady|burst] [--merchants 1000] [--history N] [--payments 5000] [--seed 7]
 """
 
 from __future__ import annotations
