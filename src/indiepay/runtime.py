@@ -108,7 +108,7 @@ class Runtime:
         day volumes); idempotent, safe from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
         reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
-        key_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
+        key_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
         risk_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:

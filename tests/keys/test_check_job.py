@@ -117,8 +117,8 @@ def test_reminders_start_over_for_rotated_credentials(db: Database) -> None:
 def test_the_daily_chain_renews_itself_at_0900_beijing(db: Database) -> None:
     now = datetime(2030, 3, 1, 0, 30, tzinfo=UTC)  # 08:30 Beijing
     clock = FixedClock(now)
-    assert tasks.seed_schedule(db, clock) == date(2030, 3, 1)
-    assert tasks.seed_schedule(db, clock) is None  # one chain, however many workers start
+    assert tasks.CHAIN.seed(db, clock) == date(2030, 3, 1)
+    assert tasks.CHAIN.seed(db, clock) is None  # one chain, however many workers start
     early = tasks.run_check_job(db, clock, {"date": "2030-03-01"})
     assert isinstance(early, RetryLater)
     assert early.at == datetime(2030, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 Beijing

@@ -7,7 +7,8 @@ channel accounts and raises the rotation reminders and expiry alerts that are du
 window has ended (:func:`indiepay.accounts.rotation.drop_expired_previous`). Alerts carry the dedupe keys
 ``key_expiry:<account>:<days>@<expiry date>`` / ``key_rotation:<account>:<days>@<issue time>``, so each
 fires once however often the job runs, and starts over for new credentials.
-:func:`seed_schedule` starts the chain when a worker starts; safe from every worker at once.
+``CHAIN.seed`` (:class:`~indiepay.db.jobs.daily.DailyChain`) starts the chain when a worker starts; safe from
+every worker at once.
 
 The keys' issue time is when the account's current credentials were entered: its creation or its last
 rotation (``updated_at``, which nothing else moves).
@@ -16,11 +17,10 @@ rotation (``updated_at``, which nothing else moves).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -29,15 +29,13 @@ from indiepay.alerts.models import Alert
 from indiepay.alerts.service import raise_alert
 from indiepay.core.clock import BUSINESS_TZ, Clock, as_utc, business_day
 from indiepay.db.engine import Database
-from indiepay.db.jobs.models import Job
-from indiepay.db.jobs.queue import enqueue
+from indiepay.db.jobs.daily import DailyChain
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.keys.expiry import EXPIRY, ROTATION, Reminder, reminders_due
 
 log = logging.getLogger(__name__)
 CHECK_JOB = "keys.check"
 RUN_HOUR = 9  # Beijing time
-_DAY_KEY = "keys.check:"
 
 
 def run_at(day: date) -> datetime:
@@ -58,35 +56,14 @@ def dedupe_key(kind: str, account_id: str, days: int, gen: str) -> str:
     return f"{kind}:{account_id}:{days}@{gen}"
 
 
-def schedule_day(session: Session, clock: Clock, day: date) -> None:
-    """Queue the check of ``day`` at its run time (once: the job's key is the date)."""
-    enqueue(session, CHECK_JOB, {"date": day.isoformat()}, now=clock.now(), run_at=run_at(day),
-            unique_key=f"{_DAY_KEY}{day.isoformat()}")
-
-
-def seed_schedule(db: Database, clock: Clock) -> date | None:
-    """Start the daily chain unless a check is queued or running: queue today's (it runs at once when
-    09:00 has passed; checking twice changes nothing). Returns the day queued, or ``None``."""
-    try:
-        with db.transaction() as session:
-            waiting = session.scalars(select(Job.id).where(Job.kind == CHECK_JOB,
-                                                           Job.status.in_(("queued", "running"))).limit(1)).first()
-            if waiting is not None:
-                return None
-            day = business_day(clock.now())
-            schedule_day(session, clock, day)
-            return day
-    except IntegrityError:
-        return None  # another worker seeded the same day at the same moment
+CHAIN = DailyChain(CHECK_JOB, run_at, business_day)  # seeded with today's check: checking twice changes nothing
 
 
 def run_check_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLater | None:
     """Job: queue tomorrow's check, then raise the reminders due now for every active account."""
-    day = date.fromisoformat(str(args["date"]))
-    if clock.now() < run_at(day):
-        return RetryLater(at=run_at(day), reason="the day's key check is not due yet")
-    with db.transaction() as session:
-        schedule_day(session, clock, day + timedelta(days=1))
+    day = CHAIN.start_day(db, clock, args)
+    if isinstance(day, RetryLater):
+        return day
     with db.transaction() as session:
         raised = check_accounts(session, clock)
     with db.transaction() as session:

@@ -3,8 +3,8 @@
 Each business day ``D`` has one ``settlement.run_day`` job (unique key per date) due at ``D+1 02:00``
 Beijing time. The job first queues ``D+1``'s job, then settles ``D``, so the chain renews itself and a
 failing day never stops the following ones; after downtime the overdue jobs run one after the other and
-catch up. :func:`seed_schedule` starts the chain when a worker starts and no day job is waiting — safe
-to call from every worker at once.
+catch up. :func:`seed_schedule` starts the chain (:class:`~indiepay.db.jobs.daily.DailyChain`) when a worker
+starts and no day job is waiting — safe to call from every worker at once.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from indiepay.core.clock import Clock
 from indiepay.core.errors import Conflict
 from indiepay.db.engine import Database
-from indiepay.db.jobs.models import Job
-from indiepay.db.jobs.queue import enqueue
+from indiepay.db.jobs.daily import DailyChain
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.settlements import rules, service
 
@@ -29,30 +24,17 @@ log = logging.getLogger(__name__)
 RUN_DAY_JOB = "settlement.run_day"
 
 
+CHAIN = DailyChain(RUN_DAY_JOB, rules.run_at, rules.last_closed_day)  # seeded with the last finished day
+
+
 def day_job_key(business_date: date) -> str:
-    return f"{RUN_DAY_JOB}:{business_date.isoformat()}"
-
-
-def schedule_day(session: Session, clock: Clock, business_date: date) -> None:
-    """Queue the settlement of ``business_date`` at its run time (once: the job's key is the date)."""
-    enqueue(session, RUN_DAY_JOB, {"date": business_date.isoformat()}, now=clock.now(),
-            run_at=rules.run_at(business_date), unique_key=day_job_key(business_date))
+    return CHAIN.key(business_date)
 
 
 def seed_schedule(db: Database, clock: Clock) -> date | None:
     """Start the daily chain unless a day job is already queued or running: queue the last finished day
     (settling a day twice changes nothing). Returns the day queued, or ``None``."""
-    try:
-        with db.transaction() as session:
-            waiting = session.scalars(select(Job.id).where(Job.kind == RUN_DAY_JOB,
-                                                           Job.status.in_(("queued", "running"))).limit(1)).first()
-            if waiting is not None:
-                return None
-            day = rules.last_closed_day(clock.now())
-            schedule_day(session, clock, day)
-            return day
-    except IntegrityError:
-        return None  # another worker seeded the same day at the same moment
+    return CHAIN.seed(db, clock)
 
 
 def run_day_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLater | None:
@@ -65,7 +47,7 @@ def run_day_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLater 
     if not rules.is_over(business_date, clock.now()):
         return RetryLater(at=rules.run_at(business_date), reason="the business day has not ended")
     with db.transaction() as session:
-        schedule_day(session, clock, business_date + timedelta(days=1))
+        CHAIN.schedule(session, clock, business_date + timedelta(days=1))
     try:
         with db.transaction() as session:
             batches = service.settle_day(session, clock, business_date)

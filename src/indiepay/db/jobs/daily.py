@@ -32,10 +32,14 @@ class DailyChain:
     run_at: Callable[[date], datetime]
     first_day: Callable[[datetime], date]
 
+    def key(self, day: date) -> str:
+        """The unique key of ``day``'s job."""
+        return f"{self.kind}:{day.isoformat()}"
+
     def schedule(self, session: Session, clock: Clock, day: date) -> None:
         """Queue ``day``'s job at its run time (once: the job's key is the date)."""
         enqueue(session, self.kind, {"date": day.isoformat()}, now=clock.now(), run_at=self.run_at(day),
-                unique_key=f"{self.kind}:{day.isoformat()}")
+                unique_key=self.key(day))
 
     def seed(self, db: Database, clock: Clock) -> date | None:
         """Start the chain unless one of its jobs is queued or running; returns the day queued, or None."""
