@@ -29,15 +29,15 @@ the record of the write-back (``applied_at``, counts).
 
 Exactly once, across crashes and re-runs. Each batch's transaction writes the fees, posts the
 corrections (``fee_correction:<payment id>`` / ``refund_fee_correction:<refund id>``, posted once: an
-existing key is skipped) and advances
-``applied_through`` (the last payment or refund id applied) together; a crash loses at most the open batch, and
-the job resumes after ``applied_through``. Setting a fee is idempotent anyway. A re-run of the day
-replaces the row with a new ``generation`` and resets the cursor; a job still working on the old set
-sees the new generation at its next batch and stops (the re-run queued a job for the new set, which
-leaves out the fees already written — the matcher compares with the stored fee — and whose corrections
-already posted are skipped by their key). The row is locked per batch (``FOR UPDATE`` on PostgreSQL;
-SQLite has one writer), so two workers — or a one-shot caller applying its run's fees before it returns
-(the CLI, :func:`.service.run_day` with ``apply_fees``) and a worker — never apply the same batch twice.
+existing key is skipped) and advances ``applied_through`` (the last payment or refund id applied) together;
+a crash loses at most the open batch, and the job resumes after ``applied_through``. Setting a fee is
+idempotent anyway. A re-run of the day replaces the row with a new ``generation`` and resets the cursor; a
+job still working on the old set sees the new generation at its next batch and stops (the re-run queued a
+job for the new set, which leaves out the fees already written — the matcher compares with the stored fee —
+and whose corrections already posted are skipped by their key). The row is locked per batch (``FOR
+UPDATE`` on PostgreSQL; SQLite has one writer), so two workers — or a one-shot caller applying its run's
+fees before it returns (the CLI, :func:`.service.run_day` with ``apply_fees``) and a worker — never apply
+the same batch twice.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ _PENDING_V1 = ("SELECT payment_id, fee, write, fix, merchant_id, mode, currency,
                "FROM read_parquet($path) WHERE payment_id > $after ORDER BY payment_id")
 """A set stored before refunds had fees (payments only, ``payment_id``), still pending after an upgrade."""
 Row = tuple[Any, ...]  # the columns above, as DuckDB returns them
+FIX, KIND = 3, 8  # positions in a Row: whether the ledger needs a correction; payment or refund
 
 
 @dataclass
@@ -167,9 +168,10 @@ def _apply_batch(ctx: ServiceContext, run_id: str, generation: int, channel: str
                 fees = [(oid, fee) for oid, fee, write, *_, kind in todo if write and (kind == REFUND) == refunds]
                 if fees:
                     repository.write_fees(session, [fees], refunds=refunds)
-            corrected = correct(session, ctx.clock, channel, [item for item in todo if item[3] and item[8] != REFUND])
+            corrected = correct(session, ctx.clock, channel,
+                                [item for item in todo if item[FIX] and item[KIND] != REFUND])
             corrected += refund_fees.correct(session, ctx.clock, channel,
-                                             [item for item in todo if item[3] and item[8] == REFUND])
+                                             [item for item in todo if item[FIX] and item[KIND] == REFUND])
             row.applied_count += len(todo)
             row.applied_through = todo[-1][0]
             row.corrections += corrected

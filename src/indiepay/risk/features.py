@@ -9,8 +9,7 @@ reads each of the merchant's own accounts' share against its cap — and counts 
 failures and the merchant's payments for every window at once, with conditional sums.
 The trailing 30-day history (for "far above normal") does not change during a business day, so it is
 read once per merchant, mode and day — from the days' roll-ups (:mod:`.history`) — and kept in a small
-per-database cache. On a refund: one
-statement with three scalar subqueries over the trailing 7 days.
+per-database cache. On a refund: one statement with three scalar subqueries over the trailing 7 days.
 """
 
 from __future__ import annotations
@@ -73,13 +72,13 @@ def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant,
                 recent: Recent, daily_limit: int, now: datetime) -> rules.Features:
     """The features of a payment about to be created (not yet written), from ``recent`` and the history."""
     need = ruleset.needs("payment")
-    history = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
+    past = _history(session, merchant, livemode, business_day(now)) if need.history else History(0, 0, 0)
     return rules.Features(
         object_type="payment", amount=amount, subject_type=merchant.subject_type,
         account_age_days=_age_days(merchant, now), used_today=recent.used_today, daily_limit=daily_limit,
         payer_payments=recent.payer_payments, payer_failures=recent.payer_failures,
-        merchant_payments=recent.merchant_payments, history_days=history.days, history_volume=history.volume,
-        history_count=history.count)
+        merchant_payments=recent.merchant_payments, history_days=past.days, history_volume=past.volume,
+        history_count=past.count)
 
 
 def for_refund(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,

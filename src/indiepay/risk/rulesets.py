@@ -63,9 +63,8 @@ def _current(ctx: ServiceContext, session: Session | None) -> _Cached:
     else:
         with ctx.db.read() as reading:
             ruleset = _load(reading, cached.ruleset if cached is not None else None)
-    kept = cached is not None and cached.ruleset is ruleset
-    fresh = _Cached(time.monotonic(), ruleset, cached.shadowed if cached is not None and kept
-                    else rules.all_shadow(ruleset))
+    shadowed = cached.shadowed if cached is not None and cached.ruleset is ruleset else rules.all_shadow(ruleset)
+    fresh = _Cached(time.monotonic(), ruleset, shadowed)
     with _lock:
         _cache[engine] = fresh
     return fresh
