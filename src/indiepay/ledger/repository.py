@@ -21,6 +21,18 @@ def entry_by_key(session: Session, event_key: str) -> LedgerEntry | None:
     return session.scalars(select(LedgerEntry).where(LedgerEntry.event_key == event_key)).first()
 
 
+KEY_CHUNK = 500  # event keys per IN list
+
+
+def entry_ids_by_key(session: Session, event_keys: Sequence[str]) -> dict[str, str]:
+    """``event key -> entry id`` for those of ``event_keys`` that were posted (asked in chunks)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(event_keys), KEY_CHUNK):
+        found.update(session.execute(select(LedgerEntry.event_key, LedgerEntry.id).where(
+            LedgerEntry.event_key.in_(event_keys[start:start + KEY_CHUNK]))).tuples().all())
+    return found
+
+
 def entry_by_id(session: Session, entry_id: str) -> LedgerEntry | None:
     return session.get(LedgerEntry, entry_id)
 

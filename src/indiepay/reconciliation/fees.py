@@ -57,8 +57,8 @@ from indiepay.context import ServiceContext
 from indiepay.core.clock import Clock
 from indiepay.db.jobs.queue import enqueue
 from indiepay.ledger import postings
+from indiepay.ledger import repository as ledger_repository
 from indiepay.ledger.appender import PostRequest
-from indiepay.ledger.models import LedgerEntry
 from indiepay.ledger.service import post_many
 from indiepay.reconciliation import refund_fees, repository
 from indiepay.reconciliation import rules as r
@@ -206,11 +206,7 @@ def correct(session: Session, clock: Clock, channel: str, fixes: Sequence[Row]) 
     A payment corrected before keeps its first correction (a key is posted once); a bill re-published with
     yet another fee shows up again as ``fee_mismatch`` for a person to look at."""
     keys = {f"fee_correction:{item[0]}": item for item in fixes}
-    names = list(keys)
-    existing: set[str] = set()
-    for start in range(0, len(names), 500):
-        existing.update(session.scalars(select(LedgerEntry.event_key).where(
-            LedgerEntry.event_key.in_(names[start:start + 500]))))
+    existing = ledger_repository.entry_ids_by_key(session, list(keys))
     requests = []
     for key, (payment_id, actual, _write, _fix, merchant_id, mode, currency, booked, *_) in keys.items():
         if key in existing:

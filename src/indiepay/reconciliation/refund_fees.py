@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
@@ -25,11 +24,9 @@ from indiepay.ledger import accounts as acc
 from indiepay.ledger import postings
 from indiepay.ledger import repository as ledger_repository
 from indiepay.ledger.appender import PostRequest
-from indiepay.ledger.models import LedgerEntry
 from indiepay.ledger.service import post_many
 from indiepay.reconciliation import rules as r
 
-CHUNK = 500
 Row = tuple[Any, ...]  # a fee-set row: id, fee, write, fix, merchant_id, mode, currency, booked, kind
 
 
@@ -48,14 +45,10 @@ def booked_returns(session: Session, channel: str, refunds: Sequence[Row]) -> di
     """``refund id -> returned channel fee`` as the refunds' ledger entries booked it (refunds without an
     entry are left out: nothing was booked, so there is nothing to correct)."""
     keys = {f"refund_succeeded:{item[0]}": item for item in refunds}
-    names = list(keys)
-    entries: dict[str, str] = {}
-    for start in range(0, len(names), CHUNK):
-        entries.update(session.execute(select(LedgerEntry.id, LedgerEntry.event_key).where(
-            LedgerEntry.event_key.in_(names[start:start + CHUNK]))).tuples().all())
-    lines = ledger_repository.entry_lines(session, list(entries))
+    entries = ledger_repository.entry_ids_by_key(session, list(keys))
+    lines = ledger_repository.entry_lines(session, list(entries.values()))
     booked: dict[str, int] = {}
-    for entry_id, key in entries.items():
+    for key, entry_id in entries.items():
         refund_id, _fee, _write, _fix, merchant_id, mode, currency, *_ = keys[key]
         code = _fee_account(channel, merchant_id, mode, currency)
         booked[refund_id] = -sum(amount for line_code, amount in lines[entry_id] if line_code == code)
@@ -67,11 +60,7 @@ def correct(session: Session, clock: Clock, channel: str, fixes: Sequence[Row]) 
     differs from the bill's and that was not corrected before; returns how many were posted."""
     if not fixes:
         return 0
-    names = [correction_key(item[0]) for item in fixes]
-    done: set[str] = set()
-    for start in range(0, len(names), CHUNK):
-        done.update(session.scalars(select(LedgerEntry.event_key).where(
-            LedgerEntry.event_key.in_(names[start:start + CHUNK]))))
+    done = ledger_repository.entry_ids_by_key(session, [correction_key(item[0]) for item in fixes])
     todo = [item for item in fixes if correction_key(item[0]) not in done]
     booked = booked_returns(session, channel, todo)
     requests = []
