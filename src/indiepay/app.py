@@ -58,8 +58,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.ctx = rt.ctx
     app.state.runtime = rt
     errors.install(app)
-    for router in (merchants_router, accounts_router, payments_router, refunds_router, webhooks_router,
-                   ledger_router, settlements_router, notify_router, checkout_router):
+    # every request tries the routers in this order until one matches (tens of µs a router here): the ones
+    # on every payment's path come first — the channels' callbacks, payments, the buyer's checkout
+    for router in (notify_router, payments_router, checkout_router, refunds_router, merchants_router,
+                   accounts_router, webhooks_router, ledger_router, settlements_router):
         app.include_router(router)
     app.include_router(platform_accounts_router)
     app.include_router(kill_switch_router)

@@ -76,7 +76,9 @@ def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True) -> Eng
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        # straight on the driver: every transaction runs this, and SQLAlchemy's statement path around one
+        # constant BEGIN costs several times what SQLite spends on it
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect
+from sqlalchemy import Dialect, Table, bindparam, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -79,11 +80,18 @@ class Prepared:
                   for name, value in values.items()}
         params.update(compiled.literals)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver_error = connection.dialect.loaded_dbapi.Error
         try:
             if compiled.positional:
                 cursor.execute(compiled.sql, [params[name] for name in compiled.names])
             else:
                 cursor.execute(compiled.sql, params)
+        except driver_error as exc:
+            cursor.close()
+            # as SQLAlchemy raises it (IntegrityError for a duplicate key, ...): callers catch those, not
+            # each driver's own classes
+            raise DBAPIError.instance(compiled.sql, params, exc, driver_error,
+                                      dialect=connection.dialect) from exc
         except BaseException:
             cursor.close()
             raise
@@ -115,3 +123,23 @@ class Prepared:
             found = _Compiled(compiled.string, compiled.positional, names, literals, processors)
             self._compiled[dialect.name] = found
             return found
+
+
+_UPDATES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Prepared] = {}
+
+
+def update_where(table: Table, match: Sequence[str], columns: Sequence[str]) -> Prepared:
+    """``UPDATE table SET <columns> WHERE <match columns> = …`` compiled once per shape and kept.
+
+    Run it with the new values under the column names and the matched values under ``where_<column>``;
+    :meth:`Prepared.execute` returns how many rows it changed (a conditional update's "did I win").
+    For the row updates on every payment's path (a payment's state after its channel call or callback):
+    built per call, such an UPDATE costs SQLAlchemy more than SQLite spends running it.
+    """
+    key = (table.name, tuple(match), tuple(columns))
+    statement = _UPDATES.get(key)
+    if statement is None:
+        built = (update(table).where(*(table.c[name] == bindparam(f"where_{name}") for name in match))
+                 .values({name: bindparam(name, type_=table.c[name].type) for name in columns}))
+        statement = _UPDATES.setdefault(key, Prepared(built))
+    return statement

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from indiepay.core.clock import Clock, as_utc
 from indiepay.core.errors import Conflict, InvalidRequest
 from indiepay.core.ids import new_id
+from indiepay.db.prepared import Prepared
 from indiepay.ledger import chain, repository
 from indiepay.ledger.accounts import AccountRef
 from indiepay.ledger.models import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerPosting
@@ -38,12 +39,21 @@ ACCOUNTS: Table = LedgerAccount.__table__  # type: ignore[assignment]
 HEAD: Table = LedgerChainHead.__table__  # type: ignore[assignment]
 IN_CHUNK = 500  # keys per IN (...) lookup
 
-# built once: constructing and cache-keying a statement costs more than running it on this path
-_HEAD_FOR_UPDATE = select(HEAD.c.sequence, HEAD.c.hash).where(HEAD.c.id == repository.HEAD_ID).with_for_update()
-_MOVE_HEAD = (update(HEAD).where(HEAD.c.id == repository.HEAD_ID)
-              .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash")))
-_EXISTING = select(ENTRIES.c.id, ENTRIES.c.event_key, ENTRIES.c.event_type, ENTRIES.c.sequence,
-                   ENTRIES.c.reverses_entry_id).where(ENTRIES.c.event_key.in_(bindparam("keys", expanding=True)))
+# Compiled once and run on the driver (indiepay.db.prepared): a callback posts one entry, and building or
+# even running these through SQLAlchemy costs more than SQLite spends on them. Batches (settlement runs)
+# take the executemany and expanding-IN forms below.
+_HEAD_FOR_UPDATE = Prepared(select(HEAD.c.sequence, HEAD.c.hash).where(HEAD.c.id == repository.HEAD_ID)
+                            .with_for_update())
+_MOVE_HEAD = Prepared(update(HEAD).where(HEAD.c.id == repository.HEAD_ID)
+                      .values(sequence=bindparam("new_sequence", type_=HEAD.c.sequence.type),
+                              hash=bindparam("new_hash", type_=HEAD.c.hash.type)))
+_STORED_COLUMNS = (ENTRIES.c.id, ENTRIES.c.event_key, ENTRIES.c.event_type, ENTRIES.c.sequence,
+                   ENTRIES.c.reverses_entry_id)
+_EXISTING = select(*_STORED_COLUMNS).where(ENTRIES.c.event_key.in_(bindparam("keys", expanding=True)))
+_EXISTING_ONE = Prepared(select(*_STORED_COLUMNS).where(ENTRIES.c.event_key == bindparam("key")))
+_ENTRY_COLUMNS = ("id", "event_key", "event_type", "merchant_id", "description", "occurred_at", "created_at",
+                  "reverses_entry_id", "sequence", "prev_hash", "hash")
+_INSERT_ENTRY = Prepared(insert(ENTRIES), _ENTRY_COLUMNS)
 _ACCOUNT_IDS = select(ACCOUNTS.c.id, ACCOUNTS.c.code).where(ACCOUNTS.c.code.in_(bindparam("codes", expanding=True)))
 _INSERT_ENTRIES = insert(ENTRIES)
 _INSERT_ACCOUNTS = insert(ACCOUNTS)
@@ -51,6 +61,16 @@ _RAW_POSTINGS_QMARK = "INSERT INTO ledger_postings (id, entry_id, account_id, am
 _RAW_POSTINGS_FORMAT = "INSERT INTO ledger_postings (id, entry_id, account_id, amount) VALUES (%s, %s, %s, %s)"
 
 _PENDING_IDS = "indiepay.ledger.pending_account_ids"
+
+
+class _Stored(NamedTuple):
+    """An entry already posted for an event key (as the single-key read returns it)."""
+
+    id: str
+    event_key: str
+    event_type: str
+    sequence: int
+    reverses_entry_id: str | None
 
 
 @dataclass(frozen=True)
@@ -169,9 +189,12 @@ def append(session: Session, clock: Clock, requests: Sequence[PostRequest]) -> l
     if entry_rows:
         # the head lock is held and the keys were checked under it: no other writer can insert them now;
         # the unique constraint on event_key stays as the backstop (it fails the whole unit of work)
-        session.execute(_INSERT_ENTRIES, entry_rows)
+        if len(entry_rows) == 1:
+            _INSERT_ENTRY.execute(session, entry_rows[0])
+        else:
+            session.execute(_INSERT_ENTRIES, entry_rows)
         _insert_postings(session, posting_rows)
-        session.execute(_MOVE_HEAD, {"new_sequence": head_sequence, "new_hash": head_hash})
+        _MOVE_HEAD.execute(session, {"new_sequence": head_sequence, "new_hash": head_hash})
     return results
 
 
@@ -191,15 +214,18 @@ def _insert_postings(session: Session, rows: list[tuple[str, str, str, int]]) ->
 
 
 def _lock_head(session: Session) -> tuple[int, str]:
-    row = session.execute(_HEAD_FOR_UPDATE).first()
-    if row is None:
+    rows = _HEAD_FOR_UPDATE.rows(session, {})
+    if not rows:
         repository.lock_head(session)  # a database not built by the migrations: create the genesis row
-        row = session.execute(_HEAD_FOR_UPDATE).one()
-    return int(row.sequence), str(row.hash)
+        rows = _HEAD_FOR_UPDATE.rows(session, {})
+    sequence, hash_ = rows[0]
+    return int(sequence), str(hash_)
 
 
 def _existing(session: Session, keys: Sequence[str]) -> dict[str, Any]:
     unique = list(dict.fromkeys(keys))
+    if len(unique) == 1:  # a callback's one entry
+        return {row[1]: _Stored._make(row) for row in _EXISTING_ONE.rows(session, {"key": unique[0]})}
     found: dict[str, Any] = {}
     for start in range(0, len(unique), IN_CHUNK):
         chunk = unique[start:start + IN_CHUNK]

@@ -23,6 +23,7 @@ from indiepay.channels.base import (
 )
 from indiepay.core.clock import Clock
 from indiepay.core.ids import new_id
+from indiepay.db.prepared import Prepared
 from indiepay.payments.models import ChannelCall
 
 T = TypeVar("T")
@@ -56,13 +57,15 @@ def call_channel(operation: str, fn: Callable[[], T]) -> CallOutcome[T]:
 
 
 CALLS: Table = ChannelCall.__table__  # type: ignore[assignment]
-_INSERT_CALL = insert(CALLS)  # built once, run with a parameter dict (every channel call writes one)
+# every channel call writes one: compiled once and run on the driver (see indiepay.db.prepared)
+_INSERT_CALL = Prepared(insert(CALLS), ("id", "payment_id", "refund_id", "operation", "outcome", "channel_code",
+                                        "message", "duration_ms", "created_at"))
 
 
 def record_call(session: Session, clock: Clock, call: CallOutcome[Any], *, payment_id: str,
                 refund_id: str | None = None) -> None:
     """Add the call's log row to the caller's transaction."""
-    session.execute(_INSERT_CALL, {
+    _INSERT_CALL.execute(session, {
         "id": new_id("call"), "payment_id": payment_id, "refund_id": refund_id, "operation": call.operation,
         "outcome": call.outcome, "channel_code": call.error.channel_code if call.error else None,
         "message": call.error.message[:1000] if call.error else None, "duration_ms": call.duration_ms,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
 from indiepay.db.pagination import newest_first
+from indiepay.db.prepared import update_where
 from indiepay.payments.models import Payment
 
 
@@ -33,6 +37,19 @@ _BY_CHANNEL_ORDER = select(Payment).where(Payment.channel_account_id == bindpara
 
 def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) -> Payment | None:
     return session.scalars(_BY_CHANNEL_ORDER, {"account_id": account_id, "out_trade_no": out_trade_no}).first()
+
+
+PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+
+
+def update_if_status(session: Session, payment_id: str, status: str, values: Mapping[str, Any]) -> bool:
+    """Set ``values`` on the payment if it is still in ``status``; True when this call changed it.
+
+    The row's state moves only through such conditional updates, so two writers racing (a callback and a
+    query, a close and a late payment) cannot both apply a transition. The session's copy of the payment,
+    if it holds one, is not touched: the caller sets what it needs (``set_committed_value``)."""
+    statement = update_where(PAYMENTS, ("id", "status"), tuple(values))
+    return statement.execute(session, {"where_id": payment_id, "where_status": status, **values}) == 1
 
 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str | None,

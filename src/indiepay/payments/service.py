@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.prepared import Prepared
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.repository import lock_merchant
 from indiepay.payments import admission, repository, state
@@ -97,13 +98,13 @@ def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
         if result.value is not None:
-            session.execute(update(Payment).where(Payment.id == payment_id, Payment.status == state.PENDING)
-                            .values(action=_action(result.value), updated_at=ctx.clock.now())
-                            .execution_options(synchronize_session=False))
+            repository.update_if_status(session, payment_id, state.PENDING,
+                                        {"action": _action(result.value), "updated_at": ctx.clock.now()})
 
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
-_INSERT_PAYMENT = insert(PAYMENTS)  # built once, run with the row's values
+# every column given: compiled once and run on the driver (on every payment's path; see indiepay.db.prepared)
+_INSERT_PAYMENT = Prepared(insert(PAYMENTS), [column.key for column in PAYMENTS.columns])
 
 
 def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCreate,
@@ -138,7 +139,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 next_query_at=now + timedelta(seconds=state.next_query_delay(0)),
                 expires_at=now + timedelta(seconds=expires_in), created_at=now, updated_at=now)
             # SQL Core rather than the unit of work: this insert is on every payment's path
-            session.execute(_INSERT_PAYMENT, {c.key: getattr(payment, c.key) for c in PAYMENTS.columns})
+            _INSERT_PAYMENT.execute(session, {c.key: getattr(payment, c.key) for c in PAYMENTS.columns})
             schedule_query(session, ctx, payment, first=True)
             enqueue(session, EXPIRE_JOB, {"payment_id": payment.id}, now=now, run_at=payment.expires_at,
                     unique_key=f"expire:{payment.id}", first=True)
@@ -172,9 +173,7 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
                    "failure_message": result.error.message if result.error else None, "updated_at": now}
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
-        applied = not changes or getattr(session.execute(
-            update(Payment).where(Payment.id == payment_id, Payment.status == state.PENDING).values(**changes)
-            .execution_options(synchronize_session=False)), "rowcount", 0) == 1
+        applied = not changes or repository.update_if_status(session, payment_id, state.PENDING, changes)
         if applied:
             for name, value in changes.items():
                 setattr(payment, name, value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -69,10 +68,7 @@ def apply_trade_state(session: Session, ctx: ServiceContext, payment_id: str, se
                       late_payment=transition.late)
     elif transition.to_status == state.CLOSED:
         values["closed_at"] = now
-    result = session.execute(
-        update(Payment).where(Payment.id == payment_id, Payment.status == transition.from_status)
-        .values(**values).execution_options(synchronize_session=False))
-    if getattr(result, "rowcount", 0) != 1:
+    if not repository.update_if_status(session, payment_id, transition.from_status, values):
         return False
     for name, value in values.items():  # what the row now holds; no second read needed
         set_committed_value(payment, name, value)
