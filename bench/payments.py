@@ -13,7 +13,7 @@ alternate baseline / platform so machine noise hits both alike.
 Also measured, sequentially: the platform's own time per payment excluding the gateway — server time
 of the create request minus its prepay call, plus server time of the callback request — as p50 / p99.
 
-    python bench/payments.py [--payments 200] [--concurrency 8] [--rounds 2] [--postgres URL]
+    python bench/payments.py [--payments 200] [--concurrency 8] [--rounds 2] [--sequential 300] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from indiepay.db.engine import normalise_url
 
 HERE = Path(__file__).resolve().parent
 POLL_SECONDS = 0.05
+SEQUENTIAL_BLOCK = 50
 
 
 @dataclass
@@ -129,14 +130,14 @@ def processes(db_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
             proc.wait(timeout=30)
 
 
-def sequential_overheads(base_url: str, sandbox_url: str, headers: dict[str, str], run_id: str, n: int,
-                         platform: bool) -> list[float]:
-    """One payment at a time: server time of create minus its prepay call, plus server time of the callback.
+def sequential_overheads(base_url: str, sandbox_url: str, headers: dict[str, str], run_id: str, start: int, n: int,
+                         platform: bool) -> list[tuple[float, float]]:
+    """One payment at a time: (server time of create minus its prepay call, server time of the callback).
     Waits on the bench's own timings endpoint, so no API polling competes with the measured requests."""
     prefix = "" if platform else "bare_"
     overheads = []
     with httpx.Client(timeout=60) as client:
-        for i in range(n):
+        for i in range(start, start + n):
             client.post(f"{base_url}/bench/timings/reset")
             no = f"{'S' if platform else 'Q'}{run_id}{i:07d}"
             if platform:
@@ -154,7 +155,7 @@ def sequential_overheads(base_url: str, sandbox_url: str, headers: dict[str, str
                 timings = client.get(f"{base_url}/bench/timings").json()
             create, prepay, notify = (timings[f"{prefix}{k}"] for k in ("create", "prepay", "notify"))
             if len(create) == len(prepay) == len(notify) == 1:
-                overheads.append(create[0] - prepay[0] + notify[0])
+                overheads.append((create[0] - prepay[0], notify[0]))
             time.sleep(0.05)  # let the worker deliver the event before the next payment starts
     return overheads
 
@@ -174,7 +175,8 @@ def live_account_on_sandbox(client: httpx.Client, headers: dict[str, str], db_ur
     engine.dispose()
 
 
-def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
+def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: int,
+                   sequential: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, processes(db_url, Path(tmp)) as (base_url, sandbox_url):
         httpx.post(f"{base_url}/bare/setup", timeout=60).raise_for_status()
         admin = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer sk_admin_bench"}, timeout=60)
@@ -207,11 +209,16 @@ def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: in
             base_results.append(run_round("baseline", n, concurrency, baseline_one))
             plat_results.append(run_round("platform", n, concurrency, platform_one))
 
-        overheads = sequential_overheads(base_url, sandbox_url, headers, run_id, min(n, 200), platform=True)
-        bare_overheads = sequential_overheads(base_url, sandbox_url, headers, run_id, min(n, 200), platform=False)
+        parts: list[tuple[float, float]] = []
+        bare_parts: list[tuple[float, float]] = []
+        for start in range(0, sequential, SEQUENTIAL_BLOCK):  # alternating blocks: drift hits both sides alike
+            size = min(SEQUENTIAL_BLOCK, sequential - start)
+            parts += sequential_overheads(base_url, sandbox_url, headers, run_id, start, size, platform=True)
+            bare_parts += sequential_overheads(base_url, sandbox_url, headers, run_id, start, size, platform=False)
         admin.close()
     base_tp = statistics.median(r.throughput for r in base_results)
     plat_tp = statistics.median(r.throughput for r in plat_results)
+    overheads, bare_overheads = [a + b for a, b in parts], [a + b for a, b in bare_parts]
     base_lat = [x for r in base_results for x in r.latencies]
     plat_lat = [x for r in plat_results for x in r.latencies]
     return {
@@ -223,6 +230,10 @@ def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: in
         "overhead_samples": len(overheads),
         "bare_overhead_p50_ms": pct(bare_overheads, 0.5) * 1000 if bare_overheads else float("nan"),
         "bare_overhead_p99_ms": pct(bare_overheads, 0.99) * 1000 if bare_overheads else float("nan"),
+        "parts": {label: (pct(values, 0.5) * 1000, pct(values, 0.99) * 1000) for label, values in (
+            ("create less prepay", [a for a, _ in parts]), ("callback", [b for _, b in parts]),
+            ("bare create less prepay", [a for a, _ in bare_parts]), ("bare callback", [b for _, b in bare_parts]))
+            if values},
     }
 
 
@@ -231,12 +242,14 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sequential", type=int, default=300,
+                        help="payments measured one at a time for the overhead (each side)")
     parser.add_argument("--postgres", default=os.environ.get("INDIEPAY_TEST_POSTGRES_URL"))
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(bench_database("sqlite", f"sqlite:///{tmp}/bench.db", args.payments, args.concurrency,
-                                      args.rounds))
+                                      args.rounds, args.sequential))
     if args.postgres:
         import psycopg
 
@@ -245,7 +258,7 @@ def main() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
             results.append(bench_database("postgresql", f"{args.postgres.rpartition('/')[0]}/{name}", args.payments,
-                                          args.concurrency, args.rounds))
+                                          args.concurrency, args.rounds, args.sequential))
         finally:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -259,6 +272,12 @@ def main() -> None:
               f"{r['baseline_p50_ms']:.1f} / {r['baseline_p99_ms']:.1f} | {r['platform_p50_ms']:.1f} / "
               f"{r['platform_p99_ms']:.1f} | {r['overhead_p50_ms']:.2f} / {r['overhead_p99_ms']:.2f} "
               f"(n={r['overhead_samples']}) | {r['bare_overhead_p50_ms']:.2f} / {r['bare_overhead_p99_ms']:.2f} |")
+    print()
+    print("| database | overhead part | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+    for r in results:
+        for label, (p50, p99) in r["parts"].items():
+            print(f"| {r['database']} | {label} | {p50:.2f} | {p99:.2f} |")
 
 
 if __name__ == "__main__":
