@@ -21,9 +21,9 @@ the transaction holds the database's single writer lock):
 
 ``payments.admission.admit`` — the product's own function, as payment creation calls it — which runs:
 
-* **measure**: one statement over the merchant's payments since the start of the business day: today's
-  counted volume by channel account (the daily limit reads the total, routing each account's share) and
-  the rules' velocity and failure counts;
+* **measure**: today's counted volume by channel account from the running sums the payments' triggers
+  keep (the daily limit reads the total, routing each account's share; migration 0019), and one statement
+  over the merchant's payments within the widest rule window: the rules' velocity and failure counts;
 * **limits**: the single-payment and daily limits (pure, over that volume);
 * **routing**: ``routing.service.choose_account`` — the merchant's accounts (plain rows), breaker
   availability from the process's ``HealthRegistry`` (every 20th account's breaker opened),
@@ -414,7 +414,7 @@ def report(args: argparse.Namespace, load_s: float, samples: list[Sample], first
     row("with limits + rules + routing", [s.total * ms for s in samples])
     row("**added**: time inside admission, less the account load the baseline does too",
         [s.added * ms for s in samples])
-    row("— measure (today's volume by account + rule windows, one statement)", [s.measure * ms for s in samples])
+    row("— measure (today's sums by account + the rule windows' counts)", [s.measure * ms for s in samples])
     row("— limits (arithmetic, and what admission does around its parts)", [s.limits * ms for s in samples])
     row("— routing (accounts, route; without loading the chosen one)",
         [(s.routing - s.account_load) * ms for s in samples])

@@ -57,7 +57,7 @@ class Shop:
         with self.db.transaction() as session:
             chosen = service.choose_account(session, health, merchant_id=None if platform else self.id,
                                              channel="wechatpay", environment="production", method=method,
-                                             amount=amount, day_start=TODAY)
+                                             amount=amount, day=business_day(NOW))
             return chosen.account.id
 
 

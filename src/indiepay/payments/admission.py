@@ -21,7 +21,7 @@ from indiepay.accounts.models import ChannelAccount
 from indiepay.alerts.rules import cap_warning_levels
 from indiepay.alerts.service import warn_daily_cap
 from indiepay.context import ServiceContext
-from indiepay.core.clock import business_day, business_day_start
+from indiepay.core.clock import business_day
 from indiepay.core.errors import NotFound, Unprocessable
 from indiepay.merchants.models import Merchant
 from indiepay.risk import features, limits, screening
@@ -50,7 +50,7 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
         Unprocessable / NotFound / ChannelUnavailable as the module docstring lists; RiskBlocked.
     """
     environment = "production" if livemode else "sandbox"
-    day_start = business_day_start(business_day(now))
+    day = business_day(now)
     ruleset = screening.active_ruleset(ctx, session)
     recent = features.measure_recent(session, ruleset, merchant_id=merchant.id, livemode=livemode, payer=payer,
                                      now=now)
@@ -69,7 +69,7 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
         try:
             chosen = routing.choose_account(session, ctx.health, merchant_id=None if platform else merchant.id,
                                              channel=channel, environment=environment, method=method,
-                                             amount=amount, day_start=day_start,
+                                             amount=amount, day=day,
                                              used_today=recent.used_today_by_account)
         except Unprocessable as refused:
             if refused.code == "no_channel_account":  # say which mode looked for accounts

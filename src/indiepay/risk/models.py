@@ -93,3 +93,24 @@ class RiskDayVolumeRun(Base):
     business_date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
     merchants: Mapped[int]  # rows written
     computed_at: Mapped[datetime]
+
+
+class PaymentDayUsage(Base):
+    """What one channel account has counted for one merchant, mode and business day (Asia/Shanghai): the sum
+    of the payments created that day that took or may take money (``COUNTED``: pending or succeeded), as the
+    daily limits and caps count it.
+
+    Kept by database triggers on ``payments`` (migration 0019): a payment's insert adds its amount, a status
+    change out of the counted set subtracts it, back into the set adds it again — in the same statement as
+    the change, whoever writes the row. Admission reads today's rows (a handful) instead of summing every
+    payment the merchant took today, which grew with the merchant's day: ~2 µs a payment, 44 ms a payment
+    for a merchant at its 20,000th of the day."""
+
+    __tablename__ = "payment_day_usage"
+    __table_args__ = (Index("ix_payment_day_usage_account_day", "channel_account_id", "business_date"),)
+
+    merchant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    business_date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    channel_account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)

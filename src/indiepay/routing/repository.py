@@ -10,17 +10,15 @@ routing never reads) and no statement building per call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
-from indiepay.db.base import UTCDateTime
 from indiepay.db.prepared import Prepared
-from indiepay.payments.models import Payment
-from indiepay.risk.repository import COUNTED
+from indiepay.risk.models import PaymentDayUsage
 
 
 class RoutableAccount(NamedTuple):
@@ -36,18 +34,17 @@ class RoutableAccount(NamedTuple):
     daily_cap: int | None
 
 ACCOUNT = ChannelAccount.__table__.c
-PAYMENT = Payment.__table__.c
 
 _ROUTING_COLUMNS = (ACCOUNT.id, ACCOUNT.merchant_id, ACCOUNT.channel, ACCOUNT.environment, ACCOUNT.role,
                     ACCOUNT.weight, ACCOUNT.status, ACCOUNT.daily_cap)
 _WHERE = (ACCOUNT.channel == bindparam("channel"), ACCOUNT.environment == bindparam("environment"))
 _MERCHANT_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.merchant_id == bindparam("owner"), *_WHERE))
 _PLATFORM_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.owner == "platform", *_WHERE))
-_USED_TODAY = (select(PAYMENT.channel_account_id, func.sum(PAYMENT.amount))
-               .where(PAYMENT.channel_account_id.in_(bindparam("account_ids", expanding=True)),
-                      PAYMENT.created_at >= bindparam("since", type_=UTCDateTime()),
-                      or_(*(PAYMENT.status == status for status in COUNTED)))
-               .group_by(PAYMENT.channel_account_id))
+USAGE = PaymentDayUsage.__table__.c
+_USED_TODAY = (select(USAGE.channel_account_id, func.sum(USAGE.amount))
+               .where(USAGE.channel_account_id.in_(bindparam("account_ids", expanding=True)),
+                      USAGE.business_date == bindparam("business_date"))
+               .group_by(USAGE.channel_account_id))
 
 
 def accounts_of(session: Session, merchant_id: str | None, channel: str,
@@ -59,9 +56,11 @@ def accounts_of(session: Session, merchant_id: str | None, channel: str,
     return [RoutableAccount._make(row) for row in rows]
 
 
-def used_today(session: Session, account_ids: Sequence[str], since: datetime) -> dict[str, int]:
-    """Amounts counted today on each account, across every merchant (a platform account is shared)."""
+def used_today(session: Session, account_ids: Sequence[str], day: date) -> dict[str, int]:
+    """Amounts counted on business day ``day`` on each account, across every merchant (a platform account is
+    shared), from the running sums the payments' triggers keep (:class:`~indiepay.risk.models.PaymentDayUsage`)."""
     if not account_ids:
         return {}
-    rows = session.connection().execute(_USED_TODAY, {"account_ids": list(account_ids), "since": since})
+    rows = session.connection().execute(_USED_TODAY, {"account_ids": list(account_ids),
+                                                      "business_date": day.isoformat()})
     return {account_id: int(amount or 0) for account_id, amount in rows}

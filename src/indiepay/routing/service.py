@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ _pick = random.Random()  # traffic splitting, not secrecy: a seeded-from-OS PRNG
 
 
 def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str | None, channel: str,
-                   environment: str, method: str, amount: int, day_start: datetime,
+                   environment: str, method: str, amount: int, day: date,
                    used_today: Mapping[str, int] | None = None) -> Chosen:
     """The account the payment goes to, among the merchant's (``merchant_id`` None: the platform's).
 
@@ -62,7 +62,7 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
         used: Mapping[str, int] = used_today
     else:
         capped = [account_id for account_id, account in accounts.items() if account.daily_cap is not None]
-        used = repository.used_today(session, capped, day_start)
+        used = repository.used_today(session, capped, day)
     availability = health.availabilities(accounts)
     snapshot = [_snapshot(account, availability[account.id], used.get(account.id, 0))
                 for account in accounts.values()]
@@ -82,7 +82,7 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
         account = accounts_repository.get_account(session, chosen.id, lock=shared_cap)
         assert account is not None  # read in this transaction; accounts are never deleted
         if shared_cap:
-            chosen_used = repository.used_today(session, [chosen.id], day_start).get(chosen.id, 0)
+            chosen_used = repository.used_today(session, [chosen.id], day).get(chosen.id, 0)
             if account.daily_cap is not None and chosen_used + amount > account.daily_cap:  # the locked row's
                 snapshot = _with(snapshot, chosen.id, used_today=chosen_used)
                 continue
