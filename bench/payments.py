@@ -196,7 +196,8 @@ def bench_database(label: str, db_url: str, n: int, concurrency: int, rounds: in
             body = {"amount": 100, "currency": "CNY", "out_trade_no": f"P{run_id}{i:07d}{secrets.token_hex(2)}",
                     "description": "bench", "method": "wechat_native"}
             created = client.post(f"{base_url}/v1/payments", json=body, headers=headers)
-            created.raise_for_status()
+            if created.is_error:
+                raise RuntimeError(f"{created.status_code} {created.text}")
             payment = created.json()
             client.post(f"{sandbox_url}/wechatpay/_buyer/pay",
                         json={"code_url": payment["action"]["code_url"]}).raise_for_status()
