@@ -1,8 +1,8 @@
 """Admitting a new payment, before anything is written or sent: the merchant's limits, the account it goes
 to, and the risk rules — in that order, inside the creating transaction with the merchant row locked.
 
-Why one module: the three steps read the same figures. One statement measures the merchant's counted
-volume today *and* the rules' recent counts (:func:`indiepay.risk.features.measure_recent`); the limits
+Why one module: the three steps read the same figures. One measure reads the merchant's counted volume
+today *and* the rules' recent counts (:func:`indiepay.risk.features.measure_recent`); the limits
 read the volume, routing reads the accounts' own usage, the rules read everything. Refusals raise the
 domain errors the API renders (``limit_exceeded``, ``account_suspended``, ``no_channel_account``,
 ``channel_unavailable``, ``risk_blocked``), so nothing is written and no channel is called.

@@ -51,7 +51,7 @@ _histories: weakref.WeakKeyDictionary[object, dict[tuple[str, bool, date], Histo
 
 @dataclass(frozen=True)
 class Recent:
-    """What one statement measured over the merchant's recent payments: its counted volume today (the daily
+    """What was measured of the merchant's recent payments: its counted volume today (the daily
     limit and the daily-cap rule read it) and the velocity counts the rules need."""
 
     used_today: int
@@ -63,7 +63,8 @@ class Recent:
 
 def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
                    payer: Mapping[str, Any], now: datetime) -> Recent:
-    """Today's counted volume and the rules' recent counts for a payment about to be created, in one query."""
+    """Today's counted volume and the rules' recent counts for a payment about to be created (two reads:
+    today's running sums, and the rule windows' scan when a rule counts anything)."""
     need = ruleset.needs("payment")
     ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
     return _recent(session, need, merchant_id, livemode, ids, now)
