@@ -152,7 +152,6 @@ class _Plan:
 
     slots: tuple[tuple[str, Any], ...]
     minutes: tuple[int, ...]
-    widest: int
     statement: Prepared | None  # None: no rule counts anything in a window
 
 
@@ -174,7 +173,7 @@ def _plan(need: rules.Needs, payer_ids: tuple[str, ...]) -> _Plan:
     if statement is None and slots:  # the statement depends only on the slots: rule sets of one shape share it
         statement = _STATEMENTS.setdefault(slots, Prepared(_recent_statement(slots)))
     minutes = tuple(sorted({key if kind == "merchant" else key[1] for kind, key in slots}))
-    plan = _Plan(slots, minutes, max(minutes, default=0), statement)
+    plan = _Plan(slots, minutes, statement)
     if len(_PLANS) >= CACHE_LIMIT:
         _PLANS.clear()
     _PLANS[(id(need), payer_ids)] = (need, plan)
