@@ -22,6 +22,7 @@ from indiepay.refunds.models import Refund
 from indiepay.risk import features, history
 from indiepay.risk.models import RiskDecision
 from indiepay.risk.rules import RULESET_V1, Features
+from indiepay.routing import repository as routing_repository
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)  # 14:00 in Beijing
 TODAY_START = business_day_start(NOW.date())
@@ -216,12 +217,46 @@ def test_on_sqlite_the_measure_and_the_history_read_the_merchants_index_only(db:
         if db.engine.dialect.name != "sqlite":
             return  # PostgreSQL keeps the four-column index (migration 0017)
         connection = session.connection()
-        plan = features._plan(RULESET_V1.needs("payment"), ("openid", "client_ip"))
-        for statement in (plan.statement, history._SCANNED):
+        plan = features._plan(RULESET_V1.needs("payment"), ("openid", "client_ip"), None)
+        carried = features._plan(RULESET_V1.needs("payment"), ("openid", "client_ip"), _accounts_carry(shop.id))
+        for statement in (plan.statement, carried.statement, history._SCANNED):
             compiled = statement._for(connection.dialect)
             steps = [row[3] for row in connection.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {compiled.sql}", tuple(None for _ in compiled.names))]
             assert any("COVERING INDEX ix_payments_merchant_created" in step for step in steps), steps
+            assert not any(step.startswith("SCAN") for step in steps), steps  # every table read by an index
+
+
+def _accounts_carry(merchant_id: str, channel: str = "wechatpay") -> features.Carried:
+    return features.Carried("merchant_accounts", routing_repository.MERCHANT_ACCOUNTS_JSON,
+                            routing_repository.merchant_accounts_params(merchant_id, channel, "sandbox"))
+
+
+def test_the_measure_carries_routings_accounts_in_its_one_statement(db: Database) -> None:
+    """Admission has the merchant's accounts ride in the measure's statement: the same rows routing would read
+    on its own, none for a channel the merchant has no account on, and the measure's figures unchanged."""
+    shop = Shop(db, NOW - timedelta(days=400))
+    with db.transaction() as session:
+        session.add(ChannelAccount(id=new_id("acct"), merchant_id=shop.id, owner="merchant", channel="wechatpay",
+                                   environment="sandbox", role="backup", weight=3, daily_cap=90_000,
+                                   status="suspended", base_url="http://sandbox", credentials={}, created_at=NOW,
+                                   updated_at=NOW))
+    shop.pay(minutes_ago(3), openid="o_A")
+    payer = {"openid": "o_A"}
+    with db.read() as session:
+        alone = features.measure_recent(session, RULESET_V1, merchant_id=shop.id, livemode=False, payer=payer,
+                                        now=NOW)
+        carrying = features.measure_recent(session, RULESET_V1, merchant_id=shop.id, livemode=False, payer=payer,
+                                           now=NOW, carry=_accounts_carry(shop.id))
+        none = features.measure_recent(session, RULESET_V1, merchant_id=shop.id, livemode=False, payer=payer,
+                                       now=NOW, carry=_accounts_carry(shop.id, "alipay"))
+        read = routing_repository.accounts_of(session, shop.id, "wechatpay", "sandbox")
+    assert sorted(routing_repository.accounts_from_json(carrying.carried)) == sorted(read) and len(read) == 2
+    assert routing_repository.accounts_from_json(none.carried) == []
+    assert alone.carried is None
+    assert (carrying.used_today, carrying.payer_payments, carrying.used_today_by_account) == (
+        alone.used_today, alone.payer_payments, alone.used_today_by_account) == (
+        1_000, {("openid", 10): 1}, {shop.account_id: 1_000})
 
 
 def test_migration_0017_goes_down_and_up_with_payments_present(db: Database) -> None:

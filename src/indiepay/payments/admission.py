@@ -1,9 +1,10 @@
 """Admitting a new payment, before anything is written or sent: the merchant's limits, the account it goes
 to, and the risk rules — in that order, inside the creating transaction with the merchant row locked.
 
-Why one module: the three steps read the same figures. One measure reads the merchant's counted volume
-today *and* the rules' recent counts (:func:`indiepay.risk.features.measure_recent`); the limits
-read the volume, routing reads the accounts' own usage, the rules read everything. Refusals raise the
+Why one module: the three steps read the same figures. One statement reads the merchant's counted volume
+today, the rules' recent counts (:func:`indiepay.risk.features.measure_recent`) and, for a merchant that
+collects on its own accounts, those accounts (carried as one JSON column); the limits read the volume,
+routing reads the accounts and their own usage, the rules read everything. Refusals raise the
 domain errors the API renders (``limit_exceeded``, ``account_suspended``, ``no_channel_account``,
 ``channel_unavailable``, ``risk_blocked``), so nothing is written and no channel is called.
 """
@@ -25,6 +26,7 @@ from indiepay.core.clock import business_day
 from indiepay.core.errors import NotFound, Unprocessable
 from indiepay.merchants.models import Merchant
 from indiepay.risk import features, limits, screening
+from indiepay.routing import repository as routing_repository
 from indiepay.routing import service as routing
 
 
@@ -52,8 +54,12 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
     environment = "production" if livemode else "sandbox"
     day = business_day(now)
     ruleset = screening.active_ruleset(ctx, session)
+    own_accounts = verify_account_id is None and merchant.collection_mode != "platform"
+    carry = (features.Carried("merchant_accounts", routing_repository.MERCHANT_ACCOUNTS_JSON,
+                              routing_repository.merchant_accounts_params(merchant.id, channel, environment))
+             if own_accounts else None)  # routing's accounts ride in the measure's statement
     recent = features.measure_recent(session, ruleset, merchant_id=merchant.id, livemode=livemode, payer=payer,
-                                     now=now)
+                                     now=now, carry=carry)
     applicable = _limits(ctx, merchant)
     if verify_account_id is not None:
         account = _verified_account(session, merchant, verify_account_id, channel, environment)
@@ -70,7 +76,9 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
             chosen = routing.choose_account(session, ctx.health, merchant_id=None if platform else merchant.id,
                                              channel=channel, environment=environment, method=method,
                                              amount=amount, day=day,
-                                             used_today=recent.used_today_by_account)
+                                             used_today=recent.used_today_by_account,
+                                             accounts=(routing_repository.accounts_from_json(recent.carried)
+                                                       if own_accounts else None))
         except Unprocessable as refused:
             if refused.code == "no_channel_account":  # say which mode looked for accounts
                 refused.details["collection_mode"] = merchant.collection_mode

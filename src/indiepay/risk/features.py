@@ -1,13 +1,15 @@
 """Measuring a payment or refund for the risk rules, with few indexed aggregate queries (test and live data
 kept apart by ``livemode``).
 
-On every payment: today's counted volume per channel account from ``payment_day_usage`` (running sums the
-payments' triggers keep, migration 0019) — the daily limit and the daily-cap rule read the total, routing
-reads each of the merchant's own accounts' share against its cap — and one query over the merchant's
-payments within the widest window a rule reads, on ``ix_payments_merchant_created`` (which on SQLite
-carries every column the statement reads: no table row is looked up, migration 0017), counting the payer's
-payments and failures and the merchant's payments for every window at once, with conditional sums. Neither
-grows with the merchant's day (the sum of today's payments did: 44 ms a payment at the 20,000th).
+On every payment, one statement: today's counted volume per channel account from ``payment_day_usage``
+(running sums the payments' triggers keep, migration 0019; as a JSON scalar subquery) — the daily limit and
+the daily-cap rule read the total, routing reads each of the merchant's own accounts' share against its cap
+— and a scan of the merchant's payments within the widest window a rule reads, on
+``ix_payments_merchant_created`` (which on SQLite carries every column the statement reads: no table row
+is looked up, migration 0017), counting the payer's payments and failures and the merchant's payments for
+every window at once, with conditional sums. Neither grows with the merchant's day (the sum of today's
+payments did: 44 ms a payment at the 20,000th). Admission has routing's account list ride in the same
+statement (:class:`Carried`).
 The trailing 30-day history (for "far above normal") does not change during a business day, so it is
 read once per merchant, mode and day — from the days' roll-ups (:mod:`.history`) — and kept in a small
 per-database cache. On a refund: one statement with three scalar subqueries over the trailing 7 days.
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.core.clock import as_utc, business_day
 from indiepay.db.base import UTCDateTime
+from indiepay.db.jsonrows import json_rows, rows_of
 from indiepay.db.prepared import Prepared
 from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
@@ -59,15 +62,29 @@ class Recent:
     payer_failures: Mapping[tuple[str, int], int]
     merchant_payments: Mapping[int, int]
     used_today_by_account: Mapping[str, int]  # the merchant's counted volume today on each account it used
+    carried: Any = None  # the value of the ``carry`` column, as the driver returned it
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A scalar subquery that rides along with the measure: one statement on every payment instead of two
+    (a statement's round trip through the session and driver costs more than these small reads). ``name``
+    identifies the column for the compiled-statement cache; ``params`` binds its own parameters."""
+
+    name: str
+    column: ColumnElement[Any]
+    params: Mapping[str, Any]
 
 
 def measure_recent(session: Session, ruleset: rules.RuleSet, *, merchant_id: str, livemode: bool,
-                   payer: Mapping[str, Any], now: datetime) -> Recent:
-    """Today's counted volume and the rules' recent counts for a payment about to be created (two reads:
-    today's running sums, and the rule windows' scan when a rule counts anything)."""
+                   payer: Mapping[str, Any], now: datetime, carry: Carried | None = None) -> Recent:
+    """Today's counted volume and the rules' recent counts for a payment about to be created, in one
+    statement (today's running sums as a scalar subquery of the rule windows' scan). ``carry``: a scalar
+    column another step of admission needs read in the same transaction (see :class:`Carried`); its raw
+    value comes back as ``Recent.carried``."""
     need = ruleset.needs("payment")
     ids = {by: str(payer[by]) for by in rules.PAYER_IDS if payer.get(by)}
-    return _recent(session, need, merchant_id, livemode, ids, now)
+    return _recent(session, need, merchant_id, livemode, ids, now, carry)
 
 
 def for_payment(session: Session, ruleset: rules.RuleSet, *, merchant: Merchant, livemode: bool, amount: int,
@@ -113,55 +130,57 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 
 def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: bool, ids: Mapping[str, str],
-            now: datetime) -> Recent:
-    """Today's counted volume per account, from the running sums the payments' triggers keep (a few rows,
-    however busy the merchant's day), and one scan of the merchant's payments within the widest rule window:
-    counts per (payer id, minutes), failures likewise, and per minutes.
+            now: datetime, carry: Carried | None) -> Recent:
+    """One statement: today's counted volume per account, from the running sums the payments' triggers keep
+    (a few rows, however busy the merchant's day, as a JSON scalar subquery), and one scan of the merchant's
+    payments within the widest rule window: counts per (payer id, minutes), failures likewise, and per
+    minutes (and the ``carry`` column, if any).
 
-    A payer id the request does not carry is not counted (its rules cannot fire). The scan depends only on
-    which windows and payer ids are counted, so it is built and compiled once per shape (:func:`_plan`) and
-    run on the driver with bound values (building and cache-keying a ten-column statement costs more than
-    running it)."""
-    by_account = {account_id: int(amount) for account_id, amount in _USAGE_TODAY.rows(session, {
-        "merchant_id": merchant_id, "livemode": livemode, "business_date": business_day(now).isoformat()})}
-    plan = _plan(need, tuple(ids))
+    A payer id the request does not carry is not counted (its rules cannot fire). The statement depends only
+    on which windows and payer ids are counted and what is carried, so it is built and compiled once per
+    shape (:func:`_plan`) and run on the driver with bound values (building and cache-keying a ten-column
+    statement costs more than running it)."""
+    plan = _plan(need, tuple(ids), carry)
+    params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode,
+                              "business_date": business_day(now).isoformat(),
+                              **{f"since_{m}": now - timedelta(minutes=m) for m in plan.minutes},
+                              **{f"id_{by}": value for by, value in ids.items()}}
+    if carry is not None:
+        params.update(carry.params)
+    row = plan.statement.rows(session, params)[0]  # aggregates and scalar subqueries: always one row
+    by_account = {account_id: int(amount) for account_id, amount in rows_of(row[0])}
     found: dict[str, dict[Any, int]] = {"payer": {}, "failures": {}, "merchant": {}}
-    counts: tuple[Any, ...] = (0,) * len(plan.slots)
-    if plan.statement is not None:
-        params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode,
-                                  **{f"since_{m}": now - timedelta(minutes=m) for m in plan.minutes},
-                                  **{f"id_{by}": value for by, value in ids.items()}}
-        counts = plan.statement.rows(session, params)[0]  # aggregates only: always one row
-    for (kind, key), value in zip(plan.slots, counts, strict=True):
+    for (kind, key), value in zip(plan.slots, row[1:1 + len(plan.slots)], strict=True):
         found[kind][key] = int(value or 0)
     return Recent(used_today=sum(by_account.values()), payer_payments=found["payer"],
                   payer_failures=found["failures"], merchant_payments=found["merchant"],
-                  used_today_by_account=by_account)
+                  used_today_by_account=by_account, carried=row[-1] if carry is not None else None)
 
 
 USAGE = PaymentDayUsage.__table__.c
-_USAGE_TODAY = Prepared(select(USAGE.channel_account_id, USAGE.amount).where(
+_USAGE_TODAY = select(json_rows(USAGE.channel_account_id, USAGE.amount)).where(
     USAGE.merchant_id == bindparam("merchant_id"), USAGE.livemode == bindparam("livemode"),
-    USAGE.business_date == bindparam("business_date")))
+    USAGE.business_date == bindparam("business_date")).scalar_subquery()
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """The measure's shape for one rule set's needs and the payer ids a request carries: which counts, in
-    which column order, over which windows, and the statement that counts them (compiled once)."""
+    """The measure's shape for one rule set's needs, the payer ids a request carries and what rides along:
+    which counts, in which column order, over which windows, and the statement (compiled once)."""
 
     slots: tuple[tuple[str, Any], ...]
     minutes: tuple[int, ...]
-    statement: Prepared | None  # None: no rule counts anything in a window
+    statement: Prepared
 
 
-_PLANS: dict[tuple[int, tuple[str, ...]], tuple[rules.Needs, _Plan]] = {}
-_STATEMENTS: dict[tuple[tuple[str, Any], ...], Prepared] = {}
+_PLANS: dict[tuple[int, tuple[str, ...], str | None], tuple[rules.Needs, _Plan]] = {}
+_STATEMENTS: dict[tuple[tuple[tuple[str, Any], ...], str | None], Prepared] = {}
 
 
-def _plan(need: rules.Needs, payer_ids: tuple[str, ...]) -> _Plan:
+def _plan(need: rules.Needs, payer_ids: tuple[str, ...], carry: Carried | None) -> _Plan:
     """Looked up by the identity of ``need`` (each rule set keeps its own), built on first use."""
-    found = _PLANS.get((id(need), payer_ids))
+    carried = carry.name if carry is not None else None
+    found = _PLANS.get((id(need), payer_ids, carried))
     if found is not None and found[0] is need:
         return found[1]
     slots: tuple[tuple[str, Any], ...] = tuple(
@@ -169,24 +188,25 @@ def _plan(need: rules.Needs, payer_ids: tuple[str, ...]) -> _Plan:
         + [(kind, (by, minutes)) for kind, windows in (("payer", need.payer_payments),
                                                        ("failures", need.payer_failures))
            for by, minutes in sorted(windows) if by in payer_ids])
-    statement = _STATEMENTS.get(slots)
-    if statement is None and slots:  # the statement depends only on the slots: rule sets of one shape share it
-        statement = _STATEMENTS.setdefault(slots, Prepared(_recent_statement(slots)))
+    statement = _STATEMENTS.get((slots, carried))
+    if statement is None:  # the statement depends only on the slots and the carried column: rule sets share it
+        statement = _STATEMENTS.setdefault((slots, carried), Prepared(_recent_statement(slots, carry)))
     minutes = tuple(sorted({key if kind == "merchant" else key[1] for kind, key in slots}))
     plan = _Plan(slots, minutes, statement)
     if len(_PLANS) >= CACHE_LIMIT:
         _PLANS.clear()
-    _PLANS[(id(need), payer_ids)] = (need, plan)
+    _PLANS[(id(need), payer_ids, carried)] = (need, plan)
     return plan
 
 
-def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
-    """The window counts in one row, on the table's columns (a Core statement: no ORM result processing);
-    the scan starts at the widest window, on ``ix_payments_merchant_created``."""
+def _recent_statement(slots: tuple[tuple[str, Any], ...], carry: Carried | None) -> Any:
+    """Today's usage (a JSON scalar subquery), then the window counts in one row, on the table's columns (a
+    Core statement: no ORM result processing), then the carried column; the scan starts at the widest
+    window, on ``ix_payments_merchant_created``. No window: the subqueries alone (one row, no FROM)."""
     def since(minutes: int) -> ColumnElement[bool]:
         return PAYMENT.created_at >= bindparam(f"since_{minutes}", type_=UTCDateTime())
 
-    columns: list[ColumnElement[Any]] = []
+    columns: list[ColumnElement[Any]] = [_USAGE_TODAY]
     for kind, key in slots:
         if kind == "merchant":
             columns.append(_count(since(key)))
@@ -196,6 +216,10 @@ def _recent_statement(slots: tuple[tuple[str, Any], ...]) -> Any:
         if kind == "failures":
             condition = and_(condition, or_(*(PAYMENT.status == status for status in FAILED)))
         columns.append(_count(condition))
+    if carry is not None:
+        columns.append(carry.column)
+    if not slots:
+        return select(*columns)
     widest = max(key if kind == "merchant" else key[1] for kind, key in slots)
     return select(*columns).where(PAYMENT.merchant_id == bindparam("merchant_id"),
                                   PAYMENT.livemode == bindparam("livemode"), since(widest))

@@ -13,7 +13,7 @@ Health comes from the process's :class:`~indiepay.routing.health.HealthRegistry`
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -43,12 +43,15 @@ _pick = random.Random()  # traffic splitting, not secrecy: a seeded-from-OS PRNG
 
 def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str | None, channel: str,
                    environment: str, method: str, amount: int, day: date,
-                   used_today: Mapping[str, int] | None = None) -> Chosen:
+                   used_today: Mapping[str, int] | None = None,
+                   accounts: Sequence[repository.RoutableAccount] | None = None) -> Chosen:
     """The account the payment goes to, among the merchant's (``merchant_id`` None: the platform's).
 
     ``used_today``: what the merchant's own accounts have counted today, when the caller measured it already
     (admission does, in the statement that measures the merchant); absent accounts have taken nothing.
     Ignored for the platform's shared accounts, whose usage spans merchants and is read here.
+    ``accounts``: the merchant's accounts of this channel and environment, when the caller read them already
+    in this transaction (admission carries them in its measure); else they are read here.
 
     Raises:
         Unprocessable: ``no_channel_account`` (none serves the request), ``account_suspended`` (every one
@@ -56,22 +59,23 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
             ``account_daily``, value, used, remaining — of the account with the most room — and amount).
         ChannelUnavailable: ``channel_unavailable`` (every one that would is unhealthy: breakers open).
     """
-    accounts = {account.id: account for account in repository.accounts_of(session, merchant_id, channel,
-                                                                          environment)}
+    if accounts is None or merchant_id is None:
+        accounts = repository.accounts_of(session, merchant_id, channel, environment)
+    by_id = {account.id: account for account in accounts}
     if merchant_id is not None and used_today is not None:
         used: Mapping[str, int] = used_today
     else:
-        capped = [account_id for account_id, account in accounts.items() if account.daily_cap is not None]
+        capped = [account_id for account_id, account in by_id.items() if account.daily_cap is not None]
         used = repository.used_today(session, capped, day)
-    availability = health.availabilities(accounts)
+    availability = health.availabilities(by_id)
     snapshot = [_snapshot(account, availability[account.id], used.get(account.id, 0))
-                for account in accounts.values()]
+                for account in by_id.values()]
     request = rules.RouteRequest(channel=channel, environment=environment, method=method, amount=amount)
     for _ in range(2 * len(snapshot) + 1):  # each retry marks one account as unable: this always ends
         decision = rules.route(snapshot, request, pick=_pick.random())
         if decision.account_id is None:
             raise _refusal(decision, request, merchant_id)
-        chosen = accounts[decision.account_id]
+        chosen = by_id[decision.account_id]
         if decision.probe and not health.admit(chosen.id):
             snapshot = _with(snapshot, chosen.id, health="open")
             continue
