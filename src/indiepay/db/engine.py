@@ -59,8 +59,13 @@ def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True) -> Eng
     path = sqlite_file(url)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # LIFO: the connection used last is handed out next. Each SQLite connection has its own page cache, and
+    # it survives only while no other connection has written since its last use — a connection straight
+    # back from the last transaction usually finds its pages still good, while the FIFO default rotated
+    # through every connection a burst had opened, each reading the database from the OS again
+    # (bench/payments.py, same hour: 15.7–16.6 ms p50 per payment against 17.2–18.7)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                           pool_size=20, max_overflow=20)
+                           pool_size=20, max_overflow=20, pool_use_lifo=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
