@@ -47,9 +47,22 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+_last_business_day: tuple[datetime, date] | None = None
+
+
 def business_day(at: datetime) -> date:
-    """The Asia/Shanghai calendar day an instant belongs to (bills cut at 00:00 Beijing time)."""
-    return as_utc(at).astimezone(BUSINESS_TZ).date()
+    """The Asia/Shanghai calendar day an instant belongs to (bills cut at 00:00 Beijing time).
+
+    The last answer is kept: a payment's admission asks for the same instant's day several times (limits,
+    the measure, the history, the cap warnings), and the time-zone conversion costs more than the question.
+    Equal instants have the same day whatever their time zone, so equality is the right test."""
+    global _last_business_day
+    last = _last_business_day
+    if last is not None and last[0] == at:
+        return last[1]
+    day = as_utc(at).astimezone(BUSINESS_TZ).date()
+    _last_business_day = (at, day)
+    return day
 
 
 def business_day_start(day: date) -> datetime:

@@ -40,9 +40,8 @@ class Rule:
         return self.applies_to in (object_type, "both")
 
     def num(self, name: str) -> int:
-        value = self.params[name]
-        assert isinstance(value, int)
-        return value
+        """An integer parameter (:func:`validate` proved it one when the rule set was built)."""
+        return self.params[name]  # type: ignore[return-value]
 
     def text(self, name: str) -> str:
         return str(self.params[name])
@@ -56,14 +55,23 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
     _needs: Mapping[ObjectType, Needs] = field(init=False, repr=False, compare=False, hash=False)
+    _checks: Mapping[ObjectType, tuple[tuple[Rule, Check], ...]] = field(init=False, repr=False, compare=False,
+                                                                         hash=False)
 
     def __post_init__(self) -> None:
         validate(self.rules)
-        object.__setattr__(self, "_needs", {kind: needs(self.rules, kind) for kind in ("payment", "refund")})
+        kinds: tuple[ObjectType, ...] = ("payment", "refund")
+        object.__setattr__(self, "_needs", {kind: needs(self.rules, kind) for kind in kinds})
+        object.__setattr__(self, "_checks", {kind: _checks_for(self.rules, kind) for kind in kinds})
 
     def needs(self, object_type: ObjectType) -> Needs:
         """Which windows and figures :func:`evaluate` reads for ``object_type`` under this rule set."""
         return self._needs[object_type]
+
+    def evaluate(self, features: Features) -> Evaluation:
+        """:func:`evaluate` over this set's rules, with the rules that apply and their checks looked up once,
+        when the set was built (it runs on every payment)."""
+        return _evaluate(self._checks[features.object_type], features)
 
 
 @dataclass(frozen=True)
@@ -240,14 +248,25 @@ def validate(rules: Iterable[Rule]) -> None:
 
 def evaluate(rules: Iterable[Rule], features: Features) -> Evaluation:
     """Run every rule that applies to ``features.object_type``, in order, and combine the hits."""
+    return _evaluate(_checks_for(rules, features.object_type), features)
+
+
+def _checks_for(rules: Iterable[Rule], object_type: ObjectType) -> tuple[tuple[Rule, Check], ...]:
+    return tuple((rule, CHECKS[rule.kind][0]) for rule in rules if rule.applies(object_type))
+
+
+def _evaluate(checks: Iterable[tuple[Rule, Check]], features: Features) -> Evaluation:
     hits = []
-    for rule in rules:
-        if not rule.applies(features.object_type):
-            continue
-        reason = CHECKS[rule.kind][0](rule, features)
+    for rule, check in checks:
+        reason = check(rule, features)
         if reason is not None:
             hits.append(RuleHit(rule.id, rule.version, rule.outcome, rule.shadow, reason))
+    if not hits:
+        return _NO_HIT
     return Evaluation(_combine(h for h in hits if not h.shadow), tuple(hits), _combine(hits))
+
+
+_NO_HIT = Evaluation("allow")
 
 
 def _combine(hits: Iterable[RuleHit]) -> Outcome:

@@ -68,7 +68,7 @@ def screen_payment(session: Session, ctx: ServiceContext, merchant: Merchant, *,
     """
     measured = features.for_payment(session, ruleset, merchant=merchant, livemode=livemode, amount=amount,
                                     recent=recent, daily_limit=daily_limit, now=now)
-    evaluation = rules.evaluate(ruleset.rules, measured)
+    evaluation = ruleset.evaluate(measured)
     if evaluation.hits:  # most payments hit nothing: no decision is even built for them
         _act(session, ctx, evaluation, {
             "id": new_id("rdec"), "object_type": "payment", "object_id": payment_id, "reference": reference,
@@ -89,7 +89,7 @@ def screen_refund(session: Session, ctx: ServiceContext, payment: Payment, *, re
     assert merchant is not None
     measured = features.for_refund(session, ruleset, merchant=merchant, livemode=payment.livemode, amount=amount,
                                    now=now)
-    evaluation = rules.evaluate(ruleset.rules, measured)
+    evaluation = ruleset.evaluate(measured)
     _act(session, ctx, evaluation, {
         "id": new_id("rdec"), "object_type": "refund", "object_id": refund_id, "reference": reference,
         "merchant_id": merchant.id, "livemode": payment.livemode, "amount": amount, "payer": {},
