@@ -63,6 +63,29 @@ def test_rolled_up_days_read_the_same_as_the_payments(db: Database, monkeypatch:
     assert _history(db, shop) == (1_000 + 4_000 + 16_000, 4)
 
 
+def test_once_the_whole_window_is_rolled_up_which_days_are_done_is_not_read_again_that_day(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A merchant's first payment of the day reads its roll-ups only, once every day of the window is rolled
+    up (that cannot change back); while a day is missing, every history read asks again (the job may have
+    run meanwhile) and the figures stay those of the payments."""
+    shop, other = _shop(db)
+    reads: list[Any] = []
+    original = history._DONE.rows
+    monkeypatch.setattr(history._DONE, "rows", lambda *a: reads.append(a) or original(*a))
+    for back in range(2, 31):  # yesterday is not rolled up yet
+        _roll_up(db, TODAY - timedelta(days=back))
+    assert _history(db, shop) == _history(db, shop) == (1_000 + 4_000 + 8_000 + 16_000, 5)
+    assert len(reads) == 2
+    _roll_up(db, TODAY - timedelta(days=1))  # the job ran
+    assert _history(db, shop) == (1_000 + 4_000 + 8_000 + 16_000, 5) and len(reads) == 3
+    assert _history(db, other) == (256_000, 1) and _history(db, shop, livemode=True) == (64_000, 1)
+    assert len(reads) == 3  # known complete for today: not asked again
+    tomorrow = TODAY + timedelta(days=1)  # a new day: today itself is not rolled up, so asked again
+    with db.read() as session:
+        history.merchant_history(session, shop.id, False, tomorrow - timedelta(days=30), tomorrow)
+    assert len(reads) == 4
+
+
 def test_days_not_rolled_up_are_read_from_the_payments(db: Database) -> None:
     shop, _ = _shop(db)
     for back in (3, 4, 5, 6, 29):  # yesterday, the day before and most of the month are not

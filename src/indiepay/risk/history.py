@@ -14,6 +14,7 @@ spotting a day far above normal; a few such payments do not change what normal i
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -27,6 +28,7 @@ from indiepay.merchants.models import Merchant
 from indiepay.payments.models import Payment
 from indiepay.risk.models import RiskDayVolume, RiskDayVolumeRun
 from indiepay.risk.repository import COUNTED
+from indiepay.risk.rules import HISTORY_DAYS
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
 VOLUMES: Table = RiskDayVolume.__table__  # type: ignore[assignment]
@@ -56,7 +58,7 @@ def merchant_history(session: Session, merchant_id: str, livemode: bool, first: 
     if first >= today:
         return 0, 0
     window = {"first": first.isoformat(), "end": today.isoformat()}
-    done = {row[0] for row in _DONE.rows(session, window)}
+    done = _done_days(session, today)
     (rolled,) = _ROLLED.rows(session, {"merchant_id": merchant_id, "livemode": livemode, **window})
     volume, count = int(rolled[0] or 0), int(rolled[1] or 0)
     for start, end in _missing_spans(first, today, done):
@@ -66,8 +68,32 @@ def merchant_history(session: Session, merchant_id: str, livemode: bool, first: 
     return volume, count
 
 
-def _missing_spans(first: date, today: date, done: set[str]) -> Iterator[tuple[date, date]]:
-    """The runs of consecutive days in ``[first, today)`` not rolled up, as ``[start, end)``."""
+# per database engine: the day for which every one of the HISTORY_DAYS days before it is rolled up
+_complete: weakref.WeakKeyDictionary[object, date] = weakref.WeakKeyDictionary()
+
+
+def _done_days(session: Session, today: date) -> set[str] | None:
+    """The days of the trailing window before ``today`` that are rolled up; None when all of them are.
+
+    A day once rolled up stays so (a re-run replaces its rows in one transaction), so once the whole window
+    is done the answer holds for the rest of ``today`` and is not read again: a merchant's first payment of
+    the day then reads its roll-ups only (one statement fewer, in the payment's transaction)."""
+    bind = session.get_bind()
+    if _complete.get(bind) == today:
+        return None
+    first = today - timedelta(days=HISTORY_DAYS)
+    done = {row[0] for row in _DONE.rows(session, {"first": first.isoformat(), "end": today.isoformat()})}
+    if len(done) == HISTORY_DAYS:
+        _complete[bind] = today
+        return None
+    return done
+
+
+def _missing_spans(first: date, today: date, done: set[str] | None) -> Iterator[tuple[date, date]]:
+    """The runs of consecutive days in ``[first, today)`` not rolled up, as ``[start, end)`` (``done``
+    None: every day is)."""
+    if done is None:
+        return
     start: date | None = None
     day = first
     while day < today:
