@@ -38,7 +38,8 @@ async def get_principal(ctx: Ctx, request: Request,
     for a thread: it is written to the audit log in its own small transaction (never raising).
 
     Raises:
-        TooManyAuthFailures (429): this IP or this key failed too often recently.
+        TooManyAuthFailures (429): this key label failed too often recently, or this IP did and the key
+            is not a merchant's (see :mod:`indiepay.merchants.auth_limits`).
         AuthenticationFailed (401), PermissionDenied (403 ``read_only_key``) for a mutating request.
     """
     raw = None
@@ -49,16 +50,21 @@ async def get_principal(ctx: Ctx, request: Request,
     current_origin.set(ip)
     label = key_label(raw) if raw else None
     limiter = ctx.principals.failures
-    limiter.check(ip, label)
+    limiter.check_key(label)
+    throttled = limiter.throttled(ip)  # this IP failed too often: only merchants' own keys still pass
     try:
         principal = authenticate_cached(ctx.principals, ctx.db.read_connection, raw,
                                         admin_key=ctx.settings.admin_key)
     except AuthenticationFailed as exc:
         limiter.failed(ip, label)
+        if throttled:  # refused, and not audited one by one: a guessing run is already on record
+            raise limiter.refusal() from None
         await run_in_threadpool(
             record_separately, ctx.db, ctx.clock, actor=key_label(raw), action="auth.failed", origin=ip,
             result="refused", details={"code": exc.code, "method": request.method, "path": request.url.path})
         raise
+    if throttled and principal.is_admin:  # the same answer as a wrong key: a throttled IP learns nothing
+        raise limiter.refusal()
     if principal.read_only and request.method not in READ_METHODS:
         raise PermissionDenied("this API key is read-only", code="read_only_key")
     return principal

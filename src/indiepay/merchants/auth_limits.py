@@ -1,9 +1,13 @@
 """Failed-authentication rate limiting: a sliding window per client IP and per presented key.
 
-An IP that fails ``per_ip`` times within ``window`` seconds is refused (429 ``too_many_auth_failures``)
-until its oldest failure leaves the window — that IP only: other IPs, and so other merchants, are not
-affected. The same holds per presented key label (its first characters), which stops one guessed key being
-tried from many addresses. In-memory and per process: a brake on guessing, not an accounting system.
+An IP that fails ``per_ip`` times within ``window`` seconds is *throttled* until its oldest failure leaves
+the window: any key it presents that does not authenticate as a merchant's key — a wrong key, or an admin
+key (an operator-chosen admin key may be guessable) — is refused with 429 ``too_many_auth_failures``, never
+401. Merchants' own keys (32 random bytes each: not something a guess finds) keep working from that IP: a
+shop platform calls IndiePay for all of its merchants from the same few addresses, and one merchant's
+stale key failing there must not lock the others out. A presented key label (its first characters) that
+failed ``per_key`` times is refused before it is tried, from any address. In-memory and per process: a
+brake on guessing, not an accounting system.
 """
 
 from __future__ import annotations
@@ -40,13 +44,22 @@ class AuthFailureLimiter:
 
     def check(self, ip: str | None, key: str | None) -> None:
         """Raise :class:`TooManyAuthFailures` when ``ip`` or ``key`` is over its limit."""
-        for name, limit in ((f"ip:{ip}", self.per_ip), (f"key:{key}", self.per_key)):
-            if name.endswith(":None"):
-                continue
-            recent = self._recent(name)
-            if recent >= limit:
-                raise TooManyAuthFailures("too many failed authentications; try again later",
-                                          details={"retry_after_seconds": int(self.window)})
+        if self.throttled(ip):
+            raise self.refusal()
+        self.check_key(key)
+
+    def check_key(self, key: str | None) -> None:
+        """Raise :class:`TooManyAuthFailures` when the presented key label ``key`` is over its limit."""
+        if key is not None and self._recent(f"key:{key}") >= self.per_key:
+            raise self.refusal()
+
+    def throttled(self, ip: str | None) -> bool:
+        """Has ``ip`` failed ``per_ip`` times within the window?"""
+        return ip is not None and self._recent(f"ip:{ip}") >= self.per_ip
+
+    def refusal(self) -> TooManyAuthFailures:
+        return TooManyAuthFailures("too many failed authentications; try again later",
+                                   details={"retry_after_seconds": int(self.window)})
 
     def failed(self, ip: str | None, key: str | None) -> None:
         now = self._now()
