@@ -98,6 +98,19 @@ def test_failed_auth_is_limited_per_ip_without_locking_out_merchants_keys(platfo
     assert len(failures) == 20 and {e["origin"] for e in failures} == {"127.0.0.3"}  # refusals not audited
 
 
+def test_failing_with_a_keys_prefix_does_not_lock_that_key_out(platform: PlatformUnderTest) -> None:
+    """The audit log labels a key by its first characters; failing twenty times with a key of that prefix —
+    from many addresses — throttles the prefix for wrong keys only: the merchant's key itself carries on."""
+    merchant = platform.merchant("Tea")
+    raw = merchant.api.headers["Authorization"].removeprefix("Bearer ")
+    forged = raw[:12] + "x" * (len(raw) - 12)
+    codes = [_client(platform, forged, ip=f"127.0.1.{n}").get("/v1/payments").status_code for n in range(1, 21)]
+    assert codes == [401] * 20
+    assert _client(platform, forged, ip="127.0.1.99").get("/v1/payments").status_code == 429
+    assert _client(platform, raw, ip="127.0.1.99").get(f"/v1/merchants/{merchant.id}").status_code == 200
+    assert merchant.api.get(f"/v1/merchants/{merchant.id}").status_code == 200
+
+
 def test_limiter_counts_per_ip_and_per_key_in_a_sliding_window() -> None:
     now = [1000.0]
     limiter = AuthFailureLimiter(per_ip=3, per_key=2, window=60, now=lambda: now[0])

@@ -38,8 +38,8 @@ async def get_principal(ctx: Ctx, request: Request,
     for a thread: it is written to the audit log in its own small transaction (never raising).
 
     Raises:
-        TooManyAuthFailures (429): this key label failed too often recently, or this IP did and the key
-            is not a merchant's (see :mod:`indiepay.merchants.auth_limits`).
+        TooManyAuthFailures (429): this IP or this key prefix failed too often recently and the key is
+            not a merchant's (see :mod:`indiepay.merchants.auth_limits`).
         AuthenticationFailed (401), PermissionDenied (403 ``read_only_key``) for a mutating request.
     """
     raw = None
@@ -50,8 +50,8 @@ async def get_principal(ctx: Ctx, request: Request,
     current_origin.set(ip)
     label = key_label(raw) if raw else None
     limiter = ctx.principals.failures
-    limiter.check_key(label)
-    throttled = limiter.throttled(ip)  # this IP failed too often: only merchants' own keys still pass
+    # this IP, or this key prefix, failed too often: only merchants' own keys still pass
+    throttled = limiter.throttled(ip) or limiter.key_throttled(label)
     try:
         principal = authenticate_cached(ctx.principals, ctx.db.read_connection, raw,
                                         admin_key=ctx.settings.admin_key)

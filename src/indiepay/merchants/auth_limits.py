@@ -1,13 +1,14 @@
-"""Failed-authentication rate limiting: a sliding window per client IP and per presented key.
+"""Failed-authentication rate limiting: a sliding window per client IP and per presented key prefix.
 
-An IP that fails ``per_ip`` times within ``window`` seconds is *throttled* until its oldest failure leaves
-the window: any key it presents that does not authenticate as a merchant's key — a wrong key, or an admin
-key (an operator-chosen admin key may be guessable) — is refused with 429 ``too_many_auth_failures``, never
-401. Merchants' own keys (32 random bytes each: not something a guess finds) keep working from that IP: a
-shop platform calls IndiePay for all of its merchants from the same few addresses, and one merchant's
-stale key failing there must not lock the others out. A presented key label (its first characters) that
-failed ``per_key`` times is refused before it is tried, from any address. In-memory and per process: a
-brake on guessing, not an accounting system.
+An IP that fails ``per_ip`` times within ``window`` seconds, or a key prefix (a presented key's first
+characters, as the audit log labels it) that fails ``per_key`` times from anywhere, is *throttled* until its
+oldest failure leaves the window: a key presented from that IP or with that prefix that does not
+authenticate as a merchant's key — a wrong key, or an admin key (an operator-chosen admin key may be
+guessable) — is refused with 429 ``too_many_auth_failures``, never 401, so a guessing run learns nothing.
+Merchants' own keys (32 random bytes each: not something a guess finds) keep working: a shop platform calls
+IndiePay for all of its merchants from the same few addresses, and one merchant's stale key failing there
+must not lock the others out; nor can someone who knows a key's prefix (it is shown as a label) lock that
+key out by failing with it. In-memory and per process: a brake on guessing, not an accounting system.
 """
 
 from __future__ import annotations
@@ -44,18 +45,16 @@ class AuthFailureLimiter:
 
     def check(self, ip: str | None, key: str | None) -> None:
         """Raise :class:`TooManyAuthFailures` when ``ip`` or ``key`` is over its limit."""
-        if self.throttled(ip):
-            raise self.refusal()
-        self.check_key(key)
-
-    def check_key(self, key: str | None) -> None:
-        """Raise :class:`TooManyAuthFailures` when the presented key label ``key`` is over its limit."""
-        if key is not None and self._recent(f"key:{key}") >= self.per_key:
+        if self.throttled(ip) or self.key_throttled(key):
             raise self.refusal()
 
     def throttled(self, ip: str | None) -> bool:
         """Has ``ip`` failed ``per_ip`` times within the window?"""
         return ip is not None and self._recent(f"ip:{ip}") >= self.per_ip
+
+    def key_throttled(self, key: str | None) -> bool:
+        """Has the presented key label ``key`` failed ``per_key`` times within the window?"""
+        return key is not None and self._recent(f"key:{key}") >= self.per_key
 
     def refusal(self) -> TooManyAuthFailures:
         return TooManyAuthFailures("too many failed authentications; try again later",
