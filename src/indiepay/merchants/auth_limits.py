@@ -43,11 +43,6 @@ class AuthFailureLimiter:
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, ip: str | None, key: str | None) -> None:
-        """Raise :class:`TooManyAuthFailures` when ``ip`` or ``key`` is over its limit."""
-        if self.throttled(ip) or self.key_throttled(key):
-            raise self.refusal()
-
     def throttled(self, ip: str | None) -> bool:
         """Has ``ip`` failed ``per_ip`` times within the window?"""
         return ip is not None and self._recent(f"ip:{ip}") >= self.per_ip

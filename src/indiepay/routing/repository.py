@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -39,15 +39,22 @@ ACCOUNT = ChannelAccount.__table__.c
 
 _ROUTING_COLUMNS = (ACCOUNT.id, ACCOUNT.merchant_id, ACCOUNT.channel, ACCOUNT.environment, ACCOUNT.role,
                     ACCOUNT.weight, ACCOUNT.status, ACCOUNT.daily_cap)
-_WHERE = (ACCOUNT.channel == bindparam("channel"), ACCOUNT.environment == bindparam("environment"))
-_MERCHANT_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.merchant_id == bindparam("owner"), *_WHERE))
-_PLATFORM_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.owner == "platform", *_WHERE))
-# the same rows as one JSON value, for a statement that runs anyway to carry (admission's measure):
-# parameters ``routing_owner``, ``routing_channel``, ``routing_environment``
-MERCHANT_ACCOUNTS_JSON = (select(json_rows(*_ROUTING_COLUMNS))
-                          .where(ACCOUNT.merchant_id == bindparam("routing_owner"),
-                                 ACCOUNT.channel == bindparam("routing_channel"),
-                                 ACCOUNT.environment == bindparam("routing_environment")).scalar_subquery())
+CARRIED = "routing_"  # the parameters' prefix where the accounts ride in another domain's statement
+
+
+def _where(prefix: str = "") -> tuple[ColumnElement[bool], ...]:
+    return (ACCOUNT.channel == bindparam(f"{prefix}channel"), ACCOUNT.environment == bindparam(f"{prefix}environment"))
+
+
+def _merchant_where(prefix: str = "") -> tuple[ColumnElement[bool], ...]:
+    return (ACCOUNT.merchant_id == bindparam(f"{prefix}owner"), *_where(prefix))
+
+
+_MERCHANT_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(*_merchant_where()))
+_PLATFORM_ACCOUNTS = Prepared(select(*_ROUTING_COLUMNS).where(ACCOUNT.owner == "platform", *_where()))
+# the same rows as one JSON value, for a statement that runs anyway to carry (admission's measure); its
+# parameters are prefixed so that they cannot meet the host statement's own (merchant_accounts_params)
+MERCHANT_ACCOUNTS_JSON = select(json_rows(*_ROUTING_COLUMNS)).where(*_merchant_where(CARRIED)).scalar_subquery()
 USAGE = PaymentDayUsage.__table__.c
 _USED_TODAY = (select(USAGE.channel_account_id, func.sum(USAGE.amount))
                .where(USAGE.channel_account_id.in_(bindparam("account_ids", expanding=True)),
@@ -66,7 +73,7 @@ def accounts_of(session: Session, merchant_id: str | None, channel: str,
 
 def merchant_accounts_params(merchant_id: str, channel: str, environment: str) -> dict[str, str]:
     """The parameters of :data:`MERCHANT_ACCOUNTS_JSON`."""
-    return {"routing_owner": merchant_id, "routing_channel": channel, "routing_environment": environment}
+    return {f"{CARRIED}owner": merchant_id, f"{CARRIED}channel": channel, f"{CARRIED}environment": environment}
 
 
 def accounts_from_json(value: Any) -> list[RoutableAccount]:
