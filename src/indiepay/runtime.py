@@ -63,6 +63,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         reconciliation_tasks.FEES_JOB: bind(reconciliation_tasks.run_fees_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
         risk_tasks.DAY_VOLUMES_JOB: bind(risk_tasks.run_day_volumes_job),
+        risk_tasks.REVIEW_ALERT_JOB: bind(risk_tasks.run_review_alert_job),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
         alert_tasks.SUMMARY_JOB: bind(alert_tasks.run_summary_job),
     }

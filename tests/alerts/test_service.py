@@ -138,3 +138,37 @@ def test_a_repeat_of_a_committed_incident_is_not_even_tried_and_a_rolled_back_on
         session.execute(Alert.__table__.delete())
     assert record() is False  # known committed: skipped without a statement
     assert _alerts(db) == []
+
+
+def test_a_deferred_alert_queues_one_job_per_incident_only_once_committed(db: Database) -> None:
+    clock = FixedClock(NOW)
+    key = "risk_review:mch_2:live:payment:r:2030-03-01T02"
+
+    def defer(args: dict[str, object]) -> bool:
+        with db.transaction() as session:
+            return service.defer_alert(session, dedupe_key=key, job="test.raise", args=args, now=NOW)
+
+    def queued() -> list[dict[str, object]]:
+        with db.read() as session:
+            return [dict(job.args) for job in session.scalars(select(Job).where(Job.kind == "test.raise"))]
+
+    try:
+        with db.transaction() as session:
+            assert service.defer_alert(session, dedupe_key=key, job="test.raise", args={"n": 0}, now=NOW)
+            raise RuntimeError("the payment failed")
+    except RuntimeError:
+        pass
+    assert queued() == []  # the job rolled back with the payment, and the process learned nothing
+    assert defer({"n": 1}) is True
+    assert defer({"n": 2}) is False  # queued by a committed transaction: not queued twice
+    assert queued() == [{"n": 1}]
+    with db.transaction() as session:  # the job raises it; a later incident of the same key is skipped too
+        assert service.record_alert(session, clock, kind="risk_review", severity="warning", message="review",
+                                    dedupe_key=key, merchant_id="mch_2", livemode=True)
+    assert defer({"n": 3}) is False and len(queued()) == 1
+    stored = "risk_review:mch_3:live:payment:r:2030-03-01T02"
+    with db.transaction() as session:
+        service.record_alert(session, clock, kind="risk_review", severity="warning", message="review",
+                             dedupe_key=stored, merchant_id="mch_3", livemode=True)
+    with db.transaction() as session:  # an incident this process stored: no job at all
+        assert service.defer_alert(session, dedupe_key=stored, job="test.raise", args={}, now=NOW) is False

@@ -4,6 +4,8 @@ and never blocks; the decisions and rules are listed through the API."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from indiepay.alerts.service import KNOWN_INCIDENTS
 from indiepay.core.ids import new_id
 from indiepay.payments.models import Payment
 from indiepay.risk import rules, screening
@@ -26,7 +29,14 @@ def decisions(platform: PlatformUnderTest, merchant: MerchantClient) -> list[dic
 
 
 def alerts(platform: PlatformUnderTest, merchant: MerchantClient) -> list[tuple[str, str]]:
-    """(kind, dedupe key without its hour): a review alert is one per merchant, object type, rule and hour."""
+    """(kind, dedupe key without its hour): a review alert is one per merchant, object type, rule and hour.
+    Read once the worker has run every queued ``risk.review_alert`` job (review alerts are raised there)."""
+    deadline = time.monotonic() + 20
+    while platform.sql("SELECT count(*) FROM jobs WHERE kind = :k AND status IN ('queued', 'running')",
+                       k=screening.REVIEW_ALERT_JOB)[0][0]:
+        assert time.monotonic() < deadline, "review alert jobs still queued"
+        platform.runtime.worker.wake()
+        time.sleep(0.02)
     rows = platform.sql("SELECT kind, dedupe_key FROM alerts WHERE merchant_id = :m ORDER BY created_at", m=merchant.id)
     return [(str(kind), str(key).rsplit(":", 1)[0]) for kind, key in rows]
 
@@ -118,12 +128,36 @@ def test_a_new_account_taking_a_large_payment_is_created_and_reviewed(platform: 
         payment["id"], payment["out_trade_no"], "review", "new_account_large_payment")
     assert alerts(platform, merchant) == [
         ("risk_review", f"risk_review:{merchant.id}:test:payment:new_account_large_payment")]
+    [(message, details)] = platform.sql("SELECT message, details FROM alerts WHERE merchant_id = :m", m=merchant.id)
+    assert message.startswith(f"payment {payment['id']} needs review: ")
+    assert (json.loads(details) if isinstance(details, str) else details) == {
+        "decision_id": decision["id"], "object_type": "payment", "object_id": payment["id"],
+        "reference": payment["out_trade_no"], "rule": "new_account_large_payment", "version": 1,
+        "rules": ["new_account_large_payment"]}
     merchant.create_payment(amount=200_001)  # the same rule again within the hour: a decision, no new alert
     assert len(decisions(platform, merchant)) == 2 and len(alerts(platform, merchant)) == 1
+    # and no second job either: this process knows the incident is stored
+    assert platform.sql("SELECT count(*) FROM jobs WHERE kind = :k", k=screening.REVIEW_ALERT_JOB)[0][0] == 1
     own = merchant.api.get("/v1/risk/decisions", params={"object_id": payment["id"]}).json()["data"]
     assert [d["id"] for d in own] == [decision["id"]]
     assert merchant.pay(payment).status_code < 300  # a reviewed payment is a normal payment
     merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
+
+
+def test_the_review_alert_job_raises_one_alert_however_often_it_runs(platform: PlatformUnderTest) -> None:
+    """Two processes may each queue the job for one incident (each knows only what it saw): one alert."""
+    merchant = platform.merchant("Twice")
+    merchant.sandbox_account("wechatpay")
+    merchant.create_payment(amount=200_000)
+    [decision] = decisions(platform, merchant)
+    assert len(alerts(platform, merchant)) == 1  # raised by the queued job
+    ctx = platform.runtime.ctx
+    assert screening.raise_review_alert(ctx, decision["id"]) is False  # known stored here: not even tried
+    KNOWN_INCIDENTS.of(ctx.db.engine).clear()  # another process, which never saw it stored
+    assert screening.raise_review_alert(ctx, decision["id"]) is False  # the insert-or-nothing folds it
+    assert len(alerts(platform, merchant)) == 1
+    with pytest.raises(LookupError):
+        screening.raise_review_alert(ctx, "rdec_missing")
 
 
 def test_a_large_amount_for_an_individual_is_reviewed(platform: PlatformUnderTest) -> None:

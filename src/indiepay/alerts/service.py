@@ -63,6 +63,8 @@ class _KnownIncidents:
 
 
 KNOWN_INCIDENTS = _KnownIncidents()
+# dedupe keys whose alert a job queued by a committed transaction will raise (see :func:`defer_alert`)
+QUEUED_INCIDENTS = _KnownIncidents()
 
 
 def raise_alert(session: Session, clock: Clock, *, kind: str, severity: str, message: str,
@@ -98,6 +100,23 @@ def record_alert(session: Session, clock: Clock, *, kind: str, severity: str, me
     if not insert_once(session, ALERTS, row, ["dedupe_key"]):
         return False
     enqueue(session, DISPATCH_JOB, {"alert_id": row["id"]}, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
+    return True
+
+
+def defer_alert(session: Session, *, dedupe_key: str, job: str, args: dict[str, Any], now: datetime) -> bool:
+    """Queue ``job`` (with ``args``) in the caller's transaction to raise the alert of incident
+    ``dedupe_key`` later, through :func:`record_alert` in a transaction of its own — unless this process
+    knows that incident stored, or queued by a committed transaction. True when a job was queued.
+
+    For an alert raised from a hot path: one job row instead of the alert, its insert-or-nothing and its
+    dispatch job. The job's row commits with the caller's facts, so the alert is raised if and only if
+    they are stored; two processes queuing the same incident raise one alert (the insert dedupes)."""
+    engine = session.get_bind().engine
+    stored, queued = KNOWN_INCIDENTS.of(engine), QUEUED_INCIDENTS.of(engine)
+    if dedupe_key in stored or dedupe_key in queued:
+        return False
+    enqueue(session, job, args, now=now, max_attempts=DISPATCH_JOB_ATTEMPTS)
+    after_commit(session, lambda: QUEUED_INCIDENTS.learn(queued, dedupe_key))
     return True
 
 

@@ -10,7 +10,10 @@ and before any channel call; refund creation calls :func:`screen_refund` once th
   while the first is still open would wait on it forever on SQLite, one writer at a time.)
 - ``review``: the object is created as usual; the decision is written with its id in the same transaction,
   and a ``risk_review`` alert is raised once per merchant, rule and hour (a burst that trips a velocity
-  rule is one incident, not one alert per payment; every decision is still stored and listed).
+  rule is one incident, not one alert per payment; every decision is still stored and listed). The alert
+  is raised by the worker (``risk.review_alert``, queued with the decision: :func:`raise_review_alert`),
+  so the payment's transaction writes one job row for a new incident rather than the alert, its
+  insert-or-nothing and its dispatch job — a review then costs the payment little more than an allow.
 - shadow hits (a rule's own ``shadow`` flag, or ``INDIEPAY_RISK_SHADOW`` for every rule) are recorded and
   change nothing. An evaluation with no hit at all is not stored: it keeps the hot path light.
 """
@@ -26,8 +29,9 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from indiepay.alerts.service import raise_alert, record_alert
+from indiepay.alerts.service import defer_alert, raise_alert, record_alert
 from indiepay.context import ServiceContext
+from indiepay.core.clock import as_utc
 from indiepay.core.errors import Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.prepared import Prepared
@@ -39,6 +43,7 @@ from indiepay.risk.models import RiskDecision
 log = logging.getLogger(__name__)
 DECISIONS: Table = RiskDecision.__table__  # type: ignore[assignment]
 _INSERT_DECISION = Prepared(insert(DECISIONS), [column.key for column in DECISIONS.columns])
+REVIEW_ALERT_JOB = "risk.review_alert"
 
 
 class RiskBlocked(Unprocessable):
@@ -115,12 +120,36 @@ def _act(session: Session, ctx: ServiceContext, evaluation: rules.Evaluation, de
     # the unit of work's flush cost several times the statement)
     _INSERT_DECISION.execute(session, decision)
     if evaluation.outcome == "review":
-        assert decisive is not None
-        record_alert(session, ctx.clock, kind="risk_review", severity="warning", merchant_id=decision["merchant_id"],
-                     message=f"{decision['object_type']} {decision['object_id']} needs review: {decisive.reason}",
-                     dedupe_key=(f"risk_review:{decision['merchant_id']}:{_mode(decision['livemode'])}:"
-                                 f"{decision['object_type']}:{decisive.rule_id}:{decision['created_at']:%Y-%m-%dT%H}"),
-                     details=_alert_details(decision), livemode=decision["livemode"])
+        defer_alert(session, dedupe_key=_review_key(decision), job=REVIEW_ALERT_JOB,
+                    args={"decision_id": decision["id"]}, now=decision["created_at"])
+
+
+def raise_review_alert(ctx: ServiceContext, decision_id: str) -> bool:
+    """The ``risk.review_alert`` job: raise the ``risk_review`` alert of a stored review decision (a repeat
+    of its incident — same merchant, mode, object type, rule and hour — raises nothing). True when this
+    call stored the alert.
+
+    Raises:
+        LookupError: no such decision, or it is not a review (the job is queued only with one).
+    """
+    with ctx.db.transaction() as session:
+        stored = session.get(RiskDecision, decision_id)
+        if stored is None or stored.outcome != "review":
+            raise LookupError(f"no review decision {decision_id}")
+        decision = _row(stored)
+        reason = next(hit["reason"] for hit in decision["hits"]
+                      if hit["rule_id"] == decision["rule_id"] and not hit["shadow"])
+        return record_alert(session, ctx.clock, kind="risk_review", severity="warning",
+                            merchant_id=decision["merchant_id"],
+                            message=f"{decision['object_type']} {decision['object_id']} needs review: {reason}",
+                            dedupe_key=_review_key(decision), details=_alert_details(decision),
+                            livemode=decision["livemode"])
+
+
+def _review_key(decision: Mapping[str, Any]) -> str:
+    """One review incident: merchant, mode, object type, rule and hour."""
+    return (f"risk_review:{decision['merchant_id']}:{_mode(decision['livemode'])}:{decision['object_type']}:"
+            f"{decision['rule_id']}:{as_utc(decision['created_at']):%Y-%m-%dT%H}")
 
 
 def _mode(livemode: bool) -> str:
