@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -90,15 +90,14 @@ def admit(session: Session, ctx: ServiceContext, merchant: Merchant, *, livemode
                              daily_limit=applicable.daily, now=now)
     if verify_account_id is None and livemode:
         _warn_caps(session, ctx, merchant, chosen, daily=applicable.daily, merchant_used=recent.used_today,
-                   amount=amount, now=now)
+                   amount=amount, day=day)
     return admission
 
 
 def _warn_caps(session: Session, ctx: ServiceContext, merchant: Merchant, chosen: routing.Chosen, *, daily: int,
-               merchant_used: int, amount: int, now: datetime) -> None:
-    """Warn (once per level and day) when this payment takes the merchant's daily limit or its account's daily
-    cap to 80 % or 100 %. Live payments only: test traffic is not money the limits protect."""
-    day = business_day(now)
+               merchant_used: int, amount: int, day: date) -> None:
+    """Warn (once per level and business ``day``) when this payment takes the merchant's daily limit or its
+    account's daily cap to 80 % or 100 %. Live payments only: test traffic is not money the limits protect."""
     if cap_warning_levels(daily, merchant_used, merchant_used + amount):
         warn_daily_cap(session, ctx.clock, merchant_id=merchant.id, scope="merchant", scope_id=merchant.id,
                        cap=daily, used_before=merchant_used, used_after=merchant_used + amount, business_day=day)
