@@ -142,9 +142,11 @@ def _recent(session: Session, need: rules.Needs, merchant_id: str, livemode: boo
     statement costs more than running it)."""
     plan = _plan(need, tuple(ids), carry)
     params: dict[str, Any] = {"merchant_id": merchant_id, "livemode": livemode,
-                              "business_date": business_day(now).isoformat(),
-                              **{f"since_{m}": now - timedelta(minutes=m) for m in plan.minutes},
-                              **{f"id_{by}": value for by, value in ids.items()}}
+                              "business_date": business_day(now).isoformat()}
+    for name, window in plan.windows:
+        params[name] = now - window
+    for by, value in ids.items():
+        params[_ID_PARAMS[by]] = value
     if carry is not None:
         params.update(carry.params)
     row = plan.statement.rows(session, params)[0]  # aggregates and scalar subqueries: always one row
@@ -169,10 +171,11 @@ class _Plan:
     which counts, in which column order, over which windows, and the statement (compiled once)."""
 
     slots: tuple[tuple[str, Any], ...]
-    minutes: tuple[int, ...]
+    windows: tuple[tuple[str, timedelta], ...]  # each window's parameter and length
     statement: Prepared
 
 
+_ID_PARAMS = {by: f"id_{by}" for by in rules.PAYER_IDS}  # the payer ids' parameters (named once, not per payment)
 _PLANS: dict[tuple[int, tuple[str, ...], str | None], tuple[rules.Needs, _Plan]] = {}
 _STATEMENTS: dict[tuple[tuple[tuple[str, Any], ...], str | None], Prepared] = {}
 
@@ -191,8 +194,8 @@ def _plan(need: rules.Needs, payer_ids: tuple[str, ...], carry: Carried | None) 
     statement = _STATEMENTS.get((slots, carried))
     if statement is None:  # the statement depends only on the slots and the carried column: rule sets share it
         statement = _STATEMENTS.setdefault((slots, carried), Prepared(_recent_statement(slots, carry)))
-    minutes = tuple(sorted({key if kind == "merchant" else key[1] for kind, key in slots}))
-    plan = _Plan(slots, minutes, statement)
+    minutes = sorted({key if kind == "merchant" else key[1] for kind, key in slots})
+    plan = _Plan(slots, tuple((f"since_{m}", timedelta(minutes=m)) for m in minutes), statement)
     if len(_PLANS) >= CACHE_LIMIT:
         _PLANS.clear()
     _PLANS[(id(need), payer_ids, carried)] = (need, plan)
