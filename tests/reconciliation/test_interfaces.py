@@ -17,6 +17,7 @@ from indiepay.cli.main import app as cli
 from indiepay.core.clock import FixedClock
 from indiepay.db.migrate import upgrade
 from indiepay.merchants.auth import issue_key
+from indiepay.reconciliation import repository
 from indiepay.runtime import Runtime
 from tests.reconciliation.world import DAY, World, beijing
 from tests.support.platform import settings_for_test
@@ -121,3 +122,21 @@ def test_the_cli_imports_and_runs_with_one_json_object(runtime: Runtime, tmp_pat
     text = runner.invoke(cli, ["reconcile", "run", "--date", DAY.isoformat(), "--account", world.account_id])
     assert text.exit_code == 0 and "amount_mismatch" in text.stdout
     assert runner.invoke(cli, ["reconcile", "run", "--date", "24.11.2026"]).exit_code == 2
+
+
+def test_the_cli_refuses_an_unknown_account_and_an_unreadable_file_with_their_own_codes(
+        runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(runtime.ctx)
+    monkeypatch.setenv("INDIEPAY_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("INDIEPAY_MASTER_KEY", runtime.settings.master_key or "")
+    monkeypatch.setenv("INDIEPAY_VAR_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    mistyped = runner.invoke(cli, ["reconcile", "run", "--date", DAY.isoformat(), "--account", "acct_nope", "--json"])
+    assert mistyped.exit_code == 1  # not an empty {"runs": []}: a typo must not read as "nothing to do"
+    assert mistyped.stdout == "" and "error (account_not_found)" in mistyped.stderr
+    for unreadable in (tmp_path / "no-such-bill.csv", tmp_path):  # a missing file, a folder
+        refused = runner.invoke(cli, ["reconcile", "import", str(unreadable), "--account", world.account_id])
+        assert refused.exit_code == 1
+        assert "error (bill_file_unreadable)" in refused.stderr and str(unreadable) in refused.stderr
+    with runtime.ctx.db.read() as session:
+        assert repository.bills_of_day(session, DAY) == []  # nothing was stored

@@ -160,6 +160,9 @@ def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-
         with ctx.db.read() as session:
             accounts = [a for a in repository.active_accounts(session, account) if a.channel in ("wechatpay", "alipay")]
             stored = set(repository.bills_of_day(session, day, account))
+        if account is not None and not accounts:  # a mistyped id must not pass for "nothing to reconcile"
+            typer.echo(f"error (account_not_found): no WeChat Pay or Alipay channel account {account}", err=True)
+            raise typer.Exit(code=1)
         with _progress(as_json) as bar:
             for acct in accounts:
                 task = bar.add_task(acct.id, total=len(PHASES), phase="fetch" if acct.id not in stored else "")

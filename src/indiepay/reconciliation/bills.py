@@ -24,8 +24,9 @@ from typing import BinaryIO, cast
 import duckdb
 
 from indiepay.core.clock import business_day
+from indiepay.core.errors import InvalidRequest
 from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
-from indiepay.reconciliation.errors import BillEmpty, BillFormatError
+from indiepay.reconciliation.errors import BillEmpty
 from indiepay.reconciliation.fundflow import FlowTally
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow, parse_alipay_bill_zip
 from indiepay.reconciliation.parsers.normalised import write_normalised_csv
@@ -203,9 +204,13 @@ def open_file(path: Path) -> BinaryIO:
     """Open a bill file from disk for :func:`read_bill`.
 
     Raises:
-        BillFormatError: the path is not a readable file.
+        InvalidRequest (``bill_file_unreadable``): no such file, a folder, no permission — the request
+            names no bill, so this is not a bill error (those say the file's *content* is at fault).
     """
     try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
         return path.open("rb")
     except OSError as exc:
-        raise BillFormatError(f"cannot read the bill file {path}: {exc.strerror}") from exc
+        raise InvalidRequest(f"cannot read the bill file {path}: {exc.strerror}", code="bill_file_unreadable",
+                             details={"path": str(path)}) from exc
