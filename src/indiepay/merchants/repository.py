@@ -1,5 +1,12 @@
 """Locking a merchant's row at the start of every payment's write transaction, with a statement built
-once (``session.get`` builds its load per call)."""
+once (``session.get`` builds its load per call).
+
+On PostgreSQL the lock is ``FOR NO KEY UPDATE``: it serialises what must be serialised — two payments of one
+merchant (admission reads and then adds to its daily volume), a payment and a suspension or a limit change
+(both update the row) — but not a transaction that merely *references* the merchant. Inserting any row with
+a foreign key to ``merchants`` (a callback's event, a webhook delivery, an alert, a ledger entry) takes
+``FOR KEY SHARE`` on the merchant's row, which ``FOR UPDATE`` would conflict with: payments would queue
+behind the callbacks, webhooks and postings of the same merchant, and those behind the payments."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.merchants.models import Merchant
 
-_LOCK = select(Merchant).where(Merchant.id == bindparam("id")).with_for_update()
+_LOCK = select(Merchant).where(Merchant.id == bindparam("id")).with_for_update(key_share=True)  # NO KEY UPDATE
 
 
 def lock_merchant(session: Session, merchant_id: str) -> Merchant | None:
