@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from indiepay.advisor import rules, service
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
 from indiepay.core.errors import IndiePayError
@@ -25,8 +26,7 @@ def advisor(merchant: Annotated[str, typer.Option("--merchant", help="the mercha
         with database.read() as session:
             report = service.advise(session, SystemClock(), merchant, livemode=True)
     except IndiePayError as exc:
-        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise refused(exc) from exc
     finally:
         database.dispose()
     out = service.to_out(report)

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
-from indiepay.core.errors import IndiePayError
+from indiepay.core.errors import IndiePayError, InvalidRequest
 from indiepay.db.engine import Database
 from indiepay.retention.export import export_archive
 from indiepay.retention.policy import RETENTION_YEARS, Month
@@ -35,8 +36,7 @@ def _month(text: str | None, option: str) -> Month | None:
     try:
         return Month.parse(text)
     except IndiePayError as exc:
-        typer.echo(f"error: {option}: {exc.message}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise refused(InvalidRequest(f"{option}: {exc.message}", code=exc.code), exit_code=2) from exc
 
 
 @app.command()
@@ -62,8 +62,7 @@ def export(before: Annotated[str, typer.Option("--before", help="archive the clo
         with database.read() as session:
             result = export_archive(session, SystemClock(), before=end, since=first, directory=directory)
     except IndiePayError as exc:
-        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise refused(exc) from exc
     finally:
         database.dispose()
     manifest = result.manifest
@@ -118,8 +117,7 @@ def status(live_window_months: Annotated[int | None, typer.Option(
         with database.read() as session:
             report = retention_status(session, SystemClock(), months)
     except IndiePayError as exc:
-        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise refused(exc, exit_code=2) from exc
     finally:
         database.dispose()
     typer.echo(_status_table(report))

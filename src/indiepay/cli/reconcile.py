@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from indiepay.accounts.models import ChannelAccount
 from indiepay.channels.base import BillNotReady, ChannelError
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
 from indiepay.core.errors import IndiePayError
@@ -119,8 +120,7 @@ def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade or f
                     bar.update(task, completed=len(PHASES), phase="done")
         _print(runtime, results, as_json)
     except IndiePayError as exc:
-        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise refused(exc) from exc
     finally:
         runtime.close()
 

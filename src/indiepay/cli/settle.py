@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
 from indiepay.core.errors import IndiePayError
@@ -30,15 +31,13 @@ def settle(date: Annotated[str, typer.Option("--date", help="the business day to
     try:
         day = rules.parse_business_date(date)
     except IndiePayError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise refused(exc, exit_code=2) from exc
     database = Database(Settings().database_url)
     try:
         with database.transaction() as session:
             batches = settle_day(session, SystemClock(), day)
     except IndiePayError as exc:
-        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise refused(exc) from exc
     finally:
         database.dispose()
     if as_json:

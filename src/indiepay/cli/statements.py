@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
 from indiepay.core.errors import IndiePayError
@@ -39,8 +40,7 @@ def statement(merchant: Annotated[str, typer.Option("--merchant", help="the merc
     try:
         issued = service.issue(database, SystemClock(), merchant_id=merchant, month=month, currency=currency)
     except IndiePayError as exc:
-        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise refused(exc) from exc
     finally:
         database.dispose()
     content = _render(issued, fmt, tax)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from indiepay.audit.service import record
+from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.core.clock import SystemClock
 from indiepay.core.errors import IndiePayError
@@ -35,24 +36,19 @@ def vault() -> None:
     """The vault's key-encrypting keys: INDIEPAY_MASTER_KEY (current) and INDIEPAY_RETIRED_MASTER_KEYS."""
 
 
-def _fail(exc: IndiePayError) -> typer.Exit:
-    typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-    return typer.Exit(code=1)
-
-
 @contextmanager
 def _opened() -> Iterator[tuple[Vault, Database]]:
     """The configured vault and database. Unlike ``serve``, never generates a key file: rotating under
     an accidental fresh development key would strand every secret, so a missing key is an error."""
     settings = Settings()
     if not settings.master_key and not settings.resolved_master_key_file.exists():
-        raise _fail(IndiePayError(f"no master key: set INDIEPAY_MASTER_KEY (no key file at "
+        raise refused(IndiePayError(f"no master key: set INDIEPAY_MASTER_KEY (no key file at "
                                   f"{settings.resolved_master_key_file})", code="master_key_missing"))
     try:
         vault_ = Vault.from_settings(settings.master_key, settings.resolved_master_key_file,
                                      settings.retired_master_keys)
     except IndiePayError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc) from exc
     database = Database(settings.database_url)
     try:
         yield vault_, database
@@ -143,7 +139,7 @@ def retire(kek_id: Annotated[str, typer.Argument(help="the KEK id shown by `indi
         try:
             check_retirable(database, vault_, kek_id)
         except IndiePayError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc) from exc
         loaded = vault_.holds(kek_id)
     if loaded:
         typer.echo(f"{kek_id} wraps no secret: remove it from INDIEPAY_RETIRED_MASTER_KEYS on every process "
