@@ -23,6 +23,8 @@ REFUSALS = [  # (arguments, expected code, expected exit code)
     (["archive", "export", "--before", "2026-13"], "invalid_month", 2),
     (["reconcile", "run", "--date", "2026-11-26", "--account", "acct_nope"], "account_not_found", 1),
     (["reconcile", "import", "/no/such/bill.csv", "--account", "acct_nope"], "bill_file_unreadable", 1),
+    (["reconcile", "run", "--date", "24.11.2026"], "invalid_date", 2),
+    (["reconcile", "import", "/no/such/bill.csv", "--account", "acct_nope", "--kind", "daily"], "invalid_bill_kind", 2),
 ]
 
 

@@ -27,7 +27,7 @@ from indiepay.channels.base import BillNotReady, ChannelError
 from indiepay.cli.errors import refused
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
-from indiepay.core.errors import IndiePayError
+from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.reconciliation import bills, fundflow_service, repository, service
 from indiepay.reconciliation.schemas import run_summary
 from indiepay.runtime import Runtime
@@ -43,8 +43,8 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        typer.echo(f"error: --date must be YYYY-MM-DD, got {value!r}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise refused(InvalidRequest(f"--date must be YYYY-MM-DD, got {value!r}", code="invalid_date"),
+                      exit_code=2) from exc
 
 
 def _runtime() -> Runtime:
@@ -105,8 +105,8 @@ def import_bill(file: Annotated[Path, typer.Argument(help="WeChat Pay trade or f
     """Store a bill file from disk and reconcile its day (a fund-flow bill: check it against the day's run)."""
     day = _date(date_)
     if kind not in ("auto", bills.TRADE, bills.FUNDFLOW):
-        typer.echo(f"error: --kind must be auto, trade or fundflow, got {kind!r}", err=True)
-        raise typer.Exit(code=2)
+        raise refused(InvalidRequest(f"--kind must be auto, trade or fundflow, got {kind!r}",
+                                     code="invalid_bill_kind"), exit_code=2)
     runtime = _runtime()
     try:
         with bills.open_file(file) as stream:
@@ -161,8 +161,7 @@ def run(date_: Annotated[str, typer.Option("--date", help="business day YYYY-MM-
             accounts = [a for a in repository.active_accounts(session, account) if a.channel in ("wechatpay", "alipay")]
             stored = set(repository.bills_of_day(session, day, account))
         if account is not None and not accounts:  # a mistyped id must not pass for "nothing to reconcile"
-            typer.echo(f"error (account_not_found): no WeChat Pay or Alipay channel account {account}", err=True)
-            raise typer.Exit(code=1)
+            raise refused(NotFound(f"no WeChat Pay or Alipay channel account {account}", code="account_not_found"))
         with _progress(as_json) as bar:
             for acct in accounts:
                 task = bar.add_task(acct.id, total=len(PHASES), phase="fetch" if acct.id not in stored else "")
