@@ -43,7 +43,7 @@ def _opened() -> Iterator[tuple[Vault, Database]]:
     settings = Settings()
     if not settings.master_key and not settings.resolved_master_key_file.exists():
         raise refused(IndiePayError(f"no master key: set INDIEPAY_MASTER_KEY (no key file at "
-                                  f"{settings.resolved_master_key_file})", code="master_key_missing"))
+                                    f"{settings.resolved_master_key_file})", code="master_key_missing"))
     try:
         vault_ = Vault.from_settings(settings.master_key, settings.resolved_master_key_file,
                                      settings.retired_master_keys)

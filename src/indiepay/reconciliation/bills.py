@@ -207,10 +207,12 @@ def open_file(path: Path) -> BinaryIO:
         InvalidRequest (``bill_file_unreadable``): no such file, a folder, no permission — the request
             names no bill, so this is not a bill error (those say the file's *content* is at fault).
     """
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
-        return path.open("rb")
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read the bill file {path}: {exc.strerror}", code="bill_file_unreadable",
-                             details={"path": str(path)}) from exc
+    if path.is_dir():  # opening a folder succeeds on some systems: say what it is
+        reason = "it is a folder"
+    else:
+        try:
+            return path.open("rb")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+    raise InvalidRequest(f"cannot read the bill file {path}: {reason}", code="bill_file_unreadable",
+                         details={"path": str(path)})
