@@ -5,6 +5,7 @@ and anything that updates the merchant row, and lets rows that only reference th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -34,40 +35,38 @@ def db(postgres_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def _other(db: Database) -> Session:
-    """A second transaction on its own connection, giving up on a lock after :data:`WAIT`."""
-    session = Session(bind=db.engine.connect())
-    session.execute(text(f"SET lock_timeout = '{WAIT}'"))
-    return session
+@contextmanager
+def _other(db: Database) -> Iterator[Session]:
+    """A second transaction on its own connection, giving up on a lock after :data:`WAIT`; rolled back
+    (unless committed) and closed on the way out."""
+    connection = db.engine.connect()
+    session = Session(bind=connection)
+    try:
+        session.execute(text(f"SET lock_timeout = '{WAIT}'"))
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+        connection.close()
 
 
 def test_rows_that_reference_the_merchant_go_in_while_a_payment_holds_its_lock(db: Database) -> None:
     with db.transaction() as payment:
         assert lock_merchant(payment, "mch_lock") is not None
-        callback = _other(db)
-        try:  # a callback of another payment of this merchant emits its event: it must not wait
-            callback.execute(insert(Event.__table__).values(
+        with _other(db) as callback:  # a callback of another payment of this merchant emits its event: no wait
+            callback.execute(insert(Event).values(
                 id="evt_1", merchant_id="mch_lock", livemode=True, type="payment.succeeded", dedupe_key="k1",
                 data={}, delivered=False, created_at=NOW))
             callback.commit()
-        finally:
-            callback.close()
-            callback.bind.close()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("second", ["payment", "suspension"])
 def test_a_second_payment_or_a_change_to_the_merchant_waits_for_the_lock(db: Database, second: str) -> None:
     with db.transaction() as payment:
         assert lock_merchant(payment, "mch_lock") is not None
-        other = _other(db)
-        try:
-            with pytest.raises(OperationalError, match="lock timeout"):
-                if second == "payment":
-                    lock_merchant(other, "mch_lock")
-                else:
-                    other.execute(update(Merchant.__table__).where(Merchant.__table__.c.id == "mch_lock")
-                                  .values(status="suspended"))
-        finally:
-            other.rollback()
-            other.close()
-            other.bind.close()  # type: ignore[union-attr]
+        with _other(db) as other, pytest.raises(OperationalError, match="lock timeout"):
+            if second == "payment":
+                lock_merchant(other, "mch_lock")
+            else:
+                other.execute(update(Merchant).where(Merchant.id == "mch_lock")
+                              .values(status="suspended"))
