@@ -21,6 +21,7 @@ from indiepay.channels.base import (
     UnknownOutcomeError,
 )
 from indiepay.channels.wechatpay import signing
+from indiepay.core.clock import FixedClock
 
 EXPIRES = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -56,25 +57,24 @@ def test_query_signs_encoded_path_and_query() -> None:
     assert signing.verify(rsa_key("merchant").public_key(), message, auth["signature"])
 
 
-def _now() -> int:
-    return int(datetime.now(UTC).timestamp())
-
-
-# built when the test runs, not when it is collected: a timestamp taken at collection drifts into the
-# 300-second window by the time a long suite reaches the test
+# built when the test runs, not when it is collected (a timestamp taken at collection drifts into the
+# 300-second window by the time a long suite reaches the test), against the adapter's clock held at that
+# second: a wall clock crossing into the next second between building and checking the answer turned
+# "301 s ahead" into 300 on a loaded machine
 @pytest.mark.parametrize("make_response", [
-    lambda: reply(200, {"code_url": "weixin://x"}, signed=False),
-    lambda: reply(200, {"code_url": "weixin://x"}, key=rsa_key("attacker")),
-    lambda: reply(200, {"code_url": "weixin://x"}, serial="PUB_KEY_ID_0199999"),
-    lambda: reply(200, {"code_url": "weixin://x"}, timestamp=_now() - 301),
-    lambda: reply(200, {"code_url": "weixin://x"}, timestamp=_now() + 301),
-    lambda: httpx.Response(200, content=b"not json", headers={}),
-    lambda: reply(500, {"code": "SYSTEM_ERROR", "message": "系统错误"}),
-    lambda: reply(502, None, signed=False),
+    lambda now: reply(200, {"code_url": "weixin://x"}, signed=False),
+    lambda now: reply(200, {"code_url": "weixin://x"}, key=rsa_key("attacker"), timestamp=now),
+    lambda now: reply(200, {"code_url": "weixin://x"}, serial="PUB_KEY_ID_0199999", timestamp=now),
+    lambda now: reply(200, {"code_url": "weixin://x"}, timestamp=now - 301),
+    lambda now: reply(200, {"code_url": "weixin://x"}, timestamp=now + 301),
+    lambda now: httpx.Response(200, content=b"not json", headers={}),
+    lambda now: reply(500, {"code": "SYSTEM_ERROR", "message": "系统错误"}, timestamp=now),
+    lambda now: reply(502, None, signed=False),
 ], ids=["unsigned", "attacker_key", "unknown_serial", "301s_old", "301s_ahead", "not_json", "500", "502"])
-def test_untrusted_or_failed_answers_are_unknown_outcomes(make_response: Callable[[], httpx.Response]) -> None:
-    response = make_response()
-    adapter, _ = adapter_for(lambda request: response)
+def test_untrusted_or_failed_answers_are_unknown_outcomes(make_response: Callable[[int], httpx.Response]) -> None:
+    at = datetime.now(UTC).replace(microsecond=0)
+    response = make_response(int(at.timestamp()))
+    adapter, _ = adapter_for(lambda request: response, clock=FixedClock(at))
     with pytest.raises(UnknownOutcomeError):
         adapter.prepay(_prepay())
 
