@@ -73,6 +73,17 @@ class PlatformUnderTest:
                             .values(run_at=self.clock.now() - timedelta(seconds=1)))
         self.runtime.worker.wake()
 
+    def what_it_heard(self) -> str:
+        """The callbacks this platform accepted and rejected, and its unfinished jobs — for a failed wait."""
+        heard = self.sql("SELECT received_at, event_type, result, detail FROM received_notifications "
+                         "ORDER BY received_at")
+        rejected = self.sql("SELECT received_at, reason, detail FROM rejected_notifications ORDER BY received_at")
+        jobs = self.sql("SELECT kind, status, attempts, run_at, last_error FROM jobs WHERE status != 'done' "
+                        "ORDER BY run_at")
+        lines = ["callbacks accepted:", *map(repr, heard), "callbacks rejected:", *map(repr, rejected),
+                 "jobs not done:", *map(repr, jobs)]
+        return "\n".join(lines)
+
     def sql(self, statement: str, **params: Any) -> Any:
         with self.runtime.ctx.db.transaction() as session:
             result = session.execute(text(statement), params)
@@ -150,7 +161,8 @@ class MerchantClient:
             if body.get("status") == wanted:
                 return body
             time.sleep(0.05)
-        raise AssertionError(f"{path} stayed {body.get('status')!r}, wanted {wanted!r}: {body}")
+        raise AssertionError(f"{path} stayed {body.get('status')!r}, wanted {wanted!r}: {body}\n"
+                             + self.platform.what_it_heard())
 
 
 def settings_for_test(tmp_path: Path, url: str, port: int, **overrides: Any) -> Settings:

@@ -26,6 +26,7 @@ from indiepay.core.clock import BUSINESS_TZ
 from indiepay.core.money import fen_to_yuan
 from indiepay.sandbox.alipay.store import App, NotifyRecord, Order, Refund, SandboxStore
 from indiepay.sandbox.alipay.trades import cn_time, now_utc
+from indiepay.sandbox.background import start_task
 from indiepay.sandbox.http import CallbackHttp
 
 # Seconds to wait before each attempt: the first goes at once, then Alipay's documented gaps.
@@ -105,9 +106,7 @@ class Notifier:
         return any(task.get_name() == notify_id for task in self._tasks)
 
     def _start(self, notify_id: str, delay: float) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(notify_id, delay), name=notify_id)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        start_task(self._tasks, self._deliver(notify_id, delay), what=f"alipay notify {notify_id}", name=notify_id)
 
     async def _deliver(self, notify_id: str, delay: float) -> None:
         if delay > 0:

@@ -58,7 +58,7 @@ def send_callback(state: SandboxState, mchid: str, notify_url: str, event_type: 
     if merchant is None:
         return
     body = build_event(merchant, event_type, summary, original_type, resource)
-    state.spawn(_deliver(state, mchid, notify_url, event_type, body))
+    state.spawn(_deliver(state, mchid, notify_url, event_type, body), f"{event_type} callback to {notify_url}")
 
 
 async def _post(state: SandboxState, mchid: str, url: str, body: bytes, probe: bool = False) -> int | None:

@@ -179,7 +179,7 @@ def register_v3(app: FastAPI, state: SandboxState) -> None:
             store.put_refund(doc)
             order["trade_state"] = "REFUND"
             store.put_order(order)
-            state.spawn(_settle_later(state, mchid, out_refund_no))
+            state.spawn(_settle_later(state, mchid, out_refund_no), f"settle refund {out_refund_no}")
             return 200, orders.refund_view(doc)
 
         return await api_call(state, request, handle)

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from indiepay.sandbox.background import start_task
 from indiepay.sandbox.billing import BillDownloads
 from indiepay.sandbox.clock import SandboxClock
 from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
@@ -80,8 +81,6 @@ class SandboxState:
         with self.lock:
             self.deliveries.setdefault(mchid, []).append(entry)
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         """Start a background task on the running loop (lifespan events do not run for mounted apps)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        start_task(self.tasks, coro, what=what)
