@@ -227,10 +227,15 @@ def refund_notice(refund: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def seconds_until_due(refund: dict[str, Any]) -> float:
+    """Real seconds until a PROCESSING refund may settle (≤ 0: it may settle now)."""
+    return (datetime.fromisoformat(refund["settle_at"]) - datetime.now(UTC)).total_seconds()
+
+
 def settle_if_due(refund: dict[str, Any], now: datetime) -> bool:
     """PROCESSING → SUCCESS once its (real-time) settle time has passed, stamped ``now`` (business clock);
     True when it changed now."""
-    if refund["status"] != "PROCESSING" or datetime.fromisoformat(refund["settle_at"]) > datetime.now(UTC):
+    if refund["status"] != "PROCESSING" or seconds_until_due(refund) > 0:
         return False
     refund["status"] = "SUCCESS"
     refund["success_time"] = beijing(now)

@@ -73,10 +73,18 @@ def settle_refund(state: SandboxState, refund: dict[str, Any]) -> None:
 
 
 async def _settle_later(state: SandboxState, mchid: str, out_refund_no: str) -> None:
-    await asyncio.sleep(REFUND_SETTLE_SECONDS / state.config.time_factor)
-    refund = state.store.get_refund(mchid, out_refund_no)
-    if refund is not None:
-        settle_refund(state, refund)
+    """Settle the refund once it is due and send its callback. Waits again if woken before the refund's
+    (wall-clock) settle time — a timer of the event loop's own clock may fire a little early, and a refund
+    left PROCESSING here would get no callback until somebody queried it."""
+    while True:
+        refund = state.store.get_refund(mchid, out_refund_no)
+        if refund is None or refund["status"] != "PROCESSING":
+            return  # settled already, by a query or a bill
+        wait = orders.seconds_until_due(refund)
+        if wait <= 0:
+            settle_refund(state, refund)
+            return
+        await asyncio.sleep(wait)
 
 
 def register_v3(app: FastAPI, state: SandboxState) -> None:
