@@ -83,20 +83,29 @@ Admin = Annotated[Principal, Depends(require_admin)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
+def idempotency_scope(principal: Principal) -> str:
+    """Keys are per merchant (or the operator) and per mode."""
+    return f"{principal.merchant_id or 'admin'}:{'live' if principal.livemode else 'test'}"
+
+
 def idempotent_json(ctx: ServiceContext, principal: Principal, request: Request, key: str | None,
-                    body: Any, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
+                    body: Any, run: Callable[[], tuple[int, Any]],
+                    resume: Callable[[], tuple[int, Any]] | None = None) -> JSONResponse:
     """Run a mutating endpoint under its Idempotency-Key and render the (possibly replayed) response.
 
-    Without a key there is nothing to store or compare: the endpoint just runs."""
+    Without a key there is nothing to store or compare: the endpoint just runs. ``resume`` finishes the
+    work of an earlier run with the same key that a crash interrupted (see :mod:`indiepay.idempotency`)."""
     if key is None:
         status, payload = run()
         return JSONResponse(status_code=status, content=payload)
-    scope = f"{principal.merchant_id or 'admin'}:{'live' if principal.livemode else 'test'}"
 
-    def execute() -> StoredResponse:
-        status, payload = run()
-        return StoredResponse(status, json.loads(json.dumps(payload, default=str)))
+    def stored(endpoint: Callable[[], tuple[int, Any]]) -> Callable[[], StoredResponse]:
+        def execute() -> StoredResponse:
+            status, payload = endpoint()
+            return StoredResponse(status, json.loads(json.dumps(payload, default=str)))
+        return execute
 
-    stored = run_idempotent(ctx, scope=scope, key=key,
-                            fingerprint=request_hash(request.method, request.url.path, body), run=execute)
-    return JSONResponse(status_code=stored.status, content=stored.body)
+    answer = run_idempotent(ctx, scope=idempotency_scope(principal), key=key,
+                            fingerprint=request_hash(request.method, request.url.path, body), run=stored(run),
+                            resume=stored(resume) if resume is not None else None)
+    return JSONResponse(status_code=answer.status, content=answer.body)

@@ -5,6 +5,14 @@ runs, and stores its response — errors included — for at least 24 hours. A r
 the stored response without running again; a repeat with a different body is refused with
 ``idempotency_key_reused``; a repeat while the first is still running gets ``idempotency_key_in_use``.
 Server errors (5xx) release the key, because the client is expected to retry those.
+
+A process killed mid-request leaves its claim ``in_progress`` with nobody running it, and the client's retry
+— what any client does after a dropped connection — would be told "in progress" for a day. A claim older
+than :data:`CLAIM_LEASE` (far longer than any request runs) is therefore treated as interrupted: a repeat
+takes it over and runs the endpoint's *resume* instead, which finishes the interrupted work from what it
+left in the database (the payment or refund it already wrote, found by its natural key) rather than doing
+it twice. An endpoint without a resume cannot tell what the interrupted run did, so the repeat is refused
+with ``idempotency_key_interrupted`` and the key stays claimed.
 """
 
 from __future__ import annotations
@@ -13,11 +21,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, Unprocessable
@@ -25,6 +34,8 @@ from indiepay.core.ids import new_id
 from indiepay.idempotency.models import IdempotencyRecord
 
 KEEP_FOR = timedelta(hours=24)
+# a request's longest legitimate run is a few channel calls of at most ``channel_timeout_seconds`` (10 s)
+CLAIM_LEASE = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 
 
@@ -44,8 +55,10 @@ def error_body(error: IndiePayError) -> dict[str, Any]:
 
 
 def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerprint: str,
-                   run: Callable[[], StoredResponse]) -> StoredResponse:
-    """Run ``run`` at most once per (scope, key). Without a key, just run it."""
+                   run: Callable[[], StoredResponse],
+                   resume: Callable[[], StoredResponse] | None = None) -> StoredResponse:
+    """Run ``run`` at most once per (scope, key). Without a key, just run it. ``resume`` finishes a run
+    that was interrupted (see the module docstring); it must be safe whatever the interrupted run did."""
     if key is None:
         return run()
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -65,10 +78,11 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
             if record.request_hash != fingerprint:
                 raise Unprocessable("this Idempotency-Key was used with a different request",
                                     code="idempotency_key_reused") from None
-            if record.status != "done" or record.response_body is None or record.response_status is None:
-                raise Conflict("a request with this Idempotency-Key is still in progress",
-                               code="idempotency_key_in_use") from None
-            return StoredResponse(record.response_status, record.response_body)
+            if record.status == "done" and record.response_body is not None and record.response_status is not None:
+                return StoredResponse(record.response_status, record.response_body)
+            _take_over(session, record, now, resumable=resume is not None)
+        assert resume is not None  # _take_over refuses otherwise
+        run = resume
     try:
         response = run()
     except IndiePayError as exc:
@@ -82,6 +96,23 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
         raise
     _store(ctx, scope, key, response)
     return response
+
+
+def _take_over(session: Session, record: IdempotencyRecord, now: datetime, *, resumable: bool) -> None:
+    """Claim an in-progress key whose lease ran out, or refuse the repeat. Two repeats racing for one
+    interrupted claim: the conditional update lets one of them take it."""
+    claimed_at = record.created_at
+    if claimed_at > now - CLAIM_LEASE:
+        raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_key_in_use")
+    if not resumable:
+        raise Conflict("the request with this Idempotency-Key was interrupted and its outcome is unknown: look for "
+                       "what it created before retrying with a new key", code="idempotency_key_interrupted",
+                       details={"claimed_at": claimed_at.isoformat()})
+    taken = session.execute(update(IdempotencyRecord).where(
+        IdempotencyRecord.id == record.id, IdempotencyRecord.status == "in_progress",
+        IdempotencyRecord.created_at == claimed_at).values(created_at=now).execution_options(synchronize_session=False))
+    if getattr(taken, "rowcount", 0) != 1:
+        raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_key_in_use")
 
 
 def _store(ctx: ServiceContext, scope: str, key: str, response: StoredResponse) -> None:

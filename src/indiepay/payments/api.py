@@ -22,7 +22,10 @@ def create_payment(body: PaymentCreate, ctx: Ctx, caller: Caller, request: Reque
     def run() -> tuple[int, object]:
         return 201, service.create_payment(ctx, caller, body).model_dump(mode="json")
 
-    return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run)
+    def resume() -> tuple[int, object]:
+        return 201, service.resume_create(ctx, caller, body).model_dump(mode="json")
+
+    return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run, resume)
 
 
 @router.get("", response_model=PaymentList)
@@ -50,4 +53,4 @@ def close_payment(payment_id: str, ctx: Ctx, caller: Caller, request: Request,
     def run() -> tuple[int, object]:
         return 200, service.close_payment(ctx, caller, payment_id).model_dump(mode="json")
 
-    return idempotent_json(ctx, caller, request, idempotency_key, {}, run)
+    return idempotent_json(ctx, caller, request, idempotency_key, {}, run, resume=run)  # closing twice is safe

@@ -21,6 +21,11 @@ def get_scoped(session: Session, merchant_id: str, livemode: bool, payment_id: s
     return payment
 
 
+def get_by_out_trade_no(session: Session, merchant_id: str, livemode: bool, out_trade_no: str) -> Payment | None:
+    return session.scalars(select(Payment).where(Payment.merchant_id == merchant_id, Payment.livemode == livemode,
+                                                 Payment.out_trade_no == out_trade_no)).first()
+
+
 def with_account(session: Session, payment_id: str) -> tuple[Payment, ChannelAccount] | None:
     """A payment and the channel account it was attempted on (every channel call needs both)."""
     payment = session.get(Payment, payment_id)

@@ -191,6 +191,41 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
     return out
 
 
+def resume_create(ctx: ServiceContext, principal: Principal, body: PaymentCreate) -> PaymentOut:
+    """Finish a create whose run a crash interrupted (its Idempotency-Key stayed claimed, nothing answered).
+
+    That run wrote nothing — then the payment is created now — or it wrote the pending payment (found by its
+    ``out_trade_no``) and perhaps opened the order at the channel: then the order is asked for again with
+    the identical request, which the channel answers with the order it already has, and the payment is
+    returned as a create would have returned it. Raises as :func:`create_payment` does; a payment with this
+    ``out_trade_no`` that is not this request's is ``duplicate_out_trade_no``.
+    """
+    merchant_id = principal.require_merchant()
+    with ctx.db.read() as session:
+        existing = repository.get_by_out_trade_no(session, merchant_id, principal.livemode, body.out_trade_no)
+        payer = body.payer.model_dump(exclude_none=True) if body.payer else {}
+        same = existing is not None and (existing.amount, existing.currency, existing.method, existing.description,
+                                         existing.payer, existing.return_url) == (
+            body.amount, body.currency, body.method.value, body.description, payer, body.return_url)
+    if existing is None:
+        return create_payment(ctx, principal, body)
+    if not same:
+        raise Conflict(f"out_trade_no {body.out_trade_no!r} is already used", code="duplicate_out_trade_no",
+                       details={"out_trade_no": body.out_trade_no})
+    retry_prepay(ctx, existing.id)
+    with ctx.db.read() as session:
+        payment = session.get(Payment, existing.id)
+        assert payment is not None
+        out = to_out(ctx, payment)
+    if payment.status == state.FAILED:
+        raise Unprocessable(f"the channel rejected the order: {payment.failure_message}", code="channel_rejected",
+                            details={"payment_id": payment.id, "channel_code": payment.failure_code})
+    if payment.status == state.PENDING and payment.action is None:
+        raise ChannelUnavailable("the channel did not answer; the payment stays pending and will be queried",
+                                 code="channel_unavailable", details={"payment_id": payment.id})
+    return out
+
+
 def get_payment(session: Session, ctx: ServiceContext, principal: Principal, payment_id: str) -> Payment:
     merchant_id = principal.require_merchant()
     payment = repository.get_scoped(session, merchant_id, principal.livemode, payment_id)

@@ -8,6 +8,7 @@ deduplicates it, and a crash at any point is picked up by that job.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,6 +186,37 @@ def _record_in_ledger(session: Session, ctx: ServiceContext, refund: Refund, now
                   refunded_before=payment.refunded_amount, amount=refund.amount, currency=refund.currency,
                   occurred_at=refund.succeeded_at or now,
                   schedule=schedule_for(payment.channel_fee_bps, payment.platform_fee_bps))
+
+
+def out_refund_no_for_key(scope: str, idempotency_key: str) -> str:
+    """The ``out_refund_no`` of a refund asked for under an Idempotency-Key without one of its own: fixed by
+    the key, so that whatever happens to the first attempt — a crash before its answer was stored — a
+    repeat finds that refund instead of opening a second one at the channel."""
+    return "rf" + hashlib.sha256(f"{scope}\n{idempotency_key}".encode()).hexdigest()[:30]
+
+
+def resume_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> RefundOut:
+    """Finish a refund request whose run a crash interrupted (see :mod:`indiepay.idempotency`).
+
+    ``body.out_refund_no`` is set (the client's, or :func:`out_refund_no_for_key`). If the interrupted run
+    reserved the refund, it is returned as it stands: its sync job, committed with it, sends it to the channel
+    if the channel never got it, under the same number. Otherwise the refund is asked for now. Raises as
+    :func:`create_refund` does; a refund with this number that is not this request's is
+    ``duplicate_out_refund_no``.
+    """
+    assert body.out_refund_no is not None
+    merchant_id = principal.require_merchant()
+    with ctx.db.read() as session:
+        existing = session.scalars(select(Refund).where(
+            Refund.merchant_id == merchant_id, Refund.livemode == principal.livemode,
+            Refund.out_refund_no == body.out_refund_no)).first()
+        found = to_out(existing) if existing is not None else None
+    if found is None:
+        return create_refund(ctx, principal, body)
+    if (found.payment_id, found.amount) != (body.payment_id, body.amount):
+        raise Conflict(f"out_refund_no {body.out_refund_no!r} is already used", code="duplicate_out_refund_no",
+                       details={"out_refund_no": body.out_refund_no})
+    return found
 
 
 def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund:
