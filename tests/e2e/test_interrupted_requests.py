@@ -34,7 +34,7 @@ def kill_at(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
         raise Killed(name)
 
     monkeypatch.setattr(module, name, die)
-    monkeypatch.setattr(idempotency, "_release", lambda *_: None)  # a killed process releases nothing
+    monkeypatch.setattr(idempotency, "_let_go", lambda *_, **__: None)  # a killed process lets go of nothing
 
 
 def revive(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +126,26 @@ def test_a_retry_does_not_adopt_another_requests_payment(platform: PlatformUnder
     assert retried.status_code == 409 and retried.json()["error"]["code"] == "duplicate_out_trade_no"
 
 
+def test_a_create_the_channel_did_not_answer_is_finished_by_the_retry(platform: PlatformUnderTest) -> None:
+    """Not a crash: the prepay went unanswered (502, the payment stays pending). The retry with the same
+    key asks the channel again for the same order — it does not trip over its own out_trade_no."""
+    merchant = platform.merchant()
+    _, credentials = merchant.own_sandbox_account("wechatpay")
+    key, body = secrets.token_hex(8), order(f"K{secrets.token_hex(6)}")
+    httpx.post(f"{platform.sandbox}/wechatpay/_faults", json={"mchid": credentials["mchid"], "fail_with_500": 1},
+               timeout=30).raise_for_status()
+    unanswered = post(merchant.api, "/v1/payments", body, key)
+    assert unanswered.status_code == 502 and unanswered.json()["error"]["code"] == "channel_unavailable"
+    payment_id = unanswered.json()["error"]["details"]["payment_id"]
+    retried = post(merchant.api, "/v1/payments", body, key)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["id"] == payment_id and retried.json()["action"]["type"] == "qr_code"
+    assert post(merchant.api, "/v1/payments", body, key).json() == retried.json()
+    assert len(merchant.api.get("/v1/payments", params={"out_trade_no": body["out_trade_no"]}).json()["data"]) == 1
+    other = post(merchant.api, "/v1/payments", body, secrets.token_hex(8))  # another key: a new request
+    assert other.status_code == 409 and other.json()["error"]["code"] == "duplicate_out_trade_no"
+
+
 def paid(merchant: MerchantClient) -> dict[str, Any]:
     payment = merchant.create_payment("wechat_native", amount=10_000).json()
     merchant.pay(payment)
@@ -192,7 +212,7 @@ def test_one_retry_takes_an_interrupted_claim_over(platform: PlatformUnderTest,
         seen.append(getattr(refused.value, "code", None))
         return idempotency.StoredResponse(201, {"resumed": True})
 
-    monkeypatch.setattr(idempotency, "_release", lambda *_: None)
+    monkeypatch.setattr(idempotency, "_let_go", lambda *_, **__: None)
     with pytest.raises(Killed):
         idempotency.run_idempotent(ctx, scope="s", key=key, fingerprint="f", run=interrupted)
     revive(monkeypatch)

@@ -19,7 +19,7 @@ class IdempotencyRecord(Base):
     scope: Mapped[str] = mapped_column(String(80))  # merchant id + mode + endpoint
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # in_progress | done
+    status: Mapped[str] = mapped_column(String(16))  # in_progress | interrupted | done (see service)
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]

@@ -4,7 +4,10 @@ The first request with a key claims it (committed at once, so a concurrent dupli
 runs, and stores its response — errors included — for at least 24 hours. A repeat with the same body gets
 the stored response without running again; a repeat with a different body is refused with
 ``idempotency_key_reused``; a repeat while the first is still running gets ``idempotency_key_in_use``.
-Server errors (5xx) release the key, because the client is expected to retry those.
+A server error (5xx, or an unexpected exception) is not stored, because the client is expected to retry:
+the key is released — or, for an endpoint with a *resume* (below), marked interrupted, so that the retry
+finishes what the failed run began (a payment whose channel call went unanswered is asked for again)
+instead of tripping over it (``duplicate_out_trade_no``).
 
 A process killed mid-request leaves its claim ``in_progress`` with nobody running it, and the client's retry
 — what any client does after a dropped connection — would be told "in progress" for a day. A claim older
@@ -36,6 +39,7 @@ from indiepay.idempotency.models import IdempotencyRecord
 KEEP_FOR = timedelta(hours=24)
 # a request's longest legitimate run is a few channel calls of at most ``channel_timeout_seconds`` (10 s)
 CLAIM_LEASE = timedelta(minutes=5)
+IN_PROGRESS, INTERRUPTED, DONE = "in_progress", "interrupted", "done"
 MAX_KEY_LENGTH = 255
 
 
@@ -70,7 +74,7 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
                 IdempotencyRecord.created_at < now - KEEP_FOR))
             session.add(IdempotencyRecord(id=new_id("idem"), scope=scope, key=key, request_hash=fingerprint,
-                                          status="in_progress", created_at=now))
+                                          status=IN_PROGRESS, created_at=now))
     except IntegrityError:
         with ctx.db.transaction() as session:
             record = session.scalars(select(IdempotencyRecord).where(
@@ -78,7 +82,7 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
             if record.request_hash != fingerprint:
                 raise Unprocessable("this Idempotency-Key was used with a different request",
                                     code="idempotency_key_reused") from None
-            if record.status == "done" and record.response_body is not None and record.response_status is not None:
+            if record.status == DONE and record.response_body is not None and record.response_status is not None:
                 return StoredResponse(record.response_status, record.response_body)
             _take_over(session, record, now, resumable=resume is not None)
         assert resume is not None  # _take_over refuses otherwise
@@ -87,30 +91,31 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
         response = run()
     except IndiePayError as exc:
         if exc.http_status >= 500:
-            _release(ctx, scope, key)
+            _let_go(ctx, scope, key, resumable=resume is not None)
             raise
         _store(ctx, scope, key, StoredResponse(exc.http_status, error_body(exc)))
         raise
     except BaseException:
-        _release(ctx, scope, key)
+        _let_go(ctx, scope, key, resumable=resume is not None)
         raise
     _store(ctx, scope, key, response)
     return response
 
 
 def _take_over(session: Session, record: IdempotencyRecord, now: datetime, *, resumable: bool) -> None:
-    """Claim an in-progress key whose lease ran out, or refuse the repeat. Two repeats racing for one
-    interrupted claim: the conditional update lets one of them take it."""
+    """Claim a key whose run failed (``interrupted``) or whose in-progress lease ran out, or refuse the
+    repeat. Two repeats racing for one claim: the conditional update lets one of them take it."""
     claimed_at = record.created_at
-    if claimed_at > now - CLAIM_LEASE:
+    if record.status != INTERRUPTED and claimed_at > now - CLAIM_LEASE:
         raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_key_in_use")
     if not resumable:
         raise Conflict("the request with this Idempotency-Key was interrupted and its outcome is unknown: look for "
                        "what it created before retrying with a new key", code="idempotency_key_interrupted",
                        details={"claimed_at": claimed_at.isoformat()})
     taken = session.execute(update(IdempotencyRecord).where(
-        IdempotencyRecord.id == record.id, IdempotencyRecord.status == "in_progress",
-        IdempotencyRecord.created_at == claimed_at).values(created_at=now).execution_options(synchronize_session=False))
+        IdempotencyRecord.id == record.id, IdempotencyRecord.status == record.status,
+        IdempotencyRecord.created_at == claimed_at).values(status=IN_PROGRESS, created_at=now)
+        .execution_options(synchronize_session=False))
     if getattr(taken, "rowcount", 0) != 1:
         raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_key_in_use")
 
@@ -119,9 +124,19 @@ def _store(ctx: ServiceContext, scope: str, key: str, response: StoredResponse) 
     with ctx.db.transaction() as session:
         record = session.scalars(select(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)).one()
-        record.status = "done"
+        record.status = DONE
         record.response_status = response.status
         record.response_body = response.body
+
+
+def _let_go(ctx: ServiceContext, scope: str, key: str, *, resumable: bool) -> None:
+    """After a failed run: a resumable key is marked interrupted (its retry resumes), any other released."""
+    if not resumable:
+        _release(ctx, scope, key)
+        return
+    with ctx.db.transaction() as session:
+        session.execute(update(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+                        .values(status=INTERRUPTED).execution_options(synchronize_session=False))
 
 
 def _release(ctx: ServiceContext, scope: str, key: str) -> None:
