@@ -97,14 +97,21 @@ def test_a_create_killed_after_writing_the_payment_is_finished_by_the_retry(
     assert len(listed) == 1
 
 
-def test_a_create_killed_before_writing_anything_is_run_by_the_retry(
-        platform: PlatformUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+def killed_before_writing(platform: PlatformUnderTest,
+                          monkeypatch: pytest.MonkeyPatch) -> tuple[MerchantClient, str, dict[str, Any]]:
+    """A create whose process died before it wrote anything; returns the merchant, its key and body."""
     merchant = platform.merchant()
     merchant.own_sandbox_account("wechatpay")
     key, body = secrets.token_hex(8), order(f"K{secrets.token_hex(6)}")
     kill_at(monkeypatch, payments, "_insert_pending")
     post_and_die(merchant.api, "/v1/payments", body, key)
     revive(monkeypatch)
+    return merchant, key, body
+
+
+def test_a_create_killed_before_writing_anything_is_run_by_the_retry(
+        platform: PlatformUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    merchant, key, body = killed_before_writing(platform, monkeypatch)
     age_claim(platform, key)
     retried = post(merchant.api, "/v1/payments", body, key)
     assert retried.status_code == 201 and retried.json()["action"]["type"] == "qr_code"
@@ -114,12 +121,7 @@ def test_a_create_killed_before_writing_anything_is_run_by_the_retry(
 def test_a_retry_does_not_adopt_another_requests_payment(platform: PlatformUnderTest,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The killed request wrote nothing; meanwhile a different request took its out_trade_no."""
-    merchant = platform.merchant()
-    merchant.own_sandbox_account("wechatpay")
-    key, body = secrets.token_hex(8), order(f"K{secrets.token_hex(6)}")
-    kill_at(monkeypatch, payments, "_insert_pending")
-    post_and_die(merchant.api, "/v1/payments", body, key)
-    revive(monkeypatch)
+    merchant, key, body = killed_before_writing(platform, monkeypatch)
     assert merchant.api.post("/v1/payments", json={**body, "amount": 999}).status_code == 201
     age_claim(platform, key)
     retried = post(merchant.api, "/v1/payments", body, key)
