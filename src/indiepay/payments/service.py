@@ -182,12 +182,18 @@ def create_payment(ctx: ServiceContext, principal: Principal, body: PaymentCreat
             assert stored is not None
             payment = stored
         out = to_out(ctx, payment)
-    if result.outcome == "rejected" and result.error is not None:
-        raise Unprocessable(f"the channel rejected the order: {result.error.message}", code="channel_rejected",
-                            details={"payment_id": payment_id, "channel_code": result.error.channel_code})
-    if result.value is None:
+    return _answer(payment, out)
+
+
+def _answer(payment: Payment, out: PaymentOut) -> PaymentOut:
+    """What a create answers, from the payment as it now stands: refused by the channel → 422, the channel's
+    answer still unknown (no buyer action yet) → 502, otherwise the payment."""
+    if payment.status == state.FAILED:
+        raise Unprocessable(f"the channel rejected the order: {payment.failure_message}", code="channel_rejected",
+                            details={"payment_id": payment.id, "channel_code": payment.failure_code})
+    if payment.status == state.PENDING and payment.action is None:
         raise ChannelUnavailable("the channel did not answer; the payment stays pending and will be queried",
-                                 code="channel_unavailable", details={"payment_id": payment_id})
+                                 code="channel_unavailable", details={"payment_id": payment.id})
     return out
 
 
@@ -217,13 +223,7 @@ def resume_create(ctx: ServiceContext, principal: Principal, body: PaymentCreate
         payment = session.get(Payment, existing.id)
         assert payment is not None
         out = to_out(ctx, payment)
-    if payment.status == state.FAILED:
-        raise Unprocessable(f"the channel rejected the order: {payment.failure_message}", code="channel_rejected",
-                            details={"payment_id": payment.id, "channel_code": payment.failure_code})
-    if payment.status == state.PENDING and payment.action is None:
-        raise ChannelUnavailable("the channel did not answer; the payment stays pending and will be queried",
-                                 code="channel_unavailable", details={"payment_id": payment.id})
-    return out
+    return _answer(payment, out)
 
 
 def get_payment(session: Session, ctx: ServiceContext, principal: Principal, payment_id: str) -> Payment:
