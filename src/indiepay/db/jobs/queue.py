@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,28 @@ def fail(session: Session, job_id: str, worker_id: str, now: datetime, error: st
         job.status = "queued"
         job.run_at = retry_at or now + backoff(job.attempts)
     session.flush()
+
+
+def release_dead(session: Session, machine: str, is_dead: Callable[[str], bool], now: datetime) -> int:
+    """Give back the running jobs of workers of ``machine`` that ``is_dead`` says are gone (see
+    :mod:`indiepay.db.jobs.owners`): each is due again now, its interrupted run counted as an attempt — a job
+    that keeps killing its worker ends ``dead`` after its last attempt instead of looping. Returns how many."""
+    ours = Job.locked_by.startswith(machine + ":", autoescape=True)
+    running = list(session.scalars(select(Job).where(Job.status == "running", ours)))
+    released = 0
+    for job in running:
+        owner = job.locked_by or ""
+        if not is_dead(owner):
+            continue
+        job.last_error = f"worker {owner} stopped while running it"
+        job.locked_by, job.locked_until = None, None
+        if job.attempts >= job.max_attempts:
+            job.status, job.finished_at, job.unique_key = "dead", now, None
+        else:
+            job.status, job.run_at = "queued", now
+        released += 1
+    session.flush()
+    return released
 
 
 def reschedule(session: Session, job_id: str, worker_id: str, at: datetime, reason: str) -> None:

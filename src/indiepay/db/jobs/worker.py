@@ -11,18 +11,16 @@ means the handler runs once more.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from indiepay.core.clock import Clock
-from indiepay.core.ids import new_id
 from indiepay.db.engine import Database
-from indiepay.db.jobs import queue
+from indiepay.db.jobs import owners, queue
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,8 @@ class RetryLater:
 
 Handler = Callable[[dict[str, Any]], RetryLater | None]
 
+_WORKERS_HERE: weakref.WeakSet[Worker] = weakref.WeakSet()  # this process's workers: their claims are live
+
 
 class Worker:
     """Runs jobs from the database until stopped. Several may run at once, in one or many processes."""
@@ -48,7 +48,9 @@ class Worker:
         self.handlers = dict(handlers)
         self.batch = batch
         self.poll_seconds = poll_seconds
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_id('w', 6)}"
+        self.machine = owners.this_machine()
+        self.worker_id = owners.new_worker_id(self.machine)
+        _WORKERS_HERE.add(self)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,7 +98,23 @@ class Worker:
         """Ask a sleeping loop to look for work now (called after enqueuing in-process)."""
         self._wake.set()
 
+    def recover(self) -> int:
+        """Make the jobs that a dead worker process of this machine was running due now, rather than after
+        their lease (see :mod:`indiepay.db.jobs.owners`); returns how many. Run when the loop starts."""
+        live = {worker.worker_id for worker in _WORKERS_HERE}
+        with self.db.transaction() as session:
+            released = queue.release_dead(
+                session, self.machine, lambda owner: owners.is_dead(owner, machine=self.machine, live_here=live),
+                self.clock.now())
+        if released:
+            log.warning("%d job(s) of stopped workers on this machine released to run again", released)
+        return released
+
     def run_forever(self) -> None:
+        try:
+            self.recover()
+        except Exception:  # the lease still frees them: never a reason not to start
+            log.exception("could not release the jobs of stopped workers")
         while not self._stop.is_set():
             try:
                 ran = self.run_once()
