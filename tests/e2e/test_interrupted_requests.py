@@ -41,10 +41,11 @@ def revive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()
 
 
-def age_claim(platform: PlatformUnderTest, key: str, by: timedelta = idempotency.CLAIM_LEASE) -> None:
+def age_claim(platform: PlatformUnderTest, key: str, by: timedelta = idempotency.CLAIM_LEASE,
+              status: str = "in_progress") -> None:
     with platform.runtime.ctx.db.transaction() as session:
         record = session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key)).one()
-        assert record.status == "in_progress"
+        assert record.status == status
         session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record.id)
                         .values(created_at=record.created_at - by - timedelta(seconds=1)))
 
@@ -184,6 +185,27 @@ def test_a_refund_killed_after_its_reservation_is_refunded_once(
                                  f"{payment['out_trade_no']}", timeout=30).json()
     assert [r["out_refund_no"] for r in order_at_channel["refunds"]] == [refund["out_refund_no"]]
     assert merchant.api.get(f"/v1/payments/{payment['id']}").json()["refunded_amount"] == 2_500
+
+
+def test_a_key_used_again_after_it_expired_asks_for_a_new_refund(platform: PlatformUnderTest) -> None:
+    """A refund without its own number is numbered after its key's claim: the same for the request's
+    retries, a new one when the key is used again, a day later, for a new refund of the same payment."""
+    merchant = platform.merchant()
+    merchant.own_sandbox_account("wechatpay")
+    payment = paid(merchant)
+    key, body = secrets.token_hex(8), {"payment_id": payment["id"], "amount": 1_000}
+    first = post(merchant.api, "/v1/refunds", body, key)
+    assert first.status_code == 201, first.text
+    assert first.json()["out_refund_no"].startswith("rf_idem_")
+    assert post(merchant.api, "/v1/refunds", body, key).json() == first.json()  # a retry: the stored answer
+    age_claim(platform, key, by=idempotency.KEEP_FOR, status="done")
+    second = post(merchant.api, "/v1/refunds", body, key)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["out_refund_no"] not in {first.json()["out_refund_no"], ""}
+    for refund in (first.json(), second.json()):
+        merchant.wait_status(f"/v1/refunds/{refund['id']}", "succeeded")
+    assert merchant.api.get(f"/v1/payments/{payment['id']}").json()["refunded_amount"] == 2_000
 
 
 def test_a_key_of_an_endpoint_that_cannot_resume_says_the_request_was_interrupted(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,18 @@ KEEP_FOR = timedelta(hours=24)
 CLAIM_LEASE = timedelta(minutes=5)
 IN_PROGRESS, INTERRUPTED, DONE = "in_progress", "interrupted", "done"
 MAX_KEY_LENGTH = 255
+
+
+_RUNNING_CLAIM: ContextVar[str | None] = ContextVar("indiepay_idempotency_claim", default=None)
+
+
+def running_claim() -> str | None:
+    """The id of the key's claim whose run (or resume) is executing in this context, else None.
+
+    A claim keeps its id while its run is interrupted and resumed, and a key used again after
+    :data:`KEEP_FOR` gets a new one: so a number derived from it (a refund's ``out_refund_no`` asked for
+    without one) is the same for a request and its retries, and new for a new request under an old key."""
+    return _RUNNING_CLAIM.get()
 
 
 @dataclass(frozen=True)
@@ -68,12 +81,13 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest("Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key")
     now = ctx.clock.now()
+    claim_id = new_id("idem")
     try:
         with ctx.db.transaction() as session:
             session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
                 IdempotencyRecord.created_at < now - KEEP_FOR))
-            session.add(IdempotencyRecord(id=new_id("idem"), scope=scope, key=key, request_hash=fingerprint,
+            session.add(IdempotencyRecord(id=claim_id, scope=scope, key=key, request_hash=fingerprint,
                                           status=IN_PROGRESS, created_at=now))
     except IntegrityError:
         with ctx.db.transaction() as session:
@@ -85,8 +99,10 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
             if record.status == DONE and record.response_body is not None and record.response_status is not None:
                 return StoredResponse(record.response_status, record.response_body)
             _take_over(session, record, now, resumable=resume is not None)
+            claim_id = record.id
         assert resume is not None  # _take_over refuses otherwise
         run = resume
+    running = _RUNNING_CLAIM.set(claim_id)
     try:
         response = run()
     except IndiePayError as exc:
@@ -98,6 +114,8 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
     except BaseException:
         _let_go(ctx, scope, key, resumable=resume is not None)
         raise
+    finally:
+        _RUNNING_CLAIM.reset(running)
     _store(ctx, scope, key, response)
     return response
 

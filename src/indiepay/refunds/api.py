@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotency_scope, idempotent_json
+from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.idempotency.service import running_claim
 from indiepay.refunds import service
 from indiepay.refunds.schemas import RefundCreate, RefundOut
 
@@ -16,18 +17,21 @@ router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 def create_refund(body: RefundCreate, ctx: Ctx, caller: Caller, request: Request,
                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
     caller.require_merchant()
-    asked = body.model_dump(mode="json")  # what the key's fingerprint covers: the request as sent
-    if idempotency_key and body.out_refund_no is None:
-        body = body.model_copy(update={"out_refund_no": service.out_refund_no_for_key(idempotency_scope(caller),
-                                                                                     idempotency_key)})
+    def numbered() -> RefundCreate:
+        """Under a key, a refund asked for without a number gets the key's claim's (see
+        :func:`service.out_refund_no_for_claim`): its retries find it, a new request under an old key does not."""
+        claim = running_claim()
+        if body.out_refund_no is not None or claim is None:
+            return body
+        return body.model_copy(update={"out_refund_no": service.out_refund_no_for_claim(claim)})
 
     def run() -> tuple[int, object]:
-        return 201, service.create_refund(ctx, caller, body).model_dump(mode="json")
+        return 201, service.create_refund(ctx, caller, numbered()).model_dump(mode="json")
 
     def resume() -> tuple[int, object]:
-        return 201, service.resume_refund(ctx, caller, body).model_dump(mode="json")
+        return 201, service.resume_refund(ctx, caller, numbered()).model_dump(mode="json")
 
-    return idempotent_json(ctx, caller, request, idempotency_key, asked, run, resume)
+    return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run, resume)
 
 
 @router.get("/{refund_id}", response_model=RefundOut)

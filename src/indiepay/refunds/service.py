@@ -8,7 +8,6 @@ deduplicates it, and a crash at any point is picked up by that job.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,17 +187,19 @@ def _record_in_ledger(session: Session, ctx: ServiceContext, refund: Refund, now
                   schedule=schedule_for(payment.channel_fee_bps, payment.platform_fee_bps))
 
 
-def out_refund_no_for_key(scope: str, idempotency_key: str) -> str:
+def out_refund_no_for_claim(claim_id: str) -> str:
     """The ``out_refund_no`` of a refund asked for under an Idempotency-Key without one of its own: fixed by
-    the key, so that whatever happens to the first attempt — a crash before its answer was stored — a
-    repeat finds that refund instead of opening a second one at the channel."""
-    return "rf" + hashlib.sha256(f"{scope}\n{idempotency_key}".encode()).hexdigest()[:30]
+    the key's claim (:func:`indiepay.idempotency.service.running_claim`), so that whatever happens to the first
+    attempt — a crash before its answer was stored — a repeat finds that refund instead of opening a second
+    one at the channel, while the key used again for a new refund after it expired opens a new one. The
+    claim's id in it leads support from a refund to the request that asked for it."""
+    return f"rf_{claim_id}"
 
 
 def resume_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> RefundOut:
     """Finish a refund request whose run a crash interrupted (see :mod:`indiepay.idempotency`).
 
-    ``body.out_refund_no`` is set (the client's, or :func:`out_refund_no_for_key`). If the interrupted run
+    ``body.out_refund_no`` is set (the client's, or :func:`out_refund_no_for_claim`). If the interrupted run
     reserved the refund, it is returned as it stands: its sync job, committed with it, sends it to the channel
     if the channel never got it, under the same number. Otherwise the refund is asked for now. Raises as
     :func:`create_refund` does; a refund with this number that is not this request's is
