@@ -13,9 +13,9 @@ native memory — tracemalloc would not) is its own:
 * **end to end** (as issue 4 defines it: parse + load orders + match + store differences):
   ``reconciliation.service.import_bill`` on the bill file with ``apply_fees=False`` — parse (DuckDB reads
   the bill file into the matcher's database; one Python pass takes the SHA1, the stored gzip copy and
-  the fast path's byte checks), store the bill, load the local orders into the matcher (through ADBC on
-  SQLite, as CSV on PostgreSQL; on a worker thread started with the parse, so the ``parse`` and
-  ``local`` phases overlap and ``local`` is what is left to wait for),
+  the fast path's byte checks), store the bill, load the local orders into the matcher (as CSV lines the
+  database formats, on a worker thread started with the parse, so the ``parse`` and ``local`` phases
+  overlap and ``local`` is what is left to wait for),
   classify, write the fee set (Parquet) and, in one transaction, upsert the run and the differences,
   store the fee set and enqueue the ``reconciliation.fees`` job;
 * **fee job**, measured on its own right after: ``reconciliation.fees.apply`` — the bill's fees onto the
