@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from indiepay.cli import advisor, archive, audit, ledger, reconcile, settle, statements, vault
+from indiepay.cli import advisor, archive, audit, backup, ledger, reconcile, settle, statements, vault
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
@@ -21,6 +21,7 @@ app.add_typer(ledger.app, name="ledger", help="The double-entry ledger: verify t
 app.add_typer(archive.app, name="archive", help="Cold archives of the financial records: export, verify, status.")
 app.add_typer(reconcile.app, name="reconcile", help="Reconcile the channels' daily bills: import a bill, run a day.")
 app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain.")
+app.add_typer(backup.app, name="backup", help="Online backups of the SQLite database: create, check.")
 app.add_typer(vault.app, name="vault", help="The vault's master key: new-key, rotate, status, retire.")
 app.command(name="statement")(statements.statement)
 app.command(name="advisor")(advisor.advisor)
