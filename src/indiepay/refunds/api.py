@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
 from indiepay.idempotency.service import running_claim
 from indiepay.refunds import service
-from indiepay.refunds.schemas import RefundCreate, RefundOut
+from indiepay.refunds.schemas import RefundCreate, RefundList, RefundOut
 
 router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 
@@ -32,6 +34,15 @@ def create_refund(body: RefundCreate, ctx: Ctx, caller: Caller, request: Request
         return 201, service.resume_refund(ctx, caller, numbered()).model_dump(mode="json")
 
     return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run, resume)
+
+
+@router.get("", response_model=RefundList)
+def list_refunds(ctx: Ctx, caller: Caller, payment_id: str | None = None, status: str | None = None,
+                 out_refund_no: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                 starting_after: str | None = None) -> RefundList:
+    with ctx.db.read() as session:
+        return service.list_refunds(session, caller, payment_id=payment_id, status=status,
+                                    out_refund_no=out_refund_no, limit=limit, starting_after=starting_after)
 
 
 @router.get("/{refund_id}", response_model=RefundOut)

@@ -14,6 +14,7 @@ class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (UniqueConstraint("merchant_id", "livemode", "out_refund_no", name="uq_refunds_out_refund_no"),
                       Index("ix_refunds_created", "created_at"),  # a reconciliation window (migration 0015)
+                      Index("ix_refunds_merchant_created", "merchant_id", "livemode", "created_at", "id"),  # lists
                       Index("ix_refunds_succeeded", "succeeded_at", "created_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PROCESSING, SUCCEEDED, FAILED = "processing", "succeeded", "failed"
+STATUSES = (PROCESSING, SUCCEEDED, FAILED)  # processing → succeeded | failed, once
+
 
 @dataclass(frozen=True)
 class RefundDecision:

@@ -31,3 +31,9 @@ class RefundOut(BaseModel):
     failure_code: str | None
     created_at: datetime
     succeeded_at: datetime | None
+
+
+class RefundList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[RefundOut]
+    has_more: bool

@@ -20,7 +20,7 @@ from indiepay.accounts.service import adapter_for
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict, NotFound
+from indiepay.core.errors import Conflict, InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.ledger.recording import record_refund, schedule_for
@@ -29,9 +29,9 @@ from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.payments.state import ACCOUNT_VERIFICATION, VERIFICATION_JOB
-from indiepay.refunds import rules
+from indiepay.refunds import repository, rules
 from indiepay.refunds.models import Refund
-from indiepay.refunds.schemas import RefundCreate, RefundOut
+from indiepay.refunds.schemas import RefundCreate, RefundList, RefundOut
 from indiepay.risk import screening as risk_screening
 from indiepay.webhooks.service import emit_event
 
@@ -221,8 +221,29 @@ def resume_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate)
 
 
 def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund:
-    merchant_id = principal.require_merchant()
-    refund = session.get(Refund, refund_id)
-    if refund is None or refund.merchant_id != merchant_id or refund.livemode != principal.livemode:
+    refund = repository.get_scoped(session, principal.require_merchant(), principal.livemode, refund_id)
+    if refund is None:
         raise NotFound("no such refund", code="refund_not_found")
     return refund
+
+
+def list_refunds(session: Session, principal: Principal, *, payment_id: str | None, status: str | None,
+                 out_refund_no: str | None, limit: int, starting_after: str | None) -> RefundList:
+    """The merchant's refunds in the key's mode, newest first; ``payment_id`` lists one payment's refunds
+    (a payment of another merchant simply has none here).
+
+    Raises:
+        InvalidRequest: ``invalid_status``; ``invalid_cursor`` when ``starting_after`` names no refund of yours.
+    """
+    merchant_id = principal.require_merchant()
+    if status is not None and status not in rules.STATUSES:
+        raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
+                             details={"allowed": list(rules.STATUSES)})
+    cursor = None
+    if starting_after:
+        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
+        if cursor is None:
+            raise InvalidRequest("starting_after names no refund of yours", code="invalid_cursor")
+    rows = repository.list_page(session, merchant_id, principal.livemode, payment_id=payment_id, status=status,
+                                out_refund_no=out_refund_no, limit=limit, starting_after=cursor)
+    return RefundList(data=[to_out(refund) for refund in rows[:limit]], has_more=len(rows) > limit)

@@ -1,0 +1,25 @@
+"""Queries of refunds."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from indiepay.db.pagination import newest_first
+from indiepay.refunds.models import Refund
+
+
+def get_scoped(session: Session, merchant_id: str, livemode: bool, refund_id: str) -> Refund | None:
+    """The refund if it is this merchant's, in this mode; else None (another merchant's refund is not found)."""
+    refund = session.get(Refund, refund_id)
+    if refund is None or refund.merchant_id != merchant_id or refund.livemode != livemode:
+        return None
+    return refund
+
+
+def list_page(session: Session, merchant_id: str, livemode: bool, *, payment_id: str | None, status: str | None,
+              out_refund_no: str | None, limit: int, starting_after: Refund | None) -> list[Refund]:
+    """Newest first, keyset-paginated on (created_at, id) over ``ix_refunds_merchant_created``."""
+    return newest_first(session, Refund, limit=limit, starting_after=starting_after,
+                        where=(Refund.merchant_id == merchant_id, Refund.livemode == livemode),
+                        equal={Refund.payment_id: payment_id or None, Refund.status: status or None,
+                               Refund.out_refund_no: out_refund_no or None})
