@@ -49,7 +49,8 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         return lambda args: fn(ctx, args)
 
     def deliver_event(args: dict[str, Any]) -> None:
-        deliver(ctx, str(args["event_id"]))
+        deliver(ctx, str(args["event_id"]), again=bool(args.get("again", False)),
+                first_attempt=int(args.get("first_attempt", 1)))
 
     return {
         QUERY_JOB: bind(run_query_job),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from indiepay.httpapi.deps import Caller, Ctx
 from indiepay.webhooks import service
-from indiepay.webhooks.schemas import DeliveryOut, WebhookEndpointOut, WebhookEndpointSet
+from indiepay.webhooks.schemas import DeliveryOut, EventList, EventOut, WebhookEndpointOut, WebhookEndpointSet
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -32,3 +34,27 @@ def list_deliveries(ctx: Ctx, caller: Caller) -> list[DeliveryOut]:
                             status_code=d.status_code, error=d.error, duration_ms=d.duration_ms,
                             created_at=d.created_at.isoformat())
                 for d, e in service.list_deliveries(session, caller)]
+
+
+@router.get("/events", response_model=EventList)
+def list_events(ctx: Ctx, caller: Caller, event_type: Annotated[str | None, Query(alias="type")] = None,
+                delivered: bool | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                starting_after: str | None = None) -> EventList:
+    with ctx.db.read() as session:
+        return service.list_events(session, caller, type_=event_type, delivered=delivered, limit=limit,
+                                   starting_after=starting_after)
+
+
+@router.get("/events/{event_id}", response_model=EventOut)
+def get_event(event_id: str, ctx: Ctx, caller: Caller) -> EventOut:
+    with ctx.db.read() as session:
+        return service.event_out(service.get_event(session, caller, event_id))
+
+
+@router.post("/events/{event_id}/redeliver", status_code=202, response_model=EventOut)
+def redeliver_event(event_id: str, ctx: Ctx, caller: Caller) -> EventOut:
+    """Queue one more delivery of the event to the webhook endpoint (202: the worker sends it at once)."""
+    with ctx.db.transaction() as session:
+        out = service.event_out(service.redeliver(session, ctx, caller, event_id))
+    ctx.wake_worker()
+    return out

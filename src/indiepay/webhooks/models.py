@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -28,9 +28,10 @@ class Event(Base):
     """Something a merchant should hear about. ``dedupe_key`` makes emitting an event idempotent."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_merchant_created", "merchant_id", "livemode", "created_at", "id"),)  # lists
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     livemode: Mapped[bool]
     type: Mapped[str] = mapped_column(String(40))
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)

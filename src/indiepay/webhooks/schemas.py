@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -27,3 +30,21 @@ class DeliveryOut(BaseModel):
     error: str | None
     duration_ms: int
     created_at: str
+
+
+class EventOut(BaseModel):
+    """An event as its webhook carries it, plus whether it reached the merchant's endpoint yet."""
+
+    id: str
+    object: Literal["event"] = "event"
+    type: str
+    livemode: bool
+    created_at: datetime
+    data: dict[str, Any]
+    delivered: bool
+
+
+class EventList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EventOut]
+    has_more: bool

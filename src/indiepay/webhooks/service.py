@@ -20,18 +20,20 @@ from indiepay.alerts.rules import mask_url
 from indiepay.alerts.service import raise_alert
 from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
-from indiepay.core.errors import NotFound
+from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.prepared import Prepared
 from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
 from indiepay.vault.envelope import SealedSecret
-from indiepay.webhooks import signing
+from indiepay.webhooks import repository, signing
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+from indiepay.webhooks.schemas import EventList, EventOut
 
 DELIVERY_JOB = "webhook.deliver"
 DELIVERY_ATTEMPTS = 12
+REDELIVERY_KEY = "webhook.redeliver:{event_id}"
 
 
 def _secret_aad(merchant_id: str, livemode: bool) -> bytes:
@@ -96,11 +98,15 @@ class DeliveryFailed(Exception):
     """The merchant's endpoint did not answer 2xx; the job retries with backoff."""
 
 
-def deliver(ctx: ServiceContext, event_id: str) -> None:
-    """Deliver one event (a job handler). Raises DeliveryFailed so the worker retries with backoff."""
+def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_attempt: int = 1) -> None:
+    """Deliver one event (a job handler). Raises DeliveryFailed so the worker retries with backoff.
+
+    ``again``: a redelivery the merchant asked for (:func:`redeliver`), sent even if the event was delivered
+    before. ``first_attempt``: the delivery log's attempt number this job started at, so that the alert
+    for a job that gave up comes after *its* last attempt, not after the event's twelfth overall."""
     with ctx.db.read() as session:
         event = session.get(Event, event_id)
-        if event is None or event.delivered:
+        if event is None or (event.delivered and not again):
             return
         endpoint = session.scalars(select(WebhookEndpoint).where(
             WebhookEndpoint.merchant_id == event.merchant_id,
@@ -110,8 +116,7 @@ def deliver(ctx: ServiceContext, event_id: str) -> None:
         secret = ctx.vault.open(SealedSecret.from_dict(endpoint.secret),
                                 _secret_aad(event.merchant_id, event.livemode))
         url, body, endpoint_id = endpoint.url, event_body(event), endpoint.id
-        attempt = 1 + len(list(session.scalars(select(WebhookDelivery.id).where(
-            WebhookDelivery.event_id == event_id))))
+        attempt = 1 + _attempts_so_far(session, event_id)
     timestamp = int(ctx.clock.now().timestamp())
     headers = {"Content-Type": "application/json", "IndiePay-Event-Id": event_id,
                signing.SIGNATURE_HEADER: signing.header_value(secret, timestamp, body)}
@@ -135,7 +140,7 @@ def deliver(ctx: ServiceContext, event_id: str) -> None:
             stored = session.get(Event, event_id)
             if stored is not None:
                 stored.delivered = True
-        elif attempt >= DELIVERY_ATTEMPTS:  # the worker marks the job dead after this attempt
+        elif attempt - first_attempt + 1 >= DELIVERY_ATTEMPTS:  # the worker marks the job dead after this one
             _alert_gave_up(session, ctx, event, endpoint_id, url, error)
     if error is not None:
         raise DeliveryFailed(error)
@@ -160,3 +165,55 @@ def list_deliveries(session: Session, principal: Principal, limit: int = 50) -> 
              .where(Event.merchant_id == merchant_id, Event.livemode == principal.livemode)
              .order_by(WebhookDelivery.created_at.desc()).limit(limit))
     return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def _attempts_so_far(session: Session, event_id: str) -> int:
+    return len(list(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id))))
+
+
+def event_out(event: Event) -> EventOut:
+    return EventOut(id=event.id, type=event.type, livemode=event.livemode, created_at=event.created_at,
+                    data=event.data, delivered=event.delivered)
+
+
+def get_event(session: Session, principal: Principal, event_id: str) -> Event:
+    event = repository.get_scoped(session, principal.require_merchant(), principal.livemode, event_id)
+    if event is None:
+        raise NotFound("no such event", code="event_not_found")
+    return event
+
+
+def list_events(session: Session, principal: Principal, *, type_: str | None, delivered: bool | None, limit: int,
+                starting_after: str | None) -> EventList:
+    """The merchant's events in the key's mode, newest first — what a merchant reads to catch up after its
+    endpoint was down (``delivered=false``: the ones it has not acknowledged yet).
+
+    Raises:
+        InvalidRequest: ``invalid_cursor`` when ``starting_after`` names no event of yours.
+    """
+    merchant_id = principal.require_merchant()
+    cursor = None
+    if starting_after:
+        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
+        if cursor is None:
+            raise InvalidRequest("starting_after names no event of yours", code="invalid_cursor")
+    rows = repository.list_page(session, merchant_id, principal.livemode, type_=type_, delivered=delivered,
+                                limit=limit, starting_after=cursor)
+    return EventList(data=[event_out(event) for event in rows[:limit]], has_more=len(rows) > limit)
+
+
+def redeliver(session: Session, ctx: ServiceContext, principal: Principal, event_id: str) -> Event:
+    """Queue one more delivery of an event to the endpoint set now — delivered before or not (e.g. after the
+    merchant's endpoint lost it, or after the automatic attempts gave up). Asked again while one is still
+    queued, it stays one; the worker sends it at once and retries it like any delivery.
+
+    Raises:
+        NotFound: ``event_not_found``; ``webhook_endpoint_not_found`` when the mode has no endpoint to send to.
+    """
+    event = get_event(session, principal, event_id)
+    get_endpoint(session, principal)
+    now = ctx.clock.now()
+    enqueue(session, DELIVERY_JOB, {"event_id": event.id, "again": True,
+                                    "first_attempt": 1 + _attempts_so_far(session, event.id)},
+            now=now, max_attempts=DELIVERY_ATTEMPTS, unique_key=REDELIVERY_KEY.format(event_id=event.id))
+    return event

@@ -1,0 +1,132 @@
+"""Events a merchant can read and have sent again: ``GET /v1/events`` (newest first, by type and delivery,
+in pages), ``GET /v1/events/{id}``, ``POST /v1/events/{id}/redeliver`` — over real HTTP with a real webhook
+receiver; and a redelivery after the automatic attempts gave up."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from indiepay.alerts.models import Alert
+from indiepay.cli.demo import WebhookInbox
+from indiepay.core.clock import FixedClock
+from indiepay.merchants.auth import Principal
+from indiepay.webhooks import service as webhooks
+from indiepay.webhooks.models import WebhookDelivery
+from tests.alerts.conftest import add_merchant, inbox, make_runtime  # noqa: F401 -- fixtures
+from tests.support.platform import PlatformUnderTest
+from tests.support.webhooks import webhook_inbox
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()["data"]]
+
+
+def test_events_are_listed_read_and_sent_again(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    merchant.sandbox_account("alipay")
+    with webhook_inbox() as (receiver, url):
+        receiver.secret = merchant.api.put("/v1/webhook_endpoint", json={"url": url}).json()["secret"]
+        payments = [merchant.create_payment("alipay_qr", amount=100 + n).json() for n in range(2)]
+        for payment in payments:
+            merchant.pay(payment)
+            receiver.wait_for("payment.succeeded", payment["id"])
+        closed = merchant.create_payment("alipay_qr").json()
+        merchant.api.post(f"/v1/payments/{closed['id']}/close")
+        receiver.wait_for("payment.closed", closed["id"])
+
+        listed = merchant.api.get("/v1/events")
+        events = listed.json()["data"]
+        assert [e["type"] for e in events] == ["payment.closed", "payment.succeeded", "payment.succeeded"]
+        assert [e["data"]["object"]["id"] for e in events] == [closed["id"], payments[1]["id"], payments[0]["id"]]
+        assert all(e["delivered"] and e["object"] == "event" and not e["livemode"] for e in events)
+        succeeded = merchant.api.get("/v1/events", params={"type": "payment.succeeded", "limit": 1})
+        assert ids(succeeded) == [events[1]["id"]] and succeeded.json()["has_more"]
+        rest = merchant.api.get("/v1/events", params={"type": "payment.succeeded",
+                                                      "starting_after": events[1]["id"]})
+        assert ids(rest) == [events[2]["id"]] and not rest.json()["has_more"]
+        assert ids(merchant.api.get("/v1/events", params={"delivered": "false"})) == []
+        one = merchant.api.get(f"/v1/events/{events[0]['id']}")
+        assert one.status_code == 200 and one.json() == events[0]
+
+        sent_before = len(receiver.events)
+        again = merchant.api.post(f"/v1/events/{events[2]['id']}/redeliver")
+        assert again.status_code == 202 and again.json()["id"] == events[2]["id"]
+        copies: list[dict[str, Any]] = []
+        for _ in range(200):
+            copies = [e for e in receiver.events if e["id"] == events[2]["id"]]
+            if len(copies) == 2:
+                break
+            platform.run_jobs_now(webhooks.DELIVERY_JOB)
+            time.sleep(0.05)
+        assert len(copies) == 2 and copies[1] == copies[0]  # the same event, signed anew
+        assert len(receiver.events) == sent_before + 1
+
+    stranger = platform.merchant("Noodle Bar")
+    for path in (f"/v1/events/{events[0]['id']}", "/v1/events/evt_nosuchevent"):
+        missing = stranger.api.get(path)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "event_not_found"
+    assert stranger.api.post(f"/v1/events/{events[0]['id']}/redeliver").json()["error"]["code"] == "event_not_found"
+    assert ids(stranger.api.get("/v1/events")) == []
+    bad_cursor = stranger.api.get("/v1/events", params={"starting_after": events[0]["id"]})
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["code"] == "invalid_cursor"
+    assert merchant.api.get("/v1/events", params={"limit": 0}).status_code == 400
+    assert ids(merchant.live.get("/v1/events")) == []  # test-mode events only under the test key
+    no_endpoint = merchant.live.post(f"/v1/events/{events[0]['id']}/redeliver")
+    assert no_endpoint.status_code == 404 and no_endpoint.json()["error"]["code"] == "event_not_found"
+
+
+GAVE_UP_AFTER = (webhooks.DELIVERY_ATTEMPTS + 1) * timedelta(hours=1, seconds=1)
+NEXT_DAY, RETRY = timedelta(days=1), timedelta(seconds=6)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Started as far in the past as the test moves it on, so the last delivery is signed at about real time
+    (the receiver checks the signature's timestamp against its own clock, ±300 s)."""
+    return FixedClock(datetime.now(UTC) - GAVE_UP_AFTER - NEXT_DAY - RETRY)
+
+
+def test_an_event_whose_deliveries_gave_up_is_delivered_when_sent_again(
+        make_runtime: Any, inbox: tuple[WebhookInbox, str], clock: FixedClock) -> None:  # noqa: F811 -- fixtures
+    receiver, url = inbox
+    runtime = make_runtime()
+    merchant_id = add_merchant(runtime)
+    merchant = Principal("merchant", merchant_id, livemode=True)
+    with runtime.ctx.db.transaction() as session:
+        receiver.secret = webhooks.set_endpoint(session, runtime.ctx, merchant, url)[1]
+        event = webhooks.emit_event(session, runtime.ctx, merchant_id=merchant_id, livemode=True,
+                                    type_="payment.succeeded", data={"object": {"id": "pay_1"}},
+                                    dedupe_key="payment.succeeded:pay_1")
+    assert event is not None
+    right_secret, receiver.secret = receiver.secret, "whsec_not_this_one"  # the endpoint refuses everything
+    for _ in range(webhooks.DELIVERY_ATTEMPTS + 1):
+        runtime.worker.drain()
+        clock.advance(timedelta(hours=1, seconds=1))
+    assert receiver.events == []
+
+    def alerts() -> int:
+        with runtime.ctx.db.read() as session:
+            return len(list(session.scalars(select(Alert).where(Alert.kind == "webhook_delivery_failed"))))
+
+    assert alerts() == 1
+    clock.advance(NEXT_DAY)  # a new day: another give-up would be a new alert
+    with runtime.ctx.db.transaction() as session:
+        webhooks.redeliver(session, runtime.ctx, merchant, event.id)
+        webhooks.redeliver(session, runtime.ctx, merchant, event.id)  # asked twice while queued: one job
+    runtime.worker.drain()  # still refused: one more attempt, counted from the redelivery's first
+    assert alerts() == 1
+    receiver.secret = right_secret  # the merchant fixed its endpoint
+    clock.advance(RETRY)
+    runtime.worker.drain()
+    assert [e["id"] for e in receiver.events] == [event.id]
+    with runtime.ctx.db.read() as session:
+        attempts = sorted(session.scalars(select(WebhookDelivery.attempt).where(WebhookDelivery.event_id == event.id)))
+        listed = webhooks.list_events(session, merchant, type_=None, delivered=None, limit=10, starting_after=None)
+    assert attempts == list(range(1, webhooks.DELIVERY_ATTEMPTS + 3))
+    assert [e.delivered for e in listed.data] == [True]
