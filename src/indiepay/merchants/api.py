@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from indiepay.merchants.schemas import (
     CollectionModeChangeOut,
     CollectionModeIn,
     MerchantCreate,
+    MerchantList,
     MerchantOut,
     MerchantUpdate,
 )
@@ -34,6 +35,15 @@ def create_merchant(body: MerchantCreate, ctx: Ctx, admin: Admin, request: Reque
             return 201, service.create_merchant(session, ctx.clock, body).model_dump(mode="json")
 
     return idempotent_json(ctx, admin, request, idempotency_key, body.model_dump(mode="json"), run)
+
+
+@router.get("", response_model=MerchantList)
+def list_merchants(ctx: Ctx, admin: Admin, status: str | None = None, kyc_status: str | None = None,
+                   collection_mode: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                   starting_after: str | None = None) -> MerchantList:
+    with ctx.db.read() as session:
+        return service.list_merchants(session, status=status, kyc_status=kyc_status,
+                                      collection_mode=collection_mode, limit=limit, starting_after=starting_after)
 
 
 @router.get("/{merchant_id}", response_model=MerchantOut)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, false
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -12,13 +12,14 @@ from indiepay.db.base import Base
 
 class Merchant(Base):
     __tablename__ = "merchants"
+    __table_args__ = (Index("ix_merchants_created", "created_at", "id"),)  # the operator's list
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     short_name: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str] = mapped_column(String(16))
     contact_email: Mapped[str | None] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | suspended (kill switch)
     collection_mode: Mapped[str] = mapped_column(String(16), default="independent")  # independent | platform
     platform_fee_bps: Mapped[int] = mapped_column(Integer, default=40, server_default="40")  # platform collection
     tech_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # independent collection

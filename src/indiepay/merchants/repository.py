@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from indiepay.db.pagination import newest_first
 from indiepay.merchants.models import Merchant
 
 _LOCK = select(Merchant).where(Merchant.id == bindparam("id")).with_for_update(key_share=True)  # NO KEY UPDATE
@@ -22,3 +23,11 @@ def lock_merchant(session: Session, merchant_id: str) -> Merchant | None:
     """The merchant, its row locked until the transaction ends (``FOR UPDATE`` on PostgreSQL; on SQLite the
     transaction already holds the database's single writer lock)."""
     return session.scalars(_LOCK, {"id": merchant_id}).one_or_none()
+
+
+def list_page(session: Session, *, status: str | None, kyc_status: str | None, collection_mode: str | None,
+              limit: int, starting_after: Merchant | None) -> list[Merchant]:
+    """Every merchant, newest first, keyset-paginated on (created_at, id) over ``ix_merchants_created``."""
+    return newest_first(session, Merchant, limit=limit, starting_after=starting_after,
+                        equal={Merchant.status: status, Merchant.kyc_status: kyc_status,
+                               Merchant.collection_mode: collection_mode})

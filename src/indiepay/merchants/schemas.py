@@ -96,3 +96,9 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime | None
     key: str | None = None
     old_key: ApiKeyOut | None = None  # after a roll: the rolled key and when it stops working
+
+
+class MerchantList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[MerchantOut]
+    has_more: bool

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
+from indiepay.merchants import repository
 from indiepay.merchants.auth import Principal, issue_key
 from indiepay.merchants.models import Merchant
-from indiepay.merchants.schemas import MerchantCreate, MerchantOut, MerchantUpdate
+from indiepay.merchants.schemas import MerchantCreate, MerchantList, MerchantOut, MerchantUpdate
 from indiepay.risk.limits import INDIVIDUAL_DAILY_CEILING
 
 
@@ -43,6 +44,38 @@ def get_merchant(session: Session, principal: Principal, merchant_id: str) -> Me
     if merchant is None or not principal.can_see_merchant(merchant_id):
         raise NotFound("no such merchant", code="merchant_not_found")
     return merchant
+
+
+STATUSES = ("active", "suspended")
+KYC_STATUSES = ("pending", "complete", "rejected")
+COLLECTION_MODES = ("independent", "platform")
+
+
+def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"unknown {field} {value!r}", code=f"invalid_{field}",
+                             details={"allowed": list(allowed)})
+    return value
+
+
+def list_merchants(session: Session, *, status: str | None, kyc_status: str | None, collection_mode: str | None,
+                   limit: int, starting_after: str | None) -> MerchantList:
+    """The operator's list of merchants, newest first (no API keys in it: those are shown once, at creation).
+
+    Raises:
+        InvalidRequest: ``invalid_status``, ``invalid_kyc_status``, ``invalid_collection_mode``;
+            ``invalid_cursor`` when ``starting_after`` names no merchant.
+    """
+    filters = {"status": _one_of("status", status, STATUSES),
+               "kyc_status": _one_of("kyc_status", kyc_status, KYC_STATUSES),
+               "collection_mode": _one_of("collection_mode", collection_mode, COLLECTION_MODES)}
+    cursor = None
+    if starting_after:
+        cursor = session.get(Merchant, starting_after)
+        if cursor is None:
+            raise InvalidRequest("starting_after names no merchant", code="invalid_cursor")
+    rows = repository.list_page(session, **filters, limit=limit, starting_after=cursor)
+    return MerchantList(data=[to_out(merchant) for merchant in rows[:limit]], has_more=len(rows) > limit)
 
 
 def update_merchant(session: Session, merchant_id: str, body: MerchantUpdate) -> Merchant:
