@@ -40,6 +40,10 @@ def test_events_are_listed_read_and_sent_again(platform: PlatformUnderTest) -> N
         merchant.api.post(f"/v1/payments/{closed['id']}/close")
         receiver.wait_for("payment.closed", closed["id"])
 
+        for _ in range(200):  # the receiver has them; the worker records each delivery just after
+            if not ids(merchant.api.get("/v1/events", params={"delivered": "false"})):
+                break
+            time.sleep(0.05)
         listed = merchant.api.get("/v1/events")
         events = listed.json()["data"]
         assert [e["type"] for e in events] == ["payment.closed", "payment.succeeded", "payment.succeeded"]
@@ -115,6 +119,10 @@ def test_an_event_whose_deliveries_gave_up_is_delivered_when_sent_again(
             return len(list(session.scalars(select(Alert).where(Alert.kind == "webhook_delivery_failed"))))
 
     assert alerts() == 1
+    with runtime.ctx.db.read() as session:
+        owed = webhooks.list_events(session, merchant, type_=None, delivered=False, limit=10, starting_after=None)
+        done = webhooks.list_events(session, merchant, type_=None, delivered=True, limit=10, starting_after=None)
+    assert [e.id for e in owed.data] == [event.id] and done.data == []
     clock.advance(NEXT_DAY)  # a new day: another give-up would be a new alert
     with runtime.ctx.db.transaction() as session:
         webhooks.redeliver(session, runtime.ctx, merchant, event.id)

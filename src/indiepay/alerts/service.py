@@ -23,6 +23,7 @@ from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.engine import after_commit
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.pagination import page_cursor
 from indiepay.db.upsert import insert_once
 
 DISPATCH_JOB = "alerts.dispatch"
@@ -170,11 +171,11 @@ def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None =
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_request")
     if since is not None and since.tzinfo is None:
         raise InvalidRequest("since needs a time zone (e.g. 2030-01-01T00:00:00Z)", code="invalid_since")
-    cursor = None
-    if starting_after is not None:
-        cursor = session.get(Alert, starting_after)
-        if cursor is None or not _visible(cursor, merchant_id, livemode):
-            raise InvalidRequest("starting_after names no alert of yours", code="invalid_cursor")
+    def visible(found: str) -> Alert | None:
+        row = session.get(Alert, found)
+        return row if row is not None and _visible(row, merchant_id, livemode) else None
+
+    cursor = page_cursor(starting_after, visible, "alert")
     rows = repository.list_page(session, merchant_id=merchant_id, kind=kind, severity=severity, since=since,
                                 limit=limit, starting_after=cursor, livemode=livemode)
     page = rows[:limit]

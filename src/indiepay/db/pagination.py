@@ -7,13 +7,30 @@ One row more than asked is read, so the caller can say whether there are more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from indiepay.core.errors import InvalidRequest
+
 T = TypeVar("T")
+
+
+def page_cursor(starting_after: str | None, find: Callable[[str], T | None], what: str) -> T | None:
+    """The row a page starts after (None for a first page), found by ``find``, which returns None for a row
+    the caller may not see as well as for no row: a cursor never tells one from the other.
+
+    Raises:
+        InvalidRequest: ``invalid_cursor``, the same for every list.
+    """
+    if not starting_after:
+        return None
+    row = find(starting_after)
+    if row is None:
+        raise InvalidRequest(f"starting_after names no {what} of yours", code="invalid_cursor")
+    return row
 
 
 def newest_first(session: Session, model: type[T], *, equal: Mapping[InstrumentedAttribute[Any], Any | None],

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
+from indiepay.db.pagination import page_cursor
 from indiepay.merchants import repository
 from indiepay.merchants.auth import Principal, issue_key
 from indiepay.merchants.models import Merchant
@@ -69,11 +70,7 @@ def list_merchants(session: Session, *, status: str | None, kyc_status: str | No
     filters = {"status": _one_of("status", status, STATUSES),
                "kyc_status": _one_of("kyc_status", kyc_status, KYC_STATUSES),
                "collection_mode": _one_of("collection_mode", collection_mode, COLLECTION_MODES)}
-    cursor = None
-    if starting_after:
-        cursor = session.get(Merchant, starting_after)
-        if cursor is None:
-            raise InvalidRequest("starting_after names no merchant", code="invalid_cursor")
+    cursor = page_cursor(starting_after, lambda found: session.get(Merchant, found), "merchant")
     rows = repository.list_page(session, **filters, limit=limit, starting_after=cursor)
     return MerchantList(data=[to_out(merchant) for merchant in rows[:limit]], has_more=len(rows) > limit)
 

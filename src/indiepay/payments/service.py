@@ -9,6 +9,7 @@ of. The channel call itself runs outside any transaction.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -23,6 +24,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.pagination import page_cursor
 from indiepay.db.prepared import Prepared
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.repository import lock_merchant
@@ -240,11 +242,8 @@ def list_payments(session: Session, ctx: ServiceContext, principal: Principal, *
     if status is not None and status not in state.STATUSES:
         raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
                              details={"allowed": list(state.STATUSES)})
-    cursor = None
-    if starting_after:
-        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
-        if cursor is None:
-            raise InvalidRequest("starting_after names no payment of yours", code="invalid_cursor")
+    cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
+                         "payment")
     rows = repository.list_page(session, merchant_id, principal.livemode, status=status,
                                 out_trade_no=out_trade_no, limit=limit, starting_after=cursor)
     return PaymentList(data=[to_out(ctx, p) for p in rows[:limit]], has_more=len(rows) > limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +24,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.pagination import page_cursor
 from indiepay.ledger.recording import record_refund, schedule_for
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
@@ -239,11 +241,8 @@ def list_refunds(session: Session, principal: Principal, *, payment_id: str | No
     if status is not None and status not in rules.STATUSES:
         raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
                              details={"allowed": list(rules.STATUSES)})
-    cursor = None
-    if starting_after:
-        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
-        if cursor is None:
-            raise InvalidRequest("starting_after names no refund of yours", code="invalid_cursor")
+    cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
+                         "refund")
     rows = repository.list_page(session, merchant_id, principal.livemode, payment_id=payment_id, status=status,
                                 out_refund_no=out_refund_no, limit=limit, starting_after=cursor)
     return RefundList(data=[to_out(refund) for refund in rows[:limit]], has_more=len(rows) > limit)

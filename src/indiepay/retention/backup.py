@@ -19,7 +19,6 @@ this module refuses a PostgreSQL URL rather than wrapping them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import time
@@ -35,10 +34,10 @@ from indiepay.audit.service import verify as verify_audit
 from indiepay.core.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.db.engine import normalise_url, sqlite_file
 from indiepay.ledger.verify import verify as verify_ledger
+from indiepay.retention.jsonl import sha256_of
 
 PARTIAL_SUFFIX = ".partial"
 COUNTED_TABLES = ("payments", "refunds", "ledger_entries", "audit_events")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def check_backup(path: Path) -> BackupReport:
     except sqlite3.DatabaseError as exc:  # not a database, or a page unreadable before the check got to it
         raise _broken(path, "unreadable", str(exc)) from exc
     ledger, audit = _verify_chains(path)
-    return BackupReport(path, path.stat().st_size, _sha256(path), revision[0] if revision else None, rows,
+    return BackupReport(path, path.stat().st_size, sha256_of(path), revision[0] if revision else None, rows,
                         ledger, audit, round(time.perf_counter() - started, 3))
 
 
@@ -178,14 +177,6 @@ def _verify_chains(path: Path) -> tuple[int, int]:
 def _broken(path: Path, problem: str, detail: str) -> Unprocessable:
     return Unprocessable(f"the backup {path} failed its check ({problem}): {detail}", code="backup_broken",
                          details={"path": str(path), "problem": problem, "detail": detail[:500]})
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sync_directory(directory: Path) -> None:

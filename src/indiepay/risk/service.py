@@ -21,6 +21,7 @@ from indiepay.audit.service import actor_of, record
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.ids import new_id
+from indiepay.db.pagination import page_cursor
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.models import Merchant
 from indiepay.risk import repository
@@ -108,11 +109,11 @@ def list_decisions(session: Session, principal: Principal, *, merchant_id: str |
     if outcome is not None and outcome not in ("allow", "review", "block"):
         raise InvalidRequest(f"unknown outcome {outcome!r}", code="invalid_outcome",
                              details={"allowed": ["allow", "review", "block"]})
-    cursor = None
-    if starting_after:
-        cursor = session.get(RiskDecision, starting_after)
-        if cursor is None or not principal.can_see_merchant(cursor.merchant_id):
-            raise InvalidRequest("starting_after names no decision of yours", code="invalid_cursor")
+    def visible(found: str) -> RiskDecision | None:
+        row = session.get(RiskDecision, found)
+        return row if row is not None and principal.can_see_merchant(row.merchant_id) else None
+
+    cursor = page_cursor(starting_after, visible, "decision")
     rows = repository.decisions_page(session, merchant_id=merchant_id, livemode=livemode, object_id=object_id,
                                      outcome=outcome, limit=limit, starting_after=cursor)
     return DecisionList(data=[DecisionOut.model_validate(d, from_attributes=True) for d in rows[:limit]],

@@ -31,6 +31,7 @@ from indiepay.core.clock import Clock
 from indiepay.core.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.pagination import page_cursor
 from indiepay.ledger import postings
 from indiepay.ledger import repository as ledger_repository
 from indiepay.ledger import service as ledger
@@ -192,11 +193,11 @@ def list_settlements(session: Session, *, merchant_id: str | None, business_date
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_request")
-    cursor = None
-    if starting_after is not None:
-        cursor = session.get(Settlement, starting_after)
-        if cursor is None or (merchant_id is not None and cursor.merchant_id != merchant_id):
-            raise InvalidRequest("starting_after names no settlement of yours", code="invalid_cursor")
+    def visible(found: str) -> Settlement | None:
+        row = session.get(Settlement, found)
+        return row if row is not None and merchant_id in (None, row.merchant_id) else None
+
+    cursor = page_cursor(starting_after, visible, "settlement")
     rows = repository.list_page(session, merchant_id=merchant_id, business_date=business_date, limit=limit,
                                 starting_after=cursor)
     page = rows[:limit]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -20,9 +21,10 @@ from indiepay.alerts.rules import mask_url
 from indiepay.alerts.service import raise_alert
 from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
-from indiepay.core.errors import InvalidRequest, NotFound
+from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.db.pagination import page_cursor
 from indiepay.db.prepared import Prepared
 from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
@@ -192,11 +194,8 @@ def list_events(session: Session, principal: Principal, *, type_: str | None, de
         InvalidRequest: ``invalid_cursor`` when ``starting_after`` names no event of yours.
     """
     merchant_id = principal.require_merchant()
-    cursor = None
-    if starting_after:
-        cursor = repository.get_scoped(session, merchant_id, principal.livemode, starting_after)
-        if cursor is None:
-            raise InvalidRequest("starting_after names no event of yours", code="invalid_cursor")
+    cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
+                         "event")
     rows = repository.list_page(session, merchant_id, principal.livemode, type_=type_, delivered=delivered,
                                 limit=limit, starting_after=cursor)
     return EventList(data=[event_out(event) for event in rows[:limit]], has_more=len(rows) > limit)
