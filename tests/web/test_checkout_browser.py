@@ -1,5 +1,6 @@
 """The hosted checkout in real headless Chromium (Debian's, driven by Playwright): the merchant's
-short_name, the amount and a QR code render; after the sandbox buyer pays, the page turns to success."""
+short_name, the amount and a QR code render; after the sandbox buyer pays, the page turns to success and
+links to the e-receipt, which renders too."""
 
 from __future__ import annotations
 
@@ -38,6 +39,14 @@ def test_checkout_shows_brand_qr_and_success(platform: PlatformUnderTest, tmp_pa
         merchant.pay(payment)
         page.wait_for_selector("#paid", timeout=20_000)
         assert "Payment received" in page.locator("#paid").inner_text()
+        page.click("#receipt-link")  # the buyer keeps an e-receipt
+        page.wait_for_selector("#receipt", timeout=20_000)
+        assert page.locator("#merchant-name").inner_text() == "小王的茶铺 Wang's Tea"
+        assert page.locator("#merchant-legal-name").inner_text() == "小王的茶铺 Wang's Tea Ltd."
+        assert page.locator("#amount").inner_text() == "¥123.45 CNY"
+        assert page.locator("#out-trade-no").inner_text() == payment["out_trade_no"]
+        assert page.locator("#sandbox").count() == 1
+        page.screenshot(path=str(tmp_path / f"receipt-{channel}.png"))
         browser.close()
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
-from indiepay.payments import service
-from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
+from indiepay.payments import receipts, service
+from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut, ReceiptOut, ReceiptRefundOut
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
@@ -54,3 +54,19 @@ def close_payment(payment_id: str, ctx: Ctx, caller: Caller, request: Request,
         return 200, service.close_payment(ctx, caller, payment_id).model_dump(mode="json")
 
     return idempotent_json(ctx, caller, request, idempotency_key, {}, run, resume=run)  # closing twice is safe
+
+
+@router.get("/{payment_id}/receipt", response_model=ReceiptOut)
+def get_receipt(payment_id: str, ctx: Ctx, caller: Caller) -> ReceiptOut:
+    """The e-receipt of a succeeded payment, with the address of its printable page for the buyer."""
+    with ctx.db.read() as session:
+        receipt = receipts.receipt_for(session, payment_id, merchant_id=caller.require_merchant(),
+                                       livemode=caller.livemode)
+    return ReceiptOut(
+        payment_id=receipt.payment_id, livemode=receipt.livemode, url=ctx.checkout_url(receipt.payment_id) + "/receipt",
+        merchant_name=receipt.merchant_name, merchant_short_name=receipt.merchant_short_name,
+        collected_by=receipt.collected_by, description=receipt.description, method=receipt.method,
+        channel=receipt.channel, currency=receipt.currency, amount=receipt.amount, refunded_amount=receipt.refunded,
+        net_amount=receipt.net, out_trade_no=receipt.out_trade_no, channel_trade_no=receipt.channel_trade_no,
+        paid_at=receipt.paid_at,
+        refunds=[ReceiptRefundOut(id=r.refund_id, amount=r.amount, status=r.status, at=r.at) for r in receipt.refunds])

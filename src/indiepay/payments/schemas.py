@@ -62,3 +62,33 @@ class PaymentList(BaseModel):
     object: Literal["list"] = "list"
     data: list[PaymentOut]
     has_more: bool
+
+
+class ReceiptRefundOut(BaseModel):
+    id: str
+    amount: int
+    status: str
+    at: datetime
+
+
+class ReceiptOut(BaseModel):
+    """A succeeded payment's e-receipt (see :mod:`indiepay.payments.receipts`); ``url`` is the buyer's page."""
+
+    object: Literal["receipt"] = "receipt"
+    payment_id: str
+    livemode: bool
+    url: str
+    merchant_name: str
+    merchant_short_name: str
+    collected_by: Literal["merchant", "platform"]
+    description: str
+    method: str
+    channel: str
+    currency: str
+    amount: int
+    refunded_amount: int
+    net_amount: int
+    out_trade_no: str
+    channel_trade_no: str | None
+    paid_at: datetime
+    refunds: list[ReceiptRefundOut]

@@ -14,8 +14,9 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from indiepay.context import ServiceContext
-from indiepay.core.errors import NotFound
+from indiepay.core.errors import IndiePayError, NotFound
 from indiepay.payments.checkout import checkout_view
+from indiepay.payments.receipts import receipt_for
 from indiepay.payments.service import retry_prepay
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
@@ -64,6 +65,19 @@ def checkout_page(payment_id: str, request: Request) -> HTMLResponse:
 def checkout_return(payment_id: str, request: Request) -> HTMLResponse:
     """Where the channel's own page sends the buyer back; same page, which polls until the callback."""
     return checkout_page(payment_id, request)
+
+
+@router.get("/pay/{payment_id}/receipt", response_class=HTMLResponse)
+def receipt_page(payment_id: str, request: Request) -> HTMLResponse:
+    """The buyer's e-receipt (电子收据), printable; a payment that is not paid has none (404 page)."""
+    ctx = _ctx(request)
+    try:
+        with ctx.db.read() as session:
+            receipt = receipt_for(session, payment_id)
+    except IndiePayError as refused:
+        return templates.TemplateResponse(request, "not_found.html", {"reason": refused.code}, status_code=404)
+    return templates.TemplateResponse(request, "receipt.html", {
+        "receipt": receipt, "method_label": METHOD_LABELS.get(receipt.method, receipt.method)})
 
 
 @router.get("/pay/{payment_id}/status")
