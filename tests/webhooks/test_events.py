@@ -81,8 +81,16 @@ def test_events_are_listed_read_and_sent_again(platform: PlatformUnderTest) -> N
     assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["code"] == "invalid_cursor"
     assert merchant.api.get("/v1/events", params={"limit": 0}).status_code == 400
     assert ids(merchant.live.get("/v1/events")) == []  # test-mode events only under the test key
-    no_endpoint = merchant.live.post(f"/v1/events/{events[0]['id']}/redeliver")
-    assert no_endpoint.status_code == 404 and no_endpoint.json()["error"]["code"] == "event_not_found"
+    other_mode = merchant.live.post(f"/v1/events/{events[0]['id']}/redeliver")
+    assert other_mode.status_code == 404 and other_mode.json()["error"]["code"] == "event_not_found"
+    stranger.sandbox_account("alipay")  # its events are kept, but it never set an endpoint to send them to
+    theirs = stranger.create_payment("alipay_qr").json()
+    stranger.pay(theirs)
+    stranger.wait_status(f"/v1/payments/{theirs['id']}", "succeeded")
+    [kept] = stranger.api.get("/v1/events").json()["data"]
+    assert (kept["type"], kept["delivered"]) == ("payment.succeeded", False)
+    nowhere = stranger.api.post(f"/v1/events/{kept['id']}/redeliver")
+    assert nowhere.status_code == 404 and nowhere.json()["error"]["code"] == "webhook_endpoint_not_found"
 
 
 GAVE_UP_AFTER = (webhooks.DELIVERY_ATTEMPTS + 1) * timedelta(hours=1, seconds=1)
