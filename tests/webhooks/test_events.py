@@ -70,6 +70,14 @@ def test_events_are_listed_read_and_sent_again(platform: PlatformUnderTest) -> N
             time.sleep(0.05)
         assert len(copies) == 2 and copies[1] == copies[0]  # the same event, signed anew
         assert len(receiver.events) == sent_before + 1
+        for _ in range(100):  # the log row is written just after the receiver answered
+            attempts = merchant.api.get("/v1/webhook_deliveries", params={"event_id": events[2]["id"]}).json()
+            if len(attempts) == 2:
+                break
+            time.sleep(0.05)
+        assert [(a["event_id"], a["attempt"], a["status_code"]) for a in attempts] == [
+            (events[2]["id"], 2, 204), (events[2]["id"], 1, 204)]
+        assert len(merchant.api.get("/v1/webhook_deliveries", params={"limit": 1}).json()) == 1
 
     stranger = platform.merchant("Noodle Bar")
     for path in (f"/v1/events/{events[0]['id']}", "/v1/events/evt_nosuchevent"):

@@ -28,12 +28,13 @@ def get_endpoint(ctx: Ctx, caller: Caller) -> WebhookEndpointOut:
 
 
 @router.get("/webhook_deliveries", response_model=list[DeliveryOut])
-def list_deliveries(ctx: Ctx, caller: Caller) -> list[DeliveryOut]:
+def list_deliveries(ctx: Ctx, caller: Caller, event_id: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 50) -> list[DeliveryOut]:
     with ctx.db.read() as session:
         return [DeliveryOut(id=d.id, event_id=e.id, event_type=e.type, url=d.url, attempt=d.attempt,
                             status_code=d.status_code, error=d.error, duration_ms=d.duration_ms,
                             created_at=d.created_at.isoformat())
-                for d, e in service.list_deliveries(session, caller)]
+                for d, e in service.list_deliveries(session, caller, limit=limit, event_id=event_id)]
 
 
 @router.get("/events", response_model=EventList)

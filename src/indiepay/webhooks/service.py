@@ -161,11 +161,16 @@ def _alert_gave_up(session: Session, ctx: ServiceContext, event: Event, endpoint
                          "livemode": event.livemode, "last_error": error}, livemode=event.livemode)
 
 
-def list_deliveries(session: Session, principal: Principal, limit: int = 50) -> list[tuple[WebhookDelivery, Event]]:
+def list_deliveries(session: Session, principal: Principal, limit: int = 50,
+                    event_id: str | None = None) -> list[tuple[WebhookDelivery, Event]]:
+    """The latest delivery attempts in the key's mode, newest first; ``event_id``: one event's attempts
+    (an event of another merchant or mode has none here)."""
     merchant_id = principal.require_merchant()
     query = (select(WebhookDelivery, Event).join(Event, Event.id == WebhookDelivery.event_id)
              .where(Event.merchant_id == merchant_id, Event.livemode == principal.livemode)
-             .order_by(WebhookDelivery.created_at.desc()).limit(limit))
+             .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit))
+    if event_id is not None:
+        query = query.where(WebhookDelivery.event_id == event_id)
     return [(row[0], row[1]) for row in session.execute(query)]
 
 
