@@ -1,9 +1,10 @@
 """How SQLite reads a merchant's refund list: a merchant's page walks ``ix_refunds_merchant_created`` in
-order; one payment's refunds are found by ``ix_refunds_payment_id`` (a handful, then sorted), never by
-walking all of the merchant's refunds for that payment's."""
+order (a creation window is a range of it); one payment's refunds are found by ``ix_refunds_payment_id`` (a
+handful, then sorted), never by walking all of the merchant's refunds for that payment's."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy import event
 
 from indiepay.db.engine import Database
 from indiepay.db.migrate import upgrade
+from indiepay.db.pagination import created_window
 from indiepay.refunds import repository
+from indiepay.refunds.models import Refund
 
 
 def plans(db: Database, **filters: Any) -> list[str]:
@@ -37,6 +40,9 @@ def test_the_list_reads_the_index_that_fits(tmp_path: Path) -> None:
     db = Database(url)
     try:
         assert plans(db) == ["SEARCH refunds USING INDEX ix_refunds_merchant_created (merchant_id=? AND livemode=?)"]
+        day = created_window(Refund, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+        assert plans(db, window=day) == ["SEARCH refunds USING INDEX ix_refunds_merchant_created "
+                                         "(merchant_id=? AND livemode=? AND created_at>? AND created_at<?)"]
         one_payment = plans(db, payment_id="pay_1")
         assert one_payment[0] == "SEARCH refunds USING INDEX ix_refunds_payment_id (payment_id=?)", one_payment
     finally:

@@ -8,6 +8,7 @@ One row more than asked is read, so the caller can say whether there are more.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, tuple_
@@ -31,6 +32,27 @@ def page_cursor(starting_after: str | None, find: Callable[[str], T | None], wha
     if row is None:
         raise InvalidRequest(f"starting_after names no {what} of yours", code="invalid_cursor")
     return row
+
+
+def created_window(model: Any, created_gte: datetime | None, created_lt: datetime | None) -> tuple[Any, ...]:
+    """Conditions keeping the rows of ``model`` created in ``[created_gte, created_lt)`` (either end open) —
+    the same index range as the list's order, so a day's rows cost a day's rows.
+
+    Raises:
+        InvalidRequest: ``invalid_created_range`` for a time without a zone, or an empty window.
+    """
+    for name, moment in (("created_gte", created_gte), ("created_lt", created_lt)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidRequest(f"{name} needs a time zone (e.g. 2026-11-27T00:00:00+08:00)",
+                                 code="invalid_created_range", details={"field": name})
+    if created_gte is not None and created_lt is not None and created_gte >= created_lt:
+        raise InvalidRequest("created_gte must be before created_lt", code="invalid_created_range")
+    window = []
+    if created_gte is not None:
+        window.append(model.created_at >= created_gte)
+    if created_lt is not None:
+        window.append(model.created_at < created_lt)
+    return tuple(window)
 
 
 def newest_first(session: Session, model: type[T], *, equal: Mapping[InstrumentedAttribute[Any], Any | None],

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -81,6 +82,9 @@ def require_admin(principal: Caller) -> Principal:
 
 Admin = Annotated[Principal, Depends(require_admin)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+# a list's creation window, [created_gte, created_lt) (see indiepay.db.pagination.created_window)
+CreatedGte = Annotated[datetime | None, Query(description="created at or after; ISO 8601 with a time zone")]
+CreatedLt = Annotated[datetime | None, Query(description="created before; ISO 8601 with a time zone")]
 
 
 def idempotency_scope(principal: Principal) -> str:

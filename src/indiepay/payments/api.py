@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.httpapi.deps import Caller, CreatedGte, CreatedLt, Ctx, IdempotencyKey, idempotent_json
 from indiepay.payments import receipts, service
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut, ReceiptOut, ReceiptRefundOut
 
@@ -30,11 +30,12 @@ def create_payment(body: PaymentCreate, ctx: Ctx, caller: Caller, request: Reque
 
 @router.get("", response_model=PaymentList)
 def list_payments(ctx: Ctx, caller: Caller, status: str | None = None, out_trade_no: str | None = None,
-                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                  starting_after: str | None = None) -> PaymentList:
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20, starting_after: str | None = None,
+                  created_gte: CreatedGte = None, created_lt: CreatedLt = None) -> PaymentList:
     with ctx.db.read() as session:
         return service.list_payments(session, ctx, caller, status=status, out_trade_no=out_trade_no,
-                                     limit=limit, starting_after=starting_after)
+                                     limit=limit, starting_after=starting_after, created_gte=created_gte,
+                                     created_lt=created_lt)
 
 
 @router.get("/{payment_id}", response_model=PaymentOut)

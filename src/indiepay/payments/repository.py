@@ -58,9 +58,11 @@ def update_if_status(session: Session, payment_id: str, status: str, values: Map
 
 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, status: str | None,
-              out_trade_no: str | None, limit: int, starting_after: Payment | None) -> list[Payment]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+              out_trade_no: str | None, limit: int, starting_after: Payment | None,
+              window: tuple[Any, ...] = ()) -> list[Payment]:
+    """Newest first, keyset-paginated on (created_at, id); ``window``: conditions of
+    :func:`~indiepay.db.pagination.created_window`."""
     return newest_first(session, Payment, limit=limit, starting_after=starting_after,
-                        where=(Payment.merchant_id == merchant_id, Payment.livemode == livemode),
+                        where=(Payment.merchant_id == merchant_id, Payment.livemode == livemode, *window),
                         equal={Payment.status: status or None, Payment.out_trade_no: out_trade_no or None})
 

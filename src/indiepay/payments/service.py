@@ -8,7 +8,7 @@ of. The channel call itself runs outside any transaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -24,7 +24,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.db.pagination import page_cursor
+from indiepay.db.pagination import created_window, page_cursor
 from indiepay.db.prepared import Prepared
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.repository import lock_merchant
@@ -237,15 +237,19 @@ def get_payment(session: Session, ctx: ServiceContext, principal: Principal, pay
 
 
 def list_payments(session: Session, ctx: ServiceContext, principal: Principal, *, status: str | None,
-                  out_trade_no: str | None, limit: int, starting_after: str | None) -> PaymentList:
+                  out_trade_no: str | None, limit: int, starting_after: str | None,
+                  created_gte: datetime | None = None, created_lt: datetime | None = None) -> PaymentList:
+    """The merchant's payments in the key's mode, newest first, optionally created in ``[created_gte,
+    created_lt)``. Raises InvalidRequest: ``invalid_status``, ``invalid_created_range``, ``invalid_cursor``."""
     merchant_id = principal.require_merchant()
+    window = created_window(Payment, created_gte, created_lt)
     if status is not None and status not in state.STATUSES:
         raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
                              details={"allowed": list(state.STATUSES)})
     cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
                          "payment")
     rows = repository.list_page(session, merchant_id, principal.livemode, status=status,
-                                out_trade_no=out_trade_no, limit=limit, starting_after=cursor)
+                                out_trade_no=out_trade_no, limit=limit, starting_after=cursor, window=window)
     return PaymentList(data=[to_out(ctx, p) for p in rows[:limit]], has_more=len(rows) > limit)
 
 

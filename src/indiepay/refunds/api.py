@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from indiepay.httpapi.deps import Caller, Ctx, IdempotencyKey, idempotent_json
+from indiepay.httpapi.deps import Caller, CreatedGte, CreatedLt, Ctx, IdempotencyKey, idempotent_json
 from indiepay.idempotency.service import running_claim
 from indiepay.refunds import service
 from indiepay.refunds.schemas import RefundCreate, RefundList, RefundOut
@@ -39,10 +39,12 @@ def create_refund(body: RefundCreate, ctx: Ctx, caller: Caller, request: Request
 @router.get("", response_model=RefundList)
 def list_refunds(ctx: Ctx, caller: Caller, payment_id: str | None = None, status: str | None = None,
                  out_refund_no: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                 starting_after: str | None = None) -> RefundList:
+                 starting_after: str | None = None, created_gte: CreatedGte = None,
+                 created_lt: CreatedLt = None) -> RefundList:
     with ctx.db.read() as session:
         return service.list_refunds(session, caller, payment_id=payment_id, status=status,
-                                    out_refund_no=out_refund_no, limit=limit, starting_after=starting_after)
+                                    out_refund_no=out_refund_no, limit=limit, starting_after=starting_after,
+                                    created_gte=created_gte, created_lt=created_lt)
 
 
 @router.get("/{refund_id}", response_model=RefundOut)

@@ -20,13 +20,14 @@ def get_scoped(session: Session, merchant_id: str, livemode: bool, refund_id: st
 
 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, payment_id: str | None, status: str | None,
-              out_refund_no: str | None, limit: int, starting_after: Refund | None) -> list[Refund]:
+              out_refund_no: str | None, limit: int, starting_after: Refund | None,
+              window: tuple[Any, ...] = ()) -> list[Refund]:
     """Newest first, keyset-paginated on (created_at, id) over ``ix_refunds_merchant_created`` — or, for one
     payment's refunds, found by ``ix_refunds_payment_id`` and sorted (a handful), not by scanning the
     merchant's refunds for that payment's (SQLite would, ordered by the merchant index; see
     :mod:`indiepay.db.hints`)."""
     merchant: Any = not_for_lookup(Refund.__table__.c.merchant_id) if payment_id else Refund.merchant_id
     return newest_first(session, Refund, limit=limit, starting_after=starting_after,
-                        where=(merchant == merchant_id, Refund.livemode == livemode),
+                        where=(merchant == merchant_id, Refund.livemode == livemode, *window),
                         equal={Refund.payment_id: payment_id or None, Refund.status: status or None,
                                Refund.out_refund_no: out_refund_no or None})

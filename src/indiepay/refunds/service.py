@@ -24,7 +24,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.db.pagination import page_cursor
+from indiepay.db.pagination import created_window, page_cursor
 from indiepay.ledger.recording import record_refund, schedule_for
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
@@ -230,19 +230,22 @@ def get_refund(session: Session, principal: Principal, refund_id: str) -> Refund
 
 
 def list_refunds(session: Session, principal: Principal, *, payment_id: str | None, status: str | None,
-                 out_refund_no: str | None, limit: int, starting_after: str | None) -> RefundList:
+                 out_refund_no: str | None, limit: int, starting_after: str | None,
+                 created_gte: datetime | None = None, created_lt: datetime | None = None) -> RefundList:
     """The merchant's refunds in the key's mode, newest first; ``payment_id`` lists one payment's refunds
     (a payment of another merchant simply has none here).
 
     Raises:
-        InvalidRequest: ``invalid_status``; ``invalid_cursor`` when ``starting_after`` names no refund of yours.
+        InvalidRequest: ``invalid_status``; ``invalid_created_range``; ``invalid_cursor`` when
+            ``starting_after`` names no refund of yours.
     """
     merchant_id = principal.require_merchant()
+    window = created_window(Refund, created_gte, created_lt)
     if status is not None and status not in rules.STATUSES:
         raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
                              details={"allowed": list(rules.STATUSES)})
     cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
                          "refund")
     rows = repository.list_page(session, merchant_id, principal.livemode, payment_id=payment_id, status=status,
-                                out_refund_no=out_refund_no, limit=limit, starting_after=cursor)
+                                out_refund_no=out_refund_no, limit=limit, starting_after=cursor, window=window)
     return RefundList(data=[to_out(refund) for refund in rows[:limit]], has_more=len(rows) > limit)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from indiepay.httpapi.deps import Caller, Ctx
+from indiepay.httpapi.deps import Caller, CreatedGte, CreatedLt, Ctx
 from indiepay.webhooks import service
 from indiepay.webhooks.schemas import DeliveryOut, EventList, EventOut, WebhookEndpointOut, WebhookEndpointSet
 
@@ -40,10 +40,11 @@ def list_deliveries(ctx: Ctx, caller: Caller, event_id: str | None = None,
 @router.get("/events", response_model=EventList)
 def list_events(ctx: Ctx, caller: Caller, event_type: Annotated[str | None, Query(alias="type")] = None,
                 delivered: bool | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                starting_after: str | None = None) -> EventList:
+                starting_after: str | None = None, created_gte: CreatedGte = None,
+                created_lt: CreatedLt = None) -> EventList:
     with ctx.db.read() as session:
         return service.list_events(session, caller, type_=event_type, delivered=delivered, limit=limit,
-                                   starting_after=starting_after)
+                                   starting_after=starting_after, created_gte=created_gte, created_lt=created_lt)
 
 
 @router.get("/events/{event_id}", response_model=EventOut)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from indiepay.db.pagination import newest_first
@@ -17,8 +19,8 @@ def get_scoped(session: Session, merchant_id: str, livemode: bool, event_id: str
 
 
 def list_page(session: Session, merchant_id: str, livemode: bool, *, type_: str | None, delivered: bool | None,
-              limit: int, starting_after: Event | None) -> list[Event]:
+              limit: int, starting_after: Event | None, window: tuple[Any, ...] = ()) -> list[Event]:
     """Newest first, keyset-paginated on (created_at, id) over ``ix_events_merchant_created``."""
     return newest_first(session, Event, limit=limit, starting_after=starting_after,
-                        where=(Event.merchant_id == merchant_id, Event.livemode == livemode),
+                        where=(Event.merchant_id == merchant_id, Event.livemode == livemode, *window),
                         equal={Event.type: type_ or None, Event.delivered: delivered})

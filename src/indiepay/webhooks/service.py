@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -24,7 +25,7 @@ from indiepay.core.clock import business_day
 from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.db.pagination import page_cursor
+from indiepay.db.pagination import created_window, page_cursor
 from indiepay.db.prepared import Prepared
 from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
@@ -191,18 +192,21 @@ def get_event(session: Session, principal: Principal, event_id: str) -> Event:
 
 
 def list_events(session: Session, principal: Principal, *, type_: str | None, delivered: bool | None, limit: int,
-                starting_after: str | None) -> EventList:
+                starting_after: str | None, created_gte: datetime | None = None,
+                created_lt: datetime | None = None) -> EventList:
     """The merchant's events in the key's mode, newest first — what a merchant reads to catch up after its
     endpoint was down (``delivered=false``: the ones it has not acknowledged yet).
 
     Raises:
-        InvalidRequest: ``invalid_cursor`` when ``starting_after`` names no event of yours.
+        InvalidRequest: ``invalid_created_range``; ``invalid_cursor`` when ``starting_after`` names no
+            event of yours.
     """
     merchant_id = principal.require_merchant()
+    window = created_window(Event, created_gte, created_lt)
     cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
                          "event")
     rows = repository.list_page(session, merchant_id, principal.livemode, type_=type_, delivered=delivered,
-                                limit=limit, starting_after=cursor)
+                                limit=limit, starting_after=cursor, window=window)
     return EventList(data=[event_out(event) for event in rows[:limit]], has_more=len(rows) > limit)
 
 
