@@ -3,6 +3,8 @@ timing middleware, the prepay call timed, and the bare baseline endpoints under 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +94,8 @@ def main() -> None:
                                        "bare_notify": [], "bare_prepay": []}
     app.mount("/bare", bare_app(runtime, timings))
 
+    recorded = asyncio.Event()  # set (on the event loop) whenever a callback's time is recorded
+
     async def timed_app(scope: Any, receive: Any, send: Any) -> None:
         """A plain ASGI wrapper (BaseHTTPMiddleware would add its own cost to what it measures)."""
         started = time.perf_counter()
@@ -102,19 +106,31 @@ def main() -> None:
                 timings["create"].append(time.perf_counter() - started)
             elif path.startswith("/notify/"):
                 timings["notify"].append(time.perf_counter() - started)
+                recorded.set()
             elif path == "/bare/create":
                 timings["bare_create"].append(time.perf_counter() - started)
             elif path == "/bare/notify":
                 timings["bare_notify"].append(time.perf_counter() - started)
+                recorded.set()
 
+    # async, so reading them takes no thread of the pool the measured requests run on
     @app.get("/bench/timings")
-    def get_timings() -> dict[str, list[float]]:
+    async def get_timings() -> dict[str, list[float]]:
+        return timings
+
+    @app.get("/bench/timings/callback")
+    async def wait_for_callback(timeout: float = 30.0) -> dict[str, list[float]]:
+        """Answer once a callback's time is recorded: one waiting request instead of a client polling the
+        server while the callback it waits for is being measured."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(recorded.wait(), timeout)
         return timings
 
     @app.post("/bench/timings/reset")
-    def reset_timings() -> dict[str, str]:
+    async def reset_timings() -> dict[str, str]:
         for values in timings.values():
             values.clear()
+        recorded.clear()
         return {"status": "ok"}
 
     original_get = runtime.ctx.adapters.get
