@@ -34,19 +34,19 @@ def paid(merchant: MerchantClient) -> dict[str, Any]:
     return merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
 
 
-def test_a_day_of_payments_refunds_and_events(platform: PlatformUnderTest) -> None:
-    merchant = platform.merchant()
+def test_a_day_of_payments_refunds_and_events(any_platform: PlatformUnderTest) -> None:
+    merchant = any_platform.merchant()
     merchant.sandbox_account("alipay")
     payments = [paid(merchant) for _ in range(4)]
     refunds = [merchant.api.post("/v1/refunds", json={"payment_id": p["id"], "amount": 100}).json() for p in payments]
     moments = [DAY - timedelta(seconds=1), DAY, DAY + timedelta(hours=23, minutes=59), DAY + timedelta(days=1)]
     for payment, refund, at in zip(payments, refunds, moments, strict=True):
-        backdate(platform, Payment, payment["id"], at)
-        backdate(platform, Refund, refund["id"], at)
+        backdate(any_platform, Payment, payment["id"], at)
+        backdate(any_platform, Refund, refund["id"], at)
     events = merchant.api.get("/v1/events", params={"type": "payment.succeeded", "limit": 100}).json()["data"]
     for event in events:
         index = [p["id"] for p in payments].index(event["data"]["object"]["id"])
-        backdate(platform, Event, event["id"], moments[index])
+        backdate(any_platform, Event, event["id"], moments[index])
 
     day = {"created_gte": "2026-11-20T00:00:00+08:00", "created_lt": "2026-11-21T00:00:00+08:00"}
     inside = [payments[2]["id"], payments[1]["id"]]  # the day's two, newest first

@@ -25,8 +25,8 @@ def ids(response: Any) -> list[str]:
     return [row["id"] for row in response.json()["data"]]
 
 
-def test_refund_list_filters_and_paginates(platform: PlatformUnderTest) -> None:
-    merchant = platform.merchant()
+def test_refund_list_filters_and_paginates(any_platform: PlatformUnderTest) -> None:
+    merchant = any_platform.merchant()
     merchant.sandbox_account("alipay")
     first, second = paid(merchant), paid(merchant)
     made = [refund(merchant, first, 1_000), refund(merchant, second, 500),

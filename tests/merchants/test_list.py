@@ -13,25 +13,25 @@ def ids(response: Any) -> list[str]:
     return [row["id"] for row in response.json()["data"]]
 
 
-def test_the_operator_lists_merchants(platform: PlatformUnderTest) -> None:
-    made = [platform.merchant(name) for name in ("Tea Shop", "Noodle Bar", "Kiln", "Dumpling House")]
+def test_the_operator_lists_merchants(any_platform: PlatformUnderTest) -> None:
+    made = [any_platform.merchant(name) for name in ("Tea Shop", "Noodle Bar", "Kiln", "Dumpling House")]
     newest_first = [m.id for m in made][::-1]
-    listed = platform.admin.get("/v1/merchants")
+    listed = any_platform.admin.get("/v1/merchants")
     assert ids(listed)[:4] == newest_first  # the demo or other merchants, if any, are older
     assert all(row["api_keys"] is None for row in listed.json()["data"])  # keys are shown once, at creation
-    page1 = platform.admin.get("/v1/merchants", params={"limit": 2})
+    page1 = any_platform.admin.get("/v1/merchants", params={"limit": 2})
     assert ids(page1) == newest_first[:2] and page1.json()["has_more"]
-    page2 = platform.admin.get("/v1/merchants", params={"limit": 2, "starting_after": ids(page1)[-1]})
+    page2 = any_platform.admin.get("/v1/merchants", params={"limit": 2, "starting_after": ids(page1)[-1]})
     assert ids(page2) == newest_first[2:4]
 
-    platform.admin.post(f"/v1/merchants/{made[1].id}/suspend", json={"reason": "chargebacks"}).raise_for_status()
-    platform.admin.patch(f"/v1/merchants/{made[2].id}", json={"kyc_status": "complete"}).raise_for_status()
-    assert ids(platform.admin.get("/v1/merchants", params={"status": "suspended"})) == [made[1].id]
-    assert made[1].id not in ids(platform.admin.get("/v1/merchants", params={"status": "active"}))
-    assert ids(platform.admin.get("/v1/merchants", params={"kyc_status": "complete"})) == [made[2].id]
-    independent = ids(platform.admin.get("/v1/merchants", params={"collection_mode": "independent", "limit": 100}))
+    any_platform.admin.post(f"/v1/merchants/{made[1].id}/suspend", json={"reason": "chargebacks"}).raise_for_status()
+    any_platform.admin.patch(f"/v1/merchants/{made[2].id}", json={"kyc_status": "complete"}).raise_for_status()
+    assert ids(any_platform.admin.get("/v1/merchants", params={"status": "suspended"})) == [made[1].id]
+    assert made[1].id not in ids(any_platform.admin.get("/v1/merchants", params={"status": "active"}))
+    assert ids(any_platform.admin.get("/v1/merchants", params={"kyc_status": "complete"})) == [made[2].id]
+    independent = ids(any_platform.admin.get("/v1/merchants", params={"collection_mode": "independent", "limit": 100}))
     assert set(newest_first) <= set(independent)
-    assert ids(platform.admin.get("/v1/merchants", params={"collection_mode": "platform"})) == []
+    assert ids(any_platform.admin.get("/v1/merchants", params={"collection_mode": "platform"})) == []
 
 
 def test_bad_filters_and_other_callers_are_refused(platform: PlatformUnderTest) -> None:

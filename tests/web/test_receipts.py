@@ -22,8 +22,8 @@ def paid(merchant: MerchantClient, method: str, amount: int) -> dict[str, Any]:
     return merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
 
 
-def test_a_paid_and_partly_refunded_payment_has_its_receipt(platform: PlatformUnderTest) -> None:
-    merchant = platform.merchant(short_name="小王的茶铺")
+def test_a_paid_and_partly_refunded_payment_has_its_receipt(any_platform: PlatformUnderTest) -> None:
+    merchant = any_platform.merchant(short_name="小王的茶铺")
     merchant.sandbox_account("wechatpay")
     payment = paid(merchant, "wechat_native", 12_345)
     refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 2_345}).json()
