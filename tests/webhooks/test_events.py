@@ -154,3 +154,10 @@ def test_an_event_whose_deliveries_gave_up_is_delivered_when_sent_again(
         listed = webhooks.list_events(session, merchant, type_=None, delivered=None, limit=10, starting_after=None)
     assert attempts == list(range(1, webhooks.DELIVERY_ATTEMPTS + 3))
     assert [e.delivered for e in listed.data] == [True]
+    # that redelivery's job run once more (a retry after a crash): it delivered already, so it sends nothing
+    webhooks.deliver(runtime.ctx, event.id, again=True, first_attempt=webhooks.DELIVERY_ATTEMPTS + 1)
+    assert len(receiver.events) == 1
+    with runtime.ctx.db.transaction() as session:  # asked for again now: sent again
+        webhooks.redeliver(session, runtime.ctx, merchant, event.id)
+    runtime.worker.drain()
+    assert [e["id"] for e in receiver.events] == [event.id, event.id]

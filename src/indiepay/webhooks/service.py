@@ -109,7 +109,9 @@ def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_at
     for a job that gave up comes after *its* last attempt, not after the event's twelfth overall."""
     with ctx.db.read() as session:
         event = session.get(Event, event_id)
-        if event is None or (event.delivered and not again):
+        if event is None:
+            return
+        if event.delivered and (not again or _delivered_since(session, event_id, first_attempt)):
             return
         endpoint = session.scalars(select(WebhookEndpoint).where(
             WebhookEndpoint.merchant_id == event.merchant_id,
@@ -173,6 +175,14 @@ def list_deliveries(session: Session, principal: Principal, limit: int = 50,
     if event_id is not None:
         query = query.where(WebhookDelivery.event_id == event_id)
     return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def _delivered_since(session: Session, event_id: str, attempt: int) -> bool:
+    """Has an attempt numbered ``attempt`` or later reached the endpoint? (A redelivery that must retry does
+    not send again what it — or the event's automatic delivery — has delivered since it was asked for.)"""
+    return session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.event_id == event_id, WebhookDelivery.attempt >= attempt,
+        WebhookDelivery.error.is_(None)).limit(1)).first() is not None
 
 
 def _attempts_so_far(session: Session, event_id: str) -> int:
