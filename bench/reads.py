@@ -44,13 +44,11 @@ from indiepay.refunds.models import Refund
 from indiepay.webhooks.models import Event
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from payments import pct, wait_healthy  # noqa: E402 -- the payments bench's helpers, beside this file
+
 NOW = datetime.now(UTC)
 ADMIN = "sk_admin_bench_reads"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def fill(url: str, merchant_id: str, account_id: str, payments: int) -> tuple[list[str], list[str], list[str]]:
@@ -126,16 +124,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the server did not start")
-                time.sleep(0.2)
+            wait_healthy(f"{base}/health")
             admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
             for n in range(200):  # other merchants, for the operator's list
                 admin.post("/v1/merchants", json={"name": f"Shop {n} Ltd.", "short_name": f"Shop {n}",
