@@ -189,7 +189,9 @@ class BillFile:
     ``sha1`` is the lower-case hex SHA1 of ``content``: for WeChat Pay the digest the channel announced
     and the content was checked against, for Alipay (which announces none) computed on download. It is
     ``None`` only for files that did not come from a channel (hand imports may leave it to the caller).
-    ``bill_date`` is the Asia/Shanghai business day the bill covers.
+    ``bill_date`` is the Asia/Shanghai business day the bill covers. ``content_gz``: the download itself
+    when the channel sent it gzip-compressed (WeChat Pay), kept so that it is stored as it came rather
+    than compressed again.
     """
 
     channel: str
@@ -197,6 +199,7 @@ class BillFile:
     bill_date: date
     content: bytes
     sha1: str | None
+    content_gz: bytes | None = None
 
 
 class ChannelError(Exception):

@@ -12,6 +12,7 @@ small zip and is read whole by the Python reader.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -56,23 +57,41 @@ class ReadBill:
     summary: TradeBillSummary | None = None  # a WeChat Pay bill's summary row (checked against its rows)
 
 
-def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None) -> tuple[str, int, bytes]:
+def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None,
+            stored: bytes | None = None) -> tuple[str, int, bytes]:
     """SHA1, size and a gzip copy of the whole stream, read in large blocks (a pass of its own: hashing
     line by line inside the parser's loop would cost more than the second read). The same pass feeds the
-    fast path's byte check and, when DuckDB cannot read the source itself, writes the plain copy it reads."""
+    fast path's byte check and, when DuckDB cannot read the source itself, writes the plain copy it reads.
+    ``stored``: the bill's own gzip bytes (it came compressed), kept as the copy instead of compressing it
+    again — the larger part of this pass on a plain bill."""
     sha1 = hashlib.sha1(usedforsecurity=False)
     size = 0
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as packed:
+    with contextlib.ExitStack() as stack:
+        packed = None if stored is not None else stack.enter_context(
+            gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0))
         while block := raw.read(BLOCK):
             sha1.update(block)
             size += len(block)
-            packed.write(block)
+            if packed is not None:
+                packed.write(block)
             if check is not None:
                 check.update(block)
             if copy is not None:
                 copy.write(block)
-    return sha1.hexdigest(), size, buffer.getvalue()
+    return sha1.hexdigest(), size, stored if stored is not None else buffer.getvalue()
+
+
+def _as_delivered(stream: BinaryIO) -> bytes | None:
+    """The stream's own bytes when it is gzip-compressed (a WeChat Pay download, a stored bill, a ``.gz``
+    import): stored as they are. The stream is left at its start."""
+    head = stream.read(2)
+    stream.seek(0)
+    if head != GZIP_MAGIC:
+        return None
+    delivered = stream.read()
+    stream.seek(0)
+    return delivered
 
 
 def _file_of(stream: BinaryIO, raw: BinaryIO) -> Path | None:
@@ -118,6 +137,7 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     Raises:
         BillError subclasses: the file is not a well-formed bill or disagrees with its own summary.
     """
+    delivered = _as_delivered(stream)
     raw = _uncompressed(stream)
     head = raw.read(4)
     if not head:
@@ -129,10 +149,10 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     plain = normalised.with_suffix(".raw")
     if check is not None and source is None:
         with plain.open("wb") as copy:
-            sha1, size, packed = _digest(raw, check, copy)
+            sha1, size, packed = _digest(raw, check, copy, delivered)
         source = plain
     else:
-        sha1, size, packed = _digest(raw, check, None)
+        sha1, size, packed = _digest(raw, check, None, delivered)
     if check is not None and source is not None and check.finish():
         fast = scan_trade_bill(source, normalised.with_suffix(".parquet"), newlines=check.newlines,
                                commas=check.commas, into=into)
@@ -180,11 +200,12 @@ def read_fundflow_bill(stream: BinaryIO) -> ReadFundFlow:
     Raises:
         BillError subclasses: the file is not a well-formed fund-flow bill or disagrees with its summary.
     """
+    delivered = _as_delivered(stream)
     raw = _uncompressed(stream)
     if not raw.read(1):
         raise BillEmpty("the bill file is empty")
     raw.seek(0)
-    sha1, size, packed = _digest(raw, None, None)
+    sha1, size, packed = _digest(raw, None, None, delivered)
     raw.seek(0)
     flow = FlowTally()
     first: date | None = None

@@ -59,7 +59,7 @@ def fetch_and_store(ctx: ServiceContext, account: ChannelAccount, day: date) -> 
         if repository.bill(session, account.id, day, KIND) is not None:
             return False
     fetched = adapter_for(ctx, account).fetch_bill(KIND, day)
-    read = bills.read_fundflow_bill(io.BytesIO(fetched.content))
+    read = bills.read_fundflow_bill(io.BytesIO(fetched.content_gz or fetched.content))
     with ctx.db.transaction() as session:
         store(session, ctx, account, day, read, "fetch")
     return True

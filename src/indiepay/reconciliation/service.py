@@ -159,7 +159,8 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
 def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, progress: Progress = _quiet,
                       source: str = "fetch", apply_fees: bool = True) -> RunResult:
     """Store a bill the channel handed over (:func:`fetch_bill_for`) and reconcile its day."""
-    return import_bill(ctx, account_id, io.BytesIO(bill.content), day=bill.bill_date, source=source,
+    # the channel's own gzip when it sent one (checked against its hash on download): stored as it came
+    return import_bill(ctx, account_id, io.BytesIO(bill.content_gz or bill.content), day=bill.bill_date, source=source,
                        progress=progress, apply_fees=apply_fees)
 
 

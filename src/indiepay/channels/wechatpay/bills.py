@@ -145,4 +145,4 @@ def fetch_bill(client: WechatPayClient, kind: str, bill_date: date) -> BillFile:
                                     channel_code=exc.channel_code, http_status=exc.http_status) from exc
     content = unpack_and_check(raw, announcement)
     return BillFile(channel="wechatpay", kind=str(BillKind(kind)), bill_date=bill_date, content=content,
-                    sha1=announcement.hash_value.strip().lower())
+                    sha1=announcement.hash_value.strip().lower(), content_gz=raw)
