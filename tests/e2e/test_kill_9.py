@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from indiepay.cli.localserver import free_port
 from indiepay.db.engine import Database
+from indiepay.db.jobs import owners
 from indiepay.ledger.verify import verify
 
 ADMIN = "sk_admin_kill9"
@@ -199,6 +200,12 @@ def test_kill_9_under_load_loses_no_money(tmp_path: Path) -> None:
                 "SELECT count(*) FROM ledger_entries WHERE event_type = 'payment_succeeded'")).scalar()
             paid = session.execute(text("SELECT count(*) FROM payments WHERE status = 'succeeded'")).scalar()
             assert paid_entries == paid  # each paid payment posted exactly once
+            # jobs the killed processes were running were given back when the next one started, not left
+            # leased to a dead process for five minutes: whatever runs now runs in the live one
+            running = [row[0] for row in session.execute(text("SELECT locked_by FROM jobs WHERE status = 'running'"))]
+        assert platform.process is not None
+        assert all((owner := owners.owner_of(by)) is not None and owner.pid == platform.process.pid
+                   for by in running), running
         admin.close()
         database.engine.dispose()
         database.read_engine.dispose()
