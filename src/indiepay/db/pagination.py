@@ -19,6 +19,18 @@ from indiepay.core.errors import InvalidRequest
 T = TypeVar("T")
 
 
+def list_filter(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """A list's filter value, checked against the values it can take (None: no filter).
+
+    Raises:
+        InvalidRequest: ``invalid_<field>`` with the allowed values, the same for every list.
+    """
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"unknown {field} {value!r}", code=f"invalid_{field}",
+                             details={"allowed": list(allowed)})
+    return value
+
+
 def page_cursor(starting_after: str | None, find: Callable[[str], T | None], what: str) -> T | None:
     """The row a page starts after (None for a first page), found by ``find``, which returns None for a row
     the caller may not see as well as for no row: a cursor never tells one from the other.

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
-from indiepay.db.pagination import page_cursor
+from indiepay.db.pagination import list_filter, page_cursor
 from indiepay.merchants import repository
 from indiepay.merchants.auth import Principal, issue_key
 from indiepay.merchants.models import Merchant
@@ -52,13 +52,6 @@ KYC_STATUSES = ("pending", "complete", "rejected")
 COLLECTION_MODES = ("independent", "platform")
 
 
-def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
-    if value is not None and value not in allowed:
-        raise InvalidRequest(f"unknown {field} {value!r}", code=f"invalid_{field}",
-                             details={"allowed": list(allowed)})
-    return value
-
-
 def list_merchants(session: Session, *, status: str | None, kyc_status: str | None, collection_mode: str | None,
                    limit: int, starting_after: str | None) -> MerchantList:
     """The operator's list of merchants, newest first (no API keys in it: those are shown once, at creation).
@@ -67,9 +60,9 @@ def list_merchants(session: Session, *, status: str | None, kyc_status: str | No
         InvalidRequest: ``invalid_status``, ``invalid_kyc_status``, ``invalid_collection_mode``;
             ``invalid_cursor`` when ``starting_after`` names no merchant.
     """
-    filters = {"status": _one_of("status", status, STATUSES),
-               "kyc_status": _one_of("kyc_status", kyc_status, KYC_STATUSES),
-               "collection_mode": _one_of("collection_mode", collection_mode, COLLECTION_MODES)}
+    filters = {"status": list_filter("status", status, STATUSES),
+               "kyc_status": list_filter("kyc_status", kyc_status, KYC_STATUSES),
+               "collection_mode": list_filter("collection_mode", collection_mode, COLLECTION_MODES)}
     cursor = page_cursor(starting_after, lambda found: session.get(Merchant, found), "merchant")
     rows = repository.list_page(session, **filters, limit=limit, starting_after=cursor)
     return MerchantList(data=[to_out(merchant) for merchant in rows[:limit]], has_more=len(rows) > limit)

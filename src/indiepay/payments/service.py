@@ -24,7 +24,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.db.pagination import created_window, page_cursor
+from indiepay.db.pagination import created_window, list_filter, page_cursor
 from indiepay.db.prepared import Prepared
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.repository import lock_merchant
@@ -243,9 +243,7 @@ def list_payments(session: Session, ctx: ServiceContext, principal: Principal, *
     created_lt)``. Raises InvalidRequest: ``invalid_status``, ``invalid_created_range``, ``invalid_cursor``."""
     merchant_id = principal.require_merchant()
     window = created_window(Payment, created_gte, created_lt)
-    if status is not None and status not in state.STATUSES:
-        raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
-                             details={"allowed": list(state.STATUSES)})
+    list_filter("status", status, state.STATUSES)
     cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
                          "payment")
     rows = repository.list_page(session, merchant_id, principal.livemode, status=status,

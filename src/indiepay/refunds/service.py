@@ -21,10 +21,10 @@ from indiepay.accounts.service import adapter_for
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict, InvalidRequest, NotFound
+from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
-from indiepay.db.pagination import created_window, page_cursor
+from indiepay.db.pagination import created_window, list_filter, page_cursor
 from indiepay.ledger.recording import record_refund, schedule_for
 from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
@@ -241,9 +241,7 @@ def list_refunds(session: Session, principal: Principal, *, payment_id: str | No
     """
     merchant_id = principal.require_merchant()
     window = created_window(Refund, created_gte, created_lt)
-    if status is not None and status not in rules.STATUSES:
-        raise InvalidRequest(f"unknown status {status!r}", code="invalid_status",
-                             details={"allowed": list(rules.STATUSES)})
+    list_filter("status", status, rules.STATUSES)
     cursor = page_cursor(starting_after, partial(repository.get_scoped, session, merchant_id, principal.livemode),
                          "refund")
     rows = repository.list_page(session, merchant_id, principal.livemode, payment_id=payment_id, status=status,
