@@ -19,12 +19,25 @@ format (:mod:`indiepay.reconciliation.writers`), built from what the gateway saw
 five decimals (:mod:`.bills`, :mod:`indiepay.sandbox.billing`). Sandbox notes: notify URLs may be
 ``http://`` (the real gateway demands https); refunds stay PROCESSING for 5 s / ``time_factor``.
 
+Profit sharing (分账, :mod:`.profitsharing`), for orders opened with ``settle_info: {"profit_sharing": true}``:
+``POST /v3/profitsharing/receivers/add`` (``name`` RSA-OAEP-encrypted under the gateway key that
+``Wechatpay-Serial`` names) and ``…/receivers/delete``; ``POST /v3/profitsharing/orders`` and
+``…/orders/unfreeze``, ``GET /v3/profitsharing/orders/{out_order_no}?transaction_id=``;
+``POST /v3/profitsharing/return-orders``, ``GET …/return-orders/{out_return_no}?out_order_no=``;
+``GET /v3/profitsharing/transactions/{transaction_id}/amounts``. At most 30 % of an order is shared; refunds
+only take what was not shared away (403 NOT_ENOUGH until a return). Orders, unfreezes and returns stay
+PROCESSING for 5 s / ``time_factor`` and then settle (or on the next request that reads them); a receiver
+not declared through ``receivers/add`` ends CLOSED with ``NO_RELATION``. The sandbox sends no
+profit-sharing callbacks.
+
 Sandbox-only endpoints (unsigned, unauthenticated):
 
-* ``POST /_provision`` ``{"key_mode": "public_key" | "platform_certificate"}`` → 201
+* ``POST /_provision`` ``{"key_mode": "public_key" | "platform_certificate", "name"?}`` → 201
   ``{"credentials": {mchid, appid, merchant_serial_no, merchant_private_key, apiv3_key
-  [, wechatpay_public_key_id, wechatpay_public_key]}, "key_mode": ...}`` — the public-key fields only in
-  public-key mode; in certificate mode fetch the platform certificate from ``GET /v3/certificates``.
+  [, wechatpay_public_key_id, wechatpay_public_key]}, "key_mode": ...[, "name"]}`` — the public-key fields
+  only in public-key mode; in certificate mode fetch the platform certificate from ``GET /v3/certificates``.
+  ``name`` is the merchant's legal name: adding this merchant as another's MERCHANT_ID profit-sharing
+  receiver then requires it (400 INVALID_REQUEST "分账接收方全称不匹配"); without it any name is accepted.
 * ``POST /_buyer/pay`` ``{"code_url"}`` | ``{"prepay_id"}`` | ``{"mchid", "out_trade_no"}`` (optional
   ``"openid"``) → 200 ``{mchid, out_trade_no, trade_state, transaction_id, success_time}`` and a
   TRANSACTION.SUCCESS callback; 404 ORDER_NOT_EXIST, 400 ORDERPAID / ORDER_CLOSED / ORDER_EXPIRED.
@@ -41,6 +54,9 @@ Sandbox-only endpoints (unsigned, unauthenticated):
     ``WECHATPAY/SIGNTEST/`` (one-shot);
   - ``fail_with_500: int`` — the next N API calls answer 500 SYSTEM_ERROR without doing anything;
   - ``hang_seconds: float`` — API calls do their work, then sleep this long before answering;
+  - ``profitsharing_close_reason: str`` — while non-empty (e.g. ``"ACCOUNT_ABNORMAL"``), every receiver of
+    profit-sharing orders that finish ends ``CLOSED`` with this ``fail_reason`` (its money stays unsplit;
+    the merchant's own unfreeze line still succeeds); ``""`` turns it off;
   - ``rotate_platform_certificate: true`` (action) — add a new platform certificate (new serial) and sign
     responses and callback attempts with it from now on; the old one stays listed by ``/v3/certificates``
     (the overlap WeChat gives receivers to fetch the new one) until
@@ -75,7 +91,8 @@ Sandbox-only endpoints (unsigned, unauthenticated):
 
 Requests that name the merchant's public key id in a ``Wechatpay-Serial`` header are answered with the
 public key even in certificate mode (as during the real migration). Pending callback resends do not
-survive a restart; refunds still PROCESSING settle on the next query after a restart.
+survive a restart; refunds and profit-sharing orders and returns still PROCESSING settle on the next query
+after a restart.
 """
 
 from indiepay.sandbox.wechatpay.app import create_wechatpay_sandbox

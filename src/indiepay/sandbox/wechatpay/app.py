@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from indiepay.sandbox.wechatpay.config import WechatSandboxConfig
 from indiepay.sandbox.wechatpay.routes_bills import register_bills
 from indiepay.sandbox.wechatpay.routes_control import register_control
+from indiepay.sandbox.wechatpay.routes_profitsharing import register_profitsharing
 from indiepay.sandbox.wechatpay.routes_v3 import register_v3
 from indiepay.sandbox.wechatpay.state import SandboxState
 from indiepay.sandbox.wechatpay.store import SandboxStore
@@ -25,6 +26,7 @@ def create_wechatpay_sandbox(config: WechatSandboxConfig | None = None) -> FastA
     app = FastAPI(title="WeChat Pay v3 sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
     register_v3(app, state)
+    register_profitsharing(app, state)
     register_bills(app, state)
     register_control(app, state)
     return app

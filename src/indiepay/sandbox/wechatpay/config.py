@@ -18,12 +18,16 @@ RETRY_SCHEDULE: tuple[float, ...] = (
 # How long a refund stays PROCESSING before it succeeds (divided by ``time_factor``).
 REFUND_SETTLE_SECONDS = 5.0
 
+# How long a profit-sharing order, unfreeze or return stays PROCESSING (divided by ``time_factor``).
+PROFITSHARING_SETTLE_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class WechatSandboxConfig:
     """``state_path``: ``None`` keeps everything in memory; a file path keeps provisioned merchants,
     orders and refunds in a SQLite file so they survive restarts.
-    ``time_factor``: divides callback resend delays and the refund settlement delay (1000 → 15 s is 15 ms).
+    ``time_factor``: divides callback resend delays and the refund and profit-sharing settlement delays
+    (1000 → 15 s is 15 ms).
     ``public_base_url``: the sandbox's own URL as buyers reach it (for ``h5_url`` and bill download
     links); by default it is derived from each request (scheme, host and mount point).
     ``fee_rate``: the merchants' fee rate, charged per bill row (0.6 %, the common WeChat Pay rate).

@@ -3,13 +3,16 @@
 Each provisioned merchant gets what the real merchant platform hands out — an RSA-2048 API key pair with
 a certificate serial, an APIv3 key, an AppID — plus the gateway's *own* per-merchant signing key, in one
 of the two real modes: a WeChat Pay public key named ``PUB_KEY_ID_01…``, or a self-signed X.509 platform
-certificate (served AES-GCM-encrypted from ``GET /v3/certificates`` and rotatable). Private keys are
+certificate (served AES-GCM-encrypted from ``GET /v3/certificates`` and rotatable). The same keys open the
+sensitive fields a merchant encrypts for the gateway (a profit-sharing receiver's name). Private keys are
 stored as PEM in the sandbox's own store and loaded through a small cache, since parsing a PEM on every
 response would dominate the sandbox's latency.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 import string
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -157,3 +160,26 @@ def signer(merchant: dict[str, Any], prefer_public_key: bool = False) -> tuple[s
     active = merchant["active_certificate"]
     cert = next(c for c in merchant["certificates"] if c["serial"] == active)
     return str(cert["serial"]), private_key(str(cert["private_pem"]))
+
+
+def platform_private_key(merchant: dict[str, Any], serial: str) -> rsa.RSAPrivateKey | None:
+    """The gateway's private key behind a ``Wechatpay-Serial`` a merchant encrypted for: its public key id or
+    a platform certificate still listed (a retired certificate no longer opens anything)."""
+    pub = merchant.get("public_key")
+    if pub and serial == pub["id"]:
+        return private_key(str(pub["private_pem"]))
+    for cert in merchant["certificates"]:
+        if cert["serial"] == serial.upper():
+            return private_key(str(cert["private_pem"]))
+    return None
+
+
+def decrypt_sensitive(key: rsa.RSAPrivateKey, ciphertext_b64: str) -> str | None:
+    """Open a sensitive field: base64 RSA-OAEP with SHA-1 and MGF1 SHA-1 (the protocol's choice, not ours).
+    ``None`` when it does not decrypt to UTF-8 text under ``key``."""
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(),  # noqa: S303
+                        label=None)
+    try:
+        return key.decrypt(base64.b64decode(ciphertext_b64, validate=True), oaep).decode("utf-8")
+    except (ValueError, binascii.Error):  # bad base64, wrong key or padding, not UTF-8
+        return None

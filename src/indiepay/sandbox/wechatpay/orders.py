@@ -4,9 +4,10 @@ Orders follow WeChat's trade states: NOTPAY → SUCCESS (buyer paid) → REFUND 
 CLOSED. A repeated prepay with the same ``out_trade_no`` and the same parameters returns the same prepay
 answer; different parameters are refused as "201 商户订单号重复". Refunds start PROCESSING and succeed after
 a short delay; the remaining refundable amount can never go below zero, and a repeated ``out_refund_no``
-returns the existing refund. The times an order or refund records (success, creation) come from the
-gateway's business clock (``now`` arguments), which tests may move; expiry and refund settlement delays
-stay on real time.
+returns the existing refund. An order opened with ``settle_info.profit_sharing`` records it (orders stored
+before it existed count as false); what that changes lives in :mod:`.profitsharing`. The times an order or
+refund records (success, creation) come from the gateway's business clock (``now`` arguments), which tests
+may move; expiry and refund settlement delays stay on real time.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def validate_prepay(kind: str, merchant: dict[str, Any], data: dict[str, Any]) -
             raise param_error("time_expire格式错误，须为rfc3339格式", "time_expire") from None
         if expires.tzinfo is None:
             raise param_error("time_expire格式错误，须带时区", "time_expire")
+    profit_sharing = _obj(data, "settle_info").get("profit_sharing", False)
+    if not isinstance(profit_sharing, bool):  # an order opened for profit sharing keeps its money frozen
+        raise param_error("settle_info.profit_sharing须为布尔值", "settle_info.profit_sharing")
     openid = _text(_obj(data, "payer"), "openid", "payer.openid", 128, required=(kind == "jsapi"))
     scene = _obj(data, "scene_info")
     client_ip = None
@@ -104,7 +108,7 @@ def validate_prepay(kind: str, merchant: dict[str, Any], data: dict[str, Any]) -
         "currency": "CNY", "time_expire": time_expire, "payer_openid": openid, "client_ip": client_ip,
         "trade_state": "NOTPAY", "created_at": datetime.now(UTC).isoformat(),
         "fingerprint": json.dumps(data, sort_keys=True, ensure_ascii=False),
-        "transaction_id": None, "success_time": None, "prepay": {},
+        "transaction_id": None, "success_time": None, "prepay": {}, "profit_sharing": profit_sharing,
     }
 
 

@@ -91,6 +91,8 @@ def _set_faults(state: SandboxState, merchant: dict[str, Any], data: dict[str, A
                 ok = isinstance(value, bool)
             elif isinstance(current, int):
                 ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif isinstance(current, str):
+                ok = isinstance(value, str) and len(value) <= 64
             else:
                 ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
             if not ok:
@@ -146,14 +148,20 @@ def register_control(app: FastAPI, state: SandboxState) -> None:
             mode = data.get("key_mode", "public_key")
             if mode not in gateway_keys.KEY_MODES:
                 raise GatewayError(400, "PARAM_ERROR", f"key_mode must be one of {list(gateway_keys.KEY_MODES)}")
+            name = data.get("name")  # the legal name a profit-sharing receivers/add must then match
+            if name is not None and (not isinstance(name, str) or not name):
+                raise GatewayError(400, "PARAM_ERROR", "name must be a non-empty string")
         except GatewayError as error:
             return _error(error)
         mchid = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
         while store.get_merchant(mchid) is not None:
             mchid = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
         record, credentials = await asyncio.to_thread(gateway_keys.new_merchant, mode, mchid)
+        answer: dict[str, Any] = {"credentials": credentials, "key_mode": mode}
+        if name is not None:
+            record["name"] = answer["name"] = name
         store.put_merchant(record)
-        return JSONResponse({"credentials": credentials, "key_mode": mode}, status_code=201)
+        return JSONResponse(answer, status_code=201)
 
     @app.post("/_credentials/rotate")
     async def rotate_credentials(request: Request) -> Response:

@@ -1,7 +1,9 @@
 """The real v3 endpoints: prepay (native / jsapi / h5), query, close, refund, refund query, certificates.
 
 Each handler runs inside :func:`api_call`, which authenticates the request signature, applies the
-merchant's ``fail_with_500`` and ``hang_seconds`` knobs, and signs whatever comes back (errors too).
+merchant's ``fail_with_500`` and ``hang_seconds`` knobs, and signs whatever comes back (errors too). A refund
+of an order opened for profit sharing may only take what was not shared away (:mod:`.profitsharing_amounts`);
+the profit-sharing endpoints themselves are in :mod:`.routes_profitsharing`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import Response
 
 from indiepay.channels.wechatpay import signing
 from indiepay.sandbox.wechatpay import orders
+from indiepay.sandbox.wechatpay import profitsharing_settle as sharing
 from indiepay.sandbox.wechatpay.callbacks import send_callback
 from indiepay.sandbox.wechatpay.config import REFUND_SETTLE_SECONDS
 from indiepay.sandbox.wechatpay.protocol import (
@@ -168,25 +171,30 @@ def register_v3(app: FastAPI, state: SandboxState) -> None:
                 order = store.order_by_token(str(auth.data["transaction_id"]))
             if order is None or order["mchid"] != mchid:
                 raise GatewayError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
-            existing = store.get_refund(mchid, out_refund_no)
-            if existing is not None:
-                if existing["out_trade_no"] != order["out_trade_no"] or existing["refund"] != amount:
-                    raise GatewayError(400, "INVALID_REQUEST", "退款单号已存在，且退款参数与原请求不一致")
-                return 200, orders.refund_view(existing)
-            if order["trade_state"] not in ("SUCCESS", "REFUND"):
-                raise GatewayError(400, "INVALID_REQUEST", "订单未支付，不能发起退款")
-            if total != order["total"]:
-                raise GatewayError(400, "INVALID_REQUEST", "订单金额或退款金额与之前请求不一致，请核实后再试")
-            refunded = sum(r["refund"] for r in store.refunds_of(mchid, order["out_trade_no"])
-                           if r["status"] in ("PROCESSING", "SUCCESS"))
-            if amount > order["total"] - refunded:
-                raise GatewayError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额，请核实后再试")
-            reason = auth.data.get("reason")
-            doc = orders.new_refund(order, out_refund_no, amount, str(reason) if reason else None, notify_url,
-                                    REFUND_SETTLE_SECONDS / state.config.time_factor, state.clock.now())
-            store.put_refund(doc)
-            order["trade_state"] = "REFUND"
-            store.put_order(order)
+            close_reason = sharing.close_reason(state, mchid)
+            with state.lock:  # a refund and a profit-sharing order must not both spend the same money
+                order = store.get_order(mchid, order["out_trade_no"]) or order
+                existing = store.get_refund(mchid, out_refund_no)
+                if existing is not None:
+                    if existing["out_trade_no"] != order["out_trade_no"] or existing["refund"] != amount:
+                        raise GatewayError(400, "INVALID_REQUEST", "退款单号已存在，且退款参数与原请求不一致")
+                    return 200, orders.refund_view(existing)
+                if order["trade_state"] not in ("SUCCESS", "REFUND"):
+                    raise GatewayError(400, "INVALID_REQUEST", "订单未支付，不能发起退款")
+                if total != order["total"]:
+                    raise GatewayError(400, "INVALID_REQUEST", "订单金额或退款金额与之前请求不一致，请核实后再试")
+                refunded = sum(r["refund"] for r in store.refunds_of(mchid, order["out_trade_no"])
+                               if r["status"] in ("PROCESSING", "SUCCESS"))
+                if amount > order["total"] - refunded:
+                    raise GatewayError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额，请核实后再试")
+                if order.get("profit_sharing"):
+                    sharing.book_of(state, order, close_reason).check_refund(amount)
+                reason = auth.data.get("reason")
+                doc = orders.new_refund(order, out_refund_no, amount, str(reason) if reason else None, notify_url,
+                                        REFUND_SETTLE_SECONDS / state.config.time_factor, state.clock.now())
+                store.put_refund(doc)
+                order["trade_state"] = "REFUND"
+                store.put_order(order)
             state.spawn(_settle_later(state, mchid, out_refund_no), f"settle refund {out_refund_no}")
             return 200, orders.refund_view(doc)
 

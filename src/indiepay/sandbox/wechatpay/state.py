@@ -2,8 +2,9 @@
 log, published bill files.
 
 Fault knobs, the callback delivery log, the clock setting and bill download links live in memory only
-(they are test instruments and reset on restart); merchants, orders and refunds live in the
-:class:`~.store.SandboxStore`.
+(they are test instruments and reset on restart); merchants, orders, refunds and profit sharing live in the
+:class:`~.store.SandboxStore`. ``lock`` also guards the read-check-write of profit-sharing and refund amounts
+(two concurrent requests must not both spend the same frozen money).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Faults:
     signtest_probe: bool = False
     fail_with_500: int = 0
     hang_seconds: float = 0.0
+    profitsharing_close_reason: str = ""  # non-empty: profit-sharing receivers end CLOSED with this reason
     bill_faults: list[dict[str, Any]] = field(default_factory=list)  # queued, see indiepay.sandbox.billing
 
     @classmethod

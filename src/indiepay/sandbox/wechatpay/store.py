@@ -1,4 +1,4 @@
-"""The sandbox gateway's own state: merchants, orders, refunds — never the platform's database.
+"""The sandbox gateway's own state: merchants, orders, refunds, profit sharing — never the platform's database.
 
 Records are plain JSON documents in stdlib ``sqlite3`` (an in-memory database when no path is given), so
 a standalone sandbox keeps its provisioned merchants and orders across restarts without any schema
@@ -21,6 +21,16 @@ CREATE TABLE IF NOT EXISTS refunds (mchid TEXT NOT NULL, out_refund_no TEXT NOT 
                                     out_trade_no TEXT NOT NULL, doc TEXT NOT NULL,
                                     PRIMARY KEY (mchid, out_refund_no));
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, mchid TEXT NOT NULL, out_trade_no TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ps_receivers (mchid TEXT NOT NULL, type TEXT NOT NULL, account TEXT NOT NULL,
+                                         doc TEXT NOT NULL, PRIMARY KEY (mchid, type, account));
+CREATE TABLE IF NOT EXISTS ps_orders (mchid TEXT NOT NULL, out_order_no TEXT NOT NULL, order_id TEXT NOT NULL,
+                                      transaction_id TEXT NOT NULL, doc TEXT NOT NULL,
+                                      PRIMARY KEY (mchid, out_order_no));
+CREATE INDEX IF NOT EXISTS ps_orders_by_transaction ON ps_orders (mchid, transaction_id);
+CREATE TABLE IF NOT EXISTS ps_returns (mchid TEXT NOT NULL, out_return_no TEXT NOT NULL,
+                                       transaction_id TEXT NOT NULL, doc TEXT NOT NULL,
+                                       PRIMARY KEY (mchid, out_return_no));
+CREATE INDEX IF NOT EXISTS ps_returns_by_transaction ON ps_returns (mchid, transaction_id);
 """
 
 Doc = dict[str, Any]
@@ -42,6 +52,11 @@ class SandboxStore:
         with self._lock:
             row = self._db.execute(sql, params).fetchone()
         return None if row is None else dict(json.loads(row[0]))
+
+    def _many(self, sql: str, params: tuple[Any, ...]) -> list[Doc]:
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         with self._lock:
@@ -100,6 +115,49 @@ class SandboxStore:
             rows = self._db.execute("SELECT doc FROM refunds WHERE mchid = ? AND out_trade_no = ? ORDER BY rowid",
                                     (mchid, out_trade_no)).fetchall()
         return [dict(json.loads(row[0])) for row in rows]
+
+    # profit sharing: receivers by (type, account), orders by out_order_no, returns by out_return_no
+    def get_receiver(self, mchid: str, kind: str, account: str) -> Doc | None:
+        return self._one("SELECT doc FROM ps_receivers WHERE mchid = ? AND type = ? AND account = ?",
+                         (mchid, kind, account))
+
+    def put_receiver(self, doc: Doc) -> None:
+        self._write("INSERT INTO ps_receivers (mchid, type, account, doc) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (mchid, type, account) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], doc["type"], doc["account"], json.dumps(doc, ensure_ascii=False)))
+
+    def delete_receiver(self, mchid: str, kind: str, account: str) -> None:
+        self._write("DELETE FROM ps_receivers WHERE mchid = ? AND type = ? AND account = ?", (mchid, kind, account))
+
+    def get_sharing(self, mchid: str, out_order_no: str) -> Doc | None:
+        return self._one("SELECT doc FROM ps_orders WHERE mchid = ? AND out_order_no = ?", (mchid, out_order_no))
+
+    def sharing_by_id(self, mchid: str, order_id: str) -> Doc | None:
+        return self._one("SELECT doc FROM ps_orders WHERE mchid = ? AND order_id = ?", (mchid, order_id))
+
+    def put_sharing(self, doc: Doc) -> None:
+        self._write("INSERT INTO ps_orders (mchid, out_order_no, order_id, transaction_id, doc) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (mchid, out_order_no) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], doc["out_order_no"], doc["order_id"], doc["transaction_id"],
+                     json.dumps(doc, ensure_ascii=False)))
+
+    def sharings_of(self, mchid: str, transaction_id: str) -> list[Doc]:
+        """The profit-sharing orders of one transaction, in creation order."""
+        return self._many("SELECT doc FROM ps_orders WHERE mchid = ? AND transaction_id = ? ORDER BY rowid",
+                          (mchid, transaction_id))
+
+    def get_return(self, mchid: str, out_return_no: str) -> Doc | None:
+        return self._one("SELECT doc FROM ps_returns WHERE mchid = ? AND out_return_no = ?", (mchid, out_return_no))
+
+    def put_return(self, doc: Doc) -> None:
+        self._write("INSERT INTO ps_returns (mchid, out_return_no, transaction_id, doc) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (mchid, out_return_no) DO UPDATE SET doc = excluded.doc",
+                    (doc["mchid"], doc["out_return_no"], doc["transaction_id"], json.dumps(doc, ensure_ascii=False)))
+
+    def returns_of(self, mchid: str, transaction_id: str) -> list[Doc]:
+        """The profit-sharing returns of one transaction, in creation order."""
+        return self._many("SELECT doc FROM ps_returns WHERE mchid = ? AND transaction_id = ? ORDER BY rowid",
+                          (mchid, transaction_id))
 
     def close(self) -> None:
         with self._lock:
