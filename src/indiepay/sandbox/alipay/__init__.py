@@ -14,7 +14,11 @@ Real protocol (what an independent Alipay client uses unchanged)
     the page is opened), ``alipay.trade.query``, ``alipay.trade.close``, ``alipay.trade.refund``,
     ``alipay.trade.fastpay.refund.query``, ``alipay.data.dataservice.bill.downloadurl.query`` (the daily
     trade bill zip behind ``GET <mount>/downloadBillFile.resource?…&token=…``, unsigned, valid 30 s; not
-    published → 40004 ``isp.bill_not_exist``; see :mod:`.bills` and :mod:`indiepay.sandbox.billing`).
+    published → 40004 ``isp.bill_not_exist``; see :mod:`.bills` and :mod:`indiepay.sandbox.billing`),
+    and profit sharing (:mod:`.royalty`): ``alipay.trade.royalty.relation.bind`` / ``.unbind``,
+    ``alipay.trade.order.settle`` (sync, or async: PROCESSING for ``ROYALTY_SETTLE_SECONDS / time_factor``),
+    ``alipay.trade.order.settle.query`` (unknown → 40004 ``ACQ.TRADE_SETTLE_NOT_EXIST``) and
+    ``alipay.trade.order.onsettle.query``, for trades created with ``extend_params.royalty_freeze`` "true".
     Paid trades and refunds are announced by signed form notifies to the order's ``notify_url``, retried
     until the answer is exactly ``success`` on the real schedule (4m, 10m, 10m, 1h, 2h, 6h, 15h) divided
     by ``time_factor``.
@@ -35,12 +39,15 @@ Sandbox-only endpoints
     expired.
 
     ``POST /_faults`` ``{"app_id", "drop_callbacks": int, "duplicate_callbacks": bool,
-    "callback_delay_seconds": float, "fail_with_500": int, "hang_seconds": float, "bill_fault": {…}}`` —
+    "callback_delay_seconds": float, "fail_with_500": int, "hang_seconds": float, "bill_fault": {…},
+    "royalty_fail_error_code": str}`` —
     partial update of the app's knobs: drop the next N notify attempts (each counts as a failed attempt),
     send every notify twice at once, delay each new notify's first attempt, answer the next N gateway calls
     with HTTP 500 (not executed), sleep before answering every gateway call (then execute it); queue one
     bill corruption (``drop_row`` | ``change_amount`` | ``duplicate_row`` | ``shift_across_midnight``,
-    used up by the next bill fetched that it matches — fields in :mod:`indiepay.sandbox.billing`).
+    used up by the next bill fetched that it matches — fields in :mod:`indiepay.sandbox.billing`); while
+    ``royalty_fail_error_code`` is non-empty (e.g. ``TXN_RESULT_ACCOUNT_STATUS_NOT_VALID``), every transfer
+    detail of new settles ends ``FAIL`` with it and moves no money (``""`` switches it off).
     ``GET /_faults?app_id=`` reads them (with ``bill_faults_applied``), ``DELETE /_faults?app_id=`` resets.
 
     ``GET|POST|DELETE /_clock`` — the gateway's business clock (:mod:`indiepay.sandbox.clock`): the times

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indiepay.channels.alipay import signing
 from indiepay.core.money import fen_to_yuan
-from indiepay.sandbox.alipay import bills, pages
+from indiepay.sandbox.alipay import bills, pages, royalty
 from indiepay.sandbox.alipay.config import AlipaySandboxConfig
 from indiepay.sandbox.alipay.gateway import PAGE_METHODS, KeyRing, RequestRejected, authenticate, render, success
 from indiepay.sandbox.alipay.notifier import Notifier, payment_form, refund_form, sign_form
@@ -48,6 +48,7 @@ class FaultUpdate(BaseModel):
     fail_with_500: int | None = Field(default=None, ge=0)
     hang_seconds: float | None = Field(default=None, ge=0)
     bill_fault: dict[str, Any] | None = None
+    royalty_fail_error_code: str | None = Field(default=None, max_length=64)
 
 
 class KeyRotation(BaseModel):
@@ -68,7 +69,8 @@ class AlipaySandbox:
         self.config = config
         self.store = SandboxStore(config.state_path)
         self.clock = SandboxClock()
-        self.trades = TradeBook(self.store, self.clock)
+        self.royalty = royalty.RoyaltyDesk(self.store, self.clock, config.time_factor)
+        self.trades = TradeBook(self.store, self.clock, held_fen=self.royalty.held_fen)
         self.bills = bills.BillDesk(self.store, config, self.clock)
         self.keys = KeyRing(self.store)
         self.notifier = Notifier(self.store, config.time_factor)
@@ -127,6 +129,8 @@ class AlipaySandbox:
         assert app is not None
         if method == bills.METHOD:
             return self.bills.download_url(app, biz, base_url)
+        if method in royalty.METHODS:
+            return self.royalty.handle(method, app, biz)
         if method == "alipay.trade.precreate":
             return self.trades.precreate(app, biz, params.get("notify_url") or None)
         if method == "alipay.trade.query":

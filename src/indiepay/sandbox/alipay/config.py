@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 
+# How long an ``alipay.trade.order.settle`` in ``royalty_mode`` ``async`` stays PROCESSING before its details
+# settle (divided by ``time_factor``, like the notify retry schedule): long enough for a client to see the
+# intermediate state, short enough for a compressed test run.
+ROYALTY_SETTLE_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class AlipaySandboxConfig:
@@ -14,8 +19,9 @@ class AlipaySandboxConfig:
     Attributes:
         state_path: ``None`` keeps everything in memory; otherwise a SQLite file, so that provisioned
             apps, orders, refunds, fault knobs and undelivered notifies survive a restart.
-        time_factor: divides the real notify retry schedule (4m, 10m, 10m, 1h, 2h, 6h, 15h); 1000 turns
-            ~25 h into ~90 s. Order expiry and timestamps are not compressed.
+        time_factor: divides the real notify retry schedule (4m, 10m, 10m, 1h, 2h, 6h, 15h) and the async
+            royalty settlement delay (``ROYALTY_SETTLE_SECONDS``); 1000 turns ~25 h into ~90 s. Order expiry
+            and timestamps are not compressed.
         public_base_url: the sandbox's own externally visible base URL *including* its mount point
             (e.g. ``https://pay.example.com/sandbox/alipay``); used in provisioning answers and page
             links and bill download URLs. ``None`` derives it from each request.

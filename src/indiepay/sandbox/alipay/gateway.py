@@ -21,13 +21,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from indiepay.channels.alipay import signing
+from indiepay.sandbox.alipay import royalty
 from indiepay.sandbox.alipay.store import App, SandboxStore
 from indiepay.sandbox.alipay.trades import GatewayError, invalid
 
 PAGE_METHODS = frozenset({"alipay.trade.page.pay", "alipay.trade.wap.pay"})
 API_METHODS = frozenset({"alipay.trade.precreate", "alipay.trade.query", "alipay.trade.close",
                          "alipay.trade.refund", "alipay.trade.fastpay.refund.query",
-                         "alipay.data.dataservice.bill.downloadurl.query"})
+                         "alipay.data.dataservice.bill.downloadurl.query"}) | royalty.METHODS
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 

@@ -1,4 +1,5 @@
-"""The Alipay sandbox's own state: apps, trades, refunds, fault knobs and notifies, in stdlib SQLite.
+"""The Alipay sandbox's own state: apps, trades, refunds, royalty bindings and settles, fault knobs and
+notifies, in stdlib SQLite.
 
 The sandbox never touches the platform's database. Rows hold a JSON document per object (the simulator
 needs no queries beyond lookups by key), so the schema stays tiny. One connection guarded by a lock
@@ -26,6 +27,13 @@ CREATE TABLE IF NOT EXISTS faults (app_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS notifies (
     notify_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, out_trade_no TEXT NOT NULL, done INTEGER NOT NULL,
     data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS royalty_bindings (
+    app_id TEXT NOT NULL, receiver_type TEXT NOT NULL, account TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (app_id, receiver_type, account));
+CREATE TABLE IF NOT EXISTS settles (
+    settle_no TEXT PRIMARY KEY, app_id TEXT NOT NULL, trade_no TEXT NOT NULL, out_request_no TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (app_id, trade_no, out_request_no));
 """
 
 
@@ -64,6 +72,7 @@ class Order:
     buyer_logon_id: str | None = None
     refunded_fen: int = 0
     bill_time: str | None = None  # when the bill books the payment, if a shift knob moved it from paid_at
+    royalty_freeze: bool = False  # created with extend_params.royalty_freeze "true": money held for settles
 
 
 @dataclass
@@ -86,6 +95,61 @@ class Faults:
     fail_with_500: int = 0
     hang_seconds: float = 0.0
     bill_faults: list[dict[str, Any]] = field(default_factory=list)  # queued, see indiepay.sandbox.billing
+    royalty_fail_error_code: str = ""  # non-empty: every transfer detail of new settles FAILs with it
+
+
+@dataclass
+class RoyaltyBinding:
+    """A receiver bound to an app by ``alipay.trade.royalty.relation.bind`` (keyed by type and account)."""
+
+    app_id: str
+    receiver_type: str
+    account: str
+    bound_at: str
+    name: str | None = None
+    memo: str | None = None
+
+
+@dataclass
+class RoyaltyDetail:
+    """One line of a settle: a ``transfer`` to a receiver or the final ``unfreeze`` back to the seller.
+
+    An async transfer is ``PROCESSING`` until ``due_at`` (real time); its outcome is decided when the settle
+    is accepted and kept in ``pending_error_code`` until then (empty: it will succeed).
+    """
+
+    detail_id: str
+    operation_type: str
+    trans_in_type: str
+    trans_in: str
+    amount_fen: int
+    state: str
+    executed_at: str
+    error_code: str | None = None
+    error_desc: str | None = None
+    desc: str | None = None
+    due_at: str | None = None
+    pending_error_code: str | None = None
+    pending_error_desc: str | None = None
+
+
+@dataclass
+class Settle:
+    """An accepted ``alipay.trade.order.settle`` request; ``finish`` means it ended the trade's royalty."""
+
+    app_id: str
+    trade_no: str
+    out_request_no: str
+    settle_no: str
+    operated_at: str
+    finish: bool
+    details: list[RoyaltyDetail] = field(default_factory=list)
+
+    @property
+    def held_fen(self) -> int:
+        """Money this settle gave (or is giving) to receivers: transfers that succeeded or are running."""
+        return sum(d.amount_fen for d in self.details
+                   if d.operation_type == "transfer" and d.state in ("SUCCESS", "PROCESSING"))
 
 
 @dataclass
@@ -105,10 +169,22 @@ class NotifyRecord:
 T = TypeVar("T")
 
 
-def _load(cls: type[T], text: str) -> T:
-    data = json.loads(text)
+def _build(cls: type[T], data: dict[str, Any]) -> T:
+    """Fields unknown to ``cls`` are dropped and missing ones take their defaults, so rows written by an
+    older or newer sandbox still load."""
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _load(cls: type[T], text: str) -> T:
+    return _build(cls, json.loads(text))
+
+
+def _load_settle(text: str) -> Settle:
+    """A settle with its details rebuilt as dataclasses (:func:`_load` would leave them as dicts)."""
+    data = json.loads(text)
+    details = [_build(RoyaltyDetail, d) for d in data.pop("details", [])]
+    return _build(Settle, {**data, "details": details})
 
 
 def _dump(obj: Any) -> str:
@@ -220,6 +296,42 @@ class SandboxStore:
             setattr(faults, knob, left - 1)
             self.save_faults(app_id, faults)
             return True
+
+    # royalty
+    def binding(self, app_id: str, receiver_type: str, account: str) -> RoyaltyBinding | None:
+        text = self._one("SELECT data FROM royalty_bindings WHERE app_id = ? AND receiver_type = ? AND account = ?",
+                         (app_id, receiver_type, account))
+        return None if text is None else _load(RoyaltyBinding, text)
+
+    def save_binding(self, binding: RoyaltyBinding) -> None:
+        self._put("INSERT OR REPLACE INTO royalty_bindings (app_id, receiver_type, account, data) VALUES (?, ?, ?, ?)",
+                  (binding.app_id, binding.receiver_type, binding.account, _dump(binding)))
+
+    def delete_binding(self, app_id: str, receiver_type: str, account: str) -> None:
+        self._put("DELETE FROM royalty_bindings WHERE app_id = ? AND receiver_type = ? AND account = ?",
+                  (app_id, receiver_type, account))
+
+    def save_settle(self, settle: Settle) -> None:
+        """Insert or update in place (an upsert keeps the row's place in :meth:`settles_of`)."""
+        self._put("INSERT INTO settles (settle_no, app_id, trade_no, out_request_no, data) VALUES (?, ?, ?, ?, ?) "
+                  "ON CONFLICT (settle_no) DO UPDATE SET data = excluded.data",
+                  (settle.settle_no, settle.app_id, settle.trade_no, settle.out_request_no, _dump(settle)))
+
+    def settle(self, app_id: str, settle_no: str) -> Settle | None:
+        text = self._one("SELECT data FROM settles WHERE app_id = ? AND settle_no = ?", (app_id, settle_no))
+        return None if text is None else _load_settle(text)
+
+    def settle_by_request(self, app_id: str, trade_no: str, out_request_no: str) -> Settle | None:
+        text = self._one("SELECT data FROM settles WHERE app_id = ? AND trade_no = ? AND out_request_no = ?",
+                         (app_id, trade_no, out_request_no))
+        return None if text is None else _load_settle(text)
+
+    def settles_of(self, app_id: str, trade_no: str) -> list[Settle]:
+        """Every settle of a trade, in the order they were accepted."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM settles WHERE app_id = ? AND trade_no = ? ORDER BY rowid",
+                                    (app_id, trade_no)).fetchall()
+        return [_load_settle(str(row[0])) for row in rows]
 
     # notifies
     def save_notify(self, record: NotifyRecord) -> None:

@@ -4,7 +4,9 @@ The rules follow the real gateway where clients can observe them: a precreated Q
 until it is scanned (query/close → ``ACQ.TRADE_NOT_EXIST``), re-precreating the same ``out_trade_no``
 with the same amount returns the same ``qr_code`` while a different amount is ``ACQ.CONTEXT_INCONSISTENT``,
 ``out_request_no`` makes refunds idempotent (a repeat answers ``fund_change`` ``N``), refunds may not
-exceed what is left, partial refunds keep ``TRADE_SUCCESS`` and the last one closes the trade.
+exceed what is left, partial refunds keep ``TRADE_SUCCESS`` and the last one closes the trade. A trade
+created with ``extend_params.royalty_freeze`` "true" can be shared (:mod:`.royalty`); what its settles gave
+to receivers is no longer the seller's to refund (``ACQ.SELLER_BALANCE_NOT_ENOUGH``).
 Methods return the response body (without ``code``/``msg``) or raise :class:`GatewayError`.
 The times a trade records (creation, payment, refund) come from the gateway's business clock, which tests
 may move; expiry is judged on real time, against the ``time_expire`` the client computed from its clock.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -112,6 +115,19 @@ def parse_amount(biz: dict[str, Any], name: str) -> int:
     return int(value * 100)
 
 
+def extend_flag(biz: dict[str, Any], name: str) -> bool:
+    """A switch in ``extend_params`` (a JSON object), such as ``royalty_freeze`` on trade creation (holds the
+    paid money for profit sharing) or ``royalty_finish`` on a settle: the strings "true"/"false" only,
+    absent is false; anything else is refused rather than guessed."""
+    extend = biz.get("extend_params")
+    if extend is None:
+        return False
+    value = extend.get(name, "false") if isinstance(extend, dict) else None
+    if value not in ("true", "false"):
+        raise invalid("isv.invalid-parameter", f'extend_params.{name} 只能为 "true" 或 "false"')
+    return bool(value == "true")
+
+
 def _expiry(biz: dict[str, Any], now: datetime, default: timedelta) -> datetime:
     time_expire = _text(biz, "time_expire", required=False)
     if time_expire is not None:
@@ -131,11 +147,16 @@ def _expiry(biz: dict[str, Any], now: datetime, default: timedelta) -> datetime:
 
 
 class TradeBook:
-    """The trade rules over a :class:`SandboxStore`."""
+    """The trade rules over a :class:`SandboxStore`.
 
-    def __init__(self, store: SandboxStore, clock: Clock) -> None:
+    ``held_fen`` tells how much of a trade its settles gave to royalty receivers (refunds may not take it
+    back); it is injected so that the trade rules need not know the royalty rules.
+    """
+
+    def __init__(self, store: SandboxStore, clock: Clock, held_fen: Callable[[Order], int] | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.held_fen = held_fen or (lambda order: 0)
 
     def load(self, app: App, out_trade_no: str) -> Order | None:
         """The order with lazy expiry applied: an unpaid trade past its expiry is closed."""
@@ -165,6 +186,7 @@ class TradeBook:
         subject = _text(biz, "subject")
         assert subject is not None
         expires = _expiry(biz, now_utc(), lifetime)
+        royalty_freeze = extend_flag(biz, "royalty_freeze")
         stamp = self.clock.now()
         with self.store.lock:
             order = self._existing(app, out_trade_no, total_fen)
@@ -173,7 +195,8 @@ class TradeBook:
             order = Order(app_id=app.app_id, out_trade_no=out_trade_no, trade_no=new_trade_no(stamp),
                           total_fen=total_fen, subject=subject[:256], status="NOT_CREATED", method=method,
                           product_code=product_code, notify_url=notify_url, return_url=return_url,
-                          qr_code=None, created_at=stamp.isoformat(), expires_at=expires.isoformat())
+                          qr_code=None, created_at=stamp.isoformat(), expires_at=expires.isoformat(),
+                          royalty_freeze=royalty_freeze)
             if method == "alipay.trade.precreate":
                 order.qr_code = new_qr_code()
             else:
@@ -276,6 +299,8 @@ class TradeBook:
                 raise business("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
             if amount > order.total_fen - order.refunded_fen:
                 raise business("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
+            if amount > order.total_fen - order.refunded_fen - self.held_fen(order):
+                raise business("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足")
             refund = Refund(app_id=app.app_id, out_trade_no=order.out_trade_no, out_request_no=out_request_no,
                             amount_fen=amount, refunded_at=self.clock.now().isoformat(),
                             reason=_text(biz, "refund_reason", required=False))
