@@ -14,6 +14,7 @@ from indiepay.reconciliation.models import ReconciliationBill, ReconciliationDif
 from indiepay.refunds.models import Refund
 from indiepay.risk.models import RiskDecision, Suspension
 from indiepay.settlements.models import Payout, Settlement
+from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
@@ -25,7 +26,8 @@ __all__ = [
     "Event", "IdempotencyRecord",
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
     "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",
-    "RejectedNotification", "RiskDecision", "SandboxSmsMessage", "Settlement", "Statement", "Suspension",
+    "RejectedNotification", "RiskDecision", "SandboxSmsMessage", "Settlement", "SharingLine", "SharingOrder",
+    "SharingReceiver", "SharingReturn", "Statement", "Suspension",
     "WebhookDelivery",
     "WebhookEndpoint", "metadata",
 ]

@@ -38,6 +38,9 @@ from indiepay.settlements.payouts import (
     run_payout_job,
 )
 from indiepay.settlements.tasks import RUN_DAY_JOB, run_day_job, seed_schedule
+from indiepay.sharing import returns as sharing_returns
+from indiepay.sharing import service as sharing_service
+from indiepay.sharing import sync as sharing_sync
 from indiepay.vault.keyring import Vault
 from indiepay.webhooks.service import DELIVERY_JOB, deliver
 
@@ -67,6 +70,8 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         risk_tasks.REVIEW_ALERT_JOB: bind(risk_tasks.run_review_alert_job),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
         alert_tasks.SUMMARY_JOB: bind(alert_tasks.run_summary_job),
+        sharing_service.SYNC_JOB: bind(sharing_sync.run_order_sync),
+        sharing_returns.SYNC_JOB: bind(sharing_sync.run_return_sync),
     }
 
 

@@ -22,6 +22,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from indiepay.channels.sharing import (
+    ChannelReturn,
+    ChannelSharing,
+    ReturnRequest,
+    SharingReceiver,
+    SharingRequest,
+)
+
 
 class ChannelMethod(StrEnum):
     """How the buyer pays; the prefix names the channel that serves it."""
@@ -89,6 +97,9 @@ class PrepayRequest:
     payer_openid: str | None = None
     client_ip: str | None = None
     return_url: str | None = None
+    # open the order for profit sharing (WeChat settle_info.profit_sharing, Alipay royalty_freeze): the
+    # channel holds the money frozen until it is shared or unfrozen (see indiepay.channels.sharing)
+    profit_sharing: bool = False
 
 
 @dataclass(frozen=True)
@@ -309,4 +320,37 @@ class ChannelAdapter(Protocol):
 
     def notification_reply(self, accepted: bool, message: str = "") -> NotificationReply:
         """The channel-specific answer to a callback (accepted → the channel stops retrying)."""
+        ...
+
+    # -- profit sharing (see indiepay.channels.sharing) ------------------------------------------------
+
+    def add_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        """Declare a receiver to the channel (idempotent). Raises TerminalChannelError when the channel
+        refuses it (wrong name, malformed account, another channel's receiver type)."""
+        ...
+
+    def remove_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        """Withdraw a receiver (idempotent): later shares to it are refused by the channel."""
+        ...
+
+    def share(self, request: SharingRequest) -> ChannelSharing:
+        """Ask the channel to share a paid order (and/or unfreeze the rest); the same ``out_order_no`` on
+        a retry returns the order already made. Raises the usual channel errors."""
+        ...
+
+    def query_sharing(self, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
+        """The sharing order's state (NOT_FOUND when the channel has none by that number)."""
+        ...
+
+    def return_share(self, request: ReturnRequest) -> ChannelReturn:
+        """Take a share back from a merchant receiver. Raises TerminalChannelError
+        (``channel_code`` ``RETURN_UNSUPPORTED``) on a channel without returns."""
+        ...
+
+    def query_share_return(self, out_order_no: str, out_return_no: str) -> ChannelReturn:
+        """A return's state (NOT_FOUND when unknown)."""
+        ...
+
+    def unsplit_amount(self, channel_trade_no: str) -> int:
+        """What of the order is still frozen for sharing, in fen."""
         ...

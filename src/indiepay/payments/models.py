@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -41,6 +41,11 @@ class Payment(Base):
     purpose: Mapped[str | None] = mapped_column(String(32))  # None: a sale; account_verification: a 0.01 test
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded refunds
+    # profit sharing (indiepay.sharing): opened for it at the channel; what shares hold (processing +
+    # succeeded, less what came back by returns); no more sharing once the rest is (being) unfrozen
+    profit_sharing: Mapped[bool] = mapped_column(default=False, server_default=false())
+    shared_reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sharing_finished: Mapped[bool] = mapped_column(default=False, server_default=false())
     channel_trade_no: Mapped[str | None] = mapped_column(String(64))
     payer: Mapped[dict[str, Any]]
     action: Mapped[dict[str, Any] | None]

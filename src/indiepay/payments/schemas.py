@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from indiepay.channels.base import ChannelMethod
 
@@ -31,6 +31,9 @@ class PaymentCreate(BaseModel):
     expires_in_seconds: StrictInt | None = Field(default=None, ge=60, le=7 * 24 * 3600)
     payer: Payer | None = None
     return_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    # open the order for profit sharing (indiepay.sharing): the channel holds the money until it is shared
+    # or unfrozen; independent collection only
+    profit_sharing: StrictBool = False
 
 
 class PaymentOut(BaseModel):
@@ -56,6 +59,8 @@ class PaymentOut(BaseModel):
     paid_at: datetime | None
     closed_at: datetime | None
     purpose: str | None = None  # account_verification for an account's 0.01 test payment
+    profit_sharing: bool = False
+    shared_amount: int = 0  # held by shares (processing + succeeded, less returns): not refundable
 
 
 class PaymentList(BaseModel):

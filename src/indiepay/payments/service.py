@@ -46,7 +46,8 @@ def to_out(ctx: ServiceContext, payment: Payment) -> PaymentOut:
         channel_account_id=payment.channel_account_id, channel_trade_no=payment.channel_trade_no,
         action=payment.action, checkout_url=ctx.checkout_url(payment.id), late_payment=payment.late_payment,
         failure_code=payment.failure_code, created_at=payment.created_at, expires_at=payment.expires_at,
-        paid_at=payment.paid_at, closed_at=payment.closed_at, purpose=payment.purpose)
+        paid_at=payment.paid_at, closed_at=payment.closed_at, purpose=payment.purpose,
+        profit_sharing=payment.profit_sharing, shared_amount=payment.shared_reserved)
 
 
 def _validate_method_inputs(body: PaymentCreate) -> None:
@@ -77,7 +78,8 @@ def prepay_request(ctx: ServiceContext, payment: Payment, account: ChannelAccoun
         currency=payment.currency, description=payment.description,
         notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
         payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
-        return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return")
+        return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return",
+        profit_sharing=payment.profit_sharing)
 
 
 def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
@@ -128,6 +130,10 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                                        payment_id=payment_id, reference=body.out_trade_no, now=now,
                                        verify_account_id=verify_account_id)
             account, mode, platform_fee_bps = admitted.account, admitted.collection_mode, admitted.platform_fee_bps
+            if body.profit_sharing and mode != "independent":
+                raise Unprocessable("profit sharing goes through the merchant's own channel account: independent "
+                                    "collection only", code="profit_sharing_unavailable",
+                                    details={"collection_mode": mode})
             payment = Payment(
                 id=payment_id, merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,
@@ -136,6 +142,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 channel_fee_bps=account.fee_rate_bps, platform_fee_bps=platform_fee_bps,
                 purpose=state.ACCOUNT_VERIFICATION if verify_account_id else None,
                 refunded_amount=0, refund_reserved=0,
+                profit_sharing=body.profit_sharing, shared_reserved=0, sharing_finished=False,
                 payer=payer, action=None,
                 return_url=body.return_url, late_payment=False, query_attempts=0,
                 next_query_at=now + timedelta(seconds=state.next_query_delay(0)),

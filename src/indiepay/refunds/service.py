@@ -59,18 +59,20 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
             decision = rules.decide(payment_status=payment.status, amount=payment.amount,
-                                    reserved=payment.refund_reserved, requested=body.amount)
+                                    reserved=payment.refund_reserved, requested=body.amount,
+                                    shared=payment.shared_reserved)
             if decision.allowed:
                 result = session.execute(
                     update(Payment)
                     .where(Payment.id == payment.id, Payment.status == "succeeded",
-                           Payment.refund_reserved + body.amount <= Payment.amount)
+                           Payment.refund_reserved + Payment.shared_reserved + body.amount <= Payment.amount)
                     .values(refund_reserved=Payment.refund_reserved + body.amount, updated_at=now)
                     .execution_options(synchronize_session=False))
                 if getattr(result, "rowcount", 0) != 1:
                     session.refresh(payment)
                     decision = rules.decide(payment_status=payment.status, amount=payment.amount,
-                                            reserved=payment.refund_reserved, requested=body.amount)
+                                            reserved=payment.refund_reserved, requested=body.amount,
+                                            shared=payment.shared_reserved)
                     if decision.allowed:  # pragma: no cover - the update and the rule agree
                         decision = rules.RefundDecision(False, decision.refundable, "refund_exceeds_refundable")
             if not decision.allowed:

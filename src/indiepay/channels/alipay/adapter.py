@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from indiepay.channels.alipay import bills
+from indiepay.channels.alipay import bills, royalty
 from indiepay.channels.alipay.client import AlipayClient, AlipayResponse, parse_timestamp, raise_for_code
 from indiepay.channels.alipay.notify import AccountIdentity, parse_notify
 from indiepay.channels.base import (
@@ -40,6 +40,13 @@ from indiepay.channels.base import (
     TerminalChannelError,
     TradeState,
     UnknownOutcomeError,
+)
+from indiepay.channels.sharing import (
+    ChannelReturn,
+    ChannelSharing,
+    ReturnRequest,
+    SharingReceiver,
+    SharingRequest,
 )
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.core.errors import InvalidRequest
@@ -104,6 +111,8 @@ class AlipayAdapter:
             "subject": request.description[:SUBJECT_MAX] or request.out_trade_no,
             "time_expire": request.expires_at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if request.profit_sharing:
+            biz["extend_params"] = {"royalty_freeze": "true"}
         if request.method == ChannelMethod.ALIPAY_QR:
             response = self._client.call("alipay.trade.precreate", biz, mutating=True,
                                          notify_url=request.notify_url)
@@ -248,6 +257,29 @@ class AlipayAdapter:
             TerminalChannelError, UnknownOutcomeError: see :meth:`AlipayClient.call`.
         """
         return bills.fetch_bill(self._client, kind, bill_date)
+
+    # --- profit sharing (see .royalty) ------------------------------------------------------------
+
+    def add_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        royalty.bind(self._client, receiver)
+
+    def remove_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        royalty.unbind(self._client, receiver)
+
+    def share(self, request: SharingRequest) -> ChannelSharing:
+        return royalty.settle(self._client, request)
+
+    def query_sharing(self, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
+        return royalty.query(self._client, channel_trade_no, out_order_no)
+
+    def return_share(self, request: ReturnRequest) -> ChannelReturn:
+        return royalty.no_returns(request)
+
+    def query_share_return(self, out_order_no: str, out_return_no: str) -> ChannelReturn:
+        return royalty.no_returns(out_return_no)
+
+    def unsplit_amount(self, channel_trade_no: str) -> int:
+        return royalty.unsettled_amount(self._client, channel_trade_no)
 
 
 def payment_from_query(out_trade_no: str, response: AlipayResponse) -> ChannelPayment:

@@ -32,7 +32,14 @@ from indiepay.channels.base import (
     TradeState,
     UnknownOutcomeError,
 )
-from indiepay.channels.wechatpay import bills, notify, signing
+from indiepay.channels.sharing import (
+    ChannelReturn,
+    ChannelSharing,
+    ReturnRequest,
+    SharingReceiver,
+    SharingRequest,
+)
+from indiepay.channels.wechatpay import bills, notify, profitsharing, signing
 from indiepay.channels.wechatpay.client import WechatPayClient
 from indiepay.channels.wechatpay.states import format_time, payment_from_wechat, refund_from_wechat
 from indiepay.core.clock import Clock
@@ -97,6 +104,8 @@ class WechatPayAdapter:
             if not request.client_ip:
                 raise TerminalChannelError("h5 needs the payer's client IP", channel_code="PARAM_ERROR")
             body["scene_info"] = {"payer_client_ip": request.client_ip, "h5_info": {"type": "Wap"}}
+        if request.profit_sharing:
+            body["settle_info"] = {"profit_sharing": True}
         data = self.client.call("POST", f"/v3/pay/transactions/{kind}", body=body, mutating=True).data
         if kind == "native":
             return PrepayResult(action_type="qr_code", code_url=_required(data, "code_url"))
@@ -213,6 +222,29 @@ class WechatPayAdapter:
             TerminalChannelError, RetryableChannelError, UnknownOutcomeError: see :mod:`.client`.
         """
         return bills.fetch_bill(self.client, kind, bill_date)
+
+    # -- profit sharing (see .profitsharing) ------------------------------------------------------------
+
+    def add_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        profitsharing.add_receiver(self.client, self.appid, receiver)
+
+    def remove_sharing_receiver(self, receiver: SharingReceiver) -> None:
+        profitsharing.remove_receiver(self.client, self.appid, receiver)
+
+    def share(self, request: SharingRequest) -> ChannelSharing:
+        return profitsharing.share(self.client, self.appid, request)
+
+    def query_sharing(self, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
+        return profitsharing.query(self.client, channel_trade_no, out_order_no)
+
+    def return_share(self, request: ReturnRequest) -> ChannelReturn:
+        return profitsharing.return_share(self.client, request)
+
+    def query_share_return(self, out_order_no: str, out_return_no: str) -> ChannelReturn:
+        return profitsharing.query_return(self.client, out_order_no, out_return_no)
+
+    def unsplit_amount(self, channel_trade_no: str) -> int:
+        return profitsharing.unsplit_amount(self.client, channel_trade_no)
 
 
 def _segment(value: str) -> str:

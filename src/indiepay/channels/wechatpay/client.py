@@ -91,7 +91,8 @@ class WechatPayClient:
     # -- public API ---------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-             body: Mapping[str, Any] | None = None, mutating: bool) -> WechatResponse:
+             body: Mapping[str, Any] | None = None, mutating: bool,
+             wechatpay_serial: str | None = None) -> WechatResponse:
         """Send one signed request and return the verified 2xx answer.
 
         Args:
@@ -100,11 +101,14 @@ class WechatPayClient:
             query: query parameters, signed as sent.
             body: JSON object for POST; signed as the exact bytes sent.
             mutating: whether a timeout may have left an effect behind (decides Unknown vs Retryable).
+            wechatpay_serial: the platform key a field of ``body`` is encrypted under (sent as
+                ``Wechatpay-Serial``); by default the account's public key id, if it has one.
 
         Raises:
             RetryableChannelError, TerminalChannelError, UnknownOutcomeError (see the module docstring).
         """
-        response = self._send(method, path, query=query, body=body, mutating=mutating)
+        response = self._send(method, path, query=query, body=body, mutating=mutating,
+                              wechatpay_serial=wechatpay_serial)
         self._verify(response)
         return self._interpret(response)
 
@@ -143,6 +147,22 @@ class WechatPayClient:
         self._check_signature(response, signer)
         return found
 
+    def encryption_key(self) -> tuple[str, rsa.RSAPublicKey]:
+        """The platform key to encrypt a sensitive field under, with its serial: the account's WeChat Pay
+        public key when it has one, else one of the platform certificates (only valid ones are kept;
+        fetched if none is cached yet). Raises RetryableChannelError when WeChat Pay offers no key at all."""
+        if self.keys.public_key_id and self.keys.public_key is not None:
+            return self.keys.public_key_id, self.keys.public_key
+        certificates = self.keys.certificates()
+        if not certificates:
+            for serial, key in self.fetch_certificates().items():
+                self.keys.add_certificate(serial, key)
+            certificates = self.keys.certificates()
+        if not certificates:
+            raise RetryableChannelError("WeChat Pay offers no platform certificate to encrypt with")
+        serial = max(certificates)
+        return serial, certificates[serial]
+
     # -- internals ----------------------------------------------------------------------------------
 
     def download(self, url: str) -> bytes:
@@ -164,15 +184,16 @@ class WechatPayClient:
 
     def _send(self, method: str, path: str, *, query: Mapping[str, str] | None,
               body: Mapping[str, Any] | None, mutating: bool, url: str | None = None,
-              accept: str = "application/json") -> httpx.Response:
+              accept: str = "application/json", wechatpay_serial: str | None = None) -> httpx.Response:
         content = dumps(body) if body is not None else b""
         if url is None:
             url = self.base_url + path + (f"?{urlencode(dict(query))}" if query else "")
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        if self.keys.public_key_id:
-            headers["Wechatpay-Serial"] = self.keys.public_key_id
+        serial = wechatpay_serial or self.keys.public_key_id
+        if serial:
+            headers["Wechatpay-Serial"] = serial
         request = self._http.build_request(
             method, url, content=content, headers=headers,
             timeout=self._timeout if self._timeout is not None else httpx.USE_CLIENT_DEFAULT,

@@ -1,0 +1,1 @@
+"""Profit sharing (分账): receivers, sharing orders and returns through the merchant's own channel account."""
