@@ -18,6 +18,7 @@ from indiepay.notify.models import ReceivedNotification
 from indiepay.payments.models import ChannelCall, Payment
 from indiepay.refunds.models import Refund
 from indiepay.settlements.models import Payout, Settlement
+from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -66,6 +67,29 @@ class Books:
                                                   amount=amount, channel_fee=amount * 6 // 1000,
                                                   platform_fee=amount * 4 // 1000))
         return payment_id
+
+    def sharing(self, payment_id: str, at: datetime, amount: int = 2_000) -> str:
+        """A finished profit-sharing order of the payment, one receiver's line and a return from it."""
+        order_id, receiver_id, line_id = new_id("pso"), new_id("rcv"), new_id("psl")
+        with self.db.transaction() as session:
+            session.add(SharingReceiver(id=receiver_id, merchant_id=self.merchant_id, livemode=True,
+                                        channel_account_id=self.account_id, channel="wechatpay",
+                                        type="wechat_merchant", account="1900012345", relation="distributor",
+                                        name_hint="*司", status="active", created_at=at, updated_at=at))
+            session.add(SharingOrder(id=order_id, merchant_id=self.merchant_id, livemode=True, payment_id=payment_id,
+                                     channel_account_id=self.account_id, out_order_no=order_id, amount=amount,
+                                     finish=False, status="finished", query_attempts=1, created_at=at, updated_at=at,
+                                     finished_at=at))
+            session.flush()
+            session.add(SharingLine(id=line_id, order_id=order_id, receiver_id=receiver_id, position=0, amount=amount,
+                                    description="分账", result="succeeded", returned_amount=500, return_reserved=500,
+                                    created_at=at, finished_at=at))
+            session.flush()
+            session.add(SharingReturn(id=new_id("psr"), merchant_id=self.merchant_id, livemode=True,
+                                      order_id=order_id, line_id=line_id, out_return_no=new_id("pr"), amount=500,
+                                      description="分账回退", status="succeeded", query_attempts=0, created_at=at,
+                                      updated_at=at, finished_at=at))
+        return order_id
 
     def refund(self, payment_id: str, at: datetime, amount: int = 1_000) -> str:
         refund_id = new_id("re")

@@ -23,6 +23,7 @@ from indiepay.payments.models import ChannelCall, Payment
 from indiepay.refunds.models import Refund
 from indiepay.retention.policy import Month
 from indiepay.settlements.models import Payout, Settlement
+from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
 
 DatedBy = Literal["instant", "day", "month"]
@@ -76,5 +77,9 @@ TABLES: tuple[Archived, ...] = (
     Archived(_table(Statement), "month", "month"),
     Archived(_table(CollectionModeChange), "created_at", "instant"),
     Archived(_table(LedgerAccount), "created_at", "instant"),
+    Archived(_table(SharingReceiver), "created_at", "instant"),
+    Archived(_table(SharingOrder), "created_at", "instant"),
+    Archived(_table(SharingLine), "created_at", "instant"),
+    Archived(_table(SharingReturn), "created_at", "instant"),
 )
 """The tables exported month by month, in the order they are written."""

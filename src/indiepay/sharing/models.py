@@ -77,6 +77,7 @@ class SharingLine(Base):
     detail_id: Mapped[str | None] = mapped_column(String(64))
     returned_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # succeeded returns
     return_reserved: Mapped[int] = mapped_column(BigInteger, default=0)  # processing + succeeded returns
+    created_at: Mapped[datetime]  # the order's: dates the line into the order's archive month
     finished_at: Mapped[datetime | None]
 
 

@@ -127,7 +127,8 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: SharingOrderCreate
             for position, (line, receiver) in enumerate(zip(body.receivers, receivers, strict=True)):
                 session.add(SharingLine(id=new_id("psl"), order_id=order.id, receiver_id=receiver.id,
                                         position=position, amount=line.amount, description=line.description,
-                                        result=rules.PENDING, returned_amount=0, return_reserved=0))
+                                        result=rules.PENDING, returned_amount=0, return_reserved=0,
+                                        created_at=now))
             audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="sharing_order.created",
                          target_type="sharing_order", target_id=order.id, merchant_id=merchant_id,
                          details={"payment_id": payment.id, "amount": requested, "finish": body.finish})

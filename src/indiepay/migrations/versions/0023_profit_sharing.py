@@ -5,7 +5,9 @@ Revises: 0022
 Create Date: 2026-11-27 11:30:00
 
 ``payments`` gets ``profit_sharing``, ``shared_reserved`` and ``sharing_finished`` by plain ``ALTER TABLE …
-ADD COLUMN`` (no SQLite table copy, so the table keeps its triggers and indexes).
+ADD COLUMN`` (no SQLite table copy, so the table keeps its triggers and indexes). The four new tables hold
+financial records: like those of 0005 they refuse DELETE (and TRUNCATE on PostgreSQL, through 0005's
+function); a receiver is withdrawn by its status, never deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ branch_labels = None
 depends_on = None
 
 _TIME = indiepay.db.base.UTCDateTime(timezone=True)
+NEVER_DELETED = ("sharing_receivers", "sharing_orders", "sharing_lines", "sharing_returns")
+PG_FUNCTION = "indiepay_refuse_change"  # created by 0005
+
+
+def _guard(table: str) -> None:
+    message = f"{table} holds financial records: DELETE refused; financial records are never deleted"
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute(f"CREATE TRIGGER {table}_refuse_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+        return
+    op.execute(f"CREATE TRIGGER {table}_refuse_delete BEFORE DELETE ON {table} "
+               f"FOR EACH ROW EXECUTE FUNCTION {PG_FUNCTION}('{message}')")
+    truncate = f"{table} holds financial records: TRUNCATE refused; financial records are never deleted"
+    op.execute(f"CREATE TRIGGER {table}_refuse_truncate BEFORE TRUNCATE ON {table} "
+               f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}('{truncate}')")
 
 
 def upgrade() -> None:
@@ -85,6 +102,7 @@ def upgrade() -> None:
         sa.Column('detail_id', sa.String(length=64), nullable=True),
         sa.Column('returned_amount', sa.BigInteger(), nullable=False),
         sa.Column('return_reserved', sa.BigInteger(), nullable=False),
+        sa.Column('created_at', _TIME, nullable=False),
         sa.Column('finished_at', _TIME, nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
@@ -110,6 +128,8 @@ def upgrade() -> None:
         sa.UniqueConstraint('merchant_id', 'livemode', 'out_return_no', name='uq_sharing_returns_out_return_no'),
     )
     op.create_index('ix_sharing_returns_order_id', 'sharing_returns', ['order_id'])
+    for table in NEVER_DELETED:
+        _guard(table)
 
 
 def downgrade() -> None:
