@@ -7,7 +7,6 @@ Receivers and encrypted names are in ``test_wechat_sandbox_profitsharing_receive
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,19 +15,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from tests.support.servers import serve_in_thread
-from wechat_profitsharing_support import SharingSandbox, Shop, no, provision
+from wechat_profitsharing_support import BEIJING, SharingSandbox, Shop, expect_error, no, provision
 from wechat_sandbox_support import wait_for
 
 from indiepay.sandbox.wechatpay import WechatSandboxConfig, create_wechatpay_sandbox
-
-BEIJING = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$")
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
-    if message is not None:
-        assert response.json()["message"] == message
 
 
 def _partner(shop: Shop, sandbox: SharingSandbox | None = None) -> str:
@@ -131,14 +121,14 @@ def test_thirty_percent_and_not_enough(sharing: SharingSandbox, advance: Callabl
     openid = _openid(shop)
     tid = shop.pay(1001)  # floor(1001 * 30 / 100) = 300
     assert shop.share(tid, "L1", [("PERSONAL_OPENID", openid, 200)]).status_code == 200
-    _error(shop.share(tid, "L2", [("PERSONAL_OPENID", openid, 60), ("PERSONAL_OPENID", openid, 41)]),
+    expect_error(shop.share(tid, "L2", [("PERSONAL_OPENID", openid, 60), ("PERSONAL_OPENID", openid, 41)]),
            400, "INVALID_REQUEST", "分账金额超出最大分账比例")
     assert shop.share(tid, "L3", [("PERSONAL_OPENID", openid, 100)]).status_code == 200
-    _error(shop.share(tid, "L4", [("PERSONAL_OPENID", openid, 1)]), 400, "INVALID_REQUEST")
+    expect_error(shop.share(tid, "L4", [("PERSONAL_OPENID", openid, 1)]), 400, "INVALID_REQUEST")
 
     refunded = shop.pay(1000)
     assert shop.refund(refunded, 900, 1000).status_code == 200
-    _error(shop.share(refunded, "L5", [("PERSONAL_OPENID", openid, 101)]), 403, "NOT_ENOUGH", "分账金额不足")
+    expect_error(shop.share(refunded, "L5", [("PERSONAL_OPENID", openid, 101)]), 403, "NOT_ENOUGH", "分账金额不足")
     assert shop.share(refunded, "L6", [("PERSONAL_OPENID", openid, 100)]).status_code == 200
     assert shop.unsplit(refunded) == 0
 
@@ -170,25 +160,25 @@ def test_order_validation_and_lookup_errors(sharing: SharingSandbox) -> None:
                    {"receivers": [{**line, "description": "x" * 81}]}, {"receivers": [{**line, "description": ""}]},
                    {"receivers": [{**line, "type": "BANK"}]}, {"receivers": [{**line, "account": ""}]},
                    {"receivers": [{**line, "type": "MERCHANT_ID", "account": "12ab5678"}]}, {"appid": None}):
-        _error(shop.call("POST", "/v3/profitsharing/orders", {**body, **change}), 400, "PARAM_ERROR")
-    _error(shop.call("POST", "/v3/profitsharing/orders", {**body, "appid": "wx0000000000000000"}),
+        expect_error(shop.call("POST", "/v3/profitsharing/orders", {**body, **change}), 400, "PARAM_ERROR")
+    expect_error(shop.call("POST", "/v3/profitsharing/orders", {**body, "appid": "wx0000000000000000"}),
            400, "INVALID_REQUEST")
-    _error(shop.call("POST", "/v3/profitsharing/orders", {**body, "receivers": [
+    expect_error(shop.call("POST", "/v3/profitsharing/orders", {**body, "receivers": [
         {**line, "type": "MERCHANT_ID", "account": shop.mchid}]}), 400, "INVALID_REQUEST")  # never to itself
-    _error(shop.call("POST", "/v3/profitsharing/orders", {**body, "transaction_id": "4200000000000000000000000000"}),
-           404, "RESOURCE_NOT_EXISTS", "订单不存在")
-    _error(shop.share(shop.pay(1000, profit_sharing=False), "V2", [("PERSONAL_OPENID", openid, 1)]),
+    unknown = shop.call("POST", "/v3/profitsharing/orders", {**body, "transaction_id": "4200000000000000000000000000"})
+    expect_error(unknown, 404, "RESOURCE_NOT_EXISTS", "订单不存在")
+    expect_error(shop.share(shop.pay(1000, profit_sharing=False), "V2", [("PERSONAL_OPENID", openid, 1)]),
            400, "INVALID_REQUEST", "该笔订单不支持分账")
     other = sharing.shop()
-    _error(other.share(tid, "V3", [("PERSONAL_OPENID", openid, 1)]), 404, "RESOURCE_NOT_EXISTS")  # not its order
+    expect_error(other.share(tid, "V3", [("PERSONAL_OPENID", openid, 1)]), 404, "RESOURCE_NOT_EXISTS")  # not its order
     assert shop.call("POST", "/v3/profitsharing/orders", {**body, "receivers": [], "unfreeze_unsplit": True}
                      ).status_code == 200  # no receivers: only to unfreeze
 
-    _error(shop.call("GET", "/v3/profitsharing/orders/V1"), 400, "PARAM_ERROR")
-    _error(shop.query(tid, "NEVER"), 404, "RESOURCE_NOT_EXISTS")
-    _error(shop.query("4200000000000000000000000000", "V1"), 404, "RESOURCE_NOT_EXISTS")
-    _error(other.query(tid, "V1"), 404, "RESOURCE_NOT_EXISTS")
-    _error(shop.call("GET", "/v3/profitsharing/transactions/4200000000000000000000000000/amounts"),
+    expect_error(shop.call("GET", "/v3/profitsharing/orders/V1"), 400, "PARAM_ERROR")
+    expect_error(shop.query(tid, "NEVER"), 404, "RESOURCE_NOT_EXISTS")
+    expect_error(shop.query("4200000000000000000000000000", "V1"), 404, "RESOURCE_NOT_EXISTS")
+    expect_error(other.query(tid, "V1"), 404, "RESOURCE_NOT_EXISTS")
+    expect_error(shop.call("GET", "/v3/profitsharing/transactions/4200000000000000000000000000/amounts"),
            404, "RESOURCE_NOT_EXISTS")
     assert shop.unsplit(shop.pay(100, profit_sharing=False)) == 0
 
@@ -199,7 +189,7 @@ def test_unfreeze_unsplit_finishes_the_transaction(sharing: SharingSandbox, adva
     tid = shop.pay(1000)
     created = shop.share(tid, "UF1", [("PERSONAL_OPENID", openid, 100)], unfreeze=True).json()
     assert created["state"] == "PROCESSING" and len(created["receivers"]) == 1
-    _error(shop.share(tid, "UF2", [("PERSONAL_OPENID", openid, 1)]), 400, "INVALID_REQUEST", "分账已完结")
+    expect_error(shop.share(tid, "UF2", [("PERSONAL_OPENID", openid, 1)]), 400, "INVALID_REQUEST", "分账已完结")
     assert shop.unsplit(tid) == 0
     advance()
     done = shop.query(tid, "UF1").json()
@@ -208,10 +198,10 @@ def test_unfreeze_unsplit_finishes_the_transaction(sharing: SharingSandbox, adva
     assert (own["type"], own["account"], own["amount"], own["description"], own["result"]) == (
         "MERCHANT_ID", shop.mchid, 900, "解冻给分账方", "SUCCESS")
     assert own["detail_id"].isdigit() and BEIJING.match(own["finish_time"])
-    _error(shop.unfreeze(tid, "UF3"), 400, "INVALID_REQUEST", "分账已完结")
+    expect_error(shop.unfreeze(tid, "UF3"), 400, "INVALID_REQUEST", "分账已完结")
     assert shop.unsplit(tid) == 0
     assert shop.refund(tid, 900, 1000).status_code == 200  # the unfrozen money is refundable
-    _error(shop.refund(tid, 1, 1000), 403, "NOT_ENOUGH", "可退款金额不足，请先分账回退")  # the shared 100 is not
+    expect_error(shop.refund(tid, 1, 1000), 403, "NOT_ENOUGH", "可退款金额不足，请先分账回退")  # the shared 100 is not
 
 
 def test_unfreeze_endpoint(sharing: SharingSandbox, advance: Callable[[], None]) -> None:
@@ -229,17 +219,17 @@ def test_unfreeze_endpoint(sharing: SharingSandbox, advance: Callable[[], None])
         "MERCHANT_ID", shop.mchid, 700, "解冻给分账方", "PENDING")
     assert shop.unfreeze(tid, "UE2").json() == order  # same out_order_no, same order
     assert shop.unsplit(tid) == 0
-    _error(shop.share(tid, "UE3", [("MERCHANT_ID", partner, 1)]), 400, "INVALID_REQUEST", "分账已完结")
+    expect_error(shop.share(tid, "UE3", [("MERCHANT_ID", partner, 1)]), 400, "INVALID_REQUEST", "分账已完结")
     advance()
     done = shop.query(tid, "UE2").json()
     assert done["state"] == "FINISHED" and done["receivers"][0]["result"] == "SUCCESS"
     assert done["receivers"][0]["amount"] == 700 and done["receivers"][0]["finish_time"]
 
-    _error(shop.unfreeze("4200000000000000000000000000", "UE4"), 404, "RESOURCE_NOT_EXISTS")
-    _error(shop.unfreeze(shop.pay(10, profit_sharing=False), "UE5"), 400, "INVALID_REQUEST", "该笔订单不支持分账")
+    expect_error(shop.unfreeze("4200000000000000000000000000", "UE4"), 404, "RESOURCE_NOT_EXISTS")
+    expect_error(shop.unfreeze(shop.pay(10, profit_sharing=False), "UE5"), 400, "INVALID_REQUEST", "该笔订单不支持分账")
     for bad in ({"description": ""}, {"description": "x" * 81}, {"out_order_no": "a b"}, {"transaction_id": 1}):
         body = {"transaction_id": tid, "out_order_no": "UE6", "description": "解冻", **bad}
-        _error(shop.call("POST", "/v3/profitsharing/orders/unfreeze", body), 400, "PARAM_ERROR")
+        expect_error(shop.call("POST", "/v3/profitsharing/orders/unfreeze", body), 400, "PARAM_ERROR")
 
     nothing_left = shop.pay(1000)  # everything is shared or refunded: the unfreeze line is 0 and still finishes
     shop.share(nothing_left, "UE7", [("MERCHANT_ID", partner, 300)])
@@ -255,10 +245,10 @@ def test_refunds_only_take_what_was_not_shared(sharing: SharingSandbox, advance:
     openid = _openid(shop)
     tid = shop.pay(1000)
     shop.share(tid, "RF1", [("PERSONAL_OPENID", openid, 300)])
-    _error(shop.refund(tid, 701, 1000), 403, "NOT_ENOUGH", "可退款金额不足，请先分账回退")
+    expect_error(shop.refund(tid, 701, 1000), 403, "NOT_ENOUGH", "可退款金额不足，请先分账回退")
     assert shop.refund(tid, 700, 1000).status_code == 200
-    _error(shop.refund(tid, 1, 1000), 403, "NOT_ENOUGH")
-    _error(shop.refund(tid, 301, 1000), 400, "INVALID_REQUEST")  # beyond the order itself: the usual error
+    expect_error(shop.refund(tid, 1, 1000), 403, "NOT_ENOUGH")
+    expect_error(shop.refund(tid, 301, 1000), 400, "INVALID_REQUEST")  # beyond the order itself: the usual error
     plain = shop.pay(1000, profit_sharing=False)
     assert shop.refund(plain, 1000, 1000).status_code == 200  # orders not opened for sharing: unchanged
 
@@ -267,10 +257,10 @@ def test_answers_are_signed_and_fault_knobs_apply(sharing: SharingSandbox) -> No
     for mode in ("public_key", "platform_certificate"):
         shop = sharing.shop(mode)  # Shop.call verifies every answer's signature with the key it names
         tid, openid = shop.pay(1000), _openid(shop)
-        _error(shop.query(tid, "NOPE"), 404, "RESOURCE_NOT_EXISTS")  # errors are signed too
+        expect_error(shop.query(tid, "NOPE"), 404, "RESOURCE_NOT_EXISTS")  # errors are signed too
         shop.faults(fail_with_500=1)
-        _error(shop.share(tid, "FK1", [("PERSONAL_OPENID", openid, 10)]), 500, "SYSTEM_ERROR")
-        _error(shop.query(tid, "FK1"), 404, "RESOURCE_NOT_EXISTS")  # a 500 did nothing
+        expect_error(shop.share(tid, "FK1", [("PERSONAL_OPENID", openid, 10)]), 500, "SYSTEM_ERROR")
+        expect_error(shop.query(tid, "FK1"), 404, "RESOURCE_NOT_EXISTS")  # a 500 did nothing
         shop.faults(hang_seconds=0.3)
         started = time.monotonic()
         assert shop.unsplit(tid) == 1000
@@ -303,7 +293,7 @@ def test_profit_sharing_survives_a_restart(tmp_path: Path, advance: Callable[[],
             done = shop.query(tid, "RS1").json()  # the receiver is still declared: SUCCESS, not NO_RELATION
             assert done["state"] == "FINISHED" and done["receivers"][0]["result"] == "SUCCESS"
             assert shop.share(tid, "RS1", [("PERSONAL_OPENID", openid, 5)]).json()["order_id"] == done["order_id"]
-            _error(shop.share(tid, "RS2", [("PERSONAL_OPENID", openid, 201)]), 400, "INVALID_REQUEST")
+            expect_error(shop.share(tid, "RS2", [("PERSONAL_OPENID", openid, 201)]), 400, "INVALID_REQUEST")
 
 
 def test_concurrent_orders_never_exceed_the_limits(sharing: SharingSandbox) -> None:

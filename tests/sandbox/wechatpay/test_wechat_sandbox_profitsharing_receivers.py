@@ -10,14 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from wechat_profitsharing_support import SharingSandbox, Shop, no, oaep_encrypt
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code, response.text
-    if message is not None:
-        assert response.json()["message"] == message
+from wechat_profitsharing_support import SharingSandbox, Shop, expect_error, no, oaep_encrypt
 
 
 def _add(shop: Shop, body: dict[str, Any], serial: str | None = None) -> httpx.Response:
@@ -32,7 +25,7 @@ def _inspect(shop: Shop, out_trade_no: str) -> dict[str, Any]:
 def test_prepay_records_settle_info(sharing: SharingSandbox) -> None:
     shop = sharing.shop()
     for bad in ("yes", [], {"profit_sharing": "true"}, {"profit_sharing": 1}):
-        _error(shop.prepay(100, bad), 400, "PARAM_ERROR")
+        expect_error(shop.prepay(100, bad), 400, "PARAM_ERROR")
     for settle_info, expected in (({"profit_sharing": True}, True), ({"profit_sharing": False}, False),
                                   ({}, False), (None, False)):
         out_trade_no = no("T")
@@ -40,7 +33,7 @@ def test_prepay_records_settle_info(sharing: SharingSandbox) -> None:
         assert _inspect(shop, out_trade_no)["profit_sharing"] is expected
     same = no("T")
     assert shop.prepay(100, {"profit_sharing": True}, same).status_code == 200
-    _error(shop.prepay(100, {"profit_sharing": False}, same), 400, "INVALID_REQUEST")  # different parameters
+    expect_error(shop.prepay(100, {"profit_sharing": False}, same), 400, "INVALID_REQUEST")  # different parameters
 
 
 def test_add_validates_and_updates_in_place(sharing: SharingSandbox) -> None:
@@ -53,9 +46,9 @@ def test_add_validates_and_updates_in_place(sharing: SharingSandbox) -> None:
                    {"relation_type": "CUSTOM", "custom_relation": "十一个字的自定义关系啊"},
                    {"type": "MERCHANT_ID", "account": "1234567"}, {"type": "MERCHANT_ID", "account": "12345678a"},
                    {"type": "MERCHANT_ID", "account": "1" * 33}, {"appid": None}):
-        _error(_add(shop, {**base, **change}), 400, "PARAM_ERROR")
-    _error(_add(shop, {**base, "appid": "wx0000000000000000"}), 400, "INVALID_REQUEST")
-    _error(_add(shop, {"type": "MERCHANT_ID", "account": "19000001", "relation_type": "BRAND"}),
+        expect_error(_add(shop, {**base, **change}), 400, "PARAM_ERROR")
+    expect_error(_add(shop, {**base, "appid": "wx0000000000000000"}), 400, "INVALID_REQUEST")
+    expect_error(_add(shop, {"type": "MERCHANT_ID", "account": "19000001", "relation_type": "BRAND"}),
            400, "PARAM_ERROR")  # a merchant receiver needs its (encrypted) name
 
     added = _add(shop, base)  # a person's name is optional
@@ -69,7 +62,7 @@ def test_add_validates_and_updates_in_place(sharing: SharingSandbox) -> None:
     for relation in ("STORE", "STAFF", "STORE_OWNER", "PARTNER", "HEADQUARTER", "BRAND", "DISTRIBUTOR", "USER",
                      "SUPPLIER"):
         assert _add(shop, {**base, "relation_type": relation}).status_code == 200
-    _error(shop.add_receiver("MERCHANT_ID", shop.mchid, name="自己"), 400, "INVALID_REQUEST")
+    expect_error(shop.add_receiver("MERCHANT_ID", shop.mchid, name="自己"), 400, "INVALID_REQUEST")
 
 
 def test_delete_is_idempotent(sharing: SharingSandbox) -> None:
@@ -78,8 +71,9 @@ def test_delete_is_idempotent(sharing: SharingSandbox) -> None:
     for _ in range(2):
         deleted = shop.call("POST", "/v3/profitsharing/receivers/delete", body)
         assert deleted.status_code == 200 and deleted.json() == {"type": "MERCHANT_ID", "account": "190000001234"}
-    _error(shop.call("POST", "/v3/profitsharing/receivers/delete", {**body, "type": "X"}), 400, "PARAM_ERROR")
-    _error(shop.call("POST", "/v3/profitsharing/receivers/delete", {**body, "appid": "wx1"}), 400, "INVALID_REQUEST")
+    expect_error(shop.call("POST", "/v3/profitsharing/receivers/delete", {**body, "type": "X"}), 400, "PARAM_ERROR")
+    expect_error(shop.call("POST", "/v3/profitsharing/receivers/delete", {**body, "appid": "wx1"}), 400,
+                 "INVALID_REQUEST")
 
 
 @pytest.mark.parametrize("key_mode", ["public_key", "platform_certificate"])
@@ -97,10 +91,10 @@ def test_encrypted_name_opens_only_under_the_named_gateway_key(sharing: SharingS
                         (oaep_encrypt(stranger, "供应商有限公司"), serial),  # another key's ciphertext
                         ("供应商有限公司", serial),  # not encrypted at all
                         (base64.b64encode(b"\0" * 256).decode(), serial)):
-        _error(_add(shop, {**body, "name": name}, named), 400, "PARAM_ERROR")
+        expect_error(_add(shop, {**body, "name": name}, named), 400, "PARAM_ERROR")
     other = sharing.shop(key_mode)
     other_serial, other_key = other.encryption_key()
-    _error(_add(shop, {**body, "name": oaep_encrypt(other_key, "供应商有限公司")}, other_serial),
+    expect_error(_add(shop, {**body, "name": oaep_encrypt(other_key, "供应商有限公司")}, other_serial),
            400, "PARAM_ERROR")  # another merchant's gateway key is not this merchant's
 
 
@@ -114,7 +108,7 @@ def test_certificate_rotation_and_the_public_key_migration(sharing: SharingSandb
     for serial, key in ((old_serial, old_key), (new_serial, new_key)):  # the overlap: both still open names
         assert _add(shop, {**body, "name": oaep_encrypt(key, "门店")}, serial).status_code == 200
     shop.faults(retire_old_platform_certificates=True)
-    _error(_add(shop, {**body, "name": oaep_encrypt(old_key, "门店")}, old_serial), 400, "PARAM_ERROR")
+    expect_error(_add(shop, {**body, "name": oaep_encrypt(old_key, "门店")}, old_serial), 400, "PARAM_ERROR")
     view = shop.faults(create_public_key=True)
     shop.refresh_keys()
     public_id = view["wechatpay_public_key_id"]
@@ -126,7 +120,7 @@ def test_a_sandbox_merchants_legal_name_must_match(sharing: SharingSandbox) -> N
     shop = sharing.shop()
     named = sharing.shop(name="深圳市沙箱科技有限公司")
     unnamed = sharing.shop()
-    _error(shop.add_receiver("MERCHANT_ID", named.mchid, name="深圳市沙箱科技"), 400, "INVALID_REQUEST",
+    expect_error(shop.add_receiver("MERCHANT_ID", named.mchid, name="深圳市沙箱科技"), 400, "INVALID_REQUEST",
            "分账接收方全称不匹配")
     assert shop.add_receiver("MERCHANT_ID", named.mchid, name="深圳市沙箱科技有限公司").status_code == 200
     assert shop.add_receiver("MERCHANT_ID", unnamed.mchid, name="随便什么名字").status_code == 200
@@ -143,6 +137,6 @@ def test_a_name_in_an_order_must_open_too(sharing: SharingSandbox) -> None:
     serial, ciphertext = shop.encrypt("李四")
     line = {"type": "PERSONAL_OPENID", "account": openid, "amount": 10, "description": "分账", "name": ciphertext}
     body = {"appid": shop.appid, "transaction_id": tid, "receivers": [line], "unfreeze_unsplit": False}
-    _error(shop.call("POST", "/v3/profitsharing/orders", {**body, "out_order_no": "N1"}), 400, "PARAM_ERROR")
+    expect_error(shop.call("POST", "/v3/profitsharing/orders", {**body, "out_order_no": "N1"}), 400, "PARAM_ERROR")
     ok = shop.call("POST", "/v3/profitsharing/orders", {**body, "out_order_no": "N2"}, serial=serial)
     assert ok.status_code == 200 and "name" not in ok.json()["receivers"][0]

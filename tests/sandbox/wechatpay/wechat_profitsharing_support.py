@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,16 @@ from tests.support.servers import serve_in_thread
 
 from indiepay.channels.wechatpay import signing
 from indiepay.sandbox.wechatpay import WechatSandboxConfig, create_wechatpay_sandbox, profitsharing_amounts
+
+BEIJING = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$")
+
+
+def expect_error(response: httpx.Response, status: int, code: str, message: str | None = None) -> None:
+    """The gateway's error answer: HTTP status, ``code`` and, when given, the exact ``message``."""
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code, response.text
+    if message is not None:
+        assert response.json()["message"] == message
 
 NOTIFY = "http://127.0.0.1:9/notify"
 SLOW_TIME_FACTOR = 0.01  # 5 s / 0.01: nothing settles by itself while a test runs

@@ -95,17 +95,23 @@ def share(client: WechatPayClient, appid: str, request: SharingRequest) -> Chann
     return sharing_from_wechat(data, client.mchid)
 
 
-def query(client: WechatPayClient, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
-    """``GET orders/{out_order_no}?transaction_id=``; 404 → NOT_FOUND."""
+def _get_unless_missing(client: WechatPayClient, path: str, query: dict[str, str]) -> dict[str, Any] | str:
+    """The answer of a query, or the gateway's code when it has no such thing (404)."""
     try:
-        data = client.call("GET", f"/v3/profitsharing/orders/{quote(out_order_no, safe='')}",
-                           query={"transaction_id": channel_trade_no}, mutating=False).data
+        return client.call("GET", path, query=query, mutating=False).data
     except TerminalChannelError as exc:
         if exc.http_status == 404:
-            return ChannelSharing(out_order_no=out_order_no, state=SharingState.NOT_FOUND,
-                                  raw_state=exc.channel_code or "RESOURCE_NOT_EXISTS")
+            return exc.channel_code or "RESOURCE_NOT_EXISTS"
         raise
-    return sharing_from_wechat(data, client.mchid)
+
+
+def query(client: WechatPayClient, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
+    """``GET orders/{out_order_no}?transaction_id=``; 404 → NOT_FOUND."""
+    found = _get_unless_missing(client, f"/v3/profitsharing/orders/{quote(out_order_no, safe='')}",
+                                {"transaction_id": channel_trade_no})
+    if isinstance(found, str):
+        return ChannelSharing(out_order_no=out_order_no, state=SharingState.NOT_FOUND, raw_state=found)
+    return sharing_from_wechat(found, client.mchid)
 
 
 def return_share(client: WechatPayClient, request: ReturnRequest) -> ChannelReturn:
@@ -117,15 +123,12 @@ def return_share(client: WechatPayClient, request: ReturnRequest) -> ChannelRetu
 
 
 def query_return(client: WechatPayClient, out_order_no: str, out_return_no: str) -> ChannelReturn:
-    try:
-        data = client.call("GET", f"/v3/profitsharing/return-orders/{quote(out_return_no, safe='')}",
-                           query={"out_order_no": out_order_no}, mutating=False).data
-    except TerminalChannelError as exc:
-        if exc.http_status == 404:
-            return ChannelReturn(out_return_no=out_return_no, state=ReturnState.NOT_FOUND,
-                                 raw_state=exc.channel_code or "RESOURCE_NOT_EXISTS")
-        raise
-    return return_from_wechat(data)
+    """``GET return-orders/{out_return_no}?out_order_no=``; 404 → NOT_FOUND."""
+    found = _get_unless_missing(client, f"/v3/profitsharing/return-orders/{quote(out_return_no, safe='')}",
+                                {"out_order_no": out_order_no})
+    if isinstance(found, str):
+        return ChannelReturn(out_return_no=out_return_no, state=ReturnState.NOT_FOUND, raw_state=found)
+    return return_from_wechat(found)
 
 
 def unsplit_amount(client: WechatPayClient, channel_trade_no: str) -> int:
