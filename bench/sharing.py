@@ -50,9 +50,12 @@ def paid(client: httpx.Client, sandbox: str, channel: str, n: int) -> list[str]:
     """``n`` payments opened for sharing, paid by the sandbox buyer, waited for until succeeded."""
     ids = []
     for _ in range(n):
-        payment = client.post("/v1/payments", json={
-            "amount": 100_000, "currency": "CNY", "out_trade_no": f"S{secrets.token_hex(8)}",
-            "description": "Tea", "method": METHODS[channel], "profit_sharing": True}).json()
+        created = client.post("/v1/payments", json={
+            "amount": 10_000, "currency": "CNY", "out_trade_no": f"S{secrets.token_hex(8)}",
+            "description": "Tea", "method": METHODS[channel], "profit_sharing": True})
+        if created.status_code != 201:
+            raise RuntimeError(f"setup payment refused: {created.status_code} {created.text[:300]}")
+        payment = created.json()
         field = "code_url" if channel == "wechatpay" else "qr_code"
         httpx.post(f"{sandbox}/{channel}/_buyer/pay", json={field: payment["action"]["code_url"]},
                    timeout=30).raise_for_status()
