@@ -6,7 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from indiepay.channels.sharing import ChannelSharing, SharingState, TransferOutcome, TransferResult
+from indiepay.sharing.service import apply_channel_state
 from tests.sharing.sharing_support import paid_payment, wechat_receiver
+from tests.support.concurrency import race
 from tests.support.platform import PlatformUnderTest
 
 
@@ -36,3 +39,32 @@ def test_racing_shares_and_refunds_stay_within_the_paid_amount(any_platform: Pla
     assert refund_reserved == sum(r["amount"] for r in refunds)
     assert shared_reserved == sum(s["amount"] for s in shares if s["status"] != "failed")
     assert refund_reserved + shared_reserved <= 10_000
+
+
+def test_racing_appliers_of_one_answer_release_a_closed_share_once(any_platform: PlatformUnderTest) -> None:
+    """The create request and its sync job may apply the channel's answer at the same moment: a closed
+    line gives its money back once, the order finishes once, one webhook event."""
+    merchant = any_platform.merchant()
+    account = merchant.sandbox_account("wechatpay")
+    receiver = wechat_receiver(merchant, account["id"])
+    payment = paid_payment(merchant, "wechatpay", amount=10_000)
+    order = merchant.api.post("/v1/profit_sharing/orders", json={
+        "payment_id": payment["id"], "receivers": [{"receiver_id": receiver["id"], "amount": 2_000}]}).json()
+    assert order["status"] == "processing"
+    seen = ChannelSharing(out_order_no=order["out_order_no"], state=SharingState.FINISHED, raw_state="FINISHED",
+                          transfers=(TransferOutcome(account=receiver["account"], amount=2_000,
+                                                     result=TransferResult.CLOSED, fail_reason="NO_RELATION"),))
+    ctx = any_platform.runtime.ctx
+    finished: list[bool] = []
+
+    def apply(_: int) -> None:
+        with ctx.db.transaction() as session:
+            finished.append(apply_channel_state(session, ctx, order["id"], seen))
+
+    assert race(8, apply) == []
+    assert finished.count(True) == 1
+    row = any_platform.sql("SELECT shared_reserved FROM payments WHERE id = :id", id=payment["id"])
+    assert row[0][0] == 0
+    events = any_platform.sql("SELECT count(*) FROM events WHERE type = 'sharing_order.finished'")
+    assert events[0][0] == 1
+    assert merchant.api.get(f"/v1/profit_sharing/orders/{order['id']}").json()["receivers"][0]["result"] == "closed"

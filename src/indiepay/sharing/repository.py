@@ -38,10 +38,12 @@ def return_scoped(session: Session, merchant_id: str, livemode: bool, return_id:
 
 
 def lines_of(session: Session, order_id: str) -> list[tuple[SharingLine, SharingReceiver]]:
-    """An order's lines in the order they were asked for, each with its receiver."""
+    """An order's lines in the order they were asked for, each with its receiver, as stored now (rows the
+    session already holds are read again: an applier decides on the lines' current results)."""
     rows = session.execute(select(SharingLine, SharingReceiver)
                            .join(SharingReceiver, SharingReceiver.id == SharingLine.receiver_id)
-                           .where(SharingLine.order_id == order_id).order_by(SharingLine.position))
+                           .where(SharingLine.order_id == order_id).order_by(SharingLine.position)
+                           .execution_options(populate_existing=True))
     return [(line, receiver) for line, receiver in rows.tuples()]
 
 

@@ -235,27 +235,37 @@ def fail_order(session: Session, ctx: ServiceContext, order_id: str, code: str, 
 
 def apply_channel_state(session: Session, ctx: ServiceContext, order_id: str, seen: ChannelSharing) -> bool:
     """Take the channel's view of an order: each line's definite result once (a closed share gives its
-    money back to the payment), and the order finished when the channel says so. True when it finished."""
-    order = session.get(SharingOrder, order_id, populate_existing=True)
-    if order is None or order.status != rules.PROCESSING or seen.state is SharingState.NOT_FOUND:
-        return False
+    money back to the payment), and the order finished when the channel says so and every line has its
+    result. True when it finished.
+
+    The order row is claimed first by a conditional update, so two appliers of the same order (the create
+    request and its sync job) take turns on PostgreSQL instead of both releasing a closed line's money.
+    """
     now = ctx.clock.now()
+    if seen.state is SharingState.NOT_FOUND:
+        return False
+    claimed = session.execute(update(SharingOrder).where(SharingOrder.id == order_id,
+                                                         SharingOrder.status == rules.PROCESSING)
+                              .values(updated_at=now).execution_options(synchronize_session=False))
+    if getattr(claimed, "rowcount", 0) != 1:
+        return False
+    order = session.get(SharingOrder, order_id, populate_existing=True)
+    assert order is not None
     outcomes = {t.account: t for t in seen.transfers if not t.unfreeze}
-    released = 0
+    released, open_lines = 0, 0
     for line, receiver in repository.lines_of(session, order_id):
         outcome = outcomes.get(receiver.account)
         result = rules.LINE_RESULTS[outcome.result] if outcome is not None else rules.PENDING
-        if line.result != rules.PENDING or result == rules.PENDING:
+        if line.result != rules.PENDING or outcome is None or result == rules.PENDING:
+            open_lines += line.result == rules.PENDING
             continue
-        line.result, line.fail_reason, line.detail_id = result, outcome.fail_reason if outcome else None, \
-            outcome.detail_id if outcome else None
+        line.result, line.fail_reason, line.detail_id = result, outcome.fail_reason, outcome.detail_id
         line.finished_at = now
         released += line.amount if result == rules.CLOSED else 0
     if released:
         _release(session, order.payment_id, released, reopen=False, now=now)
     order.channel_order_id = seen.channel_order_id or order.channel_order_id
-    order.updated_at = now
-    if seen.state is not SharingState.FINISHED:
+    if seen.state is not SharingState.FINISHED or open_lines:  # a line the answer does not settle: ask again
         return False
     order.status, order.finished_at = rules.FINISHED, now
     if order.finish:
