@@ -155,14 +155,15 @@ def apply_return_state(session: Session, ctx: ServiceContext, return_id: str, se
     order = session.get(SharingOrder, found.order_id)
     line = session.get(SharingLine, found.line_id)
     assert order is not None and line is not None
+    # in SQL, not on the loaded row: two returns of one line may settle at the same moment
+    line_change = ({"returned_amount": SharingLine.returned_amount + found.amount} if target == "succeeded"
+                   else {"return_reserved": SharingLine.return_reserved - found.amount})
+    session.execute(update(SharingLine).where(SharingLine.id == line.id).values(**line_change)
+                    .execution_options(synchronize_session=False))
     if target == "succeeded":
-        line.returned_amount += found.amount
         session.execute(update(Payment).where(Payment.id == order.payment_id)
                         .values(shared_reserved=Payment.shared_reserved - found.amount, updated_at=now)
                         .execution_options(synchronize_session=False))
-    else:
-        line.return_reserved -= found.amount
-    session.flush()
     emit_event(session, ctx, merchant_id=found.merchant_id, livemode=found.livemode,
                type_=f"sharing_return.{target}",
                data={"object": to_out(found, line.receiver_id).model_dump(mode="json")},
