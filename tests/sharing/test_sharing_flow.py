@@ -194,3 +194,20 @@ def test_platform_collected_payments_cannot_be_opened_for_sharing(platform: Plat
     refused = merchant.create_payment("wechat_native", profit_sharing=True)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "profit_sharing_unavailable"
     assert platform.sql("SELECT count(*) FROM payments")[0][0] == 0
+
+
+def test_the_kill_switch_stops_shares_but_not_the_merchant_getting_its_money(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    account = merchant.sandbox_account("wechatpay")
+    receiver = wechat_receiver(merchant, account["id"])
+    payment = paid_payment(merchant, "wechatpay")
+    suspended = platform.admin.post(f"/v1/merchants/{merchant.id}/suspend", json={"reason": "distributor fraud"})
+    assert suspended.status_code == 200, suspended.text
+    refused = share(merchant, payment["id"], [(receiver["id"], 100)])
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "merchant_suspended"
+    assert platform.sql("SELECT count(*), sum(shared_reserved) FROM payments WHERE id = :id",
+                        id=payment["id"])[0] == (1, 0)
+    unfreeze = share(merchant, payment["id"], [], finish=True)
+    assert unfreeze.status_code == 201 and unfreeze.json()["status"] == "processing", unfreeze.text
+    refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 500})
+    assert refund.status_code == 201, refund.text

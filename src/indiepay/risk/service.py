@@ -4,7 +4,8 @@ The kill switch: the operator suspends a merchant or one channel account at once
 
 From the moment the suspension commits, no new payment is created for a suspended merchant (payment
 creation reads the merchant's status in its own transaction) nor routed to a suspended account (routing
-only takes active accounts), and the hosted checkout says payments are paused. Refunds of existing
+only takes active accounts), and the hosted checkout says payments are paused; no new profit-sharing order
+sends money to a receiver (unfreezing the rest to the merchant, and returns, still go). Refunds of existing
 payments keep working — the buyers' money must still be returnable — and callbacks and queries of payments
 in flight are still applied. Every change carries a reason and is kept in ``suspensions``.
 """

@@ -23,11 +23,12 @@ from indiepay.accounts.service import adapter_for
 from indiepay.audit import service as audit
 from indiepay.channels.sharing import ChannelSharing, SharingRequest, SharingState, SharingTransfer
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict, InvalidRequest, NotFound
+from indiepay.core.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.pagination import list_filter, page_cursor
 from indiepay.merchants.auth import Principal
+from indiepay.merchants.models import Merchant
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
@@ -92,6 +93,9 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: SharingOrderCreate
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
             receivers = _receivers(session, principal, payment, body)
+            if receivers and session.scalar(select(Merchant.status).where(Merchant.id == merchant_id)) != "active":
+                # the kill switch stops money leaving to third parties; unfreezing to the merchant goes on
+                raise Unprocessable("the merchant is suspended: no shares to receivers", code="merchant_suspended")
 
             def decision() -> rules.ShareDecision:
                 # a payment the channel has not numbered yet cannot be named in a sharing request
@@ -175,7 +179,8 @@ def create_order(ctx: ServiceContext, principal: Principal, body: SharingOrderCr
     Raises NotFound (``payment_not_found``, ``receiver_not_found``), InvalidRequest (``duplicate_receiver``,
     ``missing_field``), Conflict (``payment_not_shareable``, ``payment_not_opened_for_sharing``,
     ``profit_sharing_finished``, ``share_exceeds_shareable``, ``receiver_removed``, ``receiver_not_on_account``,
-    ``duplicate_out_order_no``).
+    ``duplicate_out_order_no``), Unprocessable (``merchant_suspended``: shares to receivers stop while the
+    operator's kill switch holds the merchant; unfreezing the rest to the merchant does not).
     """
     order_id = _reserve(ctx, principal, body)
     send_to_channel(ctx, order_id)
