@@ -4,6 +4,8 @@ out of refunds, returns, unfreezing the rest, and the channel's refusals giving 
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from tests.sharing.sharing_support import alipay_receiver, paid_payment, share, wait_settled, wechat_receiver
@@ -211,3 +213,24 @@ def test_the_kill_switch_stops_shares_but_not_the_merchant_getting_its_money(pla
     assert unfreeze.status_code == 201 and unfreeze.json()["status"] == "processing", unfreeze.text
     refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 500})
     assert refund.status_code == 201, refund.text
+
+
+def test_an_order_the_channel_never_settles_ends_in_an_alert_with_its_money_held(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    account, credentials = merchant.own_sandbox_account("wechatpay")
+    receiver = wechat_receiver(merchant, account["id"])
+    payment = paid_payment(merchant, "wechatpay")
+    httpx.post(f"{platform.sandbox}/wechatpay/_faults", json={"mchid": credentials["mchid"],
+                                                              "fail_with_500": 1000}, timeout=30)
+    order = share(merchant, payment["id"], [(receiver["id"], 1_000)]).json()
+    assert order["status"] == "processing"
+    platform.sql("UPDATE sharing_orders SET query_attempts = 47 WHERE id = :id", id=order["id"])
+    deadline = time.monotonic() + 20
+    while not platform.sql("SELECT 1 FROM jobs WHERE kind = 'sharing.sync' AND status = 'done'"):
+        assert time.monotonic() < deadline, platform.what_it_heard()
+        platform.run_jobs_now("sharing.sync")
+        time.sleep(0.1)
+    alerts = merchant.api.get("/v1/alerts", params={"kind": "sharing_unresolved"}).json()["data"]
+    assert len(alerts) == 1 and alerts[0]["details"]["object_id"] == order["id"]
+    assert merchant.api.get(f"/v1/profit_sharing/orders/{order['id']}").json()["status"] == "processing"
+    assert merchant.api.get(f"/v1/payments/{payment['id']}").json()["shared_amount"] == 1_000

@@ -1,14 +1,19 @@
 """The sync jobs: ask the channel about a processing sharing order or return until it gives a definite
 answer. A channel that has never heard of it (the create call never arrived, or the process died before
-calling) gets the same request again, under the same number."""
+calling) gets the same request again, under the same number. A job that has asked :data:`MAX_ATTEMPTS` times
+(about two days) stops and raises a ``sharing_unresolved`` alert: the money it holds stays reserved — never
+guessed shared or not — until somebody looks (the order's calls are in ``channel_calls``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
+from indiepay.alerts.service import raise_alert
 from indiepay.channels.sharing import ReturnState, SharingState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.worker import RetryLater
@@ -21,8 +26,15 @@ SCHEDULE_SECONDS = (15, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_ATTEMPTS = 48
 
 
-def _again(ctx: ServiceContext, attempts: int, what: str) -> RetryLater | None:
+def _again(session: Session, ctx: ServiceContext, attempts: int, what: str, *, object_id: str, merchant_id: str,
+           livemode: bool, payment_id: str) -> RetryLater | None:
+    """When to ask again; after the last attempt, nothing but the alert (once per order or return)."""
     if attempts >= MAX_ATTEMPTS:
+        raise_alert(session, ctx.clock, kind="sharing_unresolved", severity="high", merchant_id=merchant_id,
+                    livemode=livemode, dedupe_key=f"sharing_unresolved:{object_id}",
+                    message=f"the channel gave no definite answer about {what} {object_id} after {attempts} "
+                            "queries; its money stays reserved",
+                    details={"object_id": object_id, "payment_id": payment_id, "attempts": attempts})
         return None
     delay = SCHEDULE_SECONDS[min(attempts, len(SCHEDULE_SECONDS) - 1)]
     return RetryLater(at=ctx.clock.now() + timedelta(seconds=delay), reason=f"{what} still processing")
@@ -52,7 +64,8 @@ def run_order_sync(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | No
         if order is None or order.status != rules.PROCESSING:
             return None
         order.query_attempts += 1
-        return _again(ctx, order.query_attempts, "sharing order")
+        return _again(session, ctx, order.query_attempts, "sharing order", object_id=order.id,
+                      merchant_id=order.merchant_id, livemode=order.livemode, payment_id=order.payment_id)
 
 
 def run_return_sync(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
@@ -80,4 +93,5 @@ def run_return_sync(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | N
         if found is None or found.status != rules.PROCESSING:
             return None
         found.query_attempts += 1
-        return _again(ctx, found.query_attempts, "sharing return")
+        return _again(session, ctx, found.query_attempts, "sharing return", object_id=found.id,
+                      merchant_id=found.merchant_id, livemode=found.livemode, payment_id=payment_id)
