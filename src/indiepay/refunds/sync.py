@@ -1,7 +1,9 @@
 """The refund sync job: query a processing refund until the channel gives a definite answer.
 
 If the channel has never heard of the refund (the create call timed out before reaching it, or the
-process died before calling), the same request with the same ``out_refund_no`` is sent again.
+process died before calling), the same request with the same ``out_refund_no`` is sent again. After
+:data:`MAX_ATTEMPTS` queries the job stops with a ``refund_unresolved`` alert; the refund stays processing
+(its amount reserved) until someone finds out what the channel did.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from indiepay.accounts.service import adapter_for
+from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import RefundState
 from indiepay.context import ServiceContext
 from indiepay.db.jobs.worker import RetryLater
@@ -46,7 +49,13 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         if refund is None or refund.status != "processing":
             return None
         refund.query_attempts += 1
-        if refund.query_attempts >= MAX_ATTEMPTS:
+        if refund.query_attempts >= MAX_ATTEMPTS:  # stop asking, and say so: the refund is never guessed
+            raise_alert(session, ctx.clock, kind="refund_unresolved", severity="high", merchant_id=refund.merchant_id,
+                        livemode=refund.livemode, dedupe_key=f"refund_unresolved:{refund.id}",
+                        message=f"the channel gave no definite answer about refund {refund.id} after "
+                                f"{refund.query_attempts} queries; it stays processing",
+                        details={"refund_id": refund.id, "payment_id": refund.payment_id,
+                                 "attempts": refund.query_attempts})
             return None
         delay = SCHEDULE_SECONDS[min(refund.query_attempts, len(SCHEDULE_SECONDS) - 1)]
         return RetryLater(at=ctx.clock.now() + timedelta(seconds=delay), reason="refund still processing")
