@@ -33,6 +33,7 @@ KINDS: dict[str, bool] = {
     "memo_channel_fee": False,  # memo expense: fees the merchant's own channel account charged
     "memo_sales": True,  # memo revenue: the merchant's gross independent volume
     "memo_refunds": False,  # memo contra-revenue: refunds of independent volume
+    "memo_shared": False,  # memo expense: what the merchant's own channel account shared to its receivers
 }
 MEMO_KINDS = frozenset(kind for kind in KINDS if kind.startswith("memo_"))
 
@@ -105,6 +106,10 @@ def memo_clearing(merchant_id: str, channel: str, currency: str = "CNY") -> Acco
 
 def memo_channel_fee(merchant_id: str, channel: str, currency: str = "CNY") -> AccountRef:
     return _ref("memo_channel_fee", currency, merchant_id=merchant_id, channel=channel)
+
+
+def memo_shared(merchant_id: str, channel: str, currency: str = "CNY") -> AccountRef:
+    return _ref("memo_shared", currency, merchant_id=merchant_id, channel=channel)
 
 
 def memo_sales(merchant_id: str, currency: str = "CNY") -> AccountRef:

@@ -40,7 +40,7 @@ from indiepay.ledger.accounts import AccountRef
 
 Mode = Literal["platform", "independent"]
 EVENT_TYPES = frozenset({"payment_succeeded", "refund_succeeded", "fee", "settlement", "payout_paid",
-                         "payout_failed", "profit_share", "correction"})
+                         "payout_failed", "profit_share", "share_sent", "share_returned", "correction"})
 
 
 class LedgerUnbalanced(InvalidRequest):
@@ -219,6 +219,26 @@ def profit_share(*, merchant_id: str, distributor_id: str, amount: int, currency
     _positive(amount)
     return plan("profit_share", [(acc.merchant_payable(merchant_id, currency), amount),
                                  (acc.distributor_payable(merchant_id, distributor_id, currency), -amount)],
+                merchant_id=merchant_id, description=description)
+
+
+def share_sent(*, merchant_id: str, channel: str, amount: int, currency: str = "CNY",
+               description: str = "") -> PostingPlan:
+    """Independent collection: the merchant's own channel account sent ``amount`` to one of its receivers
+    (profit sharing through the channel, :mod:`indiepay.sharing`). Memo accounts only: the money never
+    passes through the platform."""
+    _positive(amount)
+    return plan("share_sent", [(acc.memo_shared(merchant_id, channel, currency), amount),
+                               (acc.memo_clearing(merchant_id, channel, currency), -amount)],
+                merchant_id=merchant_id, description=description)
+
+
+def share_returned(*, merchant_id: str, channel: str, amount: int, currency: str = "CNY",
+                   description: str = "") -> PostingPlan:
+    """A share taken back from a receiver into the merchant's own channel account (分账回退)."""
+    _positive(amount)
+    return plan("share_returned", [(acc.memo_clearing(merchant_id, channel, currency), amount),
+                                   (acc.memo_shared(merchant_id, channel, currency), -amount)],
                 merchant_id=merchant_id, description=description)
 
 

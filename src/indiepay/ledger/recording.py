@@ -64,3 +64,19 @@ def record_refund(session: Session, clock: Clock, *, refund_id: str, payment_id:
                                               refunded_before=refunded_before, refund=amount),
         currency=currency, description=f"refund {refund_id} of {payment_id}")
     post(session, clock, event_key=f"refund_succeeded:{refund_id}", plan=plan, occurred_at=occurred_at)
+
+
+def record_share(session: Session, clock: Clock, *, line_id: str, merchant_id: str, channel: str, amount: int,
+                 currency: str, occurred_at: datetime) -> None:
+    """Post a share the channel carried out (idempotent by sharing line)."""
+    plan = postings.share_sent(merchant_id=merchant_id, channel=channel, amount=amount, currency=currency,
+                               description=f"share {line_id}")
+    post(session, clock, event_key=f"share_sent:{line_id}", plan=plan, occurred_at=occurred_at)
+
+
+def record_share_return(session: Session, clock: Clock, *, return_id: str, merchant_id: str, channel: str,
+                        amount: int, currency: str, occurred_at: datetime) -> None:
+    """Post a share that came back (idempotent by return)."""
+    plan = postings.share_returned(merchant_id=merchant_id, channel=channel, amount=amount, currency=currency,
+                                   description=f"share return {return_id}")
+    post(session, clock, event_key=f"share_returned:{return_id}", plan=plan, occurred_at=occurred_at)

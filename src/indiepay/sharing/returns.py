@@ -25,6 +25,7 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
+from indiepay.ledger.recording import record_share_return
 from indiepay.merchants.auth import Principal
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
@@ -164,6 +165,12 @@ def apply_return_state(session: Session, ctx: ServiceContext, return_id: str, se
         session.execute(update(Payment).where(Payment.id == order.payment_id)
                         .values(shared_reserved=Payment.shared_reserved - found.amount, updated_at=now)
                         .execution_options(synchronize_session=False))
+        if found.livemode:  # the books record real money only
+            payment = session.get(Payment, order.payment_id)
+            assert payment is not None
+            record_share_return(session, ctx.clock, return_id=found.id, merchant_id=found.merchant_id,
+                                channel=payment.channel, amount=found.amount, currency=payment.currency,
+                                occurred_at=now)
     emit_event(session, ctx, merchant_id=found.merchant_id, livemode=found.livemode,
                type_=f"sharing_return.{target}",
                data={"object": to_out(found, line.receiver_id).model_dump(mode="json")},

@@ -27,6 +27,7 @@ from indiepay.core.errors import Conflict, InvalidRequest, NotFound, Unprocessab
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.pagination import list_filter, page_cursor
+from indiepay.ledger.recording import record_share
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.models import Merchant
 from indiepay.payments import repository as payments_repository
@@ -267,6 +268,8 @@ def apply_channel_state(session: Session, ctx: ServiceContext, order_id: str, se
         line.result, line.fail_reason, line.detail_id = result, outcome.fail_reason, outcome.detail_id
         line.finished_at = now
         released += line.amount if result == rules.CLOSED else 0
+        if result == rules.SUCCEEDED and order.livemode:  # the books record real money only
+            _record_share(session, ctx, order, line, now)
     if released:
         _release(session, order.payment_id, released, reopen=False, now=now)
     order.channel_order_id = seen.channel_order_id or order.channel_order_id
@@ -278,6 +281,13 @@ def apply_channel_state(session: Session, ctx: ServiceContext, order_id: str, se
     session.flush()
     _emit(session, ctx, order, "finished")
     return True
+
+
+def _record_share(session: Session, ctx: ServiceContext, order: SharingOrder, line: SharingLine, now: Any) -> None:
+    payment = session.get(Payment, order.payment_id)
+    assert payment is not None
+    record_share(session, ctx.clock, line_id=line.id, merchant_id=order.merchant_id, channel=payment.channel,
+                 amount=line.amount, currency=payment.currency, occurred_at=now)
 
 
 def _emit(session: Session, ctx: ServiceContext, order: SharingOrder, outcome: str) -> None:

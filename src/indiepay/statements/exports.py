@@ -75,6 +75,8 @@ LINE_AMOUNTS = [
     ("platform_fee_charged", "平台服务费/技术服务费", "Platform service / technology fees charged"),
     ("platform_fee_returned", "退还的平台服务费/技术服务费", "Platform service / technology fees returned"),
     ("platform_fee", "平台服务费/技术服务费净额", "Platform service / technology fees (net)"),
+    ("shared", "分账给接收方", "Shared to receivers"),
+    ("shares_returned", "分账回退", "Shares returned"),
     ("net", "净额", "Net"),
 ]
 SUMMARY_EXTRA = [

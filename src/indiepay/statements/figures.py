@@ -32,7 +32,8 @@ from indiepay.ledger.postings import Mode, PostingPlan
 PLATFORM_KINDS = frozenset({"platform_clearing", "channel_fee_expense", "channel_fee_recharged"})
 CHANNEL_KINDS = PLATFORM_KINDS | {"memo_clearing", "memo_channel_fee"}
 # the merchant's own accounts whose change over the month the statement must explain
-RECONCILED_KINDS = ("merchant_payable", "memo_clearing", "memo_channel_fee", "memo_sales", "memo_refunds")
+RECONCILED_KINDS = ("merchant_payable", "memo_clearing", "memo_channel_fee", "memo_sales", "memo_refunds",
+                    "memo_shared")
 MODES: tuple[Mode, ...] = ("platform", "independent")
 
 
@@ -73,6 +74,8 @@ class LineTotals:
     channel_fee_returned: int = 0
     platform_fee_charged: int = 0  # platform service fee (platform mode) / technology fee (independent)
     platform_fee_returned: int = 0
+    shared: int = 0  # independent mode: sent from the merchant's own channel account to its receivers
+    shares_returned: int = 0  # … and taken back from them
 
     @property
     def channel_fee(self) -> int:
@@ -83,13 +86,19 @@ class LineTotals:
         return self.platform_fee_charged - self.platform_fee_returned
 
     @property
+    def net_shared(self) -> int:
+        return self.shared - self.shares_returned
+
+    @property
     def net(self) -> int:
-        """What the merchant keeps: volume less refunds and both fees (in either mode)."""
-        return self.gross - self.refunds - self.channel_fee - self.platform_fee
+        """What the merchant keeps: volume less refunds, both fees and (independent mode) what its channel
+        account shared to its receivers."""
+        return self.gross - self.refunds - self.channel_fee - self.platform_fee - self.net_shared
 
     def add(self, other: LineTotals) -> None:
         for name in ("payment_count", "refund_count", "gross", "refunds", "channel_fee_charged",
-                     "channel_fee_returned", "platform_fee_charged", "platform_fee_returned"):
+                     "channel_fee_returned", "platform_fee_charged", "platform_fee_returned", "shared",
+                     "shares_returned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -139,7 +148,9 @@ class MonthFigures:
         if kind == "memo_channel_fee":
             return independent.channel_fee
         if kind == "memo_clearing":
-            return independent.gross - independent.refunds - independent.channel_fee
+            return independent.gross - independent.refunds - independent.channel_fee - independent.net_shared
+        if kind == "memo_shared":
+            return independent.net_shared
         raise ValueError(f"{kind} is not reconciled by a statement")
 
 
@@ -297,6 +308,30 @@ def _two_legged(figures: MonthFigures, entry: EntryRow, currency: str) -> bool:
     return True
 
 
+def _share(figures: MonthFigures, entry: EntryRow, currency: str) -> bool:
+    """A share sent from (or returned to) an independent merchant's own channel account: memo accounts of one
+    channel, rebuilt with the same builder and compared."""
+    found = _mode_and_channel(entry)
+    if found is None or found[0] != "independent" or entry.merchant_id is None:
+        return False
+    channel, sums, sign = found[1], _sums(entry), entry.sign
+    sent = entry.counts_as == "share_sent"
+    amount = sums["memo_shared"] if sent else -sums["memo_shared"]
+    builder = postings.share_sent if sent else postings.share_returned
+    try:
+        plan = builder(merchant_id=entry.merchant_id, channel=channel, amount=sign * amount, currency=currency)
+    except (InvalidRequest, ValueError):
+        return False
+    if not _same(entry, plan):
+        return False
+    line = figures.line("independent", channel)
+    if sent:
+        line.shared += amount
+    else:
+        line.shares_returned += amount
+    return True
+
+
 _HANDLERS = {"payment_succeeded": _payment, "refund_succeeded": _refund, "settlement": _two_legged,
              "fee": _two_legged, "payout_paid": _two_legged, "payout_failed": _two_legged,
-             "profit_share": _two_legged}
+             "profit_share": _two_legged, "share_sent": _share, "share_returned": _share}

@@ -20,7 +20,8 @@ class _Strict(BaseModel):
 
 
 class Figures(_Strict):
-    """Volume and fees; ``*_fee`` are net of the shares refunds gave back; ``net`` = gross − refunds − fees."""
+    """Volume and fees; ``*_fee`` are net of the shares refunds gave back; ``net`` = gross − refunds − fees −
+    (shared − shares_returned)."""
 
     payment_count: int
     refund_count: int
@@ -32,6 +33,8 @@ class Figures(_Strict):
     platform_fee_charged: int
     platform_fee_returned: int
     platform_fee: int  # platform service fee (platform mode) / technology fee (independent mode)
+    shared: int = 0  # independent mode: sent from the merchant's own channel account to its receivers (分账)
+    shares_returned: int = 0  # … and taken back (分账回退)
     net: int
 
 

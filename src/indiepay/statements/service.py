@@ -205,7 +205,8 @@ def _figures(line: fig.LineTotals) -> Figures:
                    refunds=line.refunds, channel_fee_charged=line.channel_fee_charged,
                    channel_fee_returned=line.channel_fee_returned, channel_fee=line.channel_fee,
                    platform_fee_charged=line.platform_fee_charged, platform_fee_returned=line.platform_fee_returned,
-                   platform_fee=line.platform_fee, net=line.net)
+                   platform_fee=line.platform_fee, shared=line.shared, shares_returned=line.shares_returned,
+                   net=line.net)
 
 
 def _reconcile(figures: fig.MonthFigures, changes: dict[str, int], opening: int) -> Reconciliation:
