@@ -1,12 +1,14 @@
 """A Hypothesis state machine over the whole money path: random payments in either collection mode,
-partial and full refunds, mode switches, replayed events, days passing, T+1 settlements and payouts that
-succeed or fail — against a real SQLite database through the real services (ledger recording,
-settlement, payout job with the sandbox provider).
+partial and full refunds, profit shares of independent payments and returns of them, mode switches,
+replayed events, days passing, T+1 settlements and payouts that succeed or fail — against a real SQLite
+database through the real services (ledger recording, settlement, payout job with the sandbox provider).
 
 After every step: every entry balances, all balances sum to zero, the hash chain verifies, and each
 merchant's payable equals what an independent model says — payments − refunds − fees − payouts (a failed
 payout returns its money). Replays never post twice, and each settlement pays exactly what the model
-says was owed at the day's cutoff.
+says was owed at the day's cutoff. Shares never touch what the platform owes: each merchant's
+``memo_shared`` balance is what the model says was shared less returned, and every month's statement of
+every merchant reconciles with the ledger.
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import func, select
 
-from indiepay.core.clock import FixedClock
+from indiepay.core.clock import BUSINESS_TZ, FixedClock
 from indiepay.db.engine import Database
 from indiepay.db.migrate import upgrade
 from indiepay.ledger import fees, service
 from indiepay.ledger.models import LedgerEntry, LedgerPosting
-from indiepay.ledger.recording import record_payment, record_refund, schedule_for
+from indiepay.ledger.recording import record_payment, record_refund, record_share, record_share_return, schedule_for
 from indiepay.ledger.verify import verify
 from indiepay.merchants.models import Merchant
 from indiepay.settlements import rules as settlement_rules
 from indiepay.settlements.models import Payout
 from indiepay.settlements.payouts import SandboxPayoutProvider, run_payout_job
 from indiepay.settlements.service import settle_day
+from indiepay.statements.period import parse_month
+from indiepay.statements.service import build_body
 
 MERCHANTS = ("mch_tea", "mch_shoe", "mch_book")
 CHANNEL_BPS, PLATFORM_BPS, TECH_BPS = 60, 40, 10
@@ -50,6 +54,12 @@ class ModelPayment:
     amount: int
     refunded: int = 0
     refunds: list[tuple[str, int, int]] = field(default_factory=list)  # (refund id, amount, refunded before)
+    shares: list[tuple[str, int]] = field(default_factory=list)  # (line id, amount) sent to receivers
+    returned: list[tuple[str, int]] = field(default_factory=list)  # (return id, amount) taken back
+
+    @property
+    def shared(self) -> int:
+        return sum(a for _, a in self.shares) - sum(a for _, a in self.returned)
 
 
 @dataclass
@@ -138,6 +148,29 @@ class Books(RuleBasedStateMachine):
         owed = -(amount - channel_back - platform_back) if payment.mode == "platform" else platform_back
         self.movements.append(Movement(payment.merchant_id, self.clock.now(), owed))
 
+    @precondition(lambda self: any(p.mode == "independent" and p.refunded + p.shared < p.amount
+                                   for p in self.payments))
+    @rule(pick=st.integers(0, 10_000), size=st.integers(1, 5_000_000))
+    def share(self, pick: int, size: int) -> None:
+        """A receiver gets part of an independent payment through the merchant's own channel account."""
+        open_payments = [p for p in self.payments if p.mode == "independent" and p.refunded + p.shared < p.amount]
+        payment = open_payments[pick % len(open_payments)]
+        amount = 1 + size % (payment.amount - payment.refunded - payment.shared)
+        line_id = self._next_id("psl")
+        payment.shares.append((line_id, amount))
+        self._post_share(payment, line_id, amount)
+        event("share of an independent payment")
+
+    @precondition(lambda self: any(p.shared > 0 for p in self.payments))
+    @rule(pick=st.integers(0, 10_000), size=st.integers(1, 5_000_000))
+    def share_return(self, pick: int, size: int) -> None:
+        shared = [p for p in self.payments if p.shared > 0]
+        payment = shared[pick % len(shared)]
+        amount = 1 + size % payment.shared
+        return_id = self._next_id("psr")
+        payment.returned.append((return_id, amount))
+        self._post_share_return(payment, return_id, amount)
+
     @precondition(lambda self: bool(self.payments))
     @rule(pick=st.integers(0, 10_000))
     def replay(self, pick: int) -> None:
@@ -147,6 +180,10 @@ class Books(RuleBasedStateMachine):
         self._post_payment(payment)
         for refund_id, amount, refunded_before in payment.refunds:
             self._post_refund(payment, refund_id, amount, refunded_before)
+        for line_id, amount in payment.shares:
+            self._post_share(payment, line_id, amount)
+        for return_id, amount in payment.returned:
+            self._post_share_return(payment, return_id, amount)
         assert self._entry_count() == before
 
     @rule(merchant=st.sampled_from(MERCHANTS))
@@ -232,6 +269,26 @@ class Books(RuleBasedStateMachine):
                 assert payable == owed[merchant_id], merchant_id
 
     @invariant()
+    def shares_stay_on_the_memo_accounts(self) -> None:
+        with self.db.read() as session:
+            for merchant_id in MERCHANTS:
+                model = sum(p.shared for p in self.payments if p.merchant_id == merchant_id)
+                booked = sum(service.balance_of(session, f"memo_shared:{merchant_id}:{channel}:CNY")
+                             for channel in ("wechatpay", "alipay"))
+                assert booked == model, merchant_id
+
+    @invariant()
+    def every_statement_reconciles(self) -> None:
+        months = sorted({at.astimezone(BUSINESS_TZ).strftime("%Y-%m") for at in (START, self.clock.now())})
+        with self.db.read() as session:
+            for merchant_id in MERCHANTS:
+                merchant = session.get(Merchant, merchant_id)
+                assert merchant is not None
+                for month in months:  # raises StatementUnbalanced if the figures do not explain the ledger
+                    body = build_body(session, merchant, parse_month(month), "CNY")
+                    assert all(check["ok"] for check in body["reconciliation"]["accounts"])
+
+    @invariant()
     def nothing_posted_twice(self) -> None:
         with self.db.read() as session:
             business = session.scalar(select(func.count()).select_from(LedgerEntry).where(
@@ -255,6 +312,17 @@ class Books(RuleBasedStateMachine):
                           channel=payment.channel, merchant_id=payment.merchant_id, payment_amount=payment.amount,
                           refunded_before=refunded_before, amount=amount, currency="CNY",
                           occurred_at=self._occurred(refund_id), schedule=self._schedule(payment.mode))
+
+    def _post_share(self, payment: ModelPayment, line_id: str, amount: int) -> None:
+        with self.db.transaction() as session:
+            record_share(session, self.clock, line_id=line_id, merchant_id=payment.merchant_id,
+                         channel=payment.channel, amount=amount, currency="CNY", occurred_at=self._occurred(line_id))
+
+    def _post_share_return(self, payment: ModelPayment, return_id: str, amount: int) -> None:
+        with self.db.transaction() as session:
+            record_share_return(session, self.clock, return_id=return_id, merchant_id=payment.merchant_id,
+                                channel=payment.channel, amount=amount, currency="CNY",
+                                occurred_at=self._occurred(return_id))
 
     def _occurred(self, event_id: str) -> datetime:
         """Replays carry the original event time, as a repeated callback does."""
