@@ -86,6 +86,10 @@ def test_alipay_settles_at_once_and_takes_no_separate_returns(platform: Platform
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "return_not_supported"
     refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 17_001})
     assert refund.status_code == 409 and refund.json()["error"]["code"] == "refund_exceeds_refundable"
+    untouched = paid_payment(merchant, "alipay", amount=5_000)
+    only_unfreeze = share(merchant, untouched["id"], [], finish=True, out_order_no="UNFREEZE_0001")
+    assert only_unfreeze.status_code == 201, only_unfreeze.text
+    assert only_unfreeze.json()["status"] == "finished" and only_unfreeze.json()["unfrozen_amount"] == 5_000
 
 
 def test_the_channel_refusing_or_closing_shares_gives_the_money_back(platform: PlatformUnderTest) -> None:

@@ -46,7 +46,7 @@ def to_out(found: SharingReturn, receiver_id: str) -> SharingReturnOut:
 
 
 def out_return_no_for_claim(claim_id: str) -> str:
-    return f"pr_{claim_id.replace('-', '_')}"[:64]
+    return f"pr_{claim_id}"
 
 
 def _reserve(ctx: ServiceContext, principal: Principal, body: SharingReturnCreate) -> str:

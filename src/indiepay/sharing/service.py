@@ -58,7 +58,7 @@ def to_out(session: Session, order: SharingOrder) -> SharingOrderOut:
 def out_order_no_for_claim(claim_id: str) -> str:
     """The number of an order asked for under an Idempotency-Key without one of its own (as for refunds:
     the same for the request's retries and crash take-overs, a new one for the key used again later)."""
-    return f"ps_{claim_id.replace('-', '_')}"[:64]
+    return f"ps_{claim_id}"  # idem_<hex>: characters both channels take in a request number
 
 
 def _receivers(session: Session, principal: Principal, payment: Payment,
