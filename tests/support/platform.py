@@ -73,6 +73,14 @@ class PlatformUnderTest:
                             .values(run_at=self.clock.now() - timedelta(seconds=1)))
         self.runtime.worker.wake()
 
+    def run_jobs_until_one_is_done(self, kind: str, timeout: float = 20.0) -> None:
+        """Keep making ``kind``'s queued jobs due until one of them has finished (not just run once)."""
+        deadline = time.monotonic() + timeout
+        while not self.sql("SELECT 1 FROM jobs WHERE kind = :kind AND status = 'done'", kind=kind):
+            assert time.monotonic() < deadline, self.what_it_heard()
+            self.run_jobs_now(kind)
+            time.sleep(0.1)
+
     def what_it_heard(self) -> str:
         """The callbacks this platform accepted and rejected, and its unfinished jobs — for a failed wait."""
         heard = self.sql("SELECT received_at, event_type, result, detail FROM received_notifications "
