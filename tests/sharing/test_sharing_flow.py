@@ -50,6 +50,9 @@ def test_wechat_shares_hold_money_back_from_refunds_until_returned(platform: Pla
         over = merchant.api.post("/v1/profit_sharing/returns", json={
             "order_id": order["id"], "receiver_id": partner["id"], "amount": 401})
         assert over.status_code == 409 and over.json()["error"]["code"] == "return_exceeds_share"
+        listed_returns = merchant.api.get("/v1/profit_sharing/returns", params={"order_id": order["id"]}).json()
+        assert [r["id"] for r in listed_returns["data"]] == [back["id"]] and not listed_returns["has_more"]
+        assert merchant.api.get("/v1/profit_sharing/returns", params={"order_id": "pso_nope"}).status_code == 404
         openid_return = merchant.api.post("/v1/profit_sharing/returns", json={
             "order_id": order["id"], "receiver_id": person["id"], "amount": 1})
         assert openid_return.json()["error"]["code"] == "return_not_supported"

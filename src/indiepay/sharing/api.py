@@ -18,6 +18,7 @@ from indiepay.sharing.schemas import (
     SharingOrderList,
     SharingOrderOut,
     SharingReturnCreate,
+    SharingReturnList,
     SharingReturnOut,
 )
 
@@ -108,6 +109,13 @@ def create_return(body: SharingReturnCreate, ctx: Ctx, caller: Caller, request: 
         return 201, returns.resume_return(ctx, caller, numbered()).model_dump(mode="json")
 
     return idempotent_json(ctx, caller, request, idempotency_key, body.model_dump(mode="json"), run, resume)
+
+
+@router.get("/returns", response_model=SharingReturnList)
+def list_returns(order_id: str, ctx: Ctx, caller: Caller,
+                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> SharingReturnList:
+    with ctx.db.read() as session:
+        return returns.list_returns(session, caller, order_id, limit=limit)
 
 
 @router.get("/returns/{return_id}", response_model=SharingReturnOut)

@@ -60,3 +60,12 @@ def list_orders(session: Session, merchant_id: str, livemode: bool, *, payment_i
     return newest_first(session, SharingOrder, limit=limit, starting_after=starting_after,
                         where=(SharingOrder.merchant_id == merchant_id, SharingOrder.livemode == livemode),
                         equal={SharingOrder.payment_id: payment_id or None, SharingOrder.status: status or None})
+
+
+def returns_of(session: Session, order_id: str, *, limit: int) -> list[tuple[SharingReturn, str]]:
+    """Up to ``limit + 1`` returns of one order, newest first, each with its receiver's id."""
+    rows = session.execute(select(SharingReturn, SharingLine.receiver_id)
+                           .join(SharingLine, SharingLine.id == SharingReturn.line_id)
+                           .where(SharingReturn.order_id == order_id)
+                           .order_by(SharingReturn.created_at.desc(), SharingReturn.id.desc()).limit(limit + 1))
+    return [(found, receiver_id) for found, receiver_id in rows.tuples()]

@@ -31,7 +31,7 @@ from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
 from indiepay.sharing import repository, rules
 from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
-from indiepay.sharing.schemas import SharingReturnCreate, SharingReturnOut
+from indiepay.sharing.schemas import SharingReturnCreate, SharingReturnList, SharingReturnOut
 from indiepay.webhooks.service import emit_event
 
 SYNC_JOB = "sharing.return_sync"
@@ -203,3 +203,13 @@ def resume_return(ctx: ServiceContext, principal: Principal, body: SharingReturn
             assert line is not None
             return to_out(existing, line.receiver_id)
     return create_return(ctx, principal, body)
+
+
+def list_returns(session: Session, principal: Principal, order_id: str, *, limit: int) -> SharingReturnList:
+    """One order's returns, newest first (an order of another merchant is not found)."""
+    order = repository.order_scoped(session, principal.require_merchant(), principal.livemode, order_id)
+    if order is None:
+        raise NotFound("no such sharing order", code="sharing_order_not_found")
+    rows = repository.returns_of(session, order.id, limit=limit)
+    return SharingReturnList(data=[to_out(found, receiver_id) for found, receiver_id in rows[:limit]],
+                             has_more=len(rows) > limit)

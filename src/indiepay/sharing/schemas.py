@@ -121,3 +121,9 @@ class SharingReturnOut(BaseModel):
     failure_code: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+class SharingReturnList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SharingReturnOut]
+    has_more: bool
