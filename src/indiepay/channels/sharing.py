@@ -92,7 +92,7 @@ class SharingRequest:
     out_order_no: str
     transfers: tuple[SharingTransfer, ...]
     finish: bool
-    description: str = "分账"
+    description: str = ""  # of an unfreeze (WeChat needs one); each transfer has its own
 
 
 @dataclass(frozen=True)
