@@ -17,10 +17,7 @@ from indiepay.channels.sharing import ReceiverType, TransferResult
 PROCESSING, FINISHED, FAILED = "processing", "finished", "failed"
 ORDER_STATUSES = (PROCESSING, FINISHED, FAILED)
 PENDING, SUCCEEDED, CLOSED = "pending", "succeeded", "closed"
-RETURN_STATUSES = (PROCESSING, "succeeded", FAILED)
 ACTIVE, REMOVED = "active", "removed"
-MAX_RECEIVERS_PER_ORDER = 50
-RELATIONS = ("distributor", "partner", "store", "staff", "store_owner", "headquarter", "brand", "user", "supplier")
 
 LINE_RESULTS = {TransferResult.PENDING: PENDING, TransferResult.SUCCEEDED: SUCCEEDED, TransferResult.CLOSED: CLOSED}
 
@@ -65,7 +62,3 @@ def name_hint(name: str | None) -> str | None:
     """What is kept of a legal name: its last character behind a mask ("*三"), never the whole name."""
     return f"*{name.strip()[-1]}" if name and name.strip() else None
 
-
-def released_by_lines(lines: list[tuple[int, str]]) -> int:
-    """What closed lines give back to the payment: the money of a share that did not move."""
-    return sum(amount for amount, result in lines if result == CLOSED)
