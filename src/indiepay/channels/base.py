@@ -40,10 +40,15 @@ class ChannelMethod(StrEnum):
     ALIPAY_QR = "alipay_qr"
     ALIPAY_PAGE = "alipay_page"
     ALIPAY_WAP = "alipay_wap"
+    UNIONPAY_QR = "unionpay_qr"
+    UNIONPAY_PAGE = "unionpay_page"
 
     @property
     def channel(self) -> str:
-        return "wechatpay" if self.value.startswith("wechat_") else "alipay"
+        return _CHANNEL_OF_PREFIX[self.value.split("_", 1)[0]]
+
+
+_CHANNEL_OF_PREFIX = {"wechat": "wechatpay", "alipay": "alipay", "unionpay": "unionpay"}
 
 
 class BillKind(StrEnum):
@@ -100,6 +105,9 @@ class PrepayRequest:
     # open the order for profit sharing (WeChat settle_info.profit_sharing, Alipay royalty_freeze): the
     # channel holds the money frozen until it is shared or unfrozen (see indiepay.channels.sharing)
     profit_sharing: bool = False
+    # when the platform opened the order (the payment's created_at). UnionPay names an order by its number
+    # *and* the time it was sent (txnTime), so the same instant must come back on every query and refund
+    opened_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -107,14 +115,17 @@ class PrepayResult:
     """What to show the buyer.
 
     ``action_type`` is ``"qr_code"`` (``code_url`` set: WeChat native ``code_url`` or Alipay precreate
-    ``qr_code``), ``"redirect"`` (``url`` set: WeChat ``h5_url``, or the signed Alipay page/wap URL) or
-    ``"jsapi"`` (``jsapi_params`` set: appId, timeStamp, nonceStr, package, signType, paySign).
+    ``qr_code``, UnionPay ``qrCode``), ``"redirect"`` (``url`` set: WeChat ``h5_url``, or the signed Alipay
+    page/wap URL), ``"jsapi"`` (``jsapi_params`` set: appId, timeStamp, nonceStr, package, signType,
+    paySign) or ``"form"`` (``url`` and ``form_fields`` set: the signed fields the buyer's browser POSTs
+    to the channel's page — UnionPay's gateway payment is entered by a form post, not by a link).
     """
 
     action_type: str
     code_url: str | None = None
     url: str | None = None
     jsapi_params: Mapping[str, str] | None = None
+    form_fields: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,12 @@ class RefundRequest:
     currency: str
     reason: str | None
     notify_url: str
+    # what a channel that names transactions by number *and* send time (UnionPay) needs: the paid order's
+    # channel number and when it was opened, and when this refund was first requested (its own txnTime,
+    # the same on every retry)
+    channel_trade_no: str | None = None
+    opened_at: datetime | None = None
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -279,11 +296,12 @@ class ChannelAdapter(Protocol):
         Raises: TerminalChannelError, RetryableChannelError, UnknownOutcomeError."""
         ...
 
-    def query_payment(self, out_trade_no: str) -> ChannelPayment:
-        """Ask the channel for the order's state (NOT_FOUND when the channel has no such order)."""
+    def query_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> ChannelPayment:
+        """Ask the channel for the order's state (NOT_FOUND when the channel has no such order).
+        ``opened_at`` is :attr:`PrepayRequest.opened_at` of the order (UnionPay needs it to find it)."""
         ...
 
-    def close_payment(self, out_trade_no: str) -> None:
+    def close_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> None:
         """Close an unpaid order at the channel. Closing an order the channel does not know (Alipay QR
         not yet scanned) succeeds silently. Raises TerminalChannelError with ``channel_code`` e.g.
         ``ORDERPAID`` / ``ACQ.TRADE_STATUS_ERROR`` when the order is already paid."""
@@ -293,8 +311,9 @@ class ChannelAdapter(Protocol):
         """Request a (partial) refund; the same ``out_refund_no`` is reused on every retry."""
         ...
 
-    def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
-        """Ask for a refund's state."""
+    def query_refund(self, out_trade_no: str, out_refund_no: str, *,
+                     requested_at: datetime | None = None) -> ChannelRefund:
+        """Ask for a refund's state (``requested_at`` as in :attr:`RefundRequest.requested_at`)."""
         ...
 
     def parse_notification(self, incoming: IncomingNotification) -> Notification:

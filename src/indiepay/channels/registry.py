@@ -5,13 +5,14 @@ Services never branch on the channel name: they ask the registry for an adapter 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
-from indiepay.channels import alipay, wechatpay
+from indiepay.channels import alipay, unionpay, wechatpay
 from indiepay.channels.base import ChannelAdapter
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest
@@ -38,6 +39,11 @@ class ChannelSpec:
     max_amount: int
     build: AdapterFactory
     validate: Callable[[Mapping[str, str]], dict[str, str]]
+    offers_profit_sharing: bool = True  # orders can be opened for 分账 (see indiepay.channels.sharing)
+    # what the channel accepts as an order or refund number, where it is stricter than the API's own rule
+    # (UnionPay: 8–40 letters and digits); the API refuses a merchant's number that does not fit up front
+    order_no_rule: re.Pattern[str] | None = None
+    order_no_hint: str = ""
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -63,6 +69,20 @@ CHANNELS: dict[str, ChannelSpec] = {
         build=alipay.build_adapter,
         validate=alipay.validate_credentials,
     ),
+    "unionpay": ChannelSpec(
+        name="unionpay",
+        production_base_url=unionpay.PRODUCTION_BASE_URL,
+        required_fields=unionpay.REQUIRED_FIELDS,
+        optional_fields=unionpay.OPTIONAL_FIELDS,
+        secret_fields=unionpay.SECRET_FIELDS,
+        identity_fields=frozenset({"mer_id"}),
+        max_amount=999_999_999_999,  # txnAmt is at most 12 digits of fen
+        build=unionpay.build_adapter,
+        validate=unionpay.validate_credentials,
+        offers_profit_sharing=False,
+        order_no_rule=re.compile(r"[0-9A-Za-z]{8,40}"),
+        order_no_hint="8 to 40 letters and digits",
+    ),
 }
 
 
@@ -73,6 +93,14 @@ def channel_spec(channel: str) -> ChannelSpec:
     except KeyError:
         raise InvalidRequest(f"unknown channel {channel!r}", code="invalid_channel",
                              details={"allowed": sorted(CHANNELS)}) from None
+
+
+def check_order_no(channel: str, field: str, value: str) -> None:
+    """Refuse (``invalid_order_no``, 400) a merchant's order or refund number the channel would not take."""
+    spec = channel_spec(channel)
+    if spec.order_no_rule is not None and not spec.order_no_rule.fullmatch(value):
+        raise InvalidRequest(f"{channel} takes {spec.order_no_hint} as {field}", code="invalid_order_no",
+                             details={"field": field, "channel": channel})
 
 
 def build_adapter(channel: str, credentials: Mapping[str, str], base_url: str,

@@ -15,7 +15,7 @@ here:
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -131,7 +131,7 @@ class AlipayAdapter:
             return PrepayResult(action_type="redirect", url=url)
         raise TerminalChannelError(f"{request.method} is not an Alipay method")
 
-    def query_payment(self, out_trade_no: str) -> ChannelPayment:
+    def query_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> ChannelPayment:
         """``alipay.trade.query``; ``ACQ.TRADE_NOT_EXIST`` → ``NOT_FOUND`` (normal for an unscanned QR)."""
         response = self._client.call("alipay.trade.query", {"out_trade_no": out_trade_no}, mutating=False)
         if response.sub_code == TRADE_NOT_EXIST:
@@ -140,7 +140,7 @@ class AlipayAdapter:
         raise_for_code(response, mutating=False)
         return payment_from_query(out_trade_no, response)
 
-    def close_payment(self, out_trade_no: str) -> None:
+    def close_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> None:
         """``alipay.trade.close``: unknown trades close silently; paid ones raise ``ACQ.TRADE_STATUS_ERROR``.
 
         Alipay answers ``ACQ.TRADE_STATUS_ERROR`` for a trade that is already closed too, so that answer
@@ -190,7 +190,8 @@ class AlipayAdapter:
                                  amount=request.refund_amount)
         return found
 
-    def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+    def query_refund(self, out_trade_no: str, out_refund_no: str, *,
+                     requested_at: datetime | None = None) -> ChannelRefund:
         """``alipay.trade.fastpay.refund.query``.
 
         ``refund_status`` REFUND_SUCCESS → SUCCEEDED. Alipay documents that a returned refund record

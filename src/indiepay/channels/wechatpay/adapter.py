@@ -10,7 +10,7 @@ daily bills in :mod:`.bills`.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -127,7 +127,7 @@ class WechatPayAdapter:
                                               prepay_id),
         }
 
-    def query_payment(self, out_trade_no: str) -> ChannelPayment:
+    def query_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> ChannelPayment:
         """The order's state; NOT_FOUND when WeChat answers 404 ORDER_NOT_EXIST."""
         try:
             data = self.client.call("GET", f"/v3/pay/transactions/out-trade-no/{_segment(out_trade_no)}",
@@ -139,7 +139,7 @@ class WechatPayAdapter:
             raise
         return payment_from_wechat(data)
 
-    def close_payment(self, out_trade_no: str) -> None:
+    def close_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> None:
         """Close an unpaid order (204). Raises TerminalChannelError ``ORDERPAID`` if it was paid."""
         try:
             self.client.call("POST", f"/v3/pay/transactions/out-trade-no/{_segment(out_trade_no)}/close",
@@ -165,7 +165,8 @@ class WechatPayAdapter:
         data = self.client.call("POST", "/v3/refund/domestic/refunds", body=body, mutating=True).data
         return refund_from_wechat(data)
 
-    def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+    def query_refund(self, out_trade_no: str, out_refund_no: str, *,
+                     requested_at: datetime | None = None) -> ChannelRefund:
         """The refund's state; NOT_FOUND when WeChat answers 404 RESOURCE_NOT_EXISTS."""
         try:
             data = self.client.call("GET", f"/v3/refund/domestic/refunds/{_segment(out_refund_no)}",
