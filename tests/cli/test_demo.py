@@ -15,10 +15,10 @@ def test_demo_tells_the_whole_story() -> None:
     lines: list[str] = []
     assert run_demo(lines.append) == 0
     text = "\n".join(lines)
-    for channel in ("wechatpay", "alipay"):
+    for channel in ("wechatpay", "alipay", "unionpay"):
         assert f"[{channel}] callback verified: payment succeeded" in text
         assert f"[{channel}] refund succeeded; webhook refund.succeeded received" in text
-    assert "4 webhooks delivered, 0 rejected" in text
+    assert "6 webhooks delivered, 0 rejected" in text
 
 
 def test_migrate_command_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,7 +159,8 @@ class MerchantClient:
         code = payment["action"]["code_url"]
         if payment["channel"] == "wechatpay":
             return httpx.post(f"{self.platform.sandbox}/wechatpay/_buyer/pay", json={"code_url": code}, timeout=30)
-        return httpx.post(f"{self.platform.sandbox}/alipay/_buyer/pay", json={"qr_code": code}, timeout=30)
+        return httpx.post(f"{self.platform.sandbox}/{payment['channel']}/_buyer/pay", json={"qr_code": code},
+                          timeout=30)
 
     def wait_status(self, path: str, wanted: str, timeout: float = 20.0, *, live: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -18,7 +18,8 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.mark.parametrize("channel,method", [("wechatpay", "wechat_native"), ("alipay", "alipay_qr")])
+@pytest.mark.parametrize("channel,method", [("wechatpay", "wechat_native"), ("alipay", "alipay_qr"),
+                                            ("unionpay", "unionpay_qr")])
 def test_checkout_shows_brand_qr_and_success(platform: PlatformUnderTest, tmp_path: Path, channel: str,
                                              method: str) -> None:
     from playwright.sync_api import sync_playwright
@@ -65,6 +66,31 @@ def test_redirect_methods_show_a_pay_button(platform: PlatformUnderTest) -> None
         assert link.get_attribute("href") == payment["action"]["url"]
         assert page.locator("#merchant-name").inner_text() == "Page Shop"
         browser.close()
+
+
+def test_unionpay_gateway_page_round_trip_in_the_browser(platform: PlatformUnderTest, tmp_path: Path) -> None:
+    """The form action end to end in Chromium: our checkout posts the signed fields to UnionPay's page, the
+    buyer pays there, the gateway's page posts the buyer back to our checkout, which shows success once the
+    back notify has arrived."""
+    from playwright.sync_api import sync_playwright
+
+    merchant = platform.merchant(short_name="银联小店 Union Shop")
+    merchant.sandbox_account("unionpay")
+    payment = merchant.create_payment("unionpay_page", amount=2468).json()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.goto(payment["checkout_url"])
+        assert page.locator("#merchant-name").inner_text() == "银联小店 Union Shop"
+        page.click("#pay-link")  # submits the signed form to the gateway's page
+        page.wait_for_selector("#pay", timeout=20_000)
+        assert page.locator("#amount").inner_text() == "¥24.68"
+        page.click("#pay")  # the buyer pays on UnionPay's page, which posts them back to the checkout
+        page.wait_for_selector("#paid", timeout=20_000)
+        assert page.url.endswith(f"/pay/{payment['id']}") or page.url.endswith(f"/pay/{payment['id']}/return")
+        page.screenshot(path=str(tmp_path / "checkout-unionpay-page.png"))
+        browser.close()
+    merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
 
 
 def test_unknown_payment_page_is_404(platform: PlatformUnderTest) -> None:

@@ -32,7 +32,7 @@ from indiepay.merchants.auth import Principal
 
 PLATFORM_OWNER = "platform"  # the owner of the platform's own channel accounts (merchant_id NULL)
 
-SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do"}
+SANDBOX_PATHS = {"wechatpay": "/wechatpay", "alipay": "/alipay/gateway.do", "unionpay": "/unionpay"}
 
 
 def _views(sealed: dict[str, Any]) -> dict[str, CredentialView]:

@@ -44,7 +44,7 @@ def ensure_demo_merchant(settings: Settings, base_url: str, admin_key: str) -> d
     test_key = merchant["api_keys"]["test"]
     merchant_auth = {"Authorization": f"Bearer {test_key}"}
     accounts = {}
-    for channel in ("wechatpay", "alipay"):
+    for channel in ("wechatpay", "alipay", "unionpay"):
         created = httpx.post(f"{base_url}/v1/channel_accounts", headers=merchant_auth, timeout=60,
                              json={"channel": channel, "sandbox": True}).json()
         accounts[channel] = created["id"]
@@ -65,8 +65,8 @@ def announce(settings: Settings, generated_admin_key: str | None, demo_merchant:
     lines = ["", "IndiePay is running.",
              f"  API            {base_url}/v1   (OpenAPI docs: {base_url}/docs)",
              f"  Checkout       {base_url}/pay/<payment_id>",
-             f"  Sandbox        {settings.sandbox_base_url}/wechatpay  and  "
-             f"{settings.sandbox_base_url}/alipay/gateway.do",
+             f"  Sandbox        {settings.sandbox_base_url}/wechatpay,  "
+             f"{settings.sandbox_base_url}/alipay/gateway.do  and  {settings.sandbox_base_url}/unionpay",
              f"  Health         {base_url}/health"]
     admin_key = settings.admin_key or generated_admin_key
     if generated_admin_key:
@@ -83,8 +83,8 @@ def announce(settings: Settings, generated_admin_key: str | None, demo_merchant:
         if stored:
             lines += [f"  Demo merchant  {stored['merchant_id']}",
                       f"  Demo test key  {stored['test_key']}",
-                      f"  Demo accounts  wechatpay={stored['accounts']['wechatpay']} "
-                      f"alipay={stored['accounts']['alipay']}"]
+                      "  Demo accounts  " + " ".join(f"{channel}={account_id}"
+                                                     for channel, account_id in stored["accounts"].items())]
         else:
             lines.append("  Demo merchant  not created: set INDIEPAY_ADMIN_KEY (the generated key was shown once)")
     print("\n".join(lines) + "\n", flush=True)

@@ -1,6 +1,7 @@
-"""``indiepay demo``: the whole story on both channels, against a fresh platform on a temporary SQLite
-database with the built-in sandbox gateways — merchant → accounts → payment → buyer pays → callback →
-webhook → partial refund → final state. Every step goes over real loopback HTTP and is printed."""
+"""``indiepay demo``: the whole story on every channel (WeChat Pay, Alipay, UnionPay), against a fresh
+platform on a temporary SQLite database with the built-in sandbox gateways — merchant → accounts → payment
+→ buyer pays → callback → webhook → partial refund → final state. Every step goes over real loopback HTTP
+and is printed."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from indiepay.db.migrate import upgrade
 from indiepay.webhooks.signing import SIGNATURE_HEADER, WebhookSignatureError, verify
 
 Echo = Callable[[str], None]
-FLOWS = (("wechatpay", "wechat_native", "code_url"), ("alipay", "alipay_qr", "qr_code"))
+FLOWS = (("wechatpay", "wechat_native", "code_url"), ("alipay", "alipay_qr", "qr_code"),
+         ("unionpay", "unionpay_qr", "qr_code"))
 
 
 class WebhookInbox:

@@ -109,19 +109,19 @@ def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
             state_dir: Annotated[Path | None, typer.Option(help="keep gateway state here (default: memory)")] = None,
             time_factor: Annotated[float, typer.Option(help="divide callback retry delays by this")] = 1.0,
             ) -> None:
-    """Run the WeChat Pay and Alipay sandbox gateways standalone (/wechatpay, /alipay)."""
+    """Run the WeChat Pay, Alipay and UnionPay sandbox gateways standalone (/wechatpay, /alipay, /unionpay)."""
     from indiepay.sandbox.app import create_sandbox_app
 
     _logging("info")
     typer.echo(f"WeChat Pay sandbox: http://{host}:{port}/wechatpay\nAlipay sandbox:     "
-               f"http://{host}:{port}/alipay/gateway.do")
+               f"http://{host}:{port}/alipay/gateway.do\nUnionPay sandbox:   http://{host}:{port}/unionpay")
     uvicorn.run(create_sandbox_app(state_dir=state_dir, time_factor=time_factor), host=host, port=port,
                 log_level="info")
 
 
 @app.command()
 def demo() -> None:
-    """Run a whole sandbox payment story on both channels against a fresh in-process platform."""
+    """Run a whole sandbox payment story on every channel against a fresh in-process platform."""
     from indiepay.cli.demo import run_demo
 
     raise typer.Exit(run_demo(typer.echo))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
 from indiepay.channels.base import ChannelMethod, PrepayRequest, PrepayResult
-from indiepay.channels.registry import channel_spec
+from indiepay.channels.registry import channel_spec, check_order_no
 from indiepay.context import ServiceContext
 from indiepay.core.errors import ChannelUnavailable, Conflict, InvalidRequest, NotFound, Unprocessable
 from indiepay.core.ids import new_id
@@ -57,6 +57,7 @@ def _validate_method_inputs(body: PaymentCreate) -> None:
     if body.method is ChannelMethod.WECHAT_H5 and not (body.payer and body.payer.client_ip):
         raise InvalidRequest("wechat_h5 needs payer.client_ip", code="missing_field",
                              details={"field": "payer.client_ip"})
+    check_order_no(body.method.channel, "out_trade_no", body.out_trade_no)
     maximum = channel_spec(body.method.channel).max_amount
     if body.amount > maximum:
         raise InvalidRequest(f"amount exceeds the channel maximum of {maximum} fen", code="amount_too_large",
@@ -68,6 +69,8 @@ def _action(result: PrepayResult) -> dict[str, Any]:
         return {"type": "qr_code", "code_url": result.code_url}
     if result.action_type == "redirect":
         return {"type": "redirect", "url": result.url}
+    if result.action_type == "form":
+        return {"type": "form", "url": result.url, "fields": dict(result.form_fields or {})}
     return {"type": "jsapi", "params": dict(result.jsapi_params or {})}
 
 
@@ -79,7 +82,7 @@ def prepay_request(ctx: ServiceContext, payment: Payment, account: ChannelAccoun
         notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
         payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
         return_url=payment.return_url or ctx.checkout_url(payment.id) + "/return",
-        profit_sharing=payment.profit_sharing)
+        profit_sharing=payment.profit_sharing, opened_at=payment.created_at)
 
 
 def retry_prepay(ctx: ServiceContext, payment_id: str) -> None:
@@ -134,6 +137,9 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 raise Unprocessable("profit sharing goes through the merchant's own channel account: independent "
                                     "collection only", code="profit_sharing_unavailable",
                                     details={"collection_mode": mode})
+            if body.profit_sharing and not channel_spec(account.channel).offers_profit_sharing:
+                raise Unprocessable(f"{account.channel} orders cannot be opened for profit sharing",
+                                    code="profit_sharing_unavailable", details={"channel": account.channel})
             payment = Payment(
                 id=payment_id, merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,

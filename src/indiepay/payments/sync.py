@@ -108,9 +108,9 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
         found = repository.with_account(session, payment_id)
     if found is None:
         return None
-    out_trade_no, account = found[0].out_trade_no, found[1]
+    out_trade_no, opened_at, account = found[0].out_trade_no, found[0].created_at, found[1]
     adapter = adapter_for(ctx, account)
-    result = call_channel("query", lambda: adapter.query_payment(out_trade_no))
+    result = call_channel("query", lambda: adapter.query_payment(out_trade_no, opened_at=opened_at))
     ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)
@@ -161,9 +161,9 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
         return False
     if found[0].status != state.PENDING:
         return found[0].status == state.CLOSED
-    out_trade_no, account = found[0].out_trade_no, found[1]
+    out_trade_no, opened_at, account = found[0].out_trade_no, found[0].created_at, found[1]
     adapter = adapter_for(ctx, account)
-    result = call_channel("close", lambda: adapter.close_payment(out_trade_no))
+    result = call_channel("close", lambda: adapter.close_payment(out_trade_no, opened_at=opened_at))
     ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment_id)

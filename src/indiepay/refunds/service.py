@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from indiepay.accounts.service import adapter_for
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
+from indiepay.channels.registry import check_order_no
 from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
@@ -58,6 +59,7 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             payment = payments_repository.get_scoped(session, merchant_id, principal.livemode, body.payment_id)
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
+            check_order_no(payment.channel, "out_refund_no", out_refund_no)
             decision = rules.decide(payment_status=payment.status, amount=payment.amount,
                                     reserved=payment.refund_reserved, requested=body.amount,
                                     shared=payment.shared_reserved)
@@ -109,7 +111,9 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
         request = RefundRequest(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
                                 refund_amount=refund.amount, total_amount=payment.amount,
                                 currency=refund.currency, reason=refund.reason,
-                                notify_url=ctx.notify_url(account.channel, account.id))
+                                notify_url=ctx.notify_url(account.channel, account.id),
+                                channel_trade_no=payment.channel_trade_no, opened_at=payment.created_at,
+                                requested_at=refund.created_at)
     adapter = adapter_for(ctx, account)
     result = call_channel("refund", lambda: adapter.refund(request))
     ctx.health.record(account.id, result.outcome)
@@ -197,7 +201,7 @@ def out_refund_no_for_claim(claim_id: str) -> str:
     attempt — a crash before its answer was stored — a repeat finds that refund instead of opening a second
     one at the channel, while the key used again for a new refund after it expired opens a new one. The
     claim's id in it leads support from a refund to the request that asked for it."""
-    return f"rf_{claim_id}"
+    return "rf" + claim_id.replace("_", "")  # letters and digits: every channel takes it (UnionPay only those)
 
 
 def resume_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> RefundOut:

@@ -34,9 +34,10 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         found = payments_repository.with_account(session, refund.payment_id)
         assert found is not None
         payment, account = found
-        out_trade_no, out_refund_no = payment.out_trade_no, refund.out_refund_no
+        out_trade_no, out_refund_no, requested_at = payment.out_trade_no, refund.out_refund_no, refund.created_at
     adapter = adapter_for(ctx, account)
-    result = call_channel("refund_query", lambda: adapter.query_refund(out_trade_no, out_refund_no))
+    result = call_channel("refund_query",
+                          lambda: adapter.query_refund(out_trade_no, out_refund_no, requested_at=requested_at))
     ctx.health.record(account.id, result.outcome)
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)

@@ -24,7 +24,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 METHOD_LABELS = {"wechat_native": "微信支付 WeChat Pay", "wechat_jsapi": "微信支付 WeChat Pay",
                  "wechat_h5": "微信支付 WeChat Pay", "alipay_qr": "支付宝 Alipay",
-                 "alipay_page": "支付宝 Alipay", "alipay_wap": "支付宝 Alipay"}
+                 "alipay_page": "支付宝 Alipay", "alipay_wap": "支付宝 Alipay",
+                 "unionpay_qr": "银联 UnionPay", "unionpay_page": "银联 UnionPay"}
 
 
 def qr_svg(text: str) -> Markup:
@@ -64,6 +65,13 @@ def checkout_page(payment_id: str, request: Request) -> HTMLResponse:
 @router.get("/pay/{payment_id}/return", response_class=HTMLResponse)
 def checkout_return(payment_id: str, request: Request) -> HTMLResponse:
     """Where the channel's own page sends the buyer back; same page, which polls until the callback."""
+    return checkout_page(payment_id, request)
+
+
+@router.post("/pay/{payment_id}/return", response_class=HTMLResponse)
+def checkout_return_posted(payment_id: str, request: Request) -> HTMLResponse:
+    """UnionPay's page sends the buyer back with a form POST (its front notification). What it carries is
+    not believed — the signed back notify or a query settles the payment — so this is the same page."""
     return checkout_page(payment_id, request)
 
 
