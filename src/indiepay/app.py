@@ -32,6 +32,7 @@ from indiepay.runtime import Runtime
 from indiepay.settlements.api import router as settlements_router
 from indiepay.sharing.api import router as sharing_router
 from indiepay.statements.api import router as statements_router
+from indiepay.transfers.api import router as transfers_router
 from indiepay.web.checkout import router as checkout_router
 from indiepay.webhooks.api import router as webhooks_router
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(audit_router)
     app.include_router(alerts_router)
     app.include_router(sharing_router)
+    app.include_router(transfers_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -16,6 +16,7 @@ from indiepay.risk.models import RiskDecision, Suspension
 from indiepay.settlements.models import Payout, Settlement
 from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
+from indiepay.transfers.models import StatementLine
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
@@ -27,7 +28,7 @@ __all__ = [
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
     "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",
     "RejectedNotification", "RiskDecision", "SandboxSmsMessage", "Settlement", "SharingLine", "SharingOrder",
-    "SharingReceiver", "SharingReturn", "Statement", "Suspension",
+    "SharingReceiver", "SharingReturn", "Statement", "StatementLine", "Suspension",
     "WebhookDelivery",
     "WebhookEndpoint", "metadata",
 ]

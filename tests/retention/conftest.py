@@ -20,6 +20,7 @@ from indiepay.refunds.models import Refund
 from indiepay.settlements.models import Payout, Settlement
 from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
+from indiepay.transfers.models import StatementLine
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -90,6 +91,17 @@ class Books:
                                       description="分账回退", status="succeeded", query_attempts=0, created_at=at,
                                       updated_at=at, finished_at=at))
         return order_id
+
+    def transfer_line(self, payment_id: str, at: datetime, amount: int = 12_345) -> str:
+        """A bank statement's credit matched to the payment."""
+        line_id = new_id("bsl")
+        with self.db.transaction() as session:
+            session.add(StatementLine(id=line_id, merchant_id=self.merchant_id, livemode=True,
+                                      channel_account_id=self.account_id, bank_txn_id=line_id, booked_at=at,
+                                      amount=amount, currency="CNY", payer_name="张三", memo="IP0000000A",
+                                      source="statement", status="matched", reason=None, payment_id=payment_id,
+                                      created_at=at, updated_at=at))
+        return line_id
 
     def refund(self, payment_id: str, at: datetime, amount: int = 1_000) -> str:
         refund_id = new_id("re")

@@ -39,6 +39,7 @@ def fill(books: Books) -> dict[str, str]:
     p1 = books.payment(beijing(2026, 9, 10), amount=12_345)
     books.refund(p1, beijing(2026, 9, 11))
     books.sharing(p1, beijing(2026, 9, 11, 13))
+    books.transfer_line(p1, beijing(2026, 9, 11, 14))
     books.settlement(beijing(2026, 9, 12, 2))
     books.statement("2026-09", beijing(2026, 10, 2))  # issued in October, *of* September
     p2 = books.payment(beijing(2026, 10, 31, 23, 59))
@@ -57,7 +58,8 @@ def test_an_archive_holds_the_closed_months_and_the_database_keeps_everything(
     assert {k: v for k, v in manifest.tables.items() if k != "ledger_accounts"} == {
         "payments": 2, "refunds": 1, "channel_calls": 2, "received_notifications": 2, "settlements": 2,
         "payouts": 1, "statements": 1, "collection_mode_changes": 1, "ledger_entries": 3, "ledger_postings": 12,
-        "sharing_receivers": 1, "sharing_orders": 1, "sharing_lines": 1, "sharing_returns": 1}
+        "sharing_receivers": 1, "sharing_orders": 1, "sharing_lines": 1, "sharing_returns": 1,
+        "bank_statement_lines": 1}
     paths = {record.path for record in manifest.files}
     assert {"payments/2026-09.jsonl.gz", "payments/2026-10.jsonl.gz", "settlements/2026-10.jsonl.gz",
             "statements/2026-09.jsonl.gz", "ledger_entries/2026-09.jsonl.gz",

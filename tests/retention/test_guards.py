@@ -17,7 +17,7 @@ from tests.retention.conftest import Books, beijing
 APPEND_ONLY = ("ledger_entries", "ledger_postings")
 NEVER_DELETED = ("payments", "refunds", "settlements", "payouts", "statements", "collection_mode_changes",
                  "channel_calls", "received_notifications", "sharing_receivers", "sharing_orders", "sharing_lines",
-                 "sharing_returns")
+                 "sharing_returns", "bank_statement_lines")
 EXPECTED = {f"{t}_refuse_{op}" for t in APPEND_ONLY for op in ("update", "delete")} | {
     f"{t}_refuse_delete" for t in NEVER_DELETED}
 AT = beijing(2026, 10, 5)
@@ -53,6 +53,7 @@ def test_deleting_any_financial_record_is_refused(db: Database, books: Books) ->
     payment_id = books.payment(AT)
     books.refund(payment_id, AT)
     books.sharing(payment_id, AT)
+    books.transfer_line(payment_id, AT)
     books.settlement(AT)
     books.statement("2026-10", AT)
     books.mode_change(AT)

@@ -13,7 +13,7 @@ class ChannelAccountCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    channel: Literal["wechatpay", "alipay", "unionpay"]
+    channel: Literal["wechatpay", "alipay", "unionpay", "bank_transfer"]
     sandbox: bool = False
     environment: Literal["sandbox", "production"] | None = None
     role: Literal["primary", "backup"] = "primary"

@@ -56,7 +56,11 @@ def to_out(account: ChannelAccount) -> ChannelAccountOut:
 
 
 def provision_sandbox_credentials(ctx: ServiceContext, channel: str, key_mode: str | None) -> dict[str, str]:
-    """Ask the sandbox gateway for a fresh sandbox merchant. Network I/O: call outside a transaction."""
+    """Ask the sandbox gateway for a fresh sandbox merchant. Network I/O: call outside a transaction.
+    A channel without a gateway (a bank account) makes its test details itself."""
+    local = channel_spec(channel).sandbox_credentials
+    if local is not None:
+        return local()
     url = f"{ctx.settings.sandbox_base_url}/{channel}/_provision"
     payload: dict[str, Any] = {"key_mode": key_mode} if key_mode else {}
     try:
@@ -140,7 +144,7 @@ def _store(session: Session, ctx: ServiceContext, body: ChannelAccountCreate, pr
     if raw is None:
         raise InvalidRequest("credentials are required", code="invalid_credentials")
     base_url = (ctx.settings.sandbox_base_url + SANDBOX_PATHS[body.channel]
-                if environment == "sandbox" else spec.production_base_url)
+                if environment == "sandbox" and body.channel in SANDBOX_PATHS else spec.production_base_url)
     now = ctx.clock.now()
     account_id = new_id("acct")
     prepared = prepare_credentials(ctx, body.channel, raw, owner=merchant_id or PLATFORM_OWNER, account_id=account_id)

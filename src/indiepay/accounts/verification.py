@@ -23,7 +23,7 @@ from indiepay.accounts.rotation import credentials_changed_after, drop_previous_
 from indiepay.accounts.service import get_account
 from indiepay.channels.base import ChannelMethod
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict
+from indiepay.core.errors import Conflict, Unprocessable
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.merchants.auth import Principal
 from indiepay.payments.models import Payment
@@ -51,6 +51,9 @@ def start(ctx: ServiceContext, principal: Principal, account_id: str) -> Payment
     with ctx.db.read() as session:
         account = get_account(session, principal, account_id)
         channel = account.channel
+    if channel not in METHOD_FOR_CHANNEL:
+        raise Unprocessable(f"a {channel} account has no automatic test payment: its first matched transfer "
+                            "shows it works", code="verification_unsupported", details={"channel": channel})
     body = PaymentCreate(amount=TEST_AMOUNT, currency="CNY", out_trade_no=f"verify{secrets.token_hex(8)}",
                          description="IndiePay account verification (refunded automatically)",
                          method=METHOD_FOR_CHANNEL[channel])

@@ -42,13 +42,14 @@ class ChannelMethod(StrEnum):
     ALIPAY_WAP = "alipay_wap"
     UNIONPAY_QR = "unionpay_qr"
     UNIONPAY_PAGE = "unionpay_page"
+    BANK_TRANSFER = "bank_transfer"
 
     @property
     def channel(self) -> str:
         return _CHANNEL_OF_PREFIX[self.value.split("_", 1)[0]]
 
 
-_CHANNEL_OF_PREFIX = {"wechat": "wechatpay", "alipay": "alipay", "unionpay": "unionpay"}
+_CHANNEL_OF_PREFIX = {"wechat": "wechatpay", "alipay": "alipay", "unionpay": "unionpay", "bank": "bank_transfer"}
 
 
 class BillKind(StrEnum):
@@ -118,7 +119,9 @@ class PrepayResult:
     ``qr_code``, UnionPay ``qrCode``), ``"redirect"`` (``url`` set: WeChat ``h5_url``, or the signed Alipay
     page/wap URL), ``"jsapi"`` (``jsapi_params`` set: appId, timeStamp, nonceStr, package, signType,
     paySign) or ``"form"`` (``url`` and ``form_fields`` set: the signed fields the buyer's browser POSTs
-    to the channel's page — UnionPay's gateway payment is entered by a form post, not by a link).
+    to the channel's page — UnionPay's gateway payment is entered by a form post, not by a link) or
+    ``"bank_transfer"`` (``transfer`` set: bank_name, account_name, account_number, optional branch, the
+    reference code to write in the memo and the amount in fen).
     """
 
     action_type: str
@@ -126,6 +129,7 @@ class PrepayResult:
     url: str | None = None
     jsapi_params: Mapping[str, str] | None = None
     form_fields: Mapping[str, str] | None = None
+    transfer: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

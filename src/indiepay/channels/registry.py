@@ -12,7 +12,7 @@ from typing import Protocol
 
 import httpx
 
-from indiepay.channels import alipay, unionpay, wechatpay
+from indiepay.channels import alipay, banktransfer, unionpay, wechatpay
 from indiepay.channels.base import ChannelAdapter
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest
@@ -44,6 +44,9 @@ class ChannelSpec:
     # (UnionPay: 8–40 letters and digits); the API refuses a merchant's number that does not fit up front
     order_no_rule: re.Pattern[str] | None = None
     order_no_hint: str = ""
+    offers_refunds: bool = True  # the channel returns money on request (a bank transfer: the merchant does)
+    # a channel without a sandbox gateway makes its test-mode details locally (``{"sandbox": true}``)
+    sandbox_credentials: Callable[[], dict[str, str]] | None = None
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -82,6 +85,20 @@ CHANNELS: dict[str, ChannelSpec] = {
         offers_profit_sharing=False,
         order_no_rule=re.compile(r"[0-9A-Za-z]{8,40}"),
         order_no_hint="8 to 40 letters and digits",
+    ),
+    "bank_transfer": ChannelSpec(
+        name="bank_transfer",
+        production_base_url="",  # no gateway: the buyer's bank moves the money, a statement shows it
+        required_fields=banktransfer.REQUIRED_FIELDS,
+        optional_fields=banktransfer.OPTIONAL_FIELDS,
+        secret_fields=banktransfer.SECRET_FIELDS,
+        identity_fields=frozenset({"account_number"}),
+        max_amount=100_000_000_000,  # ¥1,000,000,000: far above any one order; banks set their own limits
+        build=banktransfer.build_adapter,
+        validate=banktransfer.validate_credentials,
+        offers_profit_sharing=False,
+        offers_refunds=False,
+        sandbox_credentials=banktransfer.sandbox_credentials,
     ),
 }
 

@@ -44,7 +44,7 @@ def ensure_demo_merchant(settings: Settings, base_url: str, admin_key: str) -> d
     test_key = merchant["api_keys"]["test"]
     merchant_auth = {"Authorization": f"Bearer {test_key}"}
     accounts = {}
-    for channel in ("wechatpay", "alipay", "unionpay"):
+    for channel in ("wechatpay", "alipay", "unionpay", "bank_transfer"):
         created = httpx.post(f"{base_url}/v1/channel_accounts", headers=merchant_auth, timeout=60,
                              json={"channel": channel, "sandbox": True}).json()
         accounts[channel] = created["id"]

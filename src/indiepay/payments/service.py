@@ -71,6 +71,8 @@ def _action(result: PrepayResult) -> dict[str, Any]:
         return {"type": "redirect", "url": result.url}
     if result.action_type == "form":
         return {"type": "form", "url": result.url, "fields": dict(result.form_fields or {})}
+    if result.action_type == "bank_transfer":
+        return {"type": "bank_transfer", **dict(result.transfer or {})}
     return {"type": "jsapi", "params": dict(result.jsapi_params or {})}
 
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from indiepay.accounts.service import adapter_for
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
-from indiepay.channels.registry import check_order_no
+from indiepay.channels.registry import channel_spec, check_order_no
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict, NotFound
+from indiepay.core.errors import Conflict, NotFound, Unprocessable
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.pagination import created_window, list_filter, page_cursor
@@ -59,6 +59,9 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             payment = payments_repository.get_scoped(session, merchant_id, principal.livemode, body.payment_id)
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
+            if not channel_spec(payment.channel).offers_refunds:
+                raise Unprocessable(f"a {payment.channel} payment is refunded by the merchant's own transfer back",
+                                    code="refund_unsupported", details={"channel": payment.channel})
             check_order_no(payment.channel, "out_refund_no", out_refund_no)
             decision = rules.decide(payment_status=payment.status, amount=payment.amount,
                                     reserved=payment.refund_reserved, requested=body.amount,

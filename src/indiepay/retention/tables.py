@@ -25,6 +25,7 @@ from indiepay.retention.policy import Month
 from indiepay.settlements.models import Payout, Settlement
 from indiepay.sharing.models import SharingLine, SharingOrder, SharingReceiver, SharingReturn
 from indiepay.statements.models import Statement
+from indiepay.transfers.models import StatementLine
 
 DatedBy = Literal["instant", "day", "month"]
 
@@ -81,5 +82,6 @@ TABLES: tuple[Archived, ...] = (
     Archived(_table(SharingOrder), "created_at", "instant"),
     Archived(_table(SharingLine), "created_at", "instant"),
     Archived(_table(SharingReturn), "created_at", "instant"),
+    Archived(_table(StatementLine), "created_at", "instant"),
 )
 """The tables exported month by month, in the order they are written."""

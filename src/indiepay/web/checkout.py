@@ -25,7 +25,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 METHOD_LABELS = {"wechat_native": "微信支付 WeChat Pay", "wechat_jsapi": "微信支付 WeChat Pay",
                  "wechat_h5": "微信支付 WeChat Pay", "alipay_qr": "支付宝 Alipay",
                  "alipay_page": "支付宝 Alipay", "alipay_wap": "支付宝 Alipay",
-                 "unionpay_qr": "银联 UnionPay", "unionpay_page": "银联 UnionPay"}
+                 "unionpay_qr": "银联 UnionPay", "unionpay_page": "银联 UnionPay",
+                 "bank_transfer": "银行转账 Bank transfer"}
 
 
 def qr_svg(text: str) -> Markup:

@@ -1,0 +1,210 @@
+"""Pure rules of bank-transfer matching: reading a statement file, and deciding what one credit pays.
+
+**The statement file** is a CSV (UTF-8, a BOM tolerated; GBK, as Chinese banks export it, also read) with a
+header row naming its columns, in English or as the banks print them:
+
+==============  ===========================  ==============================================================
+column          also accepted                what it holds
+==============  ===========================  ==============================================================
+bank_txn_id     交易流水号, 流水号            the bank's own number of the transaction (unique per account)
+booked_at       交易时间, 记账日期            ISO 8601 with a zone, or ``YYYY-MM-DD[ HH:MM[:SS]]`` Beijing time
+amount          金额, 交易金额                yuan, up to 2 decimals, ``,`` separators allowed; negative = debit
+payer_name      对方户名, 付款人              optional
+memo            附言, 摘要, 用途              optional, but the reference code is looked for here
+currency        币种                          optional; ``CNY``/``人民币`` (the only currency taken)
+==============  ===========================  ==============================================================
+
+A file with any malformed row is refused as a whole (the row and field named), before anything is written.
+Debits (outgoing transfers, e.g. the merchant's own refunds) are skipped; they are not money to match.
+
+**A credit pays a payment** when its memo holds exactly one reference code, exactly one payment of the
+account carries that code, that payment has not been paid already, and the amounts are equal to the fen.
+Anything else is kept unmatched with the reason, for a person to settle — never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from indiepay.channels.banktransfer import references_in
+from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.errors import InvalidRequest
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 100_000
+COLUMNS = {
+    "bank_txn_id": ("bank_txn_id", "交易流水号", "流水号"),
+    "booked_at": ("booked_at", "交易时间", "记账日期"),
+    "amount": ("amount", "金额", "交易金额"),
+    "payer_name": ("payer_name", "对方户名", "付款人"),
+    "memo": ("memo", "附言", "摘要", "用途"),
+    "currency": ("currency", "币种"),
+}
+REQUIRED = ("bank_txn_id", "booked_at", "amount")
+CNY = ("", "CNY", "RMB", "人民币")
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d")
+
+MATCHED, UNMATCHED = "matched", "unmatched"
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One credit of the statement (debits never become rows)."""
+
+    line: int
+    bank_txn_id: str
+    booked_at: datetime
+    amount: int
+    payer_name: str | None
+    memo: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A payment of the account whose reference code the memo names."""
+
+    payment_id: str
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    reason: str | None = None
+    payment_id: str | None = None
+
+
+def _refuse(message: str, line: int | None = None, field: str | None = None) -> InvalidRequest:
+    details: dict[str, object] = {}
+    if line is not None:
+        details["line"] = line
+    if field is not None:
+        details["field"] = field
+    return InvalidRequest(message, code="invalid_statement", details=details)
+
+
+def _text(content: bytes) -> str:
+    if len(content) > MAX_BYTES:
+        raise _refuse(f"a statement file is at most {MAX_BYTES // (1024 * 1024)} MB")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise _refuse("the statement is neither UTF-8 nor GBK text")
+
+
+def _header(names: Sequence[str]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for index, raw in enumerate(names):
+        name = raw.strip().lower()
+        for column, aliases in COLUMNS.items():
+            if name in aliases:
+                if column in positions:
+                    raise _refuse(f"the header names {column} twice", 1, column)
+                positions[column] = index
+    missing = [column for column in REQUIRED if column not in positions]
+    if missing:
+        raise _refuse(f"the header has no {missing[0]} column", 1, missing[0])
+    return positions
+
+
+def parse_time(text: str) -> datetime:
+    """A booking time as aware UTC-comparable datetime; a time without a zone is Beijing time."""
+    value = text.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        for form in _TIME_FORMATS:
+            try:
+                parsed = datetime.strptime(value, form)  # noqa: DTZ007 - Beijing attached below
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        raise ValueError(f"{value!r} is not a date and time")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=BUSINESS_TZ)
+
+
+def parse_amount(text: str) -> int:
+    """Yuan with at most two decimals (``1,234.5``, ``-88.00``) as signed fen."""
+    cleaned = text.strip().replace(",", "").replace("¥", "").replace("￥", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
+    return int(value * 100)
+
+
+def parse_statement(content: bytes) -> list[StatementRow]:
+    """The credits of a statement file. Raises InvalidRequest ``invalid_statement`` naming the first bad
+    row (1 is the header) and field, or the header's problem, before any row is used."""
+    rows = list(csv.reader(io.StringIO(_text(content))))
+    if not rows:
+        raise _refuse("the statement is empty")
+    if len(rows) > MAX_ROWS + 1:
+        raise _refuse(f"a statement file holds at most {MAX_ROWS} rows")
+    positions = _header(rows[0])
+    credits: list[StatementRow] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+
+        def cell(column: str, row: list[str] = row) -> str:
+            index = positions.get(column)
+            return row[index].strip() if index is not None and index < len(row) else ""
+
+        txn_id = cell("bank_txn_id")
+        if not txn_id or len(txn_id) > 64:
+            raise _refuse("bank_txn_id is missing or longer than 64 characters", number, "bank_txn_id")
+        if txn_id in seen:
+            raise _refuse(f"bank_txn_id {txn_id} appears twice in the file", number, "bank_txn_id")
+        seen.add(txn_id)
+        try:
+            booked_at = parse_time(cell("booked_at"))
+        except ValueError as exc:
+            raise _refuse(str(exc), number, "booked_at") from None
+        try:
+            amount = parse_amount(cell("amount"))
+        except ValueError as exc:
+            raise _refuse(str(exc), number, "amount") from None
+        if cell("currency").upper() not in CNY:
+            raise _refuse(f"currency {cell('currency')!r}: only CNY transfers are taken", number, "currency")
+        if amount <= 0:
+            continue  # a debit or a zero line: nothing arrived
+        credits.append(StatementRow(line=number, bank_txn_id=txn_id, booked_at=booked_at, amount=amount,
+                                    payer_name=cell("payer_name")[:100] or None, memo=cell("memo")[:200] or None))
+    return credits
+
+
+def references(memo: str | None) -> list[str]:
+    return references_in(memo or "")
+
+
+def decide(amount: int, codes: Sequence[str], candidates: Sequence[Candidate]) -> Decision:
+    """What one credit of ``amount`` with ``codes`` in its memo pays, among the payments carrying them."""
+    if not codes:
+        return Decision(UNMATCHED, "no_reference")
+    if len(codes) > 1 or len(candidates) > 1:
+        return Decision(UNMATCHED, "ambiguous_reference")
+    if not candidates:
+        return Decision(UNMATCHED, "unknown_reference")
+    payment = candidates[0]
+    if payment.status == "succeeded":
+        return Decision(UNMATCHED, "already_paid", payment.payment_id)
+    if payment.status not in ("pending", "closed"):
+        return Decision(UNMATCHED, "unknown_reference")
+    if amount != payment.amount:
+        return Decision(UNMATCHED, "amount_mismatch", payment.payment_id)
+    return Decision(MATCHED, None, payment.payment_id)
