@@ -4,6 +4,7 @@ nothing is kept and alerted, never dropped."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,6 +32,8 @@ def test_a_statement_pays_the_payment_its_memo_names(any_platform: PlatformUnder
     with webhook_inbox() as (inbox, hook_url):
         inbox.secret = merchant.api.put("/v1/webhook_endpoint", json={"url": hook_url}).json()["secret"]
         payment = _transfer_payment(merchant, 128_800)
+        waits = datetime.fromisoformat(payment["expires_at"]) - datetime.fromisoformat(payment["created_at"])
+        assert waits == timedelta(days=3)  # a transfer takes longer than a scan: three days by default
         action = payment["action"]
         assert action["type"] == "bank_transfer" and action["amount"] == "128800"
         assert action["reference"].startswith("IP") and action["account_number"].isdigit()

@@ -47,6 +47,9 @@ class ChannelSpec:
     offers_refunds: bool = True  # the channel returns money on request (a bank transfer: the merchant does)
     # a channel without a sandbox gateway makes its test-mode details locally (``{"sandbox": true}``)
     sandbox_credentials: Callable[[], dict[str, str]] | None = None
+    # how long a payment waits when the merchant does not say (None: the platform's default, 2 h); a bank
+    # transfer is made from the buyer's own bank, often the next working day
+    default_expires_in_seconds: int | None = None
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -99,6 +102,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         offers_profit_sharing=False,
         offers_refunds=False,
         sandbox_credentials=banktransfer.sandbox_credentials,
+        default_expires_in_seconds=3 * 24 * 3600,
     ),
 }
 

@@ -122,7 +122,8 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
     after the call is picked up by the query job). Returns the payment as written (not in a session)."""
     merchant_id = principal.require_merchant()
     now = ctx.clock.now()
-    expires_in = body.expires_in_seconds or ctx.settings.default_expires_in_seconds
+    expires_in = (body.expires_in_seconds or channel_spec(body.method.channel).default_expires_in_seconds
+                  or ctx.settings.default_expires_in_seconds)
     payment_id, payer = new_id("pay"), body.payer.model_dump(exclude_none=True) if body.payer else {}
     try:  # a risk block rolls the transaction back, then keep_blocked records the decision
         with risk_screening.keep_blocked(ctx), ctx.db.transaction() as session:
