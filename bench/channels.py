@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +32,9 @@ from pathlib import Path
 
 import httpx
 
-from indiepay.cli.localserver import free_port
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from payments import pct, wait_healthy  # noqa: E402 -- the payments bench's helpers, beside this file
+from payments import pct, serve_platform  # noqa: E402 -- the payments bench's helpers, beside this file
 
 ADMIN = "sk_admin_bench_channels"
 METHODS = {"wechatpay": "wechat_native", "alipay": "alipay_qr", "unionpay": "unionpay_qr"}
@@ -76,38 +73,24 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-channels-") as tmp:
-        port = free_port()
-        env = {**os.environ, "INDIEPAY_DATABASE_URL": f"sqlite:///{Path(tmp) / 'indiepay.db'}",
-               "INDIEPAY_VAR_DIR": tmp, "INDIEPAY_PORT": str(port), "INDIEPAY_ADMIN_KEY": ADMIN,
-               "INDIEPAY_MASTER_KEY": secrets.token_urlsafe(32), "INDIEPAY_LOG_LEVEL": "warning",
-               "INDIEPAY_SANDBOX_TIME_FACTOR": "1000"}
-        subprocess.run([sys.executable, "-m", "indiepay.cli.main", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, "-m", "indiepay.cli.main", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        results: dict[str, dict[str, list[float]]] = {c: {p: [] for p in PARTS} for c in METHODS}
-        try:
-            wait_healthy(f"{base}/health")
-            admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
-            merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
-                                                         "subject_type": "enterprise"}).json()
-            client = httpx.Client(base_url=base, timeout=60,
-                                  headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
+    results: dict[str, dict[str, list[float]]] = {c: {p: [] for p in PARTS} for c in METHODS}
+    with tempfile.TemporaryDirectory(prefix="bench-channels-") as tmp, \
+            serve_platform(Path(tmp), ADMIN, INDIEPAY_SANDBOX_TIME_FACTOR="1000") as (base, _):
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+        merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
+                                                     "subject_type": "enterprise"}).json()
+        client = httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
+        for channel in METHODS:
+            client.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True}).raise_for_status()
+            one_payment(client, f"{base}/sandbox", channel)  # warm: first key loads, first connections
+        print(f"# channels bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
+              f"{args.payments} payments × {args.rounds} rounds per channel, one at a time")
+        for _ in range(args.rounds):
             for channel in METHODS:
-                client.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True}).raise_for_status()
-                one_payment(client, f"{base}/sandbox", channel)  # warm: first key loads, first connections
-            print(f"# channels bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
-                  f"{args.payments} payments × {args.rounds} rounds per channel, one at a time")
-            for _ in range(args.rounds):
-                for channel in METHODS:
-                    for _ in range(args.payments):
-                        for part, span in one_payment(client, f"{base}/sandbox", channel).items():
-                            results[channel][part].append(span)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                for _ in range(args.payments):
+                    for part, span in one_payment(client, f"{base}/sandbox", channel).items():
+                        results[channel][part].append(span)
     print("| channel | create p50 / p99 ms | paid p50 / p99 ms | refund p50 / p99 ms | p50 % of WeChat Pay "
           "(create · paid · refund) |")
     print("|---|---|---|---|---|")

@@ -105,6 +105,27 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
+def serve_platform(workdir: Path, admin_key: str, **extra_env: str) -> Iterator[tuple[str, Path]]:
+    """``indiepay serve`` as shipped (sandbox gateways mounted, worker on) on a fresh, migrated SQLite
+    database in ``workdir``, in a process of its own; yields (base URL, database file) and stops it after.
+    ``extra_env`` adds or overrides ``INDIEPAY_*`` settings."""
+    port, db_path = free_port(), workdir / "indiepay.db"
+    env = {**os.environ, "INDIEPAY_DATABASE_URL": f"sqlite:///{db_path}", "INDIEPAY_VAR_DIR": str(workdir),
+           "INDIEPAY_PORT": str(port), "INDIEPAY_ADMIN_KEY": admin_key,
+           "INDIEPAY_MASTER_KEY": secrets.token_urlsafe(32), "INDIEPAY_LOG_LEVEL": "warning", **extra_env}
+    subprocess.run([sys.executable, "-m", "indiepay.cli.main", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "indiepay.cli.main", "serve"], env=env,
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health")
+        yield f"http://127.0.0.1:{port}", db_path
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
 def processes(db_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
     """Start the sandbox gateway and the bench server; yield (platform URL, sandbox URL)."""
     sandbox_port, server_port = free_port(), free_port()

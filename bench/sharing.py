@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from indiepay.cli.localserver import free_port
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from payments import pct, wait_healthy  # noqa: E402 -- the payments bench's helpers, beside this file
+from payments import pct, serve_platform  # noqa: E402 -- the payments bench's helpers, beside this file
 
 ADMIN = "sk_admin_bench_sharing"
 METHODS = {"wechatpay": "wechat_native", "alipay": "alipay_qr"}
@@ -85,72 +82,58 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-sharing-") as tmp:
-        port = free_port()
-        env = {**os.environ, "INDIEPAY_DATABASE_URL": f"sqlite:///{Path(tmp) / 'indiepay.db'}",
-               "INDIEPAY_VAR_DIR": tmp, "INDIEPAY_PORT": str(port), "INDIEPAY_ADMIN_KEY": ADMIN,
-               "INDIEPAY_MASTER_KEY": secrets.token_urlsafe(32), "INDIEPAY_LOG_LEVEL": "warning",
-               "INDIEPAY_SANDBOX_TIME_FACTOR": "1000"}
-        subprocess.run([sys.executable, "-m", "indiepay.cli.main", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, "-m", "indiepay.cli.main", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="bench-sharing-") as tmp, \
+            serve_platform(Path(tmp), ADMIN, INDIEPAY_SANDBOX_TIME_FACTOR="1000") as (base, _):
         sandbox = f"{base}/sandbox"
-        try:
-            wait_healthy(f"{base}/health")
-            admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
-            merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
-                                                         "subject_type": "enterprise"}).json()
-            client = httpx.Client(base_url=base, timeout=60,
-                                  headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
-            receivers: dict[str, str] = {}
-            pools: dict[str, list[str]] = {}
-            rounds_total = args.requests * args.rounds
-            started = time.perf_counter()
-            for channel in METHODS:
-                account = client.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True}).json()
-                receiver = client.post("/v1/profit_sharing/receivers", json={
-                    "channel_account_id": account["id"], **RECEIVERS[channel]})
-                receiver.raise_for_status()
-                receivers[channel] = receiver.json()["id"]
-                pools[channel] = paid(client, sandbox, channel, rounds_total)
-            refund_pool = paid(client, sandbox, "wechatpay", rounds_total)
-            print(f"# sharing bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
-                  f"{args.requests} requests × {args.rounds} rounds (setup {time.perf_counter() - started:.0f} s, "
-                  "not timed)")
-            used: dict[str, int] = {"baseline": 0, "wechatpay": 0, "alipay": 0}
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+        merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
+                                                     "subject_type": "enterprise"}).json()
+        client = httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
+        receivers: dict[str, str] = {}
+        pools: dict[str, list[str]] = {}
+        rounds_total = args.requests * args.rounds
+        started = time.perf_counter()
+        for channel in METHODS:
+            account = client.post("/v1/channel_accounts", json={"channel": channel, "sandbox": True}).json()
+            receiver = client.post("/v1/profit_sharing/receivers", json={
+                "channel_account_id": account["id"], **RECEIVERS[channel]})
+            receiver.raise_for_status()
+            receivers[channel] = receiver.json()["id"]
+            pools[channel] = paid(client, sandbox, channel, rounds_total)
+        refund_pool = paid(client, sandbox, "wechatpay", rounds_total)
+        print(f"# sharing bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
+              f"{args.requests} requests × {args.rounds} rounds (setup {time.perf_counter() - started:.0f} s, "
+              "not timed)")
+        used: dict[str, int] = {"baseline": 0, "wechatpay": 0, "alipay": 0}
 
-            def refund(i: int) -> httpx.Response:
-                used["baseline"] += 1
-                return client.post("/v1/refunds", json={"payment_id": refund_pool[used["baseline"] - 1], "amount": 1})
+        def refund(i: int) -> httpx.Response:
+            used["baseline"] += 1
+            return client.post("/v1/refunds", json={"payment_id": refund_pool[used["baseline"] - 1], "amount": 1})
 
-            def sharer(channel: str) -> Callable[[int], httpx.Response]:
-                def one(i: int) -> httpx.Response:
-                    used[channel] += 1
-                    return client.post("/v1/profit_sharing/orders", json={
-                        "payment_id": pools[channel][used[channel] - 1],
-                        "receivers": [{"receiver_id": receivers[channel], "amount": 100}]})
-                return one
+        def sharer(channel: str) -> Callable[[int], httpx.Response]:
+            def one(i: int) -> httpx.Response:
+                used[channel] += 1
+                return client.post("/v1/profit_sharing/orders", json={
+                    "payment_id": pools[channel][used[channel] - 1],
+                    "receivers": [{"receiver_id": receivers[channel], "amount": 100}]})
+            return one
 
-            checks: dict[str, Callable[[int], httpx.Response]] = {
-                "baseline: POST /v1/refunds (WeChat Pay, 1 fen)": refund,
-                "POST /v1/profit_sharing/orders (WeChat Pay)": sharer("wechatpay"),
-                "POST /v1/profit_sharing/orders (Alipay: settle + query)": sharer("alipay"),
-            }
-            results: dict[str, list[float]] = {name: [] for name in checks}
-            for _ in range(args.rounds):
-                for name, request in checks.items():
-                    results[name] += timed(args.requests, request)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        base_p50 = pct(results[next(iter(checks))], 0.5)
-        print("| request | p50 ms | p99 ms | p50 % of baseline |")
-        print("|---|---|---|---|")
-        for name, spans in results.items():
-            p50 = pct(spans, 0.5)
-            print(f"| {name} | {p50 * 1000:.2f} | {pct(spans, 0.99) * 1000:.2f} | {100 * p50 / base_p50:.0f} % |")
+        checks: dict[str, Callable[[int], httpx.Response]] = {
+            "baseline: POST /v1/refunds (WeChat Pay, 1 fen)": refund,
+            "POST /v1/profit_sharing/orders (WeChat Pay)": sharer("wechatpay"),
+            "POST /v1/profit_sharing/orders (Alipay: settle + query)": sharer("alipay"),
+        }
+        results: dict[str, list[float]] = {name: [] for name in checks}
+        for _ in range(args.rounds):
+            for name, request in checks.items():
+                results[name] += timed(args.requests, request)
+    base_p50 = pct(results[next(iter(checks))], 0.5)
+    print("| request | p50 ms | p99 ms | p50 % of baseline |")
+    print("|---|---|---|---|")
+    for name, spans in results.items():
+        p50 = pct(spans, 0.5)
+        print(f"| {name} | {p50 * 1000:.2f} | {pct(spans, 0.99) * 1000:.2f} | {100 * p50 / base_p50:.0f} % |")
 
 
 if __name__ == "__main__":

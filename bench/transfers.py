@@ -24,7 +24,6 @@ import argparse
 import os
 import secrets
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +32,9 @@ from pathlib import Path
 
 import httpx
 
-from indiepay.cli.localserver import free_port
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from payments import wait_healthy  # noqa: E402 -- the payments bench's helper, beside this file
+from payments import serve_platform  # noqa: E402 -- the payments bench's helper, beside this file
 
 ADMIN = "sk_admin_bench_transfers"
 
@@ -91,42 +88,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
-        port = free_port()
-        db_path = Path(tmp) / "indiepay.db"
-        env = {**os.environ, "INDIEPAY_DATABASE_URL": f"sqlite:///{db_path}", "INDIEPAY_VAR_DIR": tmp,
-               "INDIEPAY_PORT": str(port), "INDIEPAY_ADMIN_KEY": ADMIN,
-               "INDIEPAY_MASTER_KEY": secrets.token_urlsafe(32), "INDIEPAY_LOG_LEVEL": "warning"}
-        subprocess.run([sys.executable, "-m", "indiepay.cli.main", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, "-m", "indiepay.cli.main", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(f"{base}/health")
-            admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600)
-            merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
-                                                         "subject_type": "enterprise"}).json()
-            client = httpx.Client(base_url=base, timeout=600,
-                                  headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
-            account = client.post("/v1/channel_accounts", json={"channel": "bank_transfer", "sandbox": True}).json()
-            started = time.perf_counter()
-            payments = pending_payments(client, 2 * args.lines)
-            print(f"# transfers bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
-                  f"{args.lines} credits (+ {args.lines} debits) in one statement "
-                  f"(setup {time.perf_counter() - started:.0f} s, not timed)")
-            body = statement(payments[:args.lines])
-            started = time.perf_counter()
-            imported = client.post("/v1/bank_transfers/statements", params={"account_id": account["id"]},
-                                   content=body, headers={"Content-Type": "text/csv"})
-            import_span = time.perf_counter() - started
-            report = imported.json()
-            if imported.status_code != 201 or report["matched"] != args.lines:
-                raise RuntimeError(f"import: {imported.status_code} {imported.text[:300]}")
-            base_span = baseline(db_path, account["id"], merchant["id"], payments[args.lines:])
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp, \
+            serve_platform(Path(tmp), ADMIN) as (base, db_path):
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600)
+        merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
+                                                     "subject_type": "enterprise"}).json()
+        client = httpx.Client(base_url=base, timeout=600,
+                              headers={"Authorization": f"Bearer {merchant['api_keys']['test']}"})
+        account = client.post("/v1/channel_accounts", json={"channel": "bank_transfer", "sandbox": True}).json()
+        started = time.perf_counter()
+        payments = pending_payments(client, 2 * args.lines)
+        print(f"# transfers bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
+              f"{args.lines} credits (+ {args.lines} debits) in one statement "
+              f"(setup {time.perf_counter() - started:.0f} s, not timed)")
+        body = statement(payments[:args.lines])
+        started = time.perf_counter()
+        imported = client.post("/v1/bank_transfers/statements", params={"account_id": account["id"]},
+                               content=body, headers={"Content-Type": "text/csv"})
+        import_span = time.perf_counter() - started
+        report = imported.json()
+        if imported.status_code != 201 or report["matched"] != args.lines:
+            raise RuntimeError(f"import: {imported.status_code} {imported.text[:300]}")
+        base_span = baseline(db_path, account["id"], merchant["id"], payments[args.lines:])
     print("| run | seconds | credits/s | % of baseline |")
     print("|---|---|---|---|")
     print(f"| baseline: a line insert + a payment update per transaction (sqlite3) | {base_span:.2f} | "

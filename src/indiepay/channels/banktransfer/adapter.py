@@ -31,17 +31,11 @@ from indiepay.channels.base import (
     NotificationReply,
     PrepayRequest,
     PrepayResult,
+    ProfitSharingNotOffered,
     RefundRequest,
     RefundState,
     TerminalChannelError,
     TradeState,
-)
-from indiepay.channels.sharing import (
-    ChannelReturn,
-    ChannelSharing,
-    ReturnRequest,
-    SharingReceiver,
-    SharingRequest,
 )
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -64,7 +58,7 @@ def references_in(memo: str) -> list[str]:
     return list(dict.fromkeys(_REFERENCE_IN_TEXT.findall(squeezed)))
 
 
-class BankTransferAdapter:
+class BankTransferAdapter(ProfitSharingNotOffered):
     """:class:`indiepay.channels.base.ChannelAdapter` for a receiving bank account."""
 
     channel = "bank_transfer"
@@ -116,28 +110,3 @@ class BankTransferAdapter:
     def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
         raise BillKindUnsupported("a bank account's statement is imported, not fetched",
                                   channel_code="BILL_UNSUPPORTED")
-
-    def _no_sharing(self) -> TerminalChannelError:
-        return TerminalChannelError("profit sharing needs a payment channel, not a bank account",
-                                    channel_code="SHARING_UNSUPPORTED")
-
-    def add_sharing_receiver(self, receiver: SharingReceiver) -> None:
-        raise self._no_sharing()
-
-    def remove_sharing_receiver(self, receiver: SharingReceiver) -> None:
-        raise self._no_sharing()
-
-    def share(self, request: SharingRequest) -> ChannelSharing:
-        raise self._no_sharing()
-
-    def query_sharing(self, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
-        raise self._no_sharing()
-
-    def return_share(self, request: ReturnRequest) -> ChannelReturn:
-        raise self._no_sharing()
-
-    def query_share_return(self, out_order_no: str, out_return_no: str) -> ChannelReturn:
-        raise self._no_sharing()
-
-    def unsplit_amount(self, channel_trade_no: str) -> int:
-        raise self._no_sharing()

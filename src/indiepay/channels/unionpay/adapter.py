@@ -36,18 +36,12 @@ from indiepay.channels.base import (
     NotificationReply,
     PrepayRequest,
     PrepayResult,
+    ProfitSharingNotOffered,
     RefundRequest,
     RefundState,
     TerminalChannelError,
     TradeState,
     UnknownOutcomeError,
-)
-from indiepay.channels.sharing import (
-    ChannelReturn,
-    ChannelSharing,
-    ReturnRequest,
-    SharingReceiver,
-    SharingRequest,
 )
 from indiepay.channels.unionpay.client import (
     BACK_PATH,
@@ -78,7 +72,7 @@ def _opened(moment: datetime | None, what: str) -> str:
     return txn_time(moment)
 
 
-class UnionpayAdapter:
+class UnionpayAdapter(ProfitSharingNotOffered):
     """:class:`indiepay.channels.base.ChannelAdapter` over the UnionPay online gateway."""
 
     channel = "unionpay"
@@ -135,6 +129,18 @@ class UnionpayAdapter:
         raise_for_resp(answer, mutating=False)
         return answer
 
+    @staticmethod
+    def _outcome(answer: dict[str, str]) -> tuple[str, int | None, datetime | None]:
+        """The queried transaction's result — ``done``, ``in_progress`` or ``failed`` by its ``origRespCode``
+        (00; 03/04/05; any other) — with its amount and when it happened (``traceTime``)."""
+        original = answer.get("origRespCode", "")
+        if not original:
+            raise UnknownOutcomeError("UnionPay query: answer without origRespCode")
+        outcome = "done" if original == SUCCESS else "in_progress" if original in IN_PROGRESS else "failed"
+        amount = answer.get("txnAmt")
+        happened = parse_trace_time(answer.get("traceTime"), parse_txn_time(answer.get("txnTime")))
+        return outcome, int(amount) if amount and amount.isdigit() else None, happened
+
     def query_payment(self, out_trade_no: str, *, opened_at: datetime | None = None) -> ChannelPayment:
         """``queryTrans`` with the order's number and time; ``34`` → ``NOT_FOUND`` (normal before paying).
 
@@ -144,23 +150,14 @@ class UnionpayAdapter:
         if answer is None:
             return ChannelPayment(out_trade_no=out_trade_no, state=TradeState.NOT_FOUND,
                                   raw_state=NO_SUCH_TRANSACTION)
-        original = answer.get("origRespCode", "")
-        if original == SUCCESS:
-            state = TradeState.SUCCEEDED
-        elif original in IN_PROGRESS:
-            state = TradeState.PENDING
-        elif original:
-            state = TradeState.FAILED
-        else:
-            raise UnknownOutcomeError("UnionPay query: answer without origRespCode")
-        amount = answer.get("txnAmt")
+        outcome, amount, happened = self._outcome(answer)
+        state = {"done": TradeState.SUCCEEDED, "in_progress": TradeState.PENDING}.get(outcome, TradeState.FAILED)
         return ChannelPayment(
-            out_trade_no=answer.get("orderId") or out_trade_no, state=state, raw_state=original,
-            amount=int(amount) if amount and amount.isdigit() else None,
+            out_trade_no=answer.get("orderId") or out_trade_no, state=state, raw_state=answer["origRespCode"],
+            amount=amount,
             currency="CNY" if answer.get("currencyCode", "156") == "156" else answer.get("currencyCode"),
             channel_trade_no=answer.get("queryId") or None,
-            paid_at=parse_trace_time(answer.get("traceTime"), parse_txn_time(sent_at))
-            if state == TradeState.SUCCEEDED else None,
+            paid_at=happened if state == TradeState.SUCCEEDED else None,
             payer_id=answer.get("accNo") or None,
         )
 
@@ -213,22 +210,12 @@ class UnionpayAdapter:
         if answer is None:
             return ChannelRefund(out_refund_no=out_refund_no, state=RefundState.NOT_FOUND,
                                  raw_state=NO_SUCH_TRANSACTION, out_trade_no=out_trade_no)
-        original = answer.get("origRespCode", "")
-        if original == SUCCESS:
-            state = RefundState.SUCCEEDED
-        elif original in IN_PROGRESS:
-            state = RefundState.PROCESSING
-        elif original:
-            state = RefundState.FAILED
-        else:
-            raise UnknownOutcomeError("UnionPay refund query: answer without origRespCode")
-        amount = answer.get("txnAmt")
+        outcome, amount, happened = self._outcome(answer)
+        state = {"done": RefundState.SUCCEEDED, "in_progress": RefundState.PROCESSING}.get(outcome, RefundState.FAILED)
         return ChannelRefund(
-            out_refund_no=out_refund_no, state=state, raw_state=original, out_trade_no=out_trade_no,
-            amount=int(amount) if amount and amount.isdigit() else None,
-            channel_refund_no=answer.get("queryId") or None,
-            succeeded_at=parse_trace_time(answer.get("traceTime"), parse_txn_time(sent_at))
-            if state == RefundState.SUCCEEDED else None)
+            out_refund_no=out_refund_no, state=state, raw_state=answer["origRespCode"], out_trade_no=out_trade_no,
+            amount=amount, channel_refund_no=answer.get("queryId") or None,
+            succeeded_at=happened if state == RefundState.SUCCEEDED else None)
 
     # --- callbacks --------------------------------------------------------------------------------
 
@@ -263,28 +250,3 @@ class UnionpayAdapter:
     def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
         """UnionPay's reconciliation files (``fileTransfer.do``) are not fetched by this platform yet."""
         raise BillKindUnsupported(f"UnionPay {kind} bills are not fetched here", channel_code="BILL_UNSUPPORTED")
-
-    def _no_sharing(self) -> TerminalChannelError:
-        return TerminalChannelError("profit sharing is not offered for UnionPay accounts",
-                                    channel_code=SHARING_UNSUPPORTED)
-
-    def add_sharing_receiver(self, receiver: SharingReceiver) -> None:
-        raise self._no_sharing()
-
-    def remove_sharing_receiver(self, receiver: SharingReceiver) -> None:
-        raise self._no_sharing()
-
-    def share(self, request: SharingRequest) -> ChannelSharing:
-        raise self._no_sharing()
-
-    def query_sharing(self, channel_trade_no: str, out_order_no: str) -> ChannelSharing:
-        raise self._no_sharing()
-
-    def return_share(self, request: ReturnRequest) -> ChannelReturn:
-        raise self._no_sharing()
-
-    def query_share_return(self, out_order_no: str, out_return_no: str) -> ChannelReturn:
-        raise self._no_sharing()
-
-    def unsplit_amount(self, channel_trade_no: str) -> int:
-        raise self._no_sharing()
