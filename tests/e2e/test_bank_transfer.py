@@ -113,11 +113,6 @@ def test_what_a_bank_account_cannot_do_is_refused_up_front(platform: PlatformUnd
     assert sharing.status_code == 422 and sharing.json()["error"]["code"] == "profit_sharing_unavailable"
     verify = merchant.api.post(f"/v1/channel_accounts/{account['id']}/verification")
     assert verify.status_code == 422 and verify.json()["error"]["code"] == "verification_unsupported"
-    payment = _transfer_payment(merchant, 500)
-    merchant.api.post(f"/v1/payments/{payment['id']}/confirm_transfer", json={"bank_txn_id": "R1", "amount": 500})
-    refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 100})
-    assert refund.status_code == 422 and refund.json()["error"]["code"] == "refund_unsupported"
-    assert platform.sql("SELECT count(*) FROM refunds") == [(0,)]
 
 
 def test_bad_statements_write_nothing_and_accounts_are_the_merchants_own(platform: PlatformUnderTest) -> None:
@@ -136,3 +131,49 @@ def test_bad_statements_write_nothing_and_accounts_are_the_merchants_own(platfor
         "channel": "bank_transfer", "environment": "sandbox",
         "credentials": {"account_name": "茶馆", "bank_name": "工商银行", "account_number": "6222 00"}})
     assert typed.status_code == 400 and typed.json()["error"]["details"]["field"] == "account_number"
+
+
+def test_a_refund_is_the_merchants_own_transfer_back_recorded_and_confirmed(any_platform: PlatformUnderTest) -> None:
+    """No bank can be asked to return money: the refund is recorded (its amount held at once), the merchant
+    sends it and confirms — the books and the webhook follow — or cancels it and the amount is free again."""
+    merchant = any_platform.merchant()
+    merchant.sandbox_account("bank_transfer")
+    with webhook_inbox() as (inbox, hook_url):
+        inbox.secret = merchant.api.put("/v1/webhook_endpoint", json={"url": hook_url}).json()["secret"]
+        payment = _transfer_payment(merchant, 5_000)
+        merchant.api.post(f"/v1/payments/{payment['id']}/confirm_transfer",
+                          json={"bank_txn_id": "IN-1", "amount": 5_000})
+        first = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 3_000}).json()
+        assert first["status"] == "processing"
+        too_much = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 2_001})
+        assert too_much.status_code == 409 and too_much.json()["error"]["code"] == "refund_exceeds_refundable"
+        assert any_platform.sql("SELECT count(*) FROM jobs WHERE kind = 'refund.sync'") == [(0,)]  # no bank to ask
+
+        done = merchant.api.post(f"/v1/refunds/{first['id']}/confirm_transfer",
+                                 json={"bank_txn_id": "OUT-1", "booked_at": "2026-11-28T09:00:00+08:00"})
+        assert done.status_code == 200 and done.json()["status"] == "succeeded"
+        assert done.json()["channel_refund_no"] == "OUT-1"
+        again = merchant.api.post(f"/v1/refunds/{first['id']}/confirm_transfer", json={"bank_txn_id": "OUT-1"})
+        assert again.status_code == 200 and again.json() == done.json()
+        other = merchant.api.post(f"/v1/refunds/{first['id']}/confirm_transfer", json={"bank_txn_id": "OUT-2"})
+        assert other.status_code == 409 and other.json()["error"]["code"] == "refund_not_processing"
+        assert merchant.api.post(f"/v1/refunds/{first['id']}/cancel").status_code == 409
+        inbox.wait_for("refund.succeeded", first["id"])
+
+        second = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 2_000}).json()
+        cancelled = merchant.api.post(f"/v1/refunds/{second['id']}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "failed"
+        inbox.wait_for("refund.failed", second["id"])
+        final = merchant.api.get(f"/v1/payments/{payment['id']}").json()
+        assert final["refunded_amount"] == 3_000
+        assert merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 2_000}).status_code == 201
+
+    merchant.sandbox_account("wechatpay")
+    paid = merchant.create_payment("wechat_native").json()
+    merchant.pay(paid)
+    merchant.wait_status(f"/v1/payments/{paid['id']}", "succeeded")
+    channel_refund = merchant.api.post("/v1/refunds", json={"payment_id": paid["id"], "amount": 1}).json()
+    by_hand = merchant.api.post(f"/v1/refunds/{channel_refund['id']}/confirm_transfer", json={"bank_txn_id": "X"})
+    assert by_hand.status_code == 400 and by_hand.json()["error"]["code"] == "refund_not_manual"
+    stranger = any_platform.merchant("Other Shop")
+    assert stranger.api.post(f"/v1/refunds/{first['id']}/cancel").status_code == 404

@@ -44,7 +44,9 @@ class ChannelSpec:
     # (UnionPay: 8–40 letters and digits); the API refuses a merchant's number that does not fit up front
     order_no_rule: re.Pattern[str] | None = None
     order_no_hint: str = ""
-    offers_refunds: bool = True  # the channel returns money on request (a bank transfer: the merchant does)
+    # the channel cannot be asked to return money (a bank account): the platform records the refund, the
+    # merchant sends the money back and confirms it (indiepay.refunds.manual)
+    refunds_by_hand: bool = False
     # a channel without a sandbox gateway makes its test-mode details locally (``{"sandbox": true}``)
     sandbox_credentials: Callable[[], dict[str, str]] | None = None
     # how long a payment waits when the merchant does not say (None: the platform's default, 2 h); a bank
@@ -100,7 +102,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         build=banktransfer.build_adapter,
         validate=banktransfer.validate_credentials,
         offers_profit_sharing=False,
-        offers_refunds=False,
+        refunds_by_hand=True,
         sandbox_credentials=banktransfer.sandbox_credentials,
         default_expires_in_seconds=3 * 24 * 3600,
     ),

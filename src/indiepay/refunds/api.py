@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from indiepay.httpapi.deps import Caller, CreatedGte, CreatedLt, Ctx, IdempotencyKey, idempotent_json
 from indiepay.idempotency.service import running_claim
-from indiepay.refunds import service
-from indiepay.refunds.schemas import RefundCreate, RefundList, RefundOut
+from indiepay.refunds import manual, service
+from indiepay.refunds.schemas import ManualRefundConfirm, RefundCreate, RefundList, RefundOut
 
 router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 
@@ -51,3 +51,15 @@ def list_refunds(ctx: Ctx, caller: Caller, payment_id: str | None = None, status
 def get_refund(refund_id: str, ctx: Ctx, caller: Caller) -> RefundOut:
     with ctx.db.read() as session:
         return service.to_out(service.get_refund(session, caller, refund_id))
+
+
+@router.post("/{refund_id}/confirm_transfer", response_model=RefundOut)
+def confirm_manual_refund(refund_id: str, body: ManualRefundConfirm, ctx: Ctx, caller: Caller) -> RefundOut:
+    """A refund of a bank-transfer payment: the merchant sent the money back (its bank number)."""
+    return manual.confirm(ctx, caller, refund_id, body)
+
+
+@router.post("/{refund_id}/cancel", response_model=RefundOut)
+def cancel_manual_refund(refund_id: str, ctx: Ctx, caller: Caller) -> RefundOut:
+    """A refund of a bank-transfer payment that will not be sent after all: refundable again."""
+    return manual.cancel(ctx, caller, refund_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 
 class RefundCreate(BaseModel):
@@ -37,3 +37,12 @@ class RefundList(BaseModel):
     object: Literal["list"] = "list"
     data: list[RefundOut]
     has_more: bool
+
+
+class ManualRefundConfirm(BaseModel):
+    """The merchant sent a by-hand refund's money back: the bank's number of that transfer, and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bank_txn_id: str = Field(min_length=1, max_length=64)
+    booked_at: AwareDatetime | None = None

@@ -22,7 +22,7 @@ from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.channels.registry import channel_spec, check_order_no
 from indiepay.context import ServiceContext
-from indiepay.core.errors import Conflict, NotFound, Unprocessable
+from indiepay.core.errors import Conflict, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.pagination import created_window, list_filter, page_cursor
@@ -59,9 +59,6 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             payment = payments_repository.get_scoped(session, merchant_id, principal.livemode, body.payment_id)
             if payment is None:
                 raise NotFound("no such payment", code="payment_not_found")
-            if not channel_spec(payment.channel).offers_refunds:
-                raise Unprocessable(f"a {payment.channel} payment is refunded by the merchant's own transfer back",
-                                    code="refund_unsupported", details={"channel": payment.channel})
             check_order_no(payment.channel, "out_refund_no", out_refund_no)
             decision = rules.decide(payment_status=payment.status, amount=payment.amount,
                                     reserved=payment.refund_reserved, requested=body.amount,
@@ -95,8 +92,9 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="refund.created",
                          target_type="refund", target_id=refund.id, merchant_id=merchant_id,
                          details={"payment_id": payment.id, "amount": body.amount, "livemode": principal.livemode})
-            enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
-                    unique_key=f"refund-sync:{refund.id}", first=True)
+            if not channel_spec(payment.channel).refunds_by_hand:  # nothing to ask a bank: the merchant confirms
+                enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
+                        unique_key=f"refund-sync:{refund.id}", first=True)
             return refund.id
     except IntegrityError as exc:
         raise Conflict(f"out_refund_no {out_refund_no!r} is already used", code="duplicate_out_refund_no",
@@ -111,6 +109,8 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
         found = payments_repository.with_account(session, refund.payment_id)
         assert found is not None
         payment, account = found
+        if channel_spec(account.channel).refunds_by_hand:
+            return  # the merchant sends the money and confirms it (indiepay.refunds.manual)
         request = RefundRequest(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
                                 refund_amount=refund.amount, total_amount=payment.amount,
                                 currency=refund.currency, reason=refund.reason,
