@@ -1,4 +1,5 @@
-"""``indiepay demo`` runs the whole story on both channels and exits 0; ``migrate`` works on a fresh path."""
+"""``indiepay demo`` runs the whole story on every channel and by bank transfer and exits 0; ``migrate``
+works on a fresh path."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ def test_demo_tells_the_whole_story() -> None:
     for channel in ("wechatpay", "alipay", "unionpay"):
         assert f"[{channel}] callback verified: payment succeeded" in text
         assert f"[{channel}] refund succeeded; webhook refund.succeeded received" in text
-    assert "6 webhooks delivered, 0 rejected" in text
+    assert "[bank_transfer] statement imported: 1 credit(s), 1 matched" in text
+    assert "[bank_transfer] refund confirmed; webhook refund.succeeded received; final payment: status=succeeded " \
+        "amount=52000 refunded=12000" in text
+    assert "8 webhooks delivered, 0 rejected" in text
 
 
 def test_migrate_command_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,5 +129,39 @@ def _story(echo: Echo, base_url: str, settings: Settings, inbox: WebhookInbox, h
         if final["refunded_amount"] != 3000 or final["status"] != "succeeded":
             echo(f"   [{channel}] unexpected final state")
             return 1
+    if not _bank_transfer_story(echo, api, settings, inbox):
+        return 1
     echo(f"demo finished: {len(inbox.events)} webhooks delivered, {inbox.rejected} rejected")
     return 0
+
+
+def _bank_transfer_story(echo: Echo, api: httpx.Client, settings: Settings, inbox: WebhookInbox) -> bool:
+    """Bank transfer: the buyer's bank sends the money with the reference, the merchant's statement pays the
+    payment, and a refund is the merchant's own transfer back, recorded and confirmed."""
+    bank = f"{settings.sandbox_base_url}/bank"
+    account = api.post("/v1/channel_accounts", json={"channel": "bank_transfer", "sandbox": True}).json()
+    echo(f"3. [bank_transfer] receiving account {account['id']} (sandbox bank details made up)")
+    payment = api.post("/v1/payments", headers={"Idempotency-Key": secrets.token_hex(8)}, json={
+        "amount": 52000, "currency": "CNY", "out_trade_no": f"DEMO{secrets.token_hex(6)}",
+        "description": "Tea set 茶具", "method": "bank_transfer"}).json()
+    action = payment["action"]
+    echo(f"4. [bank_transfer] payment {payment['id']} ¥520.00 pending: transfer to {action['bank_name']} "
+         f"{action['account_number']} with memo {action['reference']}")
+    sent = httpx.post(f"{bank}/_buyer/transfer", timeout=30, json={
+        "account_number": action["account_number"], "amount": 52000, "memo": f"茶具 {action['reference']}"}).json()
+    echo(f"5. [bank_transfer] the buyer's bank sent it ({sent['bank_txn_id']})")
+    statement = httpx.get(f"{bank}/statement", params={"account_number": action["account_number"]}, timeout=30)
+    report = api.post("/v1/bank_transfers/statements", params={"account_id": account["id"]},
+                      content=statement.content, headers={"Content-Type": "text/csv"}).json()
+    echo(f"6. [bank_transfer] statement imported: {report['credits']} credit(s), {report['matched']} matched")
+    inbox.wait_for("payment.succeeded", payment["id"])
+    echo("7. [bank_transfer] merchant webhook payment.succeeded received, signature verified")
+    refund = api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 12000,
+                                           "reason": "one cup broken"}).json()
+    echo(f"8. [bank_transfer] refund {refund['id']} ¥120.00 {refund['status']}: the merchant transfers it back")
+    api.post(f"/v1/refunds/{refund['id']}/confirm_transfer", json={"bank_txn_id": "DEMO-OUT-1"})
+    inbox.wait_for("refund.succeeded", refund["id"])
+    final = api.get(f"/v1/payments/{payment['id']}").json()
+    echo(f"9. [bank_transfer] refund confirmed; webhook refund.succeeded received; final payment: "
+         f"status={final['status']} amount={final['amount']} refunded={final['refunded_amount']}")
+    return bool(final["status"] == "succeeded" and final["refunded_amount"] == 12000)

@@ -114,7 +114,8 @@ def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
 
     _logging("info")
     typer.echo(f"WeChat Pay sandbox: http://{host}:{port}/wechatpay\nAlipay sandbox:     "
-               f"http://{host}:{port}/alipay/gateway.do\nUnionPay sandbox:   http://{host}:{port}/unionpay")
+               f"http://{host}:{port}/alipay/gateway.do\nUnionPay sandbox:   http://{host}:{port}/unionpay\n"
+               f"Sandbox bank:       http://{host}:{port}/bank")
     uvicorn.run(create_sandbox_app(state_dir=state_dir, time_factor=time_factor), host=host, port=port,
                 log_level="info")
 

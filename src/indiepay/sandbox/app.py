@@ -1,5 +1,5 @@
 """The combined sandbox application: WeChat Pay under ``/wechatpay``, Alipay under ``/alipay``, UnionPay under
-``/unionpay``."""
+``/unionpay``, and a bank for bank transfers under ``/bank``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from indiepay.sandbox.alipay import AlipaySandboxConfig, create_alipay_sandbox
+from indiepay.sandbox.bank import BankSandboxConfig, create_bank_sandbox
 from indiepay.sandbox.unionpay import UnionpaySandboxConfig, create_unionpay_sandbox
 from indiepay.sandbox.wechatpay import WechatSandboxConfig, create_wechatpay_sandbox
 
@@ -18,6 +19,7 @@ def create_sandbox_app(*, state_dir: Path | None, time_factor: float = 1.0) -> F
     wechat_state = str(state_dir / "sandbox-wechatpay.db") if state_dir else None
     alipay_state = str(state_dir / "sandbox-alipay.db") if state_dir else None
     unionpay_state = str(state_dir / "sandbox-unionpay.db") if state_dir else None
+    bank_state = str(state_dir / "sandbox-bank.db") if state_dir else None
     if state_dir:
         state_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/wechatpay", create_wechatpay_sandbox(
@@ -26,6 +28,7 @@ def create_sandbox_app(*, state_dir: Path | None, time_factor: float = 1.0) -> F
         AlipaySandboxConfig(state_path=alipay_state, time_factor=time_factor)))
     app.mount("/unionpay", create_unionpay_sandbox(
         UnionpaySandboxConfig(state_path=unionpay_state, time_factor=time_factor)))
+    app.mount("/bank", create_bank_sandbox(BankSandboxConfig(state_path=bank_state)))
 
     @app.get("/health")
     def health() -> dict[str, str]:
