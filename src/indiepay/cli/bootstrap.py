@@ -66,7 +66,8 @@ def announce(settings: Settings, generated_admin_key: str | None, demo_merchant:
              f"  API            {base_url}/v1   (OpenAPI docs: {base_url}/docs)",
              f"  Checkout       {base_url}/pay/<payment_id>",
              f"  Sandbox        {settings.sandbox_base_url}/wechatpay,  "
-             f"{settings.sandbox_base_url}/alipay/gateway.do  and  {settings.sandbox_base_url}/unionpay",
+             f"{settings.sandbox_base_url}/alipay/gateway.do,  {settings.sandbox_base_url}/unionpay  and the "
+             f"sandbox bank {settings.sandbox_base_url}/bank",
              f"  Health         {base_url}/health"]
     admin_key = settings.admin_key or generated_admin_key
     if generated_admin_key:
