@@ -27,7 +27,8 @@ from indiepay.payments.service import EXPIRE_JOB
 from indiepay.payments.state import VERIFICATION_JOB
 from indiepay.payments.sync import QUERY_JOB, run_expire_job, run_query_job
 from indiepay.reconciliation import tasks as reconciliation_tasks
-from indiepay.refunds.service import SYNC_JOB
+from indiepay.refunds.manual import run_reminder_job
+from indiepay.refunds.service import REMINDER_JOB, SYNC_JOB
 from indiepay.refunds.sync import run_sync_job
 from indiepay.risk import tasks as risk_tasks
 from indiepay.settlements.payouts import (
@@ -59,6 +60,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         QUERY_JOB: bind(run_query_job),
         EXPIRE_JOB: bind(run_expire_job),
         SYNC_JOB: bind(run_sync_job),
+        REMINDER_JOB: bind(run_reminder_job),
         DELIVERY_JOB: deliver_event,
         VERIFICATION_JOB: bind(verification.run_job),
         RUN_DAY_JOB: lambda args: run_day_job(ctx.db, ctx.clock, args),

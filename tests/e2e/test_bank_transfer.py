@@ -177,3 +177,35 @@ def test_a_refund_is_the_merchants_own_transfer_back_recorded_and_confirmed(any_
     assert by_hand.status_code == 400 and by_hand.json()["error"]["code"] == "refund_not_manual"
     stranger = any_platform.merchant("Other Shop")
     assert stranger.api.post(f"/v1/refunds/{first['id']}/cancel").status_code == 404
+
+
+def test_a_refund_left_unconfirmed_is_a_reminder_every_three_days(platform: PlatformUnderTest) -> None:
+    import time
+    from datetime import timedelta as days_later
+
+    merchant = platform.merchant()
+    merchant.sandbox_account("bank_transfer")
+    payment = _transfer_payment(merchant, 800)
+    merchant.api.post(f"/v1/payments/{payment['id']}/confirm_transfer", json={"bank_txn_id": "IN-9", "amount": 800})
+    refund = merchant.api.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 800}).json()
+
+    def reminders() -> list[tuple[str]]:
+        return list(platform.sql("SELECT kind FROM alerts WHERE kind = 'manual_refund_pending'"))
+
+    platform.run_jobs_now("refund.manual_reminder")  # not due: the first reminder comes after three days
+    time.sleep(0.5)
+    assert reminders() == []
+    platform.clock.offset = days_later(days=3, seconds=1)
+    platform.run_jobs_now("refund.manual_reminder")
+    deadline = time.monotonic() + 10
+    while not reminders() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reminders() == [("manual_refund_pending",)]
+    merchant.api.post(f"/v1/refunds/{refund['id']}/confirm_transfer", json={"bank_txn_id": "OUT-9"})
+    platform.clock.offset = days_later(days=6, seconds=2)
+    platform.run_jobs_now("refund.manual_reminder")
+    deadline = time.monotonic() + 10
+    while platform.sql("SELECT count(*) FROM jobs WHERE kind = 'refund.manual_reminder' AND status = 'queued'") != [
+            (0,)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reminders() == [("manual_refund_pending",)]  # settled: no further reminder, the chain ended

@@ -4,20 +4,27 @@ back (no bank can be asked to return money on the platform's behalf).
 The refund is recorded as any other — the amount reserved on the payment at once, so it can never be
 refunded twice — and stays ``processing`` until the merchant confirms the transfer back (``succeeded``: the
 books and the webhook as for a channel refund) or cancels it (``failed``: the amount is refundable again).
-Both go through the same exactly-once transition as a channel's answer.
+Both go through the same exactly-once transition as a channel's answer. One still ``processing`` three days
+on raises a ``manual_refund_pending`` alert (a buyer waiting for money the merchant has not sent, or sent
+and not confirmed), again every three days until it is settled.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from indiepay.alerts.service import raise_alert
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundState
 from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
 from indiepay.core.errors import Conflict, InvalidRequest
+from indiepay.db.jobs.worker import RetryLater
 from indiepay.merchants.auth import Principal
 from indiepay.payments.models import Payment
+from indiepay.refunds.models import Refund
 from indiepay.refunds.schemas import ManualRefundConfirm, RefundOut
-from indiepay.refunds.service import apply_refund_state, get_refund, to_out
+from indiepay.refunds.service import REMINDER_AFTER, apply_refund_state, get_refund, to_out
 
 CANCELLED = "CANCELLED_BY_MERCHANT"
 
@@ -73,3 +80,23 @@ def cancel(ctx: ServiceContext, principal: Principal, refund_id: str) -> RefundO
                          target_type="refund", target_id=refund_id, merchant_id=refund.merchant_id,
                          details={"amount": refund.amount})
         return to_out(refund)
+
+
+def run_reminder_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
+    """Job: a by-hand refund still ``processing`` → an alert, and the next reminder in three days."""
+    now = ctx.clock.now()
+    with ctx.db.transaction() as session:
+        refund = session.get(Refund, str(args["refund_id"]))
+        if refund is None or refund.status != "processing":
+            return None
+        if now - refund.created_at < REMINDER_AFTER:  # run early (a worker's catch-up): not yet
+            return RetryLater(at=refund.created_at + REMINDER_AFTER, reason="the first reminder is not due")
+        waited = (now - refund.created_at).days
+        raise_alert(session, ctx.clock, kind="manual_refund_pending", severity="warning",
+                    merchant_id=refund.merchant_id, livemode=refund.livemode,
+                    dedupe_key=f"manual_refund_pending:{refund.id}:{waited}",
+                    message=f"refund {refund.id} of {refund.amount} fen has waited {waited} days for the "
+                            "merchant's transfer back: send it and confirm it, or cancel the refund",
+                    details={"refund_id": refund.id, "payment_id": refund.payment_id, "amount": refund.amount,
+                             "days": waited})
+    return RetryLater(at=now + REMINDER_AFTER, reason="the refund is still waiting for the merchant")

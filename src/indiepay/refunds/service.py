@@ -40,6 +40,9 @@ from indiepay.webhooks.service import emit_event
 
 SYNC_JOB = "refund.sync"
 FIRST_SYNC_DELAY = timedelta(seconds=20)
+# a refund the merchant carries out by hand (bank transfer) and has not confirmed: reminded every 3 days
+REMINDER_JOB = "refund.manual_reminder"
+REMINDER_AFTER = timedelta(days=3)
 
 
 def to_out(refund: Refund) -> RefundOut:
@@ -92,7 +95,10 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             audit.record(session, ctx.clock, actor=audit.actor_of(principal), action="refund.created",
                          target_type="refund", target_id=refund.id, merchant_id=merchant_id,
                          details={"payment_id": payment.id, "amount": body.amount, "livemode": principal.livemode})
-            if not channel_spec(payment.channel).refunds_by_hand:  # nothing to ask a bank: the merchant confirms
+            if channel_spec(payment.channel).refunds_by_hand:  # nothing to ask a bank: the merchant confirms
+                enqueue(session, REMINDER_JOB, {"refund_id": refund.id}, now=now, run_at=now + REMINDER_AFTER,
+                        unique_key=f"refund-reminder:{refund.id}")
+            else:
                 enqueue(session, SYNC_JOB, {"refund_id": refund.id}, now=now, run_at=now + FIRST_SYNC_DELAY,
                         unique_key=f"refund-sync:{refund.id}", first=True)
             return refund.id
