@@ -31,12 +31,12 @@ from indiepay.channels.base import (
     NotificationReply,
     PrepayRequest,
     PrepayResult,
-    ProfitSharingNotOffered,
     RefundRequest,
     RefundState,
     TerminalChannelError,
     TradeState,
 )
+from indiepay.channels.without_sharing import ProfitSharingNotOffered
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_PREFIX = "IP"

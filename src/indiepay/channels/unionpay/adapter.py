@@ -36,7 +36,6 @@ from indiepay.channels.base import (
     NotificationReply,
     PrepayRequest,
     PrepayResult,
-    ProfitSharingNotOffered,
     RefundRequest,
     RefundState,
     TerminalChannelError,
@@ -57,6 +56,7 @@ from indiepay.channels.unionpay.client import (
     txn_time,
 )
 from indiepay.channels.unionpay.notify import parse_notify
+from indiepay.channels.without_sharing import ProfitSharingNotOffered
 
 ORDER_DESC_MAX = 32
 # what the gateway's page calls the device: 07 a PC or tablet browser, 08 a phone
