@@ -93,6 +93,34 @@ def test_unionpay_gateway_page_round_trip_in_the_browser(platform: PlatformUnder
     merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
 
 
+def test_bank_transfer_checkout_shows_the_account_and_reference(platform: PlatformUnderTest) -> None:
+    """The buyer sees where to send the money and what to write in the memo; once the merchant's statement
+    shows the transfer, the open page turns to success."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    merchant = platform.merchant(short_name="茶具铺 Teaware")
+    account = merchant.sandbox_account("bank_transfer")
+    payment = merchant.create_payment("bank_transfer", amount=52000).json()
+    action = payment["action"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.goto(payment["checkout_url"])
+        assert page.locator("#amount").inner_text() == "¥520.00"
+        assert page.locator("#bt-account-number").inner_text() == action["account_number"]
+        assert page.locator("#bt-account-name").inner_text() == action["account_name"]
+        assert page.locator("#bt-reference").inner_text() == action["reference"]
+        bank = f"{platform.sandbox}/bank"
+        httpx.post(f"{bank}/_buyer/transfer", json={"account_number": action["account_number"], "amount": 52000,
+                                                    "memo": action["reference"]}, timeout=10).raise_for_status()
+        statement = httpx.get(f"{bank}/statement", params={"account_number": action["account_number"]}, timeout=10)
+        merchant.api.post("/v1/bank_transfers/statements", params={"account_id": account["id"]},
+                          content=statement.content, headers={"Content-Type": "text/csv"}).raise_for_status()
+        page.wait_for_selector("#paid", timeout=20_000)
+        browser.close()
+
+
 def test_unknown_payment_page_is_404(platform: PlatformUnderTest) -> None:
     import httpx
 
