@@ -123,6 +123,9 @@ def test_bad_statements_write_nothing_and_accounts_are_the_merchants_own(platfor
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_statement"
     assert bad.json()["error"]["details"] == {"line": 3, "field": "amount"}
     assert platform.sql("SELECT count(*) FROM bank_statement_lines") == [(0,)]
+    huge = merchant.api.post("/v1/bank_transfers/statements", params={"account_id": account["id"]},
+                             content=b"x" * (10 * 1024 * 1024 + 1), headers={"Content-Type": "text/csv"})
+    assert huge.status_code == 400 and huge.json()["error"]["details"] == {"max_bytes": 10 * 1024 * 1024}
     not_bank = _statement(platform, merchant, wechat["id"], HEADER)
     assert not_bank.status_code == 400 and not_bank.json()["error"]["code"] == "not_a_bank_account"
     other = platform.merchant("Other Shop")

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from indiepay.core.errors import InvalidRequest
 from indiepay.httpapi.deps import Caller, Ctx
-from indiepay.transfers import repository, service
+from indiepay.transfers import repository, rules, service
 from indiepay.transfers.schemas import StatementImportOut, StatementLineList, StatementLineOut, TransferConfirm
 
 router = APIRouter(tags=["bank transfers"])
@@ -18,8 +19,25 @@ router = APIRouter(tags=["bank transfers"])
 async def import_statement(request: Request, ctx: Ctx, caller: Caller, account_id: str) -> StatementImportOut:
     """Import a statement of a bank_transfer account (raw body: CSV, see ``indiepay.transfers.rules``);
     each credit is recorded once and matched to the payment its memo's reference code names."""
-    content = await request.body()
+    content = await _capped_body(request, rules.MAX_BYTES)
     return await run_in_threadpool(service.import_statement, ctx, caller, account_id, content)
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The body, read no further than ``limit`` bytes: an oversized upload is refused before it is held."""
+    too_big = InvalidRequest(f"a statement file is at most {limit // (1024 * 1024)} MB", code="invalid_statement",
+                             details={"max_bytes": limit})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @router.post("/v1/payments/{payment_id}/confirm_transfer", response_model=StatementLineOut)
