@@ -9,10 +9,10 @@ serves both the event loop and worker threads; ``:memory:`` when no ``state_path
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from indiepay.sandbox.documents import DocumentDb, build, dump, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS apps (app_id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -166,122 +166,86 @@ class NotifyRecord:
     log: list[str] = field(default_factory=list)
 
 
-T = TypeVar("T")
-
-
-def _build(cls: type[T], data: dict[str, Any]) -> T:
-    """Fields unknown to ``cls`` are dropped and missing ones take their defaults, so rows written by an
-    older or newer sandbox still load."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def _load(cls: type[T], text: str) -> T:
-    return _build(cls, json.loads(text))
 
 
 def _load_settle(text: str) -> Settle:
     """A settle with its details rebuilt as dataclasses (:func:`_load` would leave them as dicts)."""
     data = json.loads(text)
-    details = [_build(RoyaltyDetail, d) for d in data.pop("details", [])]
-    return _build(Settle, {**data, "details": details})
+    details = [build(RoyaltyDetail, d) for d in data.pop("details", [])]
+    return build(Settle, {**data, "details": details})
 
 
-def _dump(obj: Any) -> str:
-    return json.dumps(asdict(obj), ensure_ascii=False, sort_keys=True)
-
-
-class SandboxStore:
+class SandboxStore(DocumentDb):
     """Key lookups over SQLite; every method is atomic under one lock."""
 
     def __init__(self, path: str | None) -> None:
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
-        # a simulator's state: WAL without fsync per commit keeps the gateway from stalling its event loop
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.executescript(_SCHEMA)
-
-    @property
-    def lock(self) -> threading.RLock:
-        """Held by callers that read-modify-write several rows as one step."""
-        return self._lock
-
-    def _one(self, sql: str, args: tuple[Any, ...]) -> str | None:
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
-        return None if row is None else str(row[0])
-
-    def _put(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._db.execute(sql, args)
+        super().__init__(path, _SCHEMA)
 
     # apps
     def add_app(self, app: App) -> None:
-        self._put("INSERT INTO apps (app_id, data) VALUES (?, ?)", (app.app_id, _dump(app)))
+        self._put("INSERT INTO apps (app_id, data) VALUES (?, ?)", (app.app_id, dump(app)))
 
     def replace_app(self, app: App) -> None:
         """Store an app's new keys (a rotation)."""
-        self._put("UPDATE apps SET data = ? WHERE app_id = ?", (_dump(app), app.app_id))
+        self._put("UPDATE apps SET data = ? WHERE app_id = ?", (dump(app), app.app_id))
 
     def app(self, app_id: str) -> App | None:
         text = self._one("SELECT data FROM apps WHERE app_id = ?", (app_id,))
-        return None if text is None else _load(App, text)
+        return None if text is None else load(App, text)
 
     # orders
     def order(self, app_id: str, out_trade_no: str) -> Order | None:
         text = self._one("SELECT data FROM orders WHERE app_id = ? AND out_trade_no = ?", (app_id, out_trade_no))
-        return None if text is None else _load(Order, text)
+        return None if text is None else load(Order, text)
 
     def order_by_qr(self, qr_code: str) -> Order | None:
         text = self._one("SELECT data FROM orders WHERE qr_code = ?", (qr_code,))
-        return None if text is None else _load(Order, text)
+        return None if text is None else load(Order, text)
 
     def order_by_trade_no(self, app_id: str, trade_no: str) -> Order | None:
         text = self._one("SELECT data FROM orders WHERE app_id = ? AND trade_no = ?", (app_id, trade_no))
-        return None if text is None else _load(Order, text)
+        return None if text is None else load(Order, text)
 
     def save_order(self, order: Order) -> None:
         self._put("INSERT OR REPLACE INTO orders (app_id, out_trade_no, qr_code, trade_no, data) "
                   "VALUES (?, ?, ?, ?, ?)",
-                  (order.app_id, order.out_trade_no, order.qr_code, order.trade_no, _dump(order)))
+                  (order.app_id, order.out_trade_no, order.qr_code, order.trade_no, dump(order)))
 
     def orders_of(self, app_id: str) -> list[Order]:
         """Every trade of an app, in creation order (bills scan them; a sandbox app has few)."""
         with self._lock:
             rows = self._db.execute("SELECT data FROM orders WHERE app_id = ? ORDER BY rowid", (app_id,)).fetchall()
-        return [_load(Order, str(row[0])) for row in rows]
+        return [load(Order, str(row[0])) for row in rows]
 
     # refunds
     def all_refunds(self, app_id: str) -> list[Refund]:
         """Every refund of an app, in creation order."""
         with self._lock:
             rows = self._db.execute("SELECT data FROM refunds WHERE app_id = ? ORDER BY rowid", (app_id,)).fetchall()
-        return [_load(Refund, str(row[0])) for row in rows]
+        return [load(Refund, str(row[0])) for row in rows]
 
     def refund(self, app_id: str, out_trade_no: str, out_request_no: str) -> Refund | None:
         text = self._one("SELECT data FROM refunds WHERE app_id = ? AND out_trade_no = ? AND out_request_no = ?",
                          (app_id, out_trade_no, out_request_no))
-        return None if text is None else _load(Refund, text)
+        return None if text is None else load(Refund, text)
 
     def refunds(self, app_id: str, out_trade_no: str) -> list[Refund]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM refunds WHERE app_id = ? AND out_trade_no = ? ORDER BY rowid",
                                     (app_id, out_trade_no)).fetchall()
-        return [_load(Refund, str(row[0])) for row in rows]
+        return [load(Refund, str(row[0])) for row in rows]
 
     def add_refund(self, refund: Refund) -> None:
         self._put("INSERT INTO refunds (app_id, out_trade_no, out_request_no, data) VALUES (?, ?, ?, ?)",
-                  (refund.app_id, refund.out_trade_no, refund.out_request_no, _dump(refund)))
+                  (refund.app_id, refund.out_trade_no, refund.out_request_no, dump(refund)))
 
     # faults
     def faults(self, app_id: str) -> Faults:
         text = self._one("SELECT data FROM faults WHERE app_id = ?", (app_id,))
-        return Faults() if text is None else _load(Faults, text)
+        return Faults() if text is None else load(Faults, text)
 
     def save_faults(self, app_id: str, faults: Faults) -> None:
-        self._put("INSERT OR REPLACE INTO faults (app_id, data) VALUES (?, ?)", (app_id, _dump(faults)))
+        self._put("INSERT OR REPLACE INTO faults (app_id, data) VALUES (?, ?)", (app_id, dump(faults)))
 
     def clear_faults(self, app_id: str) -> None:
         self._put("DELETE FROM faults WHERE app_id = ?", (app_id,))
@@ -301,11 +265,11 @@ class SandboxStore:
     def binding(self, app_id: str, receiver_type: str, account: str) -> RoyaltyBinding | None:
         text = self._one("SELECT data FROM royalty_bindings WHERE app_id = ? AND receiver_type = ? AND account = ?",
                          (app_id, receiver_type, account))
-        return None if text is None else _load(RoyaltyBinding, text)
+        return None if text is None else load(RoyaltyBinding, text)
 
     def save_binding(self, binding: RoyaltyBinding) -> None:
         self._put("INSERT OR REPLACE INTO royalty_bindings (app_id, receiver_type, account, data) VALUES (?, ?, ?, ?)",
-                  (binding.app_id, binding.receiver_type, binding.account, _dump(binding)))
+                  (binding.app_id, binding.receiver_type, binding.account, dump(binding)))
 
     def delete_binding(self, app_id: str, receiver_type: str, account: str) -> None:
         self._put("DELETE FROM royalty_bindings WHERE app_id = ? AND receiver_type = ? AND account = ?",
@@ -315,7 +279,7 @@ class SandboxStore:
         """Insert or update in place (an upsert keeps the row's place in :meth:`settles_of`)."""
         self._put("INSERT INTO settles (settle_no, app_id, trade_no, out_request_no, data) VALUES (?, ?, ?, ?, ?) "
                   "ON CONFLICT (settle_no) DO UPDATE SET data = excluded.data",
-                  (settle.settle_no, settle.app_id, settle.trade_no, settle.out_request_no, _dump(settle)))
+                  (settle.settle_no, settle.app_id, settle.trade_no, settle.out_request_no, dump(settle)))
 
     def settle(self, app_id: str, settle_no: str) -> Settle | None:
         text = self._one("SELECT data FROM settles WHERE app_id = ? AND settle_no = ?", (app_id, settle_no))
@@ -337,19 +301,19 @@ class SandboxStore:
     def save_notify(self, record: NotifyRecord) -> None:
         self._put("INSERT OR REPLACE INTO notifies (notify_id, app_id, out_trade_no, done, data) "
                   "VALUES (?, ?, ?, ?, ?)",
-                  (record.notify_id, record.app_id, record.out_trade_no, int(record.delivered), _dump(record)))
+                  (record.notify_id, record.app_id, record.out_trade_no, int(record.delivered), dump(record)))
 
     def notify(self, notify_id: str) -> NotifyRecord | None:
         text = self._one("SELECT data FROM notifies WHERE notify_id = ?", (notify_id,))
-        return None if text is None else _load(NotifyRecord, text)
+        return None if text is None else load(NotifyRecord, text)
 
     def notifies_for(self, app_id: str, out_trade_no: str) -> list[NotifyRecord]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM notifies WHERE app_id = ? AND out_trade_no = ? "
                                     "ORDER BY rowid", (app_id, out_trade_no)).fetchall()
-        return [_load(NotifyRecord, str(row[0])) for row in rows]
+        return [load(NotifyRecord, str(row[0])) for row in rows]
 
     def pending_notifies(self) -> list[NotifyRecord]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM notifies WHERE done = 0 ORDER BY rowid").fetchall()
-        return [_load(NotifyRecord, str(row[0])) for row in rows]
+        return [load(NotifyRecord, str(row[0])) for row in rows]

@@ -9,11 +9,9 @@ stays tiny. One connection guarded by a lock serves the event loop and worker th
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+
+from indiepay.sandbox.documents import DocumentDb, dump, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gateway (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
@@ -135,101 +133,66 @@ class NotifyRecord:
     log: list[str] = field(default_factory=list)
 
 
-T = TypeVar("T")
 
 
-def _load(cls: type[T], text: str) -> T:
-    """Fields unknown to ``cls`` are dropped and missing ones take their defaults, so rows written by an
-    older or newer sandbox still load."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in json.loads(text).items() if k in names})
-
-
-def _dump(obj: Any) -> str:
-    return json.dumps(asdict(obj), ensure_ascii=False, sort_keys=True)
-
-
-class SandboxStore:
+class SandboxStore(DocumentDb):
     """Key lookups over SQLite; every method is atomic under one lock (``lock`` for multi-row steps)."""
 
     def __init__(self, path: str | None) -> None:
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
-        # a simulator's state: WAL without fsync per commit keeps the gateway from stalling its event loop
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.executescript(_SCHEMA)
-
-    @property
-    def lock(self) -> threading.RLock:
-        return self._lock
-
-    def _one(self, sql: str, args: tuple[Any, ...]) -> str | None:
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
-        return None if row is None else str(row[0])
-
-    def _all(self, sql: str, args: tuple[Any, ...]) -> list[str]:
-        with self._lock:
-            return [str(row[0]) for row in self._db.execute(sql, args).fetchall()]
-
-    def _put(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._db.execute(sql, args)
+        super().__init__(path, _SCHEMA)
 
     # the gateway's certificates
     def pki(self) -> GatewayPki | None:
         text = self._one("SELECT data FROM gateway WHERE id = 1", ())
-        return None if text is None else _load(GatewayPki, text)
+        return None if text is None else load(GatewayPki, text)
 
     def save_pki(self, pki: GatewayPki) -> None:
-        self._put("INSERT OR REPLACE INTO gateway (id, data) VALUES (1, ?)", (_dump(pki),))
+        self._put("INSERT OR REPLACE INTO gateway (id, data) VALUES (1, ?)", (dump(pki),))
 
     # merchants
     def merchant(self, mer_id: str) -> Merchant | None:
         text = self._one("SELECT data FROM merchants WHERE mer_id = ?", (mer_id,))
-        return None if text is None else _load(Merchant, text)
+        return None if text is None else load(Merchant, text)
 
     def add_merchant(self, merchant: Merchant) -> None:
-        self._put("INSERT INTO merchants (mer_id, data) VALUES (?, ?)", (merchant.mer_id, _dump(merchant)))
+        self._put("INSERT INTO merchants (mer_id, data) VALUES (?, ?)", (merchant.mer_id, dump(merchant)))
 
     # transactions
     def txn(self, mer_id: str, order_id: str) -> Txn | None:
         text = self._one("SELECT data FROM txns WHERE mer_id = ? AND order_id = ?", (mer_id, order_id))
-        return None if text is None else _load(Txn, text)
+        return None if text is None else load(Txn, text)
 
     def txn_by_query_id(self, query_id: str) -> Txn | None:
         text = self._one("SELECT data FROM txns WHERE query_id = ?", (query_id,))
-        return None if text is None else _load(Txn, text)
+        return None if text is None else load(Txn, text)
 
     def txn_by_qr_token(self, token: str) -> Txn | None:
         text = self._one("SELECT data FROM txns WHERE qr_token = ?", (token,))
-        return None if text is None else _load(Txn, text)
+        return None if text is None else load(Txn, text)
 
     def save_txn(self, txn: Txn) -> None:
         self._put("INSERT INTO txns (mer_id, order_id, kind, status, query_id, qr_token, orig_qry_id, data) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mer_id, order_id) DO UPDATE SET "
                   "status = excluded.status, query_id = excluded.query_id, data = excluded.data",
                   (txn.mer_id, txn.order_id, txn.kind, txn.status, txn.query_id, txn.qr_token, txn.orig_qry_id,
-                   _dump(txn)))
+                   dump(txn)))
 
     def refunds_of(self, mer_id: str, query_id: str) -> list[Txn]:
         """The refunds of the paid order ``query_id``, in the order they were accepted."""
-        return [_load(Txn, text) for text in self._all(
+        return [load(Txn, text) for text in self._all(
             "SELECT data FROM txns WHERE mer_id = ? AND orig_qry_id = ? ORDER BY rowid", (mer_id, query_id))]
 
     def processing_refunds(self) -> list[Txn]:
-        return [_load(Txn, text) for text in self._all(
+        return [load(Txn, text) for text in self._all(
             "SELECT data FROM txns WHERE kind = ? AND status = ? ORDER BY rowid", (REFUND, PROCESSING))]
 
     # faults
     def faults(self, mer_id: str) -> Faults:
         text = self._one("SELECT data FROM faults WHERE mer_id = ?", (mer_id,))
-        return Faults() if text is None else _load(Faults, text)
+        return Faults() if text is None else load(Faults, text)
 
     def save_faults(self, mer_id: str, faults: Faults) -> None:
-        self._put("INSERT OR REPLACE INTO faults (mer_id, data) VALUES (?, ?)", (mer_id, _dump(faults)))
+        self._put("INSERT OR REPLACE INTO faults (mer_id, data) VALUES (?, ?)", (mer_id, dump(faults)))
 
     def clear_faults(self, mer_id: str) -> None:
         self._put("DELETE FROM faults WHERE mer_id = ?", (mer_id,))
@@ -250,20 +213,16 @@ class SandboxStore:
         """Insert or update in place (an upsert keeps the row's place in :meth:`notifies_for`)."""
         self._put("INSERT INTO notifies (notify_id, mer_id, group_id, done, data) VALUES (?, ?, ?, ?, ?) "
                   "ON CONFLICT (notify_id) DO UPDATE SET done = excluded.done, data = excluded.data",
-                  (record.notify_id, record.mer_id, record.group_id, int(record.delivered), _dump(record)))
+                  (record.notify_id, record.mer_id, record.group_id, int(record.delivered), dump(record)))
 
     def notify(self, notify_id: str) -> NotifyRecord | None:
         text = self._one("SELECT data FROM notifies WHERE notify_id = ?", (notify_id,))
-        return None if text is None else _load(NotifyRecord, text)
+        return None if text is None else load(NotifyRecord, text)
 
     def notifies_for(self, mer_id: str, group_id: str) -> list[NotifyRecord]:
-        return [_load(NotifyRecord, text) for text in self._all(
+        return [load(NotifyRecord, text) for text in self._all(
             "SELECT data FROM notifies WHERE mer_id = ? AND group_id = ? ORDER BY rowid", (mer_id, group_id))]
 
     def pending_notifies(self) -> list[NotifyRecord]:
-        return [_load(NotifyRecord, text) for text in self._all(
+        return [load(NotifyRecord, text) for text in self._all(
             "SELECT data FROM notifies WHERE done = 0 ORDER BY rowid", ())]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
