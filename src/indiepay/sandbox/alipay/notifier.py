@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +28,11 @@ from indiepay.core.money import fen_to_yuan
 from indiepay.sandbox.alipay.store import App, NotifyRecord, Order, Refund, SandboxStore
 from indiepay.sandbox.alipay.trades import cn_time, now_utc
 from indiepay.sandbox.background import start_task
+from indiepay.sandbox.delivery import attempt_with_faults, deliver
 from indiepay.sandbox.http import CallbackHttp
 
 # Seconds to wait before each attempt: the first goes at once, then Alipay's documented gaps.
+ACCEPTED = "success"  # Alipay stops retrying on exactly this body
 RETRY_GAPS = (0, 4 * 60, 10 * 60, 10 * 60, 60 * 60, 2 * 3600, 6 * 3600, 15 * 3600)
 ATTEMPT_TIMEOUT = 10.0
 _HTTP = CallbackHttp(ATTEMPT_TIMEOUT)
@@ -109,29 +112,16 @@ class Notifier:
         start_task(self._tasks, self._deliver(notify_id, delay), what=f"alipay notify {notify_id}", name=notify_id)
 
     async def _deliver(self, notify_id: str, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
         http = _HTTP.client()
-        while True:
-            record = self._store.notify(notify_id)
-            if record is None or record.delivered or record.attempts >= len(RETRY_GAPS):
-                return
-            gap = RETRY_GAPS[record.attempts] / self._time_factor
-            if record.attempts > 0 and gap > 0:
-                await asyncio.sleep(gap)
-            outcome = await self._attempt(http, record)
-            record = self._store.notify(notify_id) or record
-            record.attempts += 1
-            record.log.append(f"{_now_cn()} attempt {record.attempts}: {outcome}")
-            record.delivered = outcome == "success"
-            self._store.save_notify(record)
 
-    async def _attempt(self, http: httpx.AsyncClient, record: NotifyRecord) -> str:
-        if self._store.take_fault(record.app_id, "drop_callbacks"):
-            return "dropped"
-        copies = 2 if self._store.faults(record.app_id).duplicate_callbacks else 1
-        results = await asyncio.gather(*(self._post(http, record) for _ in range(copies)))
-        return "success" if "success" in results else results[0]
+        def attempt(record: NotifyRecord) -> Awaitable[str]:
+            return attempt_with_faults(dropped=self._store.take_fault(record.app_id, "drop_callbacks"),
+                                       duplicated=self._store.faults(record.app_id).duplicate_callbacks,
+                                       post=lambda: self._post(http, record), accepted=ACCEPTED)
+
+        await deliver(load=lambda: self._store.notify(notify_id), save=self._store.save_notify, gaps=RETRY_GAPS,
+                      time_factor=self._time_factor, attempt=attempt, accepted=ACCEPTED, delay=delay,
+                      stamp=lambda n, outcome: f"{_now_cn()} attempt {n}: {outcome}")
 
     @staticmethod
     async def _post(http: httpx.AsyncClient, record: NotifyRecord) -> str:
@@ -141,7 +131,7 @@ class Notifier:
         except httpx.HTTPError as exc:
             return f"error {type(exc).__name__}"
         if reply.status_code == 200 and reply.content == b"success":
-            return "success"
+            return ACCEPTED
         return f"HTTP {reply.status_code} {reply.content[:40]!r}"
 
     def describe(self, records: list[NotifyRecord]) -> list[dict[str, Any]]:

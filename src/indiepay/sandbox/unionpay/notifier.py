@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ import httpx
 from indiepay.channels.unionpay import signing
 from indiepay.core.clock import Clock
 from indiepay.sandbox.background import start_task
+from indiepay.sandbox.delivery import attempt_with_faults, deliver
 from indiepay.sandbox.http import CallbackHttp
 from indiepay.sandbox.unionpay import protocol
 from indiepay.sandbox.unionpay.certs import KeyRing
@@ -32,6 +34,7 @@ from indiepay.sandbox.unionpay.protocol import CURRENCY, beijing, sign_fields
 from indiepay.sandbox.unionpay.store import NotifyRecord, SandboxStore, Txn
 
 _HTTP = CallbackHttp(NOTIFY_TIMEOUT_SECONDS)
+ACCEPTED = "HTTP 200"  # UnionPay stops resending on HTTP 200, whatever the body
 
 
 def notify_fields(txn: Txn) -> dict[str, str]:
@@ -97,29 +100,16 @@ class Notifier:
                    name=notify_id)
 
     async def _deliver(self, notify_id: str, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
         http = _HTTP.client()
-        while True:
-            record = self._store.notify(notify_id)
-            if record is None or record.delivered or record.attempts >= len(NOTIFY_GAPS):
-                return
-            gap = NOTIFY_GAPS[record.attempts] / self._time_factor
-            if record.attempts > 0 and gap > 0:
-                await asyncio.sleep(gap)
-            outcome = await self._attempt(http, record)
-            record = self._store.notify(notify_id) or record
-            record.attempts += 1
-            record.log.append(f"{beijing(datetime.now(UTC), '%Y-%m-%d %H:%M:%S')} send {record.attempts}: {outcome}")
-            record.delivered = outcome == "HTTP 200"
-            self._store.save_notify(record)
 
-    async def _attempt(self, http: httpx.AsyncClient, record: NotifyRecord) -> str:
-        if self._store.take_fault(record.mer_id, "drop_callbacks"):
-            return "dropped"
-        copies = 2 if self._store.faults(record.mer_id).duplicate_callbacks else 1
-        results = await asyncio.gather(*(self._post(http, record) for _ in range(copies)))
-        return "HTTP 200" if "HTTP 200" in results else results[0]
+        def attempt(record: NotifyRecord) -> Awaitable[str]:
+            return attempt_with_faults(dropped=self._store.take_fault(record.mer_id, "drop_callbacks"),
+                                       duplicated=self._store.faults(record.mer_id).duplicate_callbacks,
+                                       post=lambda: self._post(http, record), accepted=ACCEPTED)
+
+        await deliver(load=lambda: self._store.notify(notify_id), save=self._store.save_notify, gaps=NOTIFY_GAPS,
+                      time_factor=self._time_factor, attempt=attempt, accepted=ACCEPTED, delay=delay,
+                      stamp=lambda n, outcome: f"{beijing(datetime.now(UTC), '%Y-%m-%d %H:%M:%S')} send {n}: {outcome}")
 
     @staticmethod
     async def _post(http: httpx.AsyncClient, record: NotifyRecord) -> str:
