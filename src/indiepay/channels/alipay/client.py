@@ -29,6 +29,7 @@ from indiepay.channels.base import (
     TerminalChannelError,
     UnknownOutcomeError,
 )
+from indiepay.channels.transport import exchange
 from indiepay.core.clock import BUSINESS_TZ, Clock
 
 SUCCESS = "10000"
@@ -122,17 +123,9 @@ class AlipayClient:
             UnknownOutcomeError: timeout (for a mutating call), 5xx, unparsable, unsigned or forged answer.
         """
         params = self.signed_params(method, biz_content, notify_url=notify_url)
-        try:
-            reply = self._http.post(self.gateway_url, data=params,
-                                    headers={"Accept": "application/json, text/plain, */*"})
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise RetryableChannelError(f"{method}: cannot reach the Alipay gateway: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            if mutating:
-                raise UnknownOutcomeError(f"{method}: timed out, outcome unknown") from exc
-            raise RetryableChannelError(f"{method}: timed out") from exc
-        except httpx.HTTPError as exc:
-            raise UnknownOutcomeError(f"{method}: transport error: {exc}") from exc
+        reply = exchange(lambda: self._http.post(self.gateway_url, data=params,
+                                                 headers={"Accept": "application/json, text/plain, */*"}),
+                         gateway=f"the Alipay gateway ({method})", mutating=mutating)
         if reply.status_code >= 500:
             raise UnknownOutcomeError(f"{method}: gateway answered HTTP {reply.status_code}",
                                       http_status=reply.status_code)

@@ -28,6 +28,7 @@ from indiepay.channels.base import (
     TerminalChannelError,
     UnknownOutcomeError,
 )
+from indiepay.channels.transport import exchange
 from indiepay.channels.unionpay import signing
 from indiepay.core.clock import BUSINESS_TZ, Clock
 
@@ -96,16 +97,9 @@ class UnionpayClient:
             UnknownOutcomeError: timeout (mutating), 5xx, unparsable, unsigned or forged answer.
         """
         what = f"{fields.get('txnType', '?')}/{fields.get('txnSubType', '?')}"
-        try:
-            reply = self._http.post(self.base_url + path, data=self.signed_fields(fields))
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise RetryableChannelError(f"UnionPay {what}: cannot reach the gateway: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            if mutating:
-                raise UnknownOutcomeError(f"UnionPay {what}: timed out, outcome unknown") from exc
-            raise RetryableChannelError(f"UnionPay {what}: timed out") from exc
-        except httpx.HTTPError as exc:
-            raise UnknownOutcomeError(f"UnionPay {what}: transport error: {exc}") from exc
+        signed = self.signed_fields(fields)
+        reply = exchange(lambda: self._http.post(self.base_url + path, data=signed),
+                         gateway=f"the UnionPay gateway ({what})", mutating=mutating)
         if reply.status_code != 200:
             raise UnknownOutcomeError(f"UnionPay {what}: gateway answered HTTP {reply.status_code}",
                                       http_status=reply.status_code)

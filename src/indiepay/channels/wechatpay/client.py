@@ -37,6 +37,7 @@ from indiepay.channels.base import (
     TerminalChannelError,
     UnknownOutcomeError,
 )
+from indiepay.channels.transport import exchange
 from indiepay.channels.wechatpay import signing
 from indiepay.channels.wechatpay.keys import PlatformKeys
 from indiepay.core.clock import Clock
@@ -205,16 +206,7 @@ class WechatPayClient:
         message = signing.request_message(method, sign_path.decode("ascii"), timestamp, nonce, content)
         request.headers["Authorization"] = signing.authorization_header(
             self.mchid, self.merchant_serial_no, nonce, timestamp, signing.sign(self.private_key, message))
-        try:
-            return self._http.send(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableChannelError(f"cannot reach WeChat Pay: {exc!r}") from exc
-        except httpx.TimeoutException as exc:
-            error = UnknownOutcomeError if mutating else RetryableChannelError
-            raise error(f"WeChat Pay timed out: {exc!r}") from exc
-        except httpx.TransportError as exc:
-            error = UnknownOutcomeError if mutating else RetryableChannelError
-            raise error(f"connection to WeChat Pay broke: {exc!r}") from exc
+        return exchange(lambda: self._http.send(request), gateway="WeChat Pay", mutating=mutating)
 
     def _verify(self, response: httpx.Response) -> None:
         headers = response.headers
