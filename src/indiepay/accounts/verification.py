@@ -61,8 +61,10 @@ def start(ctx: ServiceContext, principal: Principal, account_id: str) -> Payment
 
 
 def refund_no(payment_id: str) -> str:
-    """The fixed refund number of a verification payment, so a retried job never refunds twice."""
-    return "verify" + payment_id.replace("_", "")  # letters and digits: every channel takes it
+    """The fixed refund number of a verification payment, so a retried job never refunds twice (and the
+    refund is of the whole payment: a number from an earlier release cannot make a second one succeed).
+    Letters and digits, at most 32 of them: every channel takes it, UnionPay's daily file prints it whole."""
+    return "vf" + payment_id.replace("_", "")
 
 
 def run_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 import httpx
@@ -41,7 +42,7 @@ class ChannelSpec:
     validate: Callable[[Mapping[str, str]], dict[str, str]]
     offers_profit_sharing: bool = True  # orders can be opened for 分账 (see indiepay.channels.sharing)
     # what the channel accepts as an order or refund number, where it is stricter than the API's own rule
-    # (UnionPay: 8–40 letters and digits); the API refuses a merchant's number that does not fit up front
+    # (UnionPay: 8–32 letters and digits); the API refuses a merchant's number that does not fit up front
     order_no_rule: re.Pattern[str] | None = None
     order_no_hint: str = ""
     # the channel cannot be asked to return money (a bank account): the platform records the refund, the
@@ -52,6 +53,11 @@ class ChannelSpec:
     # how long a payment waits when the merchant does not say (None: the platform's default, 2 h); a bank
     # transfer is made from the buyer's own bank, often the next working day
     default_expires_in_seconds: int | None = None
+    # the channel publishes a daily bill of its trades that the worker fetches and reconciles
+    publishes_daily_bill: bool = True
+    # how long before Beijing midnight the channel's day (the one its daily bill covers) starts: UnionPay
+    # clears from 23:00 the evening before to 23:00, WeChat Pay and Alipay from midnight to midnight
+    clearing_day_starts_before: timedelta = timedelta(0)
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -88,8 +94,11 @@ CHANNELS: dict[str, ChannelSpec] = {
         build=unionpay.build_adapter,
         validate=unionpay.validate_credentials,
         offers_profit_sharing=False,
-        order_no_rule=re.compile(r"[0-9A-Za-z]{8,40}"),
-        order_no_hint="8 to 40 letters and digits",
+        # acp takes 8–40, but the daily file prints 32 characters of it (商户订单号 ans32): a longer number
+        # could never be reconciled
+        order_no_rule=re.compile(r"[0-9A-Za-z]{8,32}"),
+        order_no_hint="8 to 32 letters and digits",
+        clearing_day_starts_before=timedelta(hours=1),
     ),
     "bank_transfer": ChannelSpec(
         name="bank_transfer",
@@ -105,6 +114,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         refunds_by_hand=True,
         sandbox_credentials=banktransfer.sandbox_credentials,
         default_expires_in_seconds=3 * 24 * 3600,
+        publishes_daily_bill=False,  # the account's statement is imported (indiepay.transfers)
     ),
 }
 

@@ -6,8 +6,9 @@ A WeChat Pay trade bill (CSV, optionally gzip-compressed as downloaded) never ex
 as one ``bytes``: DuckDB reads the file itself (:mod:`.columnar_bill`; in place when it is a plain file on
 disk, else from a plain copy the first pass writes) into Parquet, and the few bills it does not read
 exactly as the Python reader would are streamed through that reader into the normalised CSV instead.
-Only the compressed copy (≈ 8 % of the file) is kept in memory for the database. An Alipay bill is a
-small zip and is read whole by the Python reader.
+Only the compressed copy (≈ 8 % of the file) is kept in memory for the database. An Alipay bill and a
+UnionPay file are zips, read whole and their rows streamed by the Python readers; a UnionPay file's day
+is the clearing day its entry names, not the day of its first row (which may be 23:00 the evening before).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import gzip
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,14 +30,15 @@ from indiepay.core.errors import InvalidRequest
 from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
 from indiepay.reconciliation.errors import BillEmpty
 from indiepay.reconciliation.fundflow import FlowTally
-from indiepay.reconciliation.parsers.alipay import AlipayBillRow, parse_alipay_bill_zip
-from indiepay.reconciliation.parsers.normalised import write_normalised_csv
+from indiepay.reconciliation.parsers.alipay import parse_alipay_bill_zip
+from indiepay.reconciliation.parsers.normalised import ChannelRow, write_normalised_csv
+from indiepay.reconciliation.parsers.unionpay import is_unionpay_bill_zip, open_unionpay_bill_zip
 from indiepay.reconciliation.parsers.wechat_fundflow import WechatFundFlowBillReader
-from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader, WechatTradeRow
+from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-WECHATPAY, ALIPAY = "wechatpay", "alipay"
+WECHATPAY, ALIPAY, UNIONPAY = "wechatpay", "alipay", "unionpay"
 TRADE, FUNDFLOW = "trade", "fundflow"
 BLOCK = 1 << 20
 SNIFF_BYTES = 4096
@@ -112,15 +114,15 @@ def _uncompressed(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
-def sniff(head: bytes) -> str:
-    """``alipay`` for a zip archive, ``wechatpay`` otherwise (the parser rejects anything else)."""
-    return ALIPAY if head.startswith(ZIP_MAGIC) else WECHATPAY
+def sniff(head: bytes, archive: Callable[[], bytes]) -> str:
+    """``unionpay`` for a zip archive with a UnionPay ZM entry, ``alipay`` for any other zip, ``wechatpay``
+    otherwise (each parser rejects what it is not). ``archive`` reads the whole file, only for a zip."""
+    if not head.startswith(ZIP_MAGIC):
+        return WECHATPAY
+    return UNIONPAY if is_unionpay_bill_zip(archive()) else ALIPAY
 
 
-BillRow = WechatTradeRow | AlipayBillRow
-
-
-def _first_day(rows: Iterable[BillRow], seen: list[date]) -> Iterator[BillRow]:
+def _first_day(rows: Iterable[ChannelRow], seen: list[date]) -> Iterator[ChannelRow]:
     for row in rows:
         if not seen:
             seen.append(business_day(row.event_time))
@@ -128,7 +130,7 @@ def _first_day(rows: Iterable[BillRow], seen: list[date]) -> Iterator[BillRow]:
 
 
 def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnection | None = None) -> ReadBill:
-    """Parse a bill from a seekable binary stream (a WeChat CSV, gzip or not, or an Alipay zip) into the
+    """Parse a bill from a seekable binary stream (a WeChat CSV, gzip or not, an Alipay or UnionPay zip) into the
     normalised bill next to ``normalised`` (that CSV, or a Parquet file of the same columns when DuckDB
     read the bill: :mod:`.columnar_bill`, which falls back here to the Python reader for any
     bill it cannot read exactly as that reader would). Given ``into`` (a connection to the matcher's
@@ -142,8 +144,9 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     head = raw.read(4)
     if not head:
         raise BillEmpty("the bill file is empty")
-    channel = sniff(head)
     raw.seek(0)  # a gzip view rewinds by restarting its decompression
+    channel = sniff(head, raw.read)
+    raw.seek(0)
     source = _file_of(stream, raw)
     check = PlainText() if channel == WECHATPAY else None
     plain = normalised.with_suffix(".raw")
@@ -163,7 +166,15 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     raw.seek(0)
     seen: list[date] = []
     reader = WechatTradeBillReader(raw) if channel == WECHATPAY else None
-    rows: Iterable[BillRow] = parse_alipay_bill_zip(raw.read()) if reader is None else reader
+    rows: Iterable[ChannelRow]
+    if reader is not None:
+        rows = reader
+    elif channel == UNIONPAY:
+        archive = open_unionpay_bill_zip(raw.read())
+        seen.append(archive.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
+        rows = archive.rows()
+    else:
+        rows = parse_alipay_bill_zip(raw.read())
     with normalised.open("w", encoding="utf-8", newline="") as out:
         count = write_normalised_csv(_first_day(rows, seen), out)
     return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=count,

@@ -53,14 +53,18 @@ KEY_CHUNK = 500
 
 @dataclass(frozen=True)
 class Window:
-    """The UTC bounds a day's local rows are placed by: the day, its neighbours and the midnight margins."""
+    """The UTC bounds a day's local rows are placed by: the day, its neighbours and the midnight margins.
+
+    ``starts_before``: the channel's day starts this long before Beijing midnight (UnionPay clears from 23:00
+    the evening before), so that a payment lands on the day whose bill shows it."""
 
     day: date
     margin: timedelta
+    starts_before: timedelta = timedelta(0)
 
     def bound(self, offset: int) -> datetime:
-        """Start of the business day ``day + offset`` in UTC."""
-        return r.day_bounds(self.day + timedelta(days=offset))[0]
+        """Start of the channel's day ``day + offset`` in UTC."""
+        return r.day_bounds(self.day + timedelta(days=offset))[0] - self.starts_before
 
 
 def _at(value: datetime) -> ColumnElement[datetime]:

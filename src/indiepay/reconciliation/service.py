@@ -37,6 +37,7 @@ from indiepay.accounts.models import ChannelAccount
 from indiepay.accounts.service import adapter_for
 from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import BillFile, BillKind
+from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound
@@ -99,7 +100,7 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
     """
     account = _account(ctx, account_id)
     with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, Matcher(Path(tmp)) as matcher, \
-            _LocalExport(ctx, account_id, matcher, Path(tmp)) as local:
+            _LocalExport(ctx, account, matcher, Path(tmp)) as local:
         workdir = Path(tmp)
         if day is not None:
             local.start(day)  # the database's part runs while DuckDB reads the bill
@@ -147,7 +148,7 @@ def run_day(ctx: ServiceContext, account_id: str, day: date, *, progress: Progre
     if stored is None:
         raise NotFound(f"no stored bill for {account_id} on {day}", code="bill_not_found")
     with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, Matcher(Path(tmp)) as matcher, \
-            _LocalExport(ctx, account_id, matcher, Path(tmp)) as local:
+            _LocalExport(ctx, account, matcher, Path(tmp)) as local:
         local.start(day)
         progress("parse")
         with matcher.cursor() as into:
@@ -162,6 +163,12 @@ def reconcile_fetched(ctx: ServiceContext, account_id: str, bill: BillFile, *, p
     # the channel's own gzip when it sent one (checked against its hash on download): stored as it came
     return import_bill(ctx, account_id, io.BytesIO(bill.content_gz or bill.content), day=bill.bill_date, source=source,
                        progress=progress, apply_fees=apply_fees)
+
+
+def window_of(channel: str, day: date, rules: r.RuleSet) -> repository.Window:
+    """The bounds a day's local rows are placed by, on the channel's own clearing day."""
+    return repository.Window(day, timedelta(seconds=rules.boundary_seconds),
+                             starts_before=channel_spec(channel).clearing_day_starts_before)
 
 
 class _LocalExport:
@@ -179,9 +186,10 @@ class _LocalExport:
     matcher.
     """
 
-    def __init__(self, ctx: ServiceContext, account_id: str, matcher: Matcher, workdir: Path,
+    def __init__(self, ctx: ServiceContext, account: ChannelAccount, matcher: Matcher, workdir: Path,
                  rules: r.RuleSet = r.CURRENT) -> None:
-        self._ctx, self._account_id, self._matcher, self._rules = ctx, account_id, matcher, rules
+        self._ctx, self._account_id, self._matcher, self._rules = ctx, account.id, matcher, rules
+        self._channel = account.channel
         self._path = workdir / "local.csv"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-local")
         self._day: date | None = None
@@ -198,7 +206,7 @@ class _LocalExport:
             self._day, self._done = day, self._pool.submit(self._load, day)
 
     def _load(self, day: date) -> None:
-        window = repository.Window(day, timedelta(seconds=self._rules.boundary_seconds))
+        window = window_of(self._channel, day, self._rules)
         with self._matcher.cursor() as into:
             with self._ctx.db.read() as session, self._path.open("w", encoding="utf-8", newline="") as out:
                 repository.export_local(session, self._account_id, window, out)
@@ -224,7 +232,7 @@ class _Stored:
 def _reconcile(ctx: ServiceContext, account: ChannelAccount, day: date, read: bills.ReadBill, matcher: Matcher,
                local: _LocalExport, progress: Progress) -> _Stored:
     rules = matcher.rules
-    window = repository.Window(day, timedelta(seconds=rules.boundary_seconds))
+    window = window_of(account.channel, day, rules)
     workdir = read.normalised.parent
     matcher.load_bill(read.normalised, read.select)
     progress("local")

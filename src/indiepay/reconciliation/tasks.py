@@ -1,9 +1,11 @@
 """The daily reconciliation schedule and its job, kept in the job table (no second scheduler).
 
 Each business day ``D`` has one daily ``reconciliation.run_day`` job due at ``D+1 10:00`` Beijing time,
-after the channels publish their bills (WeChat Pay from about 09:00, Alipay earlier). It first queues
-``D+1``'s daily job — so the chain renews itself and a failing day never stops the next — and then one
-``reconciliation.run_day`` job per active WeChat Pay / Alipay account (``account_id`` in its arguments).
+after the channels publish their bills (WeChat Pay from about 09:00, Alipay and UnionPay earlier). It first
+queues ``D+1``'s daily job — so the chain renews itself and a failing day never stops the next — and then one
+``reconciliation.run_day`` job per active account of a channel that publishes a daily bill (WeChat Pay,
+Alipay, UnionPay — whose file covers its clearing day ``D``, 23:00 the evening before to 23:00; a bank
+account's statement is imported instead), with ``account_id`` in its arguments.
 An account's job reconciles its stored bill, or fetches it: a bill the channel has not published yet
 retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
 alerted (``bill_hash_mismatch``) and retried later too, since a second download is usually good. Before
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 from indiepay.accounts.models import ChannelAccount
 from indiepay.alerts.service import raise_alert
 from indiepay.channels.base import BillHashMismatch, BillNotReady
+from indiepay.channels.registry import channel_spec
 from indiepay.context import ServiceContext
 from indiepay.core.clock import BUSINESS_TZ, Clock, business_day
 from indiepay.db.engine import Database
@@ -42,7 +45,6 @@ RUN_DAY_JOB = "reconciliation.run_day"
 FEES_JOB = fees.FEES_JOB
 RUN_HOUR = 10  # Beijing time, the day after
 RETRY_NOT_READY = timedelta(minutes=30)
-BILL_CHANNELS = ("wechatpay", "alipay")
 TRADE = "trade"
 _DAY_KEY = "reconciliation.day:"
 _ACCOUNT_KEY = "reconciliation.account:"
@@ -87,7 +89,7 @@ def run_day_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:
         with ctx.db.transaction() as session:
             schedule_day(session, ctx.clock, day + timedelta(days=1))
             for account in repository.active_accounts(session):
-                if account.channel in BILL_CHANNELS:
+                if channel_spec(account.channel).publishes_daily_bill:
                     enqueue(session, RUN_DAY_JOB, {"date": day.isoformat(), "account_id": account.id}, now=now,
                             unique_key=f"{_ACCOUNT_KEY}{day.isoformat()}:{account.id}")
         return None

@@ -16,7 +16,8 @@ What UnionPay does differently, absorbed here so the platform does not have to k
   *accepted* by the synchronous answer, and is settled by its notify or a query;
 * the gateway payment (``unionpay_page``) is entered by the buyer's browser POSTing signed fields to the
   gateway's page: no server call is made to prepare it;
-* profit sharing and daily bills are not offered through this adapter (see the methods at the end).
+* the daily file is fetched per *clearing* day, which ends at 23:00 Beijing time (:mod:`.bills`);
+* profit sharing is not offered through this adapter.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from datetime import date, datetime
 
 from indiepay.channels.base import (
     BillFile,
-    BillKindUnsupported,
     ChannelAdapter,
     ChannelMethod,
     ChannelPayment,
@@ -42,6 +42,7 @@ from indiepay.channels.base import (
     TradeState,
     UnknownOutcomeError,
 )
+from indiepay.channels.unionpay import bills
 from indiepay.channels.unionpay.client import (
     BACK_PATH,
     DUPLICATE,
@@ -245,8 +246,8 @@ class UnionpayAdapter(ProfitSharingNotOffered):
             return NotificationReply(status_code=200, body=b"ok", content_type=content_type)
         return NotificationReply(status_code=400, body=b"fail", content_type=content_type)
 
-    # --- not offered through this adapter ---------------------------------------------------------
+    # --- daily files ------------------------------------------------------------------------------
 
     def fetch_bill(self, kind: str, bill_date: date) -> BillFile:
-        """UnionPay's reconciliation files (``fileTransfer.do``) are not fetched by this platform yet."""
-        raise BillKindUnsupported(f"UnionPay {kind} bills are not fetched here", channel_code="BILL_UNSUPPORTED")
+        """The reconciliation file of the clearing day ``bill_date`` (:mod:`.bills`)."""
+        return bills.fetch_bill(self._client, kind, bill_date)

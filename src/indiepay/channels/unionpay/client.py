@@ -35,6 +35,11 @@ from indiepay.core.clock import BUSINESS_TZ, Clock
 FRONT_PATH = "/gateway/api/frontTransReq.do"
 BACK_PATH = "/gateway/api/backTransReq.do"
 QUERY_PATH = "/gateway/api/queryTrans.do"
+FILE_PATH = "/"  # below the file host (filedownload.95516.com), not the gateway
+# UnionPay serves reconciliation files from a host of their own; any other base URL (the sandbox, a proxy)
+# serves them below itself at /filedownload
+FILE_HOSTS = {"https://gateway.95516.com": "https://filedownload.95516.com",
+              "https://gateway.test.95516.com": "https://filedownload.test.95516.com"}
 
 TXN_TIME_FORMAT = "%Y%m%d%H%M%S"
 
@@ -58,6 +63,12 @@ class TrustAnchors:
     root: x509.Certificate
 
 
+def file_base_url(base_url: str) -> str:
+    """Where the reconciliation files of a gateway are (see :data:`FILE_HOSTS`)."""
+    base = base_url.rstrip("/")
+    return FILE_HOSTS.get(base, base + "/filedownload")
+
+
 def txn_time(moment: datetime) -> str:
     """``txnTime``: Beijing wall time to the second (naive values are taken as UTC)."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -71,11 +82,12 @@ class UnionpayClient:
                  anchors: TrustAnchors, base_url: str, http: httpx.Client, clock: Clock) -> None:
         self.mer_id = mer_id
         self.base_url = base_url.rstrip("/")
+        self.file_url = file_base_url(base_url)
         self.anchors = anchors
         self._sign_key = sign_key
         self._cert_id = signing.cert_id(sign_cert)
         self._http = http
-        self._clock = clock
+        self.clock = clock
         self._trusted: dict[str, rsa.RSAPublicKey] = {}
         self._lock = threading.Lock()
 
@@ -89,8 +101,9 @@ class UnionpayClient:
     def front_url(self) -> str:
         return self.base_url + FRONT_PATH
 
-    def call(self, path: str, fields: Mapping[str, str], *, mutating: bool) -> dict[str, str]:
-        """POST one transaction and return its verified answer, whatever its ``respCode``.
+    def call(self, path: str, fields: Mapping[str, str], *, mutating: bool, base: str | None = None) -> dict[str, str]:
+        """POST one transaction to ``path`` below ``base`` (the gateway unless given) and return its verified
+        answer, whatever its ``respCode``.
 
         Raises:
             RetryableChannelError: the request never reached the gateway.
@@ -98,7 +111,7 @@ class UnionpayClient:
         """
         what = f"{fields.get('txnType', '?')}/{fields.get('txnSubType', '?')}"
         signed = self.signed_fields(fields)
-        reply = exchange(lambda: self._http.post(self.base_url + path, data=signed),
+        reply = exchange(lambda: self._http.post((base or self.base_url) + path, data=signed),
                          gateway=f"the UnionPay gateway ({what})", mutating=mutating)
         if reply.status_code != 200:
             raise UnknownOutcomeError(f"UnionPay {what}: gateway answered HTTP {reply.status_code}",
@@ -131,7 +144,7 @@ class UnionpayClient:
             return known
         try:
             cert = signing.load_certificate(pem)
-            signing.check_chain(cert, self.anchors.middle, self.anchors.root, self._clock.now())
+            signing.check_chain(cert, self.anchors.middle, self.anchors.root, self.clock.now())
         except ValueError as exc:  # CertificateRejected is a ValueError
             return f"signPubKeyCert rejected: {exc}"
         key = cert.public_key()

@@ -4,18 +4,20 @@ Each channel's rows carry different columns, signs and time semantics; the match
 them. Every payment or refund row becomes one line with fixed columns (:data:`COLUMNS`), UTF-8, ``\\n``
 line ends, a header, empty text for "none":
 
-* ``channel`` — ``wechatpay`` | ``alipay``; ``kind`` — ``payment`` | ``refund``;
-* ``out_trade_no``, ``transaction_id`` (微信订单号 / 支付宝交易号), ``out_refund_no``, ``refund_id``
-  (WeChat Pay only; Alipay's bill has no refund id);
+* ``channel`` — ``wechatpay`` | ``alipay`` | ``unionpay``; ``kind`` — ``payment`` | ``refund``;
+* ``out_trade_no``, ``transaction_id`` (微信订单号 / 支付宝交易号 / UnionPay's ``queryId`` of the payment),
+  ``out_refund_no``, ``refund_id`` (WeChat Pay's refund id, UnionPay's ``queryId`` of the refund; Alipay's
+  bill has none);
 * ``amount_fen`` — positive, what the merchant asked for: the order amount (WeChat 订单金额, falling back
   to 应结订单金额; Alipay 订单金额) or the refund amount (WeChat 申请退款金额 / 退款金额; Alipay's negative
   订单金额 made positive);
 * ``fee_fen`` — the channel's fee for the row, **positive when charged, negative when returned**: WeChat
   prints it so; Alipay's 服务费 is negated, on the assumption (unverified against a real Alipay bill)
-  that Alipay prints a charge as a negative amount;
+  that Alipay prints a charge as a negative amount; UnionPay's ``商户手续费`` is a debit (charged) or a
+  credit (returned);
 * ``currency``; ``trade_time_utc`` — when the money moved (refund success time, Alipay 完成时间), as
-  ``YYYY-MM-DDTHH:MM:SSZ``; ``state`` — the row's outcome (WeChat trade or refund status; Alipay rows
-  are completed movements, ``SUCCESS``); ``line_no`` — the row's line in the original bill.
+  ``YYYY-MM-DDTHH:MM:SSZ``; ``state`` — the row's outcome (WeChat trade or refund status; Alipay and
+  UnionPay rows are completed movements, ``SUCCESS``); ``line_no`` — the row's line in the original bill.
 
 Writing streams: one row in, one line out.
 """
@@ -28,7 +30,10 @@ from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow
+from indiepay.reconciliation.parsers.unionpay import UnionpayBillRow
 from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow
+
+ChannelRow = WechatTradeRow | AlipayBillRow | UnionpayBillRow
 
 COLUMNS = ("channel", "kind", "out_trade_no", "transaction_id", "out_refund_no", "refund_id", "amount_fen",
            "fee_fen", "currency", "trade_time_utc", "state", "line_no")
@@ -74,12 +79,26 @@ def normalise_alipay(row: AlipayBillRow) -> NormalisedRow:
     )
 
 
-def normalise(row: WechatTradeRow | AlipayBillRow) -> NormalisedRow:
-    """Either channel's row in the neutral shape."""
-    return normalise_wechat(row) if isinstance(row, WechatTradeRow) else normalise_alipay(row)
+def normalise_unionpay(row: UnionpayBillRow) -> NormalisedRow:
+    """A UnionPay ZM row in the neutral shape."""
+    return NormalisedRow(
+        channel="unionpay", kind=row.kind, out_trade_no=row.out_trade_no, transaction_id=row.orig_query_id
+        if row.kind == "refund" else row.query_id, out_refund_no=row.out_refund_no,
+        refund_id=row.query_id if row.kind == "refund" else "", amount_fen=row.amount_fen, fee_fen=row.fee_fen,
+        currency="CNY", trade_time_utc=row.event_time.astimezone(UTC), state="SUCCESS", line_no=row.line_no,
+    )
 
 
-def write_normalised_csv(rows: Iterable[WechatTradeRow | AlipayBillRow], out: TextIO) -> int:
+def normalise(row: ChannelRow) -> NormalisedRow:
+    """Any channel's row in the neutral shape."""
+    if isinstance(row, WechatTradeRow):
+        return normalise_wechat(row)
+    if isinstance(row, UnionpayBillRow):
+        return normalise_unionpay(row)
+    return normalise_alipay(row)
+
+
+def write_normalised_csv(rows: Iterable[ChannelRow], out: TextIO) -> int:
     """Write the header and one line per row to ``out`` (opened with ``newline=""``), streaming.
 
     Returns:
