@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from indiepay.channels.base import BillHashMismatch
@@ -81,7 +82,7 @@ def test_rows_come_back_as_written_with_fees_settlement_and_numbers() -> None:
     assert read[1].orig_query_id == "7" * 21 and read[1].query_id == "8" * 21
     assert read[0].event_time == datetime(2027, 1, 1, 10, 0, 5, tzinfo=BUSINESS_TZ)
     assert [r.line_no for r in read] == [1, 2, 3]
-    assert all(len(line) == LINE_BYTES for line in bill.content.splitlines())
+    assert all(len(line.rstrip(b"\r\n")) == LINE_BYTES for line in bill.lines())
 
 
 def test_a_december_transaction_in_a_january_file_keeps_its_year() -> None:
@@ -145,12 +146,22 @@ def test_read_bill_tells_a_unionpay_zip_from_an_alipay_one_and_dates_it_by_its_c
     assert is_unionpay_bill_zip(content)
     read = bills.read_bill(io.BytesIO(content), tmp_path / "bill.csv")
     assert (read.channel, read.rows, read.first_day) == ("unionpay", 2, DAY)
-    with read.normalised.open(encoding="utf-8") as lines:
-        normalised = list(read_normalised_csv(lines))
-    assert [(n.channel, n.kind, n.out_trade_no, n.out_refund_no, n.transaction_id, n.refund_id, n.amount_fen,
-             n.fee_fen, n.state) for n in normalised] == [
-        ("unionpay", "payment", "ORDER0001", "", "7" * 21, "", 1_000, 6, "SUCCESS"),
-        ("unionpay", "refund", "ORDER0001", "rf0001refund", "7" * 21, "8" * 21, 500, -3, "SUCCESS")]
+    assert read.normalised.suffix == ".parquet"  # DuckDB read it (tests/reconciliation/test_columnar_unionpay)
+    with duckdb.connect() as db:
+        normalised = db.execute("SELECT channel, kind, out_trade_no, coalesce(out_refund_no, ''), transaction_id, "
+                                "coalesce(refund_id, ''), amount_fen, fee_fen, state, trade_time_utc "
+                                "FROM read_parquet($p) ORDER BY line_no", {"p": str(read.normalised)}).fetchall()
+    assert normalised == [
+        ("unionpay", "payment", "ORDER0001", "", "7" * 21, "", 1_000, 6, "SUCCESS", "2026-12-31T15:30:00Z"),
+        ("unionpay", "refund", "ORDER0001", "rf0001refund", "7" * 21, "8" * 21, 500, -3, "SUCCESS",
+         "2027-01-01T02:00:05Z")]
+    slow = bills.read_bill(io.BytesIO(render_unionpay_bill_zip([replace(evening, card_no="卡"), row("refund")],
+                                                               mer_id=MER, clearing_day=DAY)), tmp_path / "slow.csv")
+    assert slow.normalised.suffix == ".csv" and slow.first_day == DAY  # not ASCII: the Python reader's
+    with slow.normalised.open(encoding="utf-8") as lines:
+        assert [(n.kind, n.out_trade_no, n.out_refund_no, n.amount_fen, n.fee_fen,
+                 n.trade_time_utc.strftime("%Y-%m-%dT%H:%M:%SZ")) for n in read_normalised_csv(lines)] == [
+            (kind, no, refund, amount, fee, at) for _, kind, no, refund, _, _, amount, fee, _, at in normalised]
     alipay = render_alipay_bill_zip([alipay_row()], pid="2088021109625633", bill_date=DAY)
     assert not is_unionpay_bill_zip(alipay)
     assert bills.read_bill(io.BytesIO(alipay), tmp_path / "alipay.csv").channel == "alipay"

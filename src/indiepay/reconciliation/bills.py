@@ -8,7 +8,9 @@ disk, else from a plain copy the first pass writes) into Parquet, and the few bi
 exactly as the Python reader would are streamed through that reader into the normalised CSV instead.
 Only the compressed copy (≈ 8 % of the file) is kept in memory for the database. An Alipay bill and a
 UnionPay file are zips, read whole and their rows streamed by the Python readers; a UnionPay file's day
-is the clearing day its entry names, not the day of its first row (which may be 23:00 the evening before).
+is the clearing day its entry names, not the day of its first row (which may be 23:00 the evening before);
+its ZM entry is extracted to disk and read by DuckDB (:mod:`.columnar_unionpay`) when it is plain, else by
+the Python reader from that copy.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import duckdb
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest
 from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
+from indiepay.reconciliation.columnar_unionpay import scan_zm
 from indiepay.reconciliation.errors import BillEmpty
 from indiepay.reconciliation.fundflow import FlowTally
 from indiepay.reconciliation.parsers.alipay import parse_alipay_bill_zip
 from indiepay.reconciliation.parsers.normalised import ChannelRow, write_normalised_csv
-from indiepay.reconciliation.parsers.unionpay import is_unionpay_bill_zip, open_unionpay_bill_zip
+from indiepay.reconciliation.parsers.unionpay import is_unionpay_bill_zip, open_unionpay_bill_zip, parse_zm_lines
 from indiepay.reconciliation.parsers.wechat_fundflow import WechatFundFlowBillReader
 from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader
 
@@ -122,6 +125,11 @@ def sniff(head: bytes, archive: Callable[[], bytes]) -> str:
     return UNIONPAY if is_unionpay_bill_zip(archive()) else ALIPAY
 
 
+def _closing(source: BinaryIO, rows: Iterator[ChannelRow]) -> Iterator[ChannelRow]:
+    with source:
+        yield from rows
+
+
 def _first_day(rows: Iterable[ChannelRow], seen: list[date]) -> Iterator[ChannelRow]:
     for row in rows:
         if not seen:
@@ -171,8 +179,16 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
         rows = reader
     elif channel == UNIONPAY:
         archive = open_unionpay_bill_zip(raw.read())
+        zm = normalised.with_suffix(".zm")
+        regular, lines = archive.extract(zm)
+        if regular:
+            fast = scan_zm(zm, archive.clearing_day, lines, normalised.with_suffix(".parquet"), into=into)
+            if fast is not None:
+                return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
+                                first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
         seen.append(archive.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
-        rows = archive.rows()
+        zm_file = zm.open("rb")  # closed when the stream of rows ends (or fails)
+        rows = _closing(zm_file, parse_zm_lines(zm_file, archive.clearing_day))
     else:
         rows = parse_alipay_bill_zip(raw.read())
     with normalised.open("w", encoding="utf-8", newline="") as out:

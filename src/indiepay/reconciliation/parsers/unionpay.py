@@ -26,9 +26,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.reconciliation.errors import (
@@ -66,6 +68,9 @@ PAYMENT_TYPES = frozenset({"01"})
 REFUND_TYPES = frozenset({"04", "31"})
 CREDIT, DEBIT = "C", "D"
 _ENTRY = re.compile(r"INN(\d{6})..ZM_(\d+)")
+_BLOCK = 1 << 20
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\r\n"
+"""Bytes a plain ZM entry is made of; ``bytes.translate`` deleting them leaves only the others (in C)."""
 _TIME = "%Y%m%d%H%M%S"
 
 
@@ -92,15 +97,65 @@ class UnionpayBillRow:
 
 @dataclass(frozen=True, slots=True)
 class UnionpayBill:
-    """The archive's detail entry: whose it is, its clearing day, and its rows (read lazily)."""
+    """The archive's detail entry: whose it is, its clearing day, and its lines (read from the archive as
+    they are needed: a million-row entry is ~600 MB, its zip a twentieth of that)."""
 
     mer_id: str
     clearing_day: date
     entry_name: str
-    content: bytes
+    archive: bytes
+
+    def lines(self) -> Iterator[bytes]:
+        """The ZM entry's lines, streamed out of the archive.
+
+        Raises:
+            BillArchiveError: the entry is corrupt (bad CRC, truncated data).
+        """
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.archive)) as archive, archive.open(self.entry_name) as entry:
+                yield from entry
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+            raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
 
     def rows(self) -> Iterator[UnionpayBillRow]:
-        return parse_zm_lines(self.content, self.clearing_day)
+        return parse_zm_lines(self.lines(), self.clearing_day)
+
+    def extract(self, path: Path) -> tuple[bool, int]:
+        """Write the ZM entry to ``path``, in blocks. Returns whether it is *plain* — every byte printable
+        ASCII, CRLF or LF line ends, not one blank line — as :mod:`..columnar_unionpay` requires, and the
+        number of lines (the last may lack its line break).
+
+        Raises:
+            BillArchiveError: the entry is corrupt.
+        """
+        plain, newlines, tail, last = True, 0, b"", b""
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.archive)) as archive, archive.open(self.entry_name) as entry, \
+                    path.open("wb") as out:
+                while block := entry.read(_BLOCK):
+                    out.write(block)
+                    newlines += block.count(b"\n")
+                    if plain:
+                        if not last and block.startswith((b"\n", b"\r\n")):
+                            plain = False
+                        # a CR ending the block is judged with what follows it: the next window repeats the
+                        # last bytes, so a line end split between two blocks is seen whole there
+                        window = tail + block
+                        plain = plain and _regular(window, final=False)
+                        tail = window[-2:]
+                    last = block[-1:]
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+            raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
+        plain = plain and _regular(tail, final=True)
+        return plain, newlines + (1 if last and last != b"\n" else 0)
+
+
+def _regular(window: bytes, *, final: bool) -> bool:
+    """No byte outside :data:`_PRINTABLE`, no CR but in CRLF, no blank line (two line ends in a row). A CR
+    ending a window that is not the file's end is left for the next window to judge."""
+    end = len(window) - 1 if not final and window.endswith(b"\r") else len(window)
+    return (not window.translate(None, _PRINTABLE) and window.count(b"\r", 0, end) == window.count(b"\r\n", 0, end)
+            and window.find(b"\n\n", 0, end) < 0 and window.find(b"\n\r\n", 0, end) < 0)
 
 
 def entry_name(mer_id: str, clearing_day: date, *, errors: bool = False) -> str:
@@ -114,29 +169,26 @@ def archive_name(mer_id: str, clearing_day: date) -> str:
 
 
 def open_unionpay_bill_zip(content: bytes) -> UnionpayBill:
-    """Find the ZM entry in the downloaded archive.
+    """Find the ZM entry in the downloaded archive (its lines are read later, streaming).
 
     Raises:
         BillArchiveError: not a readable zip, or no (or more than one) ZM entry.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            found = [(info, match) for info in archive.infolist()
-                     if (match := _ENTRY.fullmatch(info.filename.rsplit("/", 1)[-1])) is not None]
-            if len(found) != 1:
-                raise BillArchiveError(f"the UnionPay archive holds {len(found)} ZM entries, not one",
-                                       details={"entries": [info.filename for info in archive.infolist()]})
-            info, match = found[0]
-            data = archive.read(info)
+            names = archive.namelist()
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:  # ValueError: bad CRC, unsupported method
-        if isinstance(exc, BillArchiveError):
-            raise
         raise BillArchiveError(f"the UnionPay archive cannot be read: {exc}") from exc
+    found = [(name, match) for name in names if (match := _ENTRY.fullmatch(name.rsplit("/", 1)[-1])) is not None]
+    if len(found) != 1:
+        raise BillArchiveError(f"the UnionPay archive holds {len(found)} ZM entries, not one",
+                               details={"entries": names})
+    name, match = found[0]
     try:
         clearing = datetime.strptime(match.group(1), "%y%m%d").date()  # noqa: DTZ007 - a calendar date
     except ValueError as exc:
-        raise BillArchiveError(f"the entry {info.filename} names no valid clearing day") from exc
-    return UnionpayBill(mer_id=match.group(2), clearing_day=clearing, entry_name=info.filename, content=data)
+        raise BillArchiveError(f"the entry {name} names no valid clearing day") from exc
+    return UnionpayBill(mer_id=match.group(2), clearing_day=clearing, entry_name=name, archive=content)
 
 
 def is_unionpay_bill_zip(content: bytes) -> bool:
@@ -153,19 +205,20 @@ def parse_unionpay_bill_zip(content: bytes) -> Iterator[UnionpayBillRow]:
     return open_unionpay_bill_zip(content).rows()
 
 
-def parse_zm_lines(content: bytes, clearing_day: date) -> Iterator[UnionpayBillRow]:
-    """Read the ZM entry's lines (CRLF or LF; a blank last line is allowed).
+def parse_zm_lines(lines: Iterable[bytes], clearing_day: date) -> Iterator[UnionpayBillRow]:
+    """Read the ZM entry's lines (CRLF or LF; blank lines are skipped).
 
     Raises:
         BillEmpty: not a single line. BillFormatError / BillAmountError: a line that is not laid out as
         :data:`LAYOUT`. BillTotalsMismatch: a row whose settlement does not add up.
     """
     count = 0
-    for line_no, raw in enumerate(content.splitlines(), start=1):
-        if not raw.strip():
+    for line_no, raw in enumerate(lines, start=1):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
             continue
         count += 1
-        yield _row(raw, line_no, clearing_day)
+        yield _row(line, line_no, clearing_day)
     if count == 0:
         raise BillEmpty("the UnionPay ZM file has no transactions")
 
