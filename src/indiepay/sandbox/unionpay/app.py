@@ -2,7 +2,8 @@
 
 The app is designed to be *mounted* (``/sandbox/unionpay`` in the platform server, ``/unionpay`` in the
 standalone sandbox): its real paths are the production gateway's paths below the mount point, so a client
-configured with the mount as its base URL sends exactly what it would send to ``gateway.95516.com``.
+configured with the mount as its base URL sends exactly what it would send to ``gateway.95516.com`` (and
+to the file host ``filedownload.95516.com``, served below the mount at ``/filedownload/``).
 The endpoints are documented in the package docstring (:mod:`indiepay.sandbox.unionpay`).
 """
 
@@ -34,6 +35,12 @@ def create_unionpay_sandbox(config: UnionpaySandboxConfig | None = None) -> Fast
     @api.post("/gateway/api/frontTransReq.do")
     async def front_trans(request: Request) -> Response:
         return await sandbox.front_call(request)
+
+    # the file host (filedownload.95516.com) below the mount; clients may or may not add the final slash
+    @api.post("/filedownload/")
+    @api.post("/filedownload")
+    async def file_transfer(request: Request) -> Response:
+        return await sandbox.server_call(request, protocol.FILE)
 
     @api.get("/qr/{token}")
     async def qr_page(request: Request, token: str) -> Response:

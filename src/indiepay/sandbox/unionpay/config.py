@@ -7,6 +7,8 @@ share the process, and the standalone ``indiepay sandbox`` server builds it from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
 
 # Seconds to wait before each notify send: the first goes at once, then UnionPay's documented gaps of
 # 1, 2, 4 and 5 minutes (five sends in all). Divided by ``time_factor``.
@@ -34,11 +36,17 @@ class UnionpaySandboxConfig:
         public_base_url: the sandbox's own externally visible base URL *including* its mount point
             (e.g. ``https://pay.example.com/sandbox/unionpay``), used for ``qrCode`` links, page forms and
             the provisioning answer. ``None`` derives it from each request.
+        fee_rate: the merchants' fee rate (0.6 %), charged per payment row of the reconciliation file and
+            returned pro rata on refund rows, rounded to the fen.
+        bill_publish_after: Beijing wall time on the morning after a clearing day (which ended at 23:00 the
+            evening before) from which its reconciliation file exists; before it ``fileTransfer`` answers 98.
     """
 
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None
+    fee_rate: Decimal = Decimal("0.006")
+    bill_publish_after: time = time(9, 0)
 
     def __post_init__(self) -> None:
         if self.time_factor <= 0:

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from indiepay.channels.unionpay import signing
+from indiepay.sandbox.billing import BillFaultError
 from indiepay.sandbox.clock import ClockError
 from indiepay.sandbox.unionpay import certs
 from indiepay.sandbox.unionpay.gateway import UnionpaySandbox
@@ -41,6 +42,7 @@ class FaultUpdate(BaseModel):
     hang_seconds: float | None = Field(default=None, ge=0)
     refund_fail: bool | None = None
     foreign_signer: bool | None = None
+    bill_fault: dict[str, Any] | None = None  # queued, not set: see indiepay.sandbox.billing
 
 
 class ControlError(Exception):
@@ -80,7 +82,8 @@ def register_control(api: FastAPI, sandbox: UnionpaySandbox) -> None:
         return merchant
 
     def knob_view(mer_id: str) -> JSONResponse:
-        return JSONResponse({"mer_id": mer_id, **asdict(store.faults(mer_id))})
+        return JSONResponse({"mer_id": mer_id, **asdict(store.faults(mer_id)),
+                             "bill_faults_applied": sandbox.bills.applied(mer_id)})
 
     @api.post("/_provision", status_code=201)
     async def provision(request: Request) -> Response:
@@ -126,8 +129,12 @@ def register_control(api: FastAPI, sandbox: UnionpaySandbox) -> None:
         try:
             update = FaultUpdate.model_validate(await _json(request))
             merchant_of(update.mer_id)
+            if update.bill_fault is not None:
+                sandbox.bills.queue_fault(update.mer_id, update.bill_fault)
         except ValidationError as exc:
             return ControlError(400, "invalid_request", str(exc.errors(include_url=False))).response()
+        except BillFaultError as exc:
+            return ControlError(400, "invalid_request", str(exc)).response()
         except ControlError as err:
             return err.response()
         if update.foreign_signer:
@@ -137,7 +144,7 @@ def register_control(api: FastAPI, sandbox: UnionpaySandbox) -> None:
             sandbox.keys.replace(changed)
         with store.lock:
             faults = store.faults(update.mer_id)
-            for name, value in update.model_dump(exclude={"mer_id"}, exclude_none=True).items():
+            for name, value in update.model_dump(exclude={"mer_id", "bill_fault"}, exclude_none=True).items():
                 setattr(faults, name, value)
             store.save_faults(update.mer_id, faults)
         return knob_view(update.mer_id)
@@ -156,7 +163,8 @@ def register_control(api: FastAPI, sandbox: UnionpaySandbox) -> None:
         except ControlError as err:
             return err.response()
         store.clear_faults(mer_id)
-        return JSONResponse({"mer_id": mer_id, **asdict(Faults())})
+        sandbox.bills.forget(mer_id)
+        return JSONResponse({"mer_id": mer_id, **asdict(Faults()), "bill_faults_applied": []})
 
     @api.post("/_gateway_cert/rotate")
     async def rotate_gateway_cert() -> Response:

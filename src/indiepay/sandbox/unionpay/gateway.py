@@ -1,5 +1,6 @@
 """State and behaviour of one UnionPay sandbox instance: the real endpoints (``backTransReq.do``,
-``queryTrans.do``, ``frontTransReq.do``), the buyer's pages, payment, and the background work.
+``queryTrans.do``, ``frontTransReq.do``, the file host's ``fileTransfer``), the buyer's pages, payment, and
+the background work.
 
 Handlers are ``async`` so that notify delivery and refund settlement can be started from inside them:
 Starlette runs no lifespan events for mounted apps, so the first request of a process generates (or loads)
@@ -19,6 +20,7 @@ from indiepay.channels.unionpay import signing
 from indiepay.sandbox.background import start_task
 from indiepay.sandbox.clock import SandboxClock
 from indiepay.sandbox.unionpay import pages, protocol
+from indiepay.sandbox.unionpay.bills import BillDesk
 from indiepay.sandbox.unionpay.certs import KeyRing, Signer, certificate
 from indiepay.sandbox.unionpay.config import UnionpaySandboxConfig
 from indiepay.sandbox.unionpay.notifier import Notifier
@@ -43,6 +45,7 @@ class UnionpaySandbox:
         self.keys = KeyRing(self.store)
         self.notifier = Notifier(self.store, self.keys, self.clock, config.time_factor)
         self.desk = TxnDesk(self.store, self.clock, config.time_factor, self._refund_succeeded)
+        self.bills = BillDesk(self.store, config, self.clock, self.desk)
         self._tasks: set[asyncio.Task[None]] = set()
         self._resumed = False
 
@@ -126,7 +129,8 @@ class UnionpaySandbox:
     # -- real endpoints ----------------------------------------------------------------------------------
 
     async def server_call(self, request: Request, endpoint: str) -> Response:
-        """``backTransReq.do`` (``endpoint`` back) and ``queryTrans.do`` (query): a signed k=v answer."""
+        """``backTransReq.do`` (``endpoint`` back), ``queryTrans.do`` (query) and the file host's
+        ``fileTransfer`` (file): a signed k=v answer."""
         await self.ready()
         try:
             fields, merchant = await self._read(request)
@@ -145,6 +149,8 @@ class UnionpaySandbox:
                 result, refund = self.desk.refund(fields, fail)
                 if refund is not None:
                     self.schedule_settle(refund)
+            elif spec.name == "file":
+                result = self.bills.file_transfer(fields)
             else:
                 result = self.desk.query(fields)
         except GatewayError as err:

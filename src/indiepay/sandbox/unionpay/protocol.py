@@ -5,9 +5,10 @@ Checks run in a fixed order and stop at the first failure, each with the gateway
 form must parse (10); ``txnType``/``txnSubType`` must be present (13) and name a transaction this endpoint
 serves (10); every required field must be present and non-empty (13); constants (``version`` 5.1.0,
 ``encoding`` UTF-8, ``signMethod`` 01, ``accessType`` 0, the transaction's ``bizType``/``channelType``,
-``currencyCode`` 156) and formats (15-digit ``merId``, 8–40 alphanumeric ``orderId``, ``txnTime``,
-``txnAmt`` in fen without leading zero, http(s) URLs) must hold (10). The merchant (31) and the signature
-(11) are checked by the caller, which knows the merchants.
+``currencyCode`` 156, ``fileType`` 00) and formats (15-digit ``merId``, 8–40 alphanumeric ``orderId``,
+``txnTime``, ``txnAmt`` in fen without leading zero, http(s) URLs, ``settleDate`` a real ``MMdd``) must
+hold (10). The file download (76) names no order: it is the one transaction without ``orderId``. The
+merchant (31) and the signature (11) are checked by the caller, which knows the merchants.
 
 Every answer is signed with the gateway's current key: the fields, ``signPubKeyCert`` (the PEM of the
 signing certificate) and ``signature`` over all the others. ``respMsg`` is the Chinese text followed by a
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from indiepay.channels.unionpay import signing
@@ -29,13 +30,15 @@ from indiepay.sandbox.unionpay.certs import Signer
 OK, FAILED, PROCESSING = "00", "01", "05"
 FORMAT, SIGNATURE, DUPLICATE, MISSING = "10", "11", "12", "13"
 MERCHANT, AMOUNT_LIMIT, NOT_FOUND, ORIGINAL_INVALID = "31", "33", "34", "35"
+FILE_NOT_FOUND = "98"
 RESP_TEXT = {
     OK: "成功", FAILED: "交易失败", PROCESSING: "交易已受理，请稍后查询交易结果", FORMAT: "报文格式错误",
     SIGNATURE: "验证签名失败", DUPLICATE: "重复交易", MISSING: "报文交易要素缺失", MERCHANT: "商户状态不正确",
     AMOUNT_LIMIT: "交易金额超限", NOT_FOUND: "查无此交易", ORIGINAL_INVALID: "原交易不存在或状态不正确",
+    FILE_NOT_FOUND: "文件不存在",
 }
 
-BACK, FRONT, QUERY = "back", "front", "query"
+BACK, FRONT, QUERY, FILE = "back", "front", "query", "file"
 CURRENCY = "156"
 COMMON_REQUIRED = ("version", "encoding", "signMethod", "certId", "signature", "txnType", "txnSubType", "bizType",
                    "accessType", "merId", "orderId", "txnTime")
@@ -47,6 +50,7 @@ _TIME = re.compile(r"\d{14}")
 _AMOUNT = re.compile(r"[1-9]\d{0,11}")
 _QUERY_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 _CERT_ID = re.compile(r"\d{1,64}")
+_MMDD = re.compile(r"\d{4}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class TxnSpec:
     biz_types: frozenset[str]
     channel_types: frozenset[str] | None  # None: channelType not required
     required: tuple[str, ...]
+    names_order: bool = True  # False: no orderId (the file download)
 
 
 SPECS: dict[tuple[str, str], TxnSpec] = {
@@ -68,6 +73,7 @@ SPECS: dict[tuple[str, str], TxnSpec] = {
     ("04", "00"): TxnSpec("refund", BACK, frozenset({"000201", "000000"}), frozenset({"07", "08"}),
                           ("channelType", "origQryId", "txnAmt", "backUrl")),
     ("00", "00"): TxnSpec("query", QUERY, frozenset({"000000"}), None, ()),
+    ("76", "01"): TxnSpec("file", FILE, frozenset({"000000"}), None, ("fileType", "settleDate"), names_order=False),
 }
 
 
@@ -115,6 +121,18 @@ def beijing(at: datetime, pattern: str) -> str:
     return at.astimezone(BUSINESS_TZ).strftime(pattern)
 
 
+def month_day(text: str) -> tuple[int, int] | None:
+    """``settleDate`` (``MMdd``) as (month, day) when it names a real calendar day (29 Feb included)."""
+    if not _MMDD.fullmatch(text):
+        return None
+    month, day = int(text[:2]), int(text[2:])
+    try:
+        date(2000, month, day)  # a leap year: every MMdd that ever exists
+    except ValueError:
+        return None
+    return month, day
+
+
 def _url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 512
@@ -135,7 +153,8 @@ def check_request(fields: Mapping[str, str], endpoint: str) -> TxnSpec:
     spec = SPECS.get((fields["txnType"], fields["txnSubType"]))
     if spec is None or spec.endpoint != endpoint:
         raise GatewayError(FORMAT, f"txnType {fields['txnType']} / txnSubType {fields['txnSubType']} at {endpoint}")
-    for name in (*COMMON_REQUIRED, *spec.required):
+    common = COMMON_REQUIRED if spec.names_order else tuple(n for n in COMMON_REQUIRED if n != "orderId")
+    for name in (*common, *spec.required):
         if not present(name):
             raise GatewayError(MISSING, name)
     constants: list[tuple[str, bool]] = [
@@ -147,13 +166,15 @@ def check_request(fields: Mapping[str, str], endpoint: str) -> TxnSpec:
         ("channelType", spec.channel_types is None or fields.get("channelType") in spec.channel_types),
         ("currencyCode", fields.get("currencyCode", CURRENCY) == CURRENCY),
         ("merId", bool(_MER_ID.fullmatch(fields["merId"]))),
-        ("orderId", bool(_ORDER_ID.fullmatch(fields["orderId"]))),
+        ("orderId", not spec.names_order or bool(_ORDER_ID.fullmatch(fields["orderId"]))),
         ("txnTime", parse_beijing(fields["txnTime"]) is not None),
         ("certId", bool(_CERT_ID.fullmatch(fields["certId"]))),
         ("txnAmt", "txnAmt" not in spec.required or bool(_AMOUNT.fullmatch(fields["txnAmt"]))),
         ("backUrl", "backUrl" not in spec.required or _url(fields["backUrl"])),
         ("frontUrl", "frontUrl" not in spec.required or _url(fields["frontUrl"])),
         ("origQryId", "origQryId" not in spec.required or bool(_QUERY_ID.fullmatch(fields["origQryId"]))),
+        ("fileType", "fileType" not in spec.required or fields["fileType"] == "00"),
+        ("settleDate", "settleDate" not in spec.required or month_day(fields["settleDate"]) is not None),
         ("payTimeout", not present("payTimeout") or parse_beijing(fields["payTimeout"]) is not None),
         ("orderDesc", len(fields.get("orderDesc", "")) <= 256),
         ("reqReserved", len(fields.get("reqReserved", "")) <= 1024),

@@ -10,6 +10,7 @@ stays tiny. One connection guarded by a lock serves the event loop and worker th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from indiepay.sandbox.documents import DocumentDb, dump, load
 
@@ -94,6 +95,7 @@ class Txn:
     query_id: str | None = None
     trace_no: str | None = None
     trace_time: str | None = None
+    traced_at: str | None = None  # the instant ``trace_time`` names (business clock, aware ISO)
     settle_date: str | None = None
     completed_at: str | None = None  # paid, or refund ended (business clock)
     acc_no: str | None = None
@@ -101,6 +103,7 @@ class Txn:
     orig_qry_id: str | None = None  # refunds: the paid order's queryId
     settle_due: str | None = None  # refunds: aware UTC ISO (real time)
     will_fail: bool = False
+    bill_time: str | None = None  # paid orders: where a shift knob moved the booking instant (aware ISO)
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Faults:
     hang_seconds: float = 0.0
     refund_fail: bool = False
     foreign_signer: bool = False
+    bill_faults: list[dict[str, Any]] = field(default_factory=list)  # queued, see indiepay.sandbox.billing
 
 
 @dataclass
@@ -181,6 +185,11 @@ class SandboxStore(DocumentDb):
         """The refunds of the paid order ``query_id``, in the order they were accepted."""
         return [load(Txn, text) for text in self._all(
             "SELECT data FROM txns WHERE mer_id = ? AND orig_qry_id = ? ORDER BY rowid", (mer_id, query_id))]
+
+    def txns_of(self, mer_id: str) -> list[Txn]:
+        """Every transaction of the merchant, in the order they were accepted (the reconciliation file)."""
+        return [load(Txn, text) for text in self._all(
+            "SELECT data FROM txns WHERE mer_id = ? ORDER BY rowid", (mer_id,))]
 
     def processing_refunds(self) -> list[Txn]:
         return [load(Txn, text) for text in self._all(

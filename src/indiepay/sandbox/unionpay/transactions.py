@@ -107,7 +107,7 @@ class TxnDesk:
             query_id = beijing(now, "%y%m%d%H%M%S") + digits(9)
         txn.query_id, txn.trace_no = query_id, digits(6)
         txn.trace_time, txn.settle_date = beijing(now, "%m%d%H%M%S"), settle_date(now)
-        txn.completed_at = now.isoformat()
+        txn.traced_at = txn.completed_at = now.isoformat()
 
     # -- orders ------------------------------------------------------------------------------------------
 
