@@ -26,7 +26,12 @@ native memory — tracemalloc would not) is its own:
 * **baseline**: a bare DuckDB full outer join of the same normalised CSV with the orders' Parquet file on
   ``out_trade_no``, materialised.
 
-    python bench/reconcile.py [--rows 1000000] [--postgres URL] [--fee-batch 10000]
+With ``--channel unionpay`` the account is a UnionPay account and the bill its daily file — a zip whose ZM
+entry holds the same rows in UnionPay's fixed-width layout (payments placed inside UnionPay's clearing day,
+23:00 the evening before to 23:00), which the run extracts and DuckDB reads; the baseline joins the same
+normalised rows.
+
+    python bench/reconcile.py [--rows 1000000] [--postgres URL] [--fee-batch 10000] [--channel unionpay]
 """
 
 from __future__ import annotations
@@ -58,7 +63,19 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
+def _unionpay_row(row: Any, i: int) -> Any:
+    """The WeChat Pay bill row as a UnionPay ZM row (same order, amount and time; the fee in whole fen)."""
+    from indiepay.reconciliation.parsers.unionpay import UnionpayBillRow
+
+    amount = row.order_total_fen
+    fee = (amount * 6 + 500) // 1000  # 0.6 %, half up
+    return UnionpayBillRow(kind="payment", txn_type="01", out_trade_no=row.out_trade_no, out_refund_no="",
+                           query_id=f"{i:021d}", orig_query_id="", amount_fen=amount, fee_fen=fee,
+                           settle_fen=amount - fee, event_time=row.trade_time, mer_id="777290058110097",
+                           trace_no=f"{i % 1_000_000:06d}")
+
+
+def setup(workdir: Path, rows: int, url: str, channel: str = "wechatpay") -> dict[str, Any]:
     import duckdb
     from sqlalchemy import insert, select
 
@@ -77,12 +94,14 @@ def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
     db = Database(url)
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=BUSINESS_TZ).astimezone(UTC)
+    if channel == "unionpay":
+        start -= timedelta(hours=1)  # UnionPay's clearing day starts at 23:00 the evening before
     step = 86_000 / rows
     with db.transaction() as session:
         session.add(Merchant(id=MERCHANT, name="Bench Ltd.", short_name="Bench", subject_type="enterprise",
                              contact_email=None, status="active", collection_mode="platform", created_at=epoch))
         session.flush()
-        session.add(ChannelAccount(id=ACCOUNT, merchant_id=MERCHANT, owner="merchant", channel="wechatpay",
+        session.add(ChannelAccount(id=ACCOUNT, merchant_id=MERCHANT, owner="merchant", channel=channel,
                                    environment="production", role="primary", status="active", base_url="https://x",
                                    credentials={}, created_at=epoch, updated_at=epoch))
     table = Payment.__table__
@@ -91,7 +110,8 @@ def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
         for i in range(first, min(first + 20_000, rows)):
             at = start + timedelta(seconds=200 + i * step)
             batch.append({"id": f"pay_{i:012d}", "merchant_id": MERCHANT, "livemode": True,
-                          "channel_account_id": ACCOUNT, "channel": "wechatpay", "method": "wechat_native",
+                          "channel_account_id": ACCOUNT, "channel": channel,
+                          "method": "unionpay_qr" if channel == "unionpay" else "wechat_native",
                           "amount": 100 + i % 50_000,
                           "currency": "CNY", "out_trade_no": f"T{i:012d}", "description": "bench",
                           "status": "succeeded", "collection_mode": "platform", "channel_fee_bps": 60,
@@ -125,13 +145,22 @@ def setup(workdir: Path, rows: int, url: str) -> dict[str, Any]:
             coupon_fen=0, product="bench", attach="", fee=Decimal("0.03000"), rate="0.60%", refund_fen=0,
             recharge_coupon_refund_fen=0, order_total_fen=500, refund_requested_fen=0)
 
-    bill = workdir / "tradebill.csv"
-    with bill.open("wb") as out:
-        for line in iter_wechat_trade_bill(bill_rows()):
-            out.write(line)
     normalised = workdir / "normalised.csv"
-    with bill.open("rb") as source, normalised.open("w", encoding="utf-8", newline="") as out:
-        write_normalised_csv(parse_wechat_trade_bill(source), out)
+    if channel == "unionpay":
+        from indiepay.reconciliation.writers.unionpay import render_unionpay_bill_zip
+
+        bill = workdir / "unionpay.zip"
+        bill.write_bytes(render_unionpay_bill_zip((_unionpay_row(row, i) for i, row in enumerate(bill_rows())),
+                                                  mer_id="777290058110097", clearing_day=DAY))
+        with normalised.open("w", encoding="utf-8", newline="") as out:
+            write_normalised_csv((_unionpay_row(row, i) for i, row in enumerate(bill_rows())), out)
+    else:
+        bill = workdir / "tradebill.csv"
+        with bill.open("wb") as out:
+            for line in iter_wechat_trade_bill(bill_rows()):
+                out.write(line)
+        with bill.open("rb") as source, normalised.open("w", encoding="utf-8", newline="") as out:
+            write_normalised_csv(parse_wechat_trade_bill(source), out)
     orders = workdir / "orders.parquet"
     orders_csv = workdir / "orders.csv"
     with db.read() as session, orders_csv.open("w", encoding="utf-8", newline="") as out:
@@ -250,6 +279,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of SQLite (an empty database)")
     parser.add_argument("--fee-batch", type=int, default=10_000, help="payments per fee-job transaction")
+    parser.add_argument("--channel", choices=("wechatpay", "unionpay"), default="wechatpay",
+                        help="whose daily bill: a WeChat Pay trade bill or a UnionPay file")
     parser.add_argument("--phase", choices=("setup", "e2e", "fees", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -259,7 +290,7 @@ def main() -> None:
         workdir = Path(args.workdir)
         files = json.loads(args.files) if args.files else {}
         if args.phase == "setup":
-            out = setup(workdir, args.rows, args.url)
+            out = setup(workdir, args.rows, args.url, args.channel)
         elif args.phase == "e2e":
             out = end_to_end(workdir, args.url, files["bill"])
         elif args.phase == "fees":
@@ -272,8 +303,9 @@ def main() -> None:
         workdir = Path(tmp)
         url = args.postgres or f"sqlite:///{workdir / 'bench.db'}"
         common = ["--workdir", tmp, "--url", url]
-        files = _child("--phase", "setup", "--rows", str(args.rows), *common)
-        print(f"setup: {args.rows:,} orders, bill {files['bill_mb']} MB ({files['setup_s']} s, not timed)")
+        files = _child("--phase", "setup", "--rows", str(args.rows), "--channel", args.channel, *common)
+        print(f"setup: {args.rows:,} {args.channel} orders, bill {files['bill_mb']} MB ({files['setup_s']} s, "
+              "not timed)")
         e2e = _child("--phase", "e2e", *common, "--files", json.dumps(files))
         fee = _child("--phase", "fees", *common, "--fee-batch", str(args.fee_batch))
         base = _child("--phase", "baseline", *common, "--files", json.dumps(files))

@@ -1,7 +1,8 @@
 """Issue 4's round trip over real loopback HTTP: sandbox payments and refunds over a day → the sandbox
 publishes that day's real-format bill → IndiePay fetches it through the channel client (signed request,
 hash checked) and reconciles it → no differences; and each bill-corruption knob of the sandbox produces
-exactly the expected difference class, no more."""
+exactly the expected difference class, no more. On WeChat Pay, Alipay and UnionPay (whose file covers its
+clearing day; what is particular to that is in test_unionpay_reconciliation)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from indiepay.reconciliation.fees import FEES_JOB
 from tests.support.platform import MerchantClient, PlatformUnderTest
 
 DAY = business_day(datetime.now(UTC)) - timedelta(days=3)  # a past business day, long closed
-METHOD = {"wechatpay": "wechat_native", "alipay": "alipay_qr"}
-KNOB_TARGET = {"wechatpay": "mchid", "alipay": "app_id"}
+METHOD = {"wechatpay": "wechat_native", "alipay": "alipay_qr", "unionpay": "unionpay_qr"}
+KNOB_TARGET = {"wechatpay": "mchid", "alipay": "app_id", "unionpay": "mer_id"}
+CHANNELS = ["wechatpay", "alipay", "unionpay"]
 
 
 def beijing(day: date, hour: int, minute: int = 0) -> str:
@@ -67,7 +69,7 @@ def wait_fees_applied(platform: PlatformUnderTest, run_id: str, timeout: float =
     raise AssertionError(f"the fees of {run_id} were not written back in {timeout} s")
 
 
-@pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
+@pytest.mark.parametrize("channel", CHANNELS)
 def test_a_clean_day_reconciles_with_no_differences(platform: PlatformUnderTest, channel: str) -> None:
     merchant = platform.merchant()
     account, _ = merchant.own_sandbox_account(channel)
@@ -83,7 +85,7 @@ def test_a_clean_day_reconciles_with_no_differences(platform: PlatformUnderTest,
     assert again.run.id == result.run.id and again.differences == []
 
 
-@pytest.mark.parametrize("channel", ["wechatpay", "alipay"])
+@pytest.mark.parametrize("channel", CHANNELS)
 @pytest.mark.parametrize(("fault", "expected"), [("drop_row", "missing_in_channel"),
                                                  ("change_amount", "amount_mismatch"),
                                                  ("duplicate_row", "duplicate_in_bill")])

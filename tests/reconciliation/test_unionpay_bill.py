@@ -21,7 +21,6 @@ from indiepay.reconciliation import bills
 from indiepay.reconciliation.errors import (
     BillAmountError,
     BillArchiveError,
-    BillEmpty,
     BillFormatError,
     BillTotalsMismatch,
 )
@@ -123,9 +122,18 @@ def test_lines_out_of_the_fixed_layout_are_refused() -> None:
         list(parse_unionpay_bill_zip(archive(shifted + b"\r\n")))
 
 
+def test_a_quiet_day_is_an_empty_zm_entry_and_reads_as_no_rows(tmp_path: Path) -> None:
+    assert list(parse_unionpay_bill_zip(archive(b""))) == []
+    read = bills.read_bill(io.BytesIO(render_unionpay_bill_zip([], mer_id=MER, clearing_day=DAY)), tmp_path / "b.csv")
+    assert (read.channel, read.rows, read.first_day) == ("unionpay", 0, DAY)
+
+
+def test_the_writer_refuses_a_value_wider_than_its_field() -> None:
+    with pytest.raises(ValueError, match="order_id"):
+        zm_line(row(out_trade_no="A" * 33))
+
+
 def test_archives_without_exactly_one_zm_entry_are_refused() -> None:
-    with pytest.raises(BillEmpty):
-        list(parse_unionpay_bill_zip(archive(b"")))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as out:
         out.writestr("README.txt", b"nothing")

@@ -192,16 +192,19 @@ def parse_txn_time(text: str | None) -> datetime | None:
 
 
 def parse_trace_time(text: str | None, order_time: datetime | None) -> datetime | None:
-    """``traceTime`` (Beijing ``MMddHHmmss``, no year) as aware UTC, the year taken from the order's own
-    ``txnTime`` — or the next one when the month/day falls before it (an order of 31 Dec paid on 1 Jan)."""
+    """``traceTime`` (Beijing ``MMddHHmmss``, no year) as aware UTC, in the year that puts it nearest the
+    order's own ``txnTime``: an order of 31 Dec paid on 1 Jan is paid next year, and a merchant whose clock
+    runs a little ahead of UnionPay's at New Year is not a year off. (Nearest, not "not before": an order's
+    time is the merchant's clock, the trace UnionPay's.)"""
     if not text or order_time is None or len(text) != 10 or not text.isdigit():
         return None
     local_order = order_time.astimezone(BUSINESS_TZ)
-    for year in (local_order.year, local_order.year + 1):
+    candidates = []
+    for year in (local_order.year - 1, local_order.year, local_order.year + 1):
         try:
-            moment = datetime.strptime(f"{year}{text}", TXN_TIME_FORMAT).replace(tzinfo=BUSINESS_TZ)
-        except ValueError:
+            candidates.append(datetime.strptime(f"{year}{text}", TXN_TIME_FORMAT).replace(tzinfo=BUSINESS_TZ))
+        except ValueError:  # 29 Feb in a year without one
             continue
-        if moment >= local_order.replace(microsecond=0):
-            return moment.astimezone(UTC)
-    return None
+    if not candidates:
+        return None
+    return min(candidates, key=lambda moment: abs(moment - local_order)).astimezone(UTC)

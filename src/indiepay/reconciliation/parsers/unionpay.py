@@ -36,7 +36,6 @@ from indiepay.core.clock import BUSINESS_TZ
 from indiepay.reconciliation.errors import (
     BillAmountError,
     BillArchiveError,
-    BillEmpty,
     BillFormatError,
     BillTotalsMismatch,
 )
@@ -206,21 +205,17 @@ def parse_unionpay_bill_zip(content: bytes) -> Iterator[UnionpayBillRow]:
 
 
 def parse_zm_lines(lines: Iterable[bytes], clearing_day: date) -> Iterator[UnionpayBillRow]:
-    """Read the ZM entry's lines (CRLF or LF; blank lines are skipped).
+    """Read the ZM entry's lines (CRLF or LF; blank lines are skipped). An empty entry is a clearing day
+    without transactions: no header or summary says otherwise, so it has no rows.
 
     Raises:
-        BillEmpty: not a single line. BillFormatError / BillAmountError: a line that is not laid out as
-        :data:`LAYOUT`. BillTotalsMismatch: a row whose settlement does not add up.
+        BillFormatError / BillAmountError: a line that is not laid out as :data:`LAYOUT`.
+        BillTotalsMismatch: a row whose settlement does not add up.
     """
-    count = 0
     for line_no, raw in enumerate(lines, start=1):
         line = raw.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        count += 1
-        yield _row(line, line_no, clearing_day)
-    if count == 0:
-        raise BillEmpty("the UnionPay ZM file has no transactions")
+        if line.strip():
+            yield _row(line, line_no, clearing_day)
 
 
 def _text(raw: bytes, name: str, line_no: int) -> str:

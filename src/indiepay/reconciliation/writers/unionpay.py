@@ -3,7 +3,8 @@
 For the sandbox gateway's ``fileTransfer.do`` and for tests. The zip holds the ZM entry (one fixed-width
 line per row, CRLF) and an empty ZME entry, both named for the clearing day. Fields the platform does not
 read are filled as a plain online-payment merchant's file would have them: card-not-present terminal type,
-the acquirer's institution code, ``bizType`` 000201, empty split and instalment fields. The settlement and
+the acquirer's institution code, a QR order's ``txnSubType`` 07 / ``bizType`` 000000 (a refund's 00 / 000000),
+empty split and instalment fields. The settlement and
 net amounts are derived from the amount and fee, so a row is always self-consistent unless a test edits it.
 """
 
@@ -38,8 +39,12 @@ def signed(value: int) -> str:
 
 
 def _field(name: str, value: str) -> bytes:
+    """A field at its width. A value that does not fit is refused, never cut: a shortened order number
+    would name another order."""
     width = _WIDTH[name]
-    data = value.encode("gbk", errors="replace")[:width]
+    data = value.encode("gbk", errors="replace")
+    if len(data) > width:
+        raise ValueError(f"{name} {value!r} is wider than its {width} bytes in the ZM layout")
     if name in _NUMERIC and value:
         return data.rjust(width, b"0")
     return data.ljust(width, b" ")
@@ -58,7 +63,7 @@ def zm_line(row: UnionpayBillRow) -> bytes:
         "query_id": row.query_id, "old_pay_type": "00", "order_id": row.out_refund_no if refund else row.out_trade_no,
         "pay_card_type": "01", "orig_trace_no": "", "orig_trace_time": "", "mer_fee": signed(fee),
         "settle_amt": signed(settle), "pay_type": "0002", "group_mer_id": "", "txn_type": row.txn_type,
-        "txn_sub_type": "00" if refund else "07", "biz_type": "000000" if refund else "000201", "acc_type": "01",
+        "txn_sub_type": "00" if refund else "07", "biz_type": "000000", "acc_type": "01",
         "bill_type": "", "bill_no": "", "interact_mode": "1", "orig_qry_id": row.orig_query_id if refund else "",
         "mer_id": row.mer_id, "split_type": "", "sub_mer_id": "", "sub_mer_abbr": "", "split_amt": "",
         "net_amt": signed(settle), "term_id": "", "mer_reserved": "", "discount_amt": "", "invoice_amt": "",
