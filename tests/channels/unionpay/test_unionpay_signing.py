@@ -121,7 +121,7 @@ def test_a_certificate_of_another_key_or_anchors_out_of_order_are_refused(pki) -
     assert refused.value.details["field"] == "middle_cert"
 
 
-def test_times_are_beijing_seconds_and_trace_times_take_the_orders_year() -> None:
+def test_times_are_beijing_seconds_and_trace_times_take_the_year_nearest_the_order() -> None:
     opened = datetime(2026, 12, 31, 15, 59, 59, 900_000, tzinfo=UTC)  # 23:59:59.9 in Beijing
     assert txn_time(opened) == "20261231235959"
     assert txn_time(opened.replace(tzinfo=None)) == "20261231235959"  # naive means UTC
@@ -130,4 +130,7 @@ def test_times_are_beijing_seconds_and_trace_times_take_the_orders_year() -> Non
     assert parse_trace_time("0101000001", order_time) == datetime(2026, 12, 31, 16, 0, 1, tzinfo=UTC)
     assert parse_trace_time("1231235959", order_time) == order_time
     assert parse_trace_time("0230000000", order_time) is None  # no 30 February in either year
+    ahead = parse_txn_time("20270101000005")  # the merchant's clock a few seconds ahead of UnionPay's at New Year
+    assert parse_trace_time("1231235959", ahead) == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+    assert parse_trace_time("1124120000", order_time) == datetime(2026, 11, 24, 4, tzinfo=UTC)  # nearest: weeks back
     assert parse_txn_time("2026123") is None and parse_trace_time(None, order_time) is None
