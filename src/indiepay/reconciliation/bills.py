@@ -9,8 +9,8 @@ exactly as the Python reader would are streamed through that reader into the nor
 Only the compressed copy (≈ 8 % of the file) is kept in memory for the database. An Alipay bill and a
 UnionPay file are zips, read whole and their rows streamed by the Python readers; a UnionPay file's day
 is the clearing day its entry names, not the day of its first row (which may be 23:00 the evening before);
-its ZM entry is extracted to disk and read by DuckDB (:mod:`.columnar_unionpay`) when it is plain, else by
-the Python reader from that copy.
+its ZM entry is extracted to disk and read by DuckDB (:mod:`.columnar_unionpay`), or by the Python reader
+from that copy when DuckDB cannot read it exactly.
 """
 
 from __future__ import annotations
@@ -180,12 +180,10 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     elif channel == UNIONPAY:
         archive = open_unionpay_bill_zip(raw.read())
         zm = normalised.with_suffix(".zm")
-        regular, lines = archive.extract(zm)
-        if regular:
-            fast = scan_zm(zm, archive.clearing_day, lines, normalised.with_suffix(".parquet"), into=into)
-            if fast is not None:
-                return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
-                                first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
+        fast = scan_zm(zm, archive.clearing_day, archive.extract(zm), normalised.with_suffix(".parquet"), into=into)
+        if fast is not None:
+            return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
+                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
         seen.append(archive.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
         zm_file = zm.open("rb")  # closed when the stream of rows ends (or fails)
         rows = _closing(zm_file, parse_zm_lines(zm_file, archive.clearing_day))

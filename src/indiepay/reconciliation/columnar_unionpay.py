@@ -6,13 +6,14 @@ path is *conservative*: it accepts only a file it reads exactly as
 :func:`.parsers.unionpay.parse_zm_lines` would, and otherwise answers ``None`` so the caller falls back to
 that reader, which reads the unusual file or raises the precise error with its line number.
 
-Accepted here (anything else falls back): an entry :meth:`.parsers.unionpay.UnionpayBill.extract` found plain
-(ASCII, no control bytes, no lone ``\\r``, no blank line anywhere); every line with exactly the expected
-shape — the separators, ``交易类型`` 01 / 04 / 31, twelve-digit amounts, ``C``/``D`` signed amounts (split and
-net blank or signed), a ``MMddHHmmss`` time that exists in the clearing day's year and is not after the
-clearing day, an order number (and a refund's original order number), a settlement and net amount that add
-up — and no longer than a full line and two bytes. A short line is padded with blanks, as the reader pads
-it. Amounts are integers throughout; times become UTC by subtracting Beijing's fixed eight hours.
+Accepted here (anything else falls back): as many rows as the entry has line breaks (DuckDB splitting at a
+lone ``\\r`` or skipping a blank line shows as a different count), every line printable ASCII with exactly
+the expected shape — the separators, ``交易类型`` 01 / 04 / 31, twelve-digit amounts, ``C``/``D`` signed
+amounts (split and net blank or signed), a ``MMddHHmmss`` time that exists in the clearing day's year and is
+not after the clearing day (else the year before), an order number (and a refund's original order number),
+a settlement and net amount that add up — and no longer than a full line and two bytes. A short line is
+padded with blanks, as the reader pads it. Amounts are integers throughout; times become UTC by subtracting
+Beijing's fixed eight hours.
 """
 
 # ruff: noqa: S608 -- the SQL is assembled from this module's constants and the layout's integer offsets;
@@ -40,8 +41,10 @@ _SHAPES = {
     "txn_amt": "[0-9]{12}", "mer_fee": "[CD][0-9]{12}", "settle_amt": "[CD][0-9]{12}",
     "split_amt": "([CD][0-9]{12}| {13})", "net_amt": "([CD][0-9]{12}| {13})", "trace_time": "[0-9]{10}",
 }
-_PATTERN = " ".join(_SHAPES.get(name, f".{{{width}}}") for name, width in LAYOUT if name != "reserved") + "( .*)?"
-"""A line's shape, separators included, as one regular expression (one pass over the line: cheaper in DuckDB
+_PATTERN = " ".join(_SHAPES.get(name, f"[ -~]{{{width}}}") for name, width in LAYOUT if name != "reserved") \
+    + "( [ -~]*)?"
+"""A line's shape as one regular expression — separators, the shaped fields, and printable ASCII throughout,
+so character positions are byte positions and blanks are spaces (one pass over the line: cheaper in DuckDB
 than forty single-character reads)."""
 _REFUND = "(" + ", ".join(f"'{code}'" for code in sorted(REFUND_TYPES)) + ")"
 
@@ -118,7 +121,7 @@ def normalised_select(table: str) -> str:
 
 def scan_zm(path: Path, clearing_day: date, lines: int, normalised: Path, *, threads: int = 2,
             memory_limit: str = "768MB", into: duckdb.DuckDBPyConnection | None = None) -> ColumnarBill | None:
-    """Read a plain ZM entry of ``lines`` transactions (see the module docstring) into ``normalised``
+    """Read a ZM entry of ``lines`` lines (see the module docstring) into ``normalised``
     (Parquet) or, given ``into`` (the matcher's database), into its table :data:`SCANNED`. Returns None when
     the file is not one this path reads exactly: the caller then reads it with the Python reader."""
     if lines < 1:
@@ -135,7 +138,10 @@ def scan_zm(path: Path, clearing_day: date, lines: int, normalised: Path, *, thr
             db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
         db.execute("SET preserve_insertion_order = true")  # a row's rowid is its line (the matcher turns it off)
         db.execute(f"DROP TABLE IF EXISTS {table}")
-        db.execute(f"CREATE TABLE {table} AS {_select(clearing_day.year)}", {"path": str(path), "latest": latest})
+        try:
+            db.execute(f"CREATE TABLE {table} AS {_select(clearing_day.year)}", {"path": str(path), "latest": latest})
+        except duckdb.InvalidInputException:  # bytes DuckDB's reader refuses outright: the Python reader decides
+            return None
         figures = db.execute(f"SELECT count(*), coalesce(bool_and(ok), false) FROM {table}").fetchone()
         assert figures is not None
         count, ok = figures

@@ -68,8 +68,6 @@ REFUND_TYPES = frozenset({"04", "31"})
 CREDIT, DEBIT = "C", "D"
 _ENTRY = re.compile(r"INN(\d{6})..ZM_(\d+)")
 _BLOCK = 1 << 20
-_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\r\n"
-"""Bytes a plain ZM entry is made of; ``bytes.translate`` deleting them leaves only the others (in C)."""
 _TIME = "%Y%m%d%H%M%S"
 
 
@@ -119,42 +117,24 @@ class UnionpayBill:
     def rows(self) -> Iterator[UnionpayBillRow]:
         return parse_zm_lines(self.lines(), self.clearing_day)
 
-    def extract(self, path: Path) -> tuple[bool, int]:
-        """Write the ZM entry to ``path``, in blocks. Returns whether it is *plain* — every byte printable
-        ASCII, CRLF or LF line ends, not one blank line — as :mod:`..columnar_unionpay` requires, and the
-        number of lines (the last may lack its line break).
+    def extract(self, path: Path) -> int:
+        """Write the ZM entry to ``path``, in blocks, for :mod:`..columnar_unionpay`; returns its number of
+        lines (the last may lack its line break).
 
         Raises:
             BillArchiveError: the entry is corrupt.
         """
-        plain, newlines, tail, last = True, 0, b"", b""
+        newlines, last = 0, b""
         try:
             with zipfile.ZipFile(io.BytesIO(self.archive)) as archive, archive.open(self.entry_name) as entry, \
                     path.open("wb") as out:
                 while block := entry.read(_BLOCK):
                     out.write(block)
                     newlines += block.count(b"\n")
-                    if plain:
-                        if not last and block.startswith((b"\n", b"\r\n")):
-                            plain = False
-                        # a CR ending the block is judged with what follows it: the next window repeats the
-                        # last bytes, so a line end split between two blocks is seen whole there
-                        window = tail + block
-                        plain = plain and _regular(window, final=False)
-                        tail = window[-2:]
                     last = block[-1:]
         except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
             raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
-        plain = plain and _regular(tail, final=True)
-        return plain, newlines + (1 if last and last != b"\n" else 0)
-
-
-def _regular(window: bytes, *, final: bool) -> bool:
-    """No byte outside :data:`_PRINTABLE`, no CR but in CRLF, no blank line (two line ends in a row). A CR
-    ending a window that is not the file's end is left for the next window to judge."""
-    end = len(window) - 1 if not final and window.endswith(b"\r") else len(window)
-    return (not window.translate(None, _PRINTABLE) and window.count(b"\r", 0, end) == window.count(b"\r\n", 0, end)
-            and window.find(b"\n\n", 0, end) < 0 and window.find(b"\n\r\n", 0, end) < 0)
+        return newlines + (1 if last and last != b"\n" else 0)
 
 
 def entry_name(mer_id: str, clearing_day: date, *, errors: bool = False) -> str:
