@@ -3,6 +3,7 @@
 from indiepay.accounts.models import ChannelAccount
 from indiepay.alerts.models import Alert, AlertChannels, AlertDelivery, AlertRateWindow, SandboxSmsMessage
 from indiepay.audit.models import AuditChainHead, AuditEvent
+from indiepay.dashboard.models import DashboardSession
 from indiepay.db.base import Base
 from indiepay.db.jobs.models import Job
 from indiepay.idempotency.models import IdempotencyRecord
@@ -23,7 +24,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Alert", "AlertChannels", "AlertDelivery", "AlertRateWindow", "ApiKey", "AuditChainHead", "AuditEvent",
-    "ChannelAccount", "ChannelCall", "CollectionModeChange",
+    "ChannelAccount", "ChannelCall", "CollectionModeChange", "DashboardSession",
     "Event", "IdempotencyRecord",
     "Job", "LedgerAccount", "LedgerChainHead", "LedgerEntry", "LedgerPosting", "Merchant", "Payment", "Payout",
     "ReceivedNotification", "ReconciliationBill", "ReconciliationDifference", "ReconciliationRun", "Refund",

@@ -64,6 +64,7 @@ def announce(settings: Settings, generated_admin_key: str | None, demo_merchant:
         return
     lines = ["", "IndiePay is running.",
              f"  API            {base_url}/v1   (OpenAPI docs: {base_url}/docs)",
+             f"  Dashboard      {base_url}/dashboard   (sign in with an API key: a merchant's, or the admin key)",
              f"  Checkout       {base_url}/pay/<payment_id>",
              f"  Sandbox        {settings.sandbox_base_url}/wechatpay,  "
              f"{settings.sandbox_base_url}/alipay/gateway.do,  {settings.sandbox_base_url}/unionpay  and the "

@@ -97,6 +97,12 @@ def authenticate(session: Session | Connection, raw: str | None, *, admin_key: s
     return _lookup(session, hash_key(raw or ""))[0]
 
 
+def lookup_digest(session: Session | Connection, digest: str) -> Principal:
+    """The caller behind a stored key digest (a dashboard session keeps the digest, never the key).
+    Raises AuthenticationFailed for an unknown, revoked or expired key."""
+    return _lookup(session, digest)[0]
+
+
 def _is_admin_key(raw: str | None, admin_key: str | None) -> bool:
     if not raw:
         raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")

@@ -1,0 +1,231 @@
+"""The dashboard ``/dashboard``: server-rendered pages for the merchant and the operator, over the same
+services as the API (nothing here decides anything the API would not).
+
+Sign-in is with an API key, once per browser session (:mod:`indiepay.dashboard`): a merchant's test key shows
+test data, its live key live data, the admin key the operator's pages; a read-only key may look but not act.
+Failed sign-ins count against the same per-IP limiter as the API's and are audited like them. Every page
+is ``no-store``, refuses framing and runs no script; every form carries the session's CSRF token (and the
+cookie is ``SameSite=Strict``). Secrets never reach a page: accounts show fingerprints and last four only.
+
+This module holds the frame (sign-in, rendering, errors), the overview and the operator's merchant pages;
+:mod:`.dashboard_pages` the merchant's payments, accounts and reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from indiepay.alerts.models import Alert
+from indiepay.audit.context import current_origin
+from indiepay.audit.service import actor_of, record, record_separately
+from indiepay.context import ServiceContext
+from indiepay.core.clock import BUSINESS_TZ, business_day
+from indiepay.core.errors import AuthenticationFailed, IndiePayError, PermissionDenied
+from indiepay.core.money import fen_to_yuan
+from indiepay.dashboard import service as sessions
+from indiepay.merchants.auth import authenticate, key_label
+from indiepay.merchants.service import get_merchant, list_merchants
+from indiepay.payments.models import Payment
+from indiepay.payments.service import list_payments
+from indiepay.risk import service as kill_switch
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                      "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
+
+
+def ctx_of(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def local(moment: datetime | None) -> str:
+    """A stored instant as Beijing wall time, to the second."""
+    if moment is None:
+        return "—"
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def signed_in(request: Request) -> sessions.Signed | None:
+    """The session behind the request's cookie, or None (not signed in, ended, or the key no longer works)."""
+    ctx = ctx_of(request)
+    with ctx.db.read() as session:
+        try:
+            return sessions.resolve(session, request.cookies.get(sessions.COOKIE), admin_key=ctx.settings.admin_key,
+                                    now=ctx.clock.now())
+        except AuthenticationFailed:
+            return None
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
+
+
+def render(request: Request, name: str, signed: sessions.Signed | None, status_code: int = 200,
+           **values: Any) -> HTMLResponse:
+    context = {"signed": signed, "principal": signed.principal if signed else None, "yuan": fen_to_yuan,
+               "local": local, **values}
+    return templates.TemplateResponse(request, f"dashboard/{name}", context, status_code=status_code,
+                                      headers=HEADERS)
+
+
+def failure(request: Request, signed: sessions.Signed, exc: IndiePayError) -> HTMLResponse:
+    """An action the services refused: the refusal's code and message on a page of its own, with its 4xx."""
+    return render(request, "error.html", signed, status_code=exc.http_status, error=exc)
+
+
+def form_text(form: Mapping[str, Any], name: str) -> str | None:
+    """A text field of a posted form (None when absent or a file)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def check_form(signed: sessions.Signed, form: Mapping[str, Any]) -> None:
+    """A dashboard form may act: it carries the session's CSRF token and the key is not read-only.
+
+    Raises:
+        PermissionDenied: ``csrf_failed`` or ``read_only_key``.
+    """
+    if not sessions.csrf_ok(signed, form_text(form, "csrf")):
+        raise PermissionDenied("the form expired or did not come from this dashboard: reload and try again",
+                               code="csrf_failed")
+    if signed.principal.read_only:
+        raise PermissionDenied("this API key is read-only", code="read_only_key")
+
+
+# -- sign-in -----------------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", None)
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request, api_key: str = Form(default="", max_length=200)) -> Response:
+    ctx = ctx_of(request)
+    ip = request.client.host if request.client is not None else None
+    current_origin.set(ip)
+    raw = api_key.strip()
+    label = key_label(raw) if raw else None
+    limiter = ctx.principals.failures
+    throttled = limiter.throttled(ip) or limiter.key_throttled(label)
+    try:
+        token = await run_in_threadpool(_sign_in, ctx, raw, ip, throttled)
+    except AuthenticationFailed as exc:
+        limiter.failed(ip, label)
+        if throttled:  # refused, and not audited one by one: a guessing run is already on record
+            return render(request, "login.html", None, status_code=429, error="Too many failed sign-ins: wait a "
+                                                                                "minute and try again.")
+        await run_in_threadpool(record_separately, ctx.db, ctx.clock, actor=key_label(raw), action="auth.failed",
+                                origin=ip, result="refused", details={"code": exc.code, "via": "dashboard"})
+        return render(request, "login.html", None, status_code=401, error="That key did not sign you in.")
+    response = RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    response.set_cookie(sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()),
+                        path="/dashboard", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+def _sign_in(ctx: ServiceContext, raw: str, ip: str | None, throttled: bool) -> str:
+    """Authenticate ``raw`` and open a session. Raises AuthenticationFailed (also for the admin key from a
+    throttled IP: the same answer as a wrong key, so a guessing run learns nothing)."""
+    with ctx.db.transaction() as session:
+        principal = authenticate(session, raw, admin_key=ctx.settings.admin_key)
+        if throttled and principal.is_admin:
+            raise AuthenticationFailed("invalid API key", code="invalid_api_key")
+        token = sessions.start(session, ctx.clock, principal, raw, origin=ip)
+        record(session, ctx.clock, actor=actor_of(principal), action="dashboard.signed_in",
+               merchant_id=principal.merchant_id, details={"key": key_label(raw), "livemode": principal.livemode})
+    return token
+
+
+@router.post("/logout", response_model=None)
+async def logout(request: Request) -> Response:
+    signed = signed_in(request)
+    form = await request.form()
+    if signed is not None and sessions.csrf_ok(signed, form_text(form, "csrf")):
+        ctx = ctx_of(request)
+        with ctx.db.transaction() as session:
+            sessions.end(session, ctx.clock, request.cookies.get(sessions.COOKIE))
+    response = to_login()
+    response.delete_cookie(sessions.COOKIE, path="/dashboard")
+    return response
+
+
+# -- the overview --------------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse, response_model=None)
+def overview(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    if signed.principal.is_admin:
+        return merchants_page(request, signed)
+    ctx = ctx_of(request)
+    principal = signed.principal
+    merchant_id = principal.require_merchant()
+    start = datetime.combine(business_day(ctx.clock.now()), datetime.min.time(), BUSINESS_TZ).astimezone(UTC)
+    with ctx.db.read() as session:
+        merchant = get_merchant(session, principal, merchant_id)
+        count, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(Payment.amount), 0))
+            .where(Payment.merchant_id == merchant_id, Payment.livemode == principal.livemode,
+                   Payment.status == "succeeded", Payment.paid_at >= start,
+                   Payment.paid_at < start + timedelta(days=1))).one()
+        alerts = list(session.scalars(select(Alert).where(
+            Alert.merchant_id == merchant_id, Alert.livemode == principal.livemode, Alert.acknowledged_at.is_(None))
+            .order_by(Alert.created_at.desc()).limit(5)))
+        recent = list_payments(session, ctx, principal, status=None, out_trade_no=None, limit=10, starting_after=None)
+    return render(request, "overview.html", signed, merchant=merchant, paid_count=int(count), paid_total=int(total),
+                  alerts=alerts, payments=recent.data)
+
+
+# -- the operator --------------------------------------------------------------------------------------
+
+
+def merchants_page(request: Request, signed: sessions.Signed, status_code: int = 200,
+                   error: IndiePayError | None = None) -> HTMLResponse:
+    ctx = ctx_of(request)
+    after = request.query_params.get("starting_after") or None
+    with ctx.db.read() as session:
+        try:
+            page = list_merchants(session, status=None, kyc_status=None, collection_mode=None, limit=50,
+                                  starting_after=after)
+        except IndiePayError as exc:
+            return failure(request, signed, exc)
+    return render(request, "merchants.html", signed, status_code=status_code, merchants=page.data,
+                  has_more=page.has_more, error=error)
+
+
+@router.post("/merchants/{merchant_id}/{action}", response_model=None)
+async def switch_merchant(merchant_id: str, action: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    form = await request.form()
+    reason = form.get("reason")
+    ctx = ctx_of(request)
+    try:
+        check_form(signed, form)
+        if action not in ("suspend", "resume"):
+            raise PermissionDenied("unknown action", code="unknown_action")
+        with ctx.db.transaction() as session:
+            kill_switch.switch(session, ctx.clock, signed.principal, "merchant", merchant_id,
+                               "suspend" if action == "suspend" else "resume",
+                               reason if isinstance(reason, str) else "")
+    except IndiePayError as exc:
+        return merchants_page(request, signed, status_code=exc.http_status, error=exc)
+    return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)

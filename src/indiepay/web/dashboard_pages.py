@@ -1,0 +1,211 @@
+"""The merchant's dashboard pages: payments (and refunding one), channel accounts, reconciliation runs and
+their differences (resolving one). The frame — sign-in, rendering, CSRF — is :mod:`.dashboard`; every
+read and every action goes through the same service as the API, scoped to the signed-in key's merchant and
+mode, so another merchant's payment is a 404 here as there.
+
+A refund form carries a number made when the page was rendered, used as the refund's ``out_refund_no``: the
+same form sent twice (a double click, a reload) asks for the same refund, which the service refuses the
+second time rather than refunding twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from indiepay.accounts.service import list_accounts, to_out
+from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
+from indiepay.core.money import yuan_to_fen
+from indiepay.payments.service import get_payment, list_payments
+from indiepay.payments.service import to_out as payment_out
+from indiepay.reconciliation import repository as runs_repository
+from indiepay.reconciliation import resolution
+from indiepay.reconciliation.models import ReconciliationRun
+from indiepay.refunds.schemas import RefundCreate
+from indiepay.refunds.service import create_refund, list_refunds
+from indiepay.web.dashboard import HEADERS, check_form, ctx_of, failure, render, signed_in, to_login
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+STATUSES = ("pending", "succeeded", "closed", "failed")
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+# -- payments ------------------------------------------------------------------------------------------
+
+
+@router.get("/payments", response_class=HTMLResponse, response_model=None)
+def payments_page(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    if signed.principal.is_admin:
+        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    ctx = ctx_of(request)
+    query = request.query_params
+    status = query.get("status") or None
+    out_trade_no = query.get("out_trade_no") or None
+    try:
+        with ctx.db.read() as session:
+            page = list_payments(session, ctx, signed.principal, status=status, out_trade_no=out_trade_no, limit=50,
+                                 starting_after=query.get("starting_after") or None)
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    return render(request, "payments.html", signed, payments=page.data, has_more=page.has_more, status=status or "",
+                  out_trade_no=out_trade_no or "", statuses=STATUSES)
+
+
+def _payment_page(request: Request, signed: Any, payment_id: str, status_code: int = 200,
+                  error: IndiePayError | None = None, notice: str | None = None) -> HTMLResponse:
+    ctx = ctx_of(request)
+    try:
+        with ctx.db.read() as session:
+            payment = payment_out(ctx, get_payment(session, ctx, signed.principal, payment_id))
+            refunds = list_refunds(session, signed.principal, payment_id=payment_id, status=None, out_refund_no=None,
+                                   limit=100, starting_after=None).data
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    processing = sum(refund.amount for refund in refunds if refund.status == "processing")  # reserved already
+    refundable = max(payment.amount - payment.refunded_amount - payment.shared_amount - processing, 0)
+    return render(request, "payment.html", signed, status_code=status_code, payment=payment, refunds=refunds,
+                  refundable=refundable, form_no=f"dash{secrets.token_hex(12)}", error=error, notice=notice)
+
+
+@router.get("/payments/{payment_id}", response_class=HTMLResponse, response_model=None)
+def payment_page(payment_id: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    if signed.principal.is_admin:
+        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    return _payment_page(request, signed, payment_id)
+
+
+def _refund_body(payment_id: str, form: Any) -> RefundCreate:
+    """The refund a form asks for. Raises InvalidRequest (``invalid_amount``, ``invalid_form``)."""
+    amount = yuan_to_fen(_text(form, "amount"))  # InvalidRequest for anything but yuan with ≤ 2 decimals
+    if amount <= 0:
+        raise InvalidRequest("the amount must be more than 0", code="invalid_amount")
+    number = _text(form, "form_no")
+    if not (number.startswith("dash") and number.isalnum() and len(number) <= 32):
+        raise InvalidRequest("the form is incomplete: reload the page", code="invalid_form")
+    try:
+        return RefundCreate(payment_id=payment_id, amount=amount, reason=_text(form, "reason")[:80] or None,
+                            out_refund_no=number)
+    except ValidationError as exc:
+        raise InvalidRequest("this refund cannot be asked for", code="invalid_form") from exc
+
+
+@router.post("/payments/{payment_id}/refunds", response_model=None)
+async def refund_payment(payment_id: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    form = await request.form()
+    ctx = ctx_of(request)
+    try:
+        check_form(signed, form)
+        refund = create_refund(ctx, signed.principal, _refund_body(payment_id, form))
+    except Conflict as exc:
+        if exc.code == "duplicate_out_refund_no":  # this very form was sent before: that refund stands
+            return _payment_page(request, signed, payment_id, notice="This refund was already asked for.")
+        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
+    except NotFound as exc:
+        return failure(request, signed, exc)
+    except IndiePayError as exc:
+        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
+    return _payment_page(request, signed, payment_id, notice=f"Refund {refund.id} asked for: {refund.status}.")
+
+
+# -- channel accounts ----------------------------------------------------------------------------------
+
+
+@router.get("/accounts", response_class=HTMLResponse, response_model=None)
+def accounts_page(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    if signed.principal.is_admin:
+        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    ctx = ctx_of(request)
+    with ctx.db.read() as session:
+        accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
+    return render(request, "accounts.html", signed, accounts=accounts)
+
+
+# -- reconciliation ------------------------------------------------------------------------------------
+
+
+def _visible(request: Request, principal: Any) -> list[str] | None:
+    """The accounts whose runs the caller sees (None: all, for the operator)."""
+    if principal.is_admin:
+        return None
+    with ctx_of(request).db.read() as session:
+        return runs_repository.accounts_of(session, merchant_id=principal.require_merchant(),
+                                           environment="production" if principal.livemode else "sandbox")
+
+
+@router.get("/reconciliation", response_class=HTMLResponse, response_model=None)
+def runs_page(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    visible = _visible(request, signed.principal)
+    with ctx_of(request).db.read() as session:
+        runs = runs_repository.runs(session, account_ids=visible, day=None, limit=60)
+    return render(request, "runs.html", signed, runs=runs)
+
+
+def _run_page(request: Request, signed: Any, run_id: str, status_code: int = 200,
+              error: IndiePayError | None = None) -> HTMLResponse:
+    visible = _visible(request, signed.principal)
+    with ctx_of(request).db.read() as session:
+        run = session.get(ReconciliationRun, run_id)
+        if run is None or (visible is not None and run.account_id not in visible):
+            return failure(request, signed, NotFound(f"no reconciliation run {run_id}",
+                                                     code="reconciliation_run_not_found"))
+        differences = runs_repository.run_differences(session, [run.id])[run.id]
+    return render(request, "run.html", signed, status_code=status_code, run=run, differences=differences,
+                  error=error)
+
+
+@router.get("/reconciliation/{run_id}", response_class=HTMLResponse, response_model=None)
+def run_page(run_id: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    return _run_page(request, signed, run_id)
+
+
+@router.post("/reconciliation/{run_id}/differences/{difference_id}", response_model=None)
+async def resolve_difference(run_id: str, difference_id: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    form = await request.form()
+    ctx = ctx_of(request)
+    principal = signed.principal
+    try:
+        check_form(signed, form)
+        action, note = _text(form, "action"), _text(form, "note")
+        if action not in ("resolve", "ignore"):
+            raise InvalidRequest("choose resolve or ignore", code="invalid_action")
+        if not note or len(note) > 2000:
+            raise InvalidRequest("say why, in at most 2,000 characters", code="note_required")
+        visible = _visible(request, principal)
+        with ctx.db.transaction() as session:
+            resolution.resolve(session, ctx, difference_id, action=action, note=note, visible=visible,
+                               actor="admin" if principal.is_admin else f"merchant:{principal.merchant_id}")
+        ctx.wake_worker()
+    except NotFound as exc:
+        return failure(request, signed, exc)
+    except IndiePayError as exc:
+        return _run_page(request, signed, run_id, status_code=exc.http_status, error=exc)
+    return RedirectResponse(f"/dashboard/reconciliation/{run_id}", status_code=303, headers=HEADERS)

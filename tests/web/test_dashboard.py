@@ -1,0 +1,184 @@
+"""The dashboard over real loopback HTTP: sign-in with an API key (never stored, never in the cookie), the
+merchant's pages scoped like the API (mode, tenancy), CSRF on every form, refunds and reconciliation
+resolved from it, the operator's kill switch, and no secret on any page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from indiepay.dashboard.service import COOKIE
+from tests.support.platform import MerchantClient, PlatformUnderTest
+
+
+def browser(platform: PlatformUnderTest) -> httpx.Client:
+    client = httpx.Client(base_url=platform.base_url, timeout=60, follow_redirects=False)
+    platform.clients.append(client)
+    return client
+
+
+def key_of(client: httpx.Client) -> str:
+    return client.headers["Authorization"].removeprefix("Bearer ")
+
+
+def signed_in(platform: PlatformUnderTest, key: str) -> httpx.Client:
+    client = browser(platform)
+    response = client.post("/dashboard/login", data={"api_key": key})
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard", response.text
+    return client
+
+
+def csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+def field(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} on the page"
+    return found.group(1)
+
+
+def paid_payment(merchant: MerchantClient, amount: int = 1_000) -> dict[str, Any]:
+    merchant.sandbox_account("wechatpay")
+    payment = merchant.create_payment("wechat_native", amount=amount).json()
+    merchant.pay(payment)
+    return merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_that_holds_no_key(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Dash Tea")
+    key = key_of(merchant.api)
+    assert browser(platform).get("/dashboard").headers["location"] == "/dashboard/login"
+    client = browser(platform)
+    response = client.post("/dashboard/login", data={"api_key": key})
+    cookie = response.headers["set-cookie"]
+    assert COOKIE in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
+    assert key not in cookie
+    stored = platform.sql("SELECT key_hash, token_hash FROM dashboard_sessions")
+    assert stored and all(key not in value for row in stored for value in row)
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "Dash Tea" in page.text and 'id="mode">test data' in page.text
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert platform.sql("SELECT count(*) FROM audit_events WHERE action = 'dashboard.signed_in'") == [(1,)]
+
+
+def test_a_wrong_key_is_refused_and_audited(platform: PlatformUnderTest) -> None:
+    response = browser(platform).post("/dashboard/login", data={"api_key": "sk_test_not_a_key"})
+    assert response.status_code == 401 and COOKIE not in response.headers.get("set-cookie", "")
+    assert platform.sql("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'") == [(1,)]
+    assert browser(platform).post("/dashboard/login", data={}).status_code == 401
+
+
+def test_signing_out_or_revoking_the_key_ends_the_session(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard").text
+    assert client.post("/dashboard/logout", data={"csrf": csrf(page)}).status_code == 303
+    stale = browser(platform)
+    stale.cookies.set(COOKIE, "made-up-token", domain=httpx.URL(platform.base_url).host)
+    assert stale.get("/dashboard").status_code == 303
+    again = signed_in(platform, key_of(merchant.api))
+    assert again.get("/dashboard").status_code == 200
+    rolled = merchant.api.post("/v1/api_keys/roll", json={"expires_in_seconds": 0})
+    assert rolled.status_code < 300, rolled.text
+    assert again.get("/dashboard").status_code == 303  # the key it signed in with no longer works
+
+
+def test_pages_are_scoped_to_the_merchant_and_mode(platform: PlatformUnderTest) -> None:
+    owner, other = platform.merchant("Owner"), platform.merchant("Other")
+    payment = paid_payment(owner)
+    mine = signed_in(platform, key_of(owner.api))
+    listing = mine.get("/dashboard/payments")
+    assert listing.status_code == 200 and payment["out_trade_no"] in listing.text
+    assert mine.get(f"/dashboard/payments/{payment['id']}").status_code == 200
+    assert signed_in(platform, key_of(other.api)).get(f"/dashboard/payments/{payment['id']}").status_code == 404
+    live = signed_in(platform, key_of(owner.live))
+    assert payment["out_trade_no"] not in live.get("/dashboard/payments").text
+    assert live.get(f"/dashboard/payments/{payment['id']}").status_code == 404
+    assert mine.get("/dashboard/payments?status=nonsense").status_code == 400
+
+
+def test_a_refund_from_the_dashboard_is_asked_for_once(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    payment = paid_payment(merchant, 2_000)
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get(f"/dashboard/payments/{payment['id']}").text
+    form = {"csrf": csrf(page), "form_no": field(page, "form_no"), "amount": "5.00", "reason": "broken cup"}
+    first = client.post(f"/dashboard/payments/{payment['id']}/refunds", data=form)
+    assert first.status_code == 200 and 'id="notice"' in first.text
+    again = client.post(f"/dashboard/payments/{payment['id']}/refunds", data=form)  # the same form, resent
+    assert "already asked for" in again.text
+    refunds = merchant.api.get("/v1/refunds", params={"payment_id": payment["id"]}).json()["data"]
+    assert [r["amount"] for r in refunds] == [500]
+    for bad, code in (("0", "invalid_amount"), ("1.001", "invalid_amount"), ("abc", "invalid_amount"),
+                      ("99", "refund_exceeds_refundable")):
+        refused = client.post(f"/dashboard/payments/{payment['id']}/refunds",
+                              data={**form, "form_no": f"dash{code[:4]}{len(bad)}x", "amount": bad})
+        assert 400 <= refused.status_code < 500 and code in refused.text, (bad, refused.text)
+    assert len(merchant.api.get("/v1/refunds", params={"payment_id": payment["id"]}).json()["data"]) == 1
+
+
+def test_forms_without_the_session_token_change_nothing(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    payment = paid_payment(merchant)
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get(f"/dashboard/payments/{payment['id']}").text
+    forged = client.post(f"/dashboard/payments/{payment['id']}/refunds",
+                         data={"csrf": "guessed", "form_no": field(page, "form_no"), "amount": "1.00"})
+    assert forged.status_code == 403 and "csrf_failed" in forged.text
+    assert merchant.api.get("/v1/refunds", params={"payment_id": payment["id"]}).json()["data"] == []
+
+
+def test_a_read_only_key_can_look_but_not_refund(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    payment = paid_payment(merchant)
+    made = merchant.api.post("/v1/api_keys", json={"mode": "test", "read_only": True})
+    assert made.status_code == 201, made.text
+    client = signed_in(platform, made.json()["key"])
+    page = client.get(f"/dashboard/payments/{payment['id']}").text
+    assert 'id="refund-form"' not in page
+    refused = client.post(f"/dashboard/payments/{payment['id']}/refunds",
+                          data={"csrf": csrf(page), "form_no": "dashreadonly1", "amount": "1.00"})
+    assert refused.status_code == 403 and "read_only_key" in refused.text
+
+
+def test_accounts_show_no_secret(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    _, credentials = merchant.own_sandbox_account("wechatpay")
+    page = signed_in(platform, key_of(merchant.api)).get("/dashboard/accounts").text
+    assert "wechatpay" in page
+    for name, value in credentials.items():
+        if len(value) > 8 and name not in ("mchid", "appid"):
+            assert value not in page and value[:24] not in page, name
+
+
+def test_the_operator_suspends_and_resumes_a_merchant(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant("Switch Me")
+    admin = signed_in(platform, platform.settings.admin_key or "")
+    page = admin.get("/dashboard")
+    assert page.status_code == 200 and "Switch Me" in page.text and 'id="mode">operator' in page.text
+    no_reason = admin.post(f"/dashboard/merchants/{merchant.id}/suspend", data={"csrf": csrf(page.text)})
+    assert no_reason.status_code == 400
+    done = admin.post(f"/dashboard/merchants/{merchant.id}/suspend", data={"csrf": csrf(page.text), "reason": "fraud"})
+    assert done.status_code == 303
+    assert platform.admin.get(f"/v1/merchants/{merchant.id}").json()["status"] == "suspended"
+    assert admin.post(f"/dashboard/merchants/{merchant.id}/resume",
+                      data={"csrf": csrf(page.text), "reason": "cleared"}).status_code == 303
+    assert platform.admin.get(f"/v1/merchants/{merchant.id}").json()["status"] == "active"
+    merchant_client = signed_in(platform, key_of(merchant.api))
+    forbidden = merchant_client.post(f"/dashboard/merchants/{merchant.id}/suspend",
+                                     data={"csrf": csrf(merchant_client.get("/dashboard").text), "reason": "x"})
+    assert forbidden.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/dashboard/payments/nope", "/dashboard/reconciliation/nope"])
+def test_unknown_objects_are_404_pages(platform: PlatformUnderTest, path: str) -> None:
+    client = signed_in(platform, key_of(platform.merchant().api))
+    response = client.get(path)
+    assert response.status_code == 404 and "text/html" in response.headers["content-type"]
