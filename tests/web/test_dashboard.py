@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from indiepay.dashboard.service import COOKIE
+from tests.e2e.test_reconciliation_round_trip import DAY, reconcile, trade_day
 from tests.support.platform import MerchantClient, PlatformUnderTest
 
 
@@ -50,7 +51,8 @@ def paid_payment(merchant: MerchantClient, amount: int = 1_000) -> dict[str, Any
     return merchant.wait_status(f"/v1/payments/{payment['id']}", "succeeded")
 
 
-def test_sign_in_sets_a_strict_http_only_cookie_that_holds_no_key(platform: PlatformUnderTest) -> None:
+def test_sign_in_sets_a_strict_http_only_cookie_that_holds_no_key(any_platform: PlatformUnderTest) -> None:
+    platform = any_platform  # SQLite and PostgreSQL
     merchant = platform.merchant("Dash Tea")
     key = key_of(merchant.api)
     assert browser(platform).get("/dashboard").headers["location"] == "/dashboard/login"
@@ -175,6 +177,32 @@ def test_the_operator_suspends_and_resumes_a_merchant(platform: PlatformUnderTes
     forbidden = merchant_client.post(f"/dashboard/merchants/{merchant.id}/suspend",
                                      data={"csrf": csrf(merchant_client.get("/dashboard").text), "reason": "x"})
     assert forbidden.status_code == 403
+
+
+def test_a_reconciliation_difference_is_resolved_from_the_dashboard(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    account, credentials = merchant.own_sandbox_account("alipay")
+    payments = trade_day(platform, merchant, "alipay")
+    knob = httpx.post(f"{platform.sandbox}/alipay/_faults", timeout=30, json={
+        "app_id": credentials["app_id"], "bill_fault": {"fault": "drop_row", "bill_date": DAY.isoformat(),
+                                                        "out_trade_no": payments[0]["out_trade_no"]}})
+    assert knob.status_code < 300, knob.text
+    run = reconcile(platform, account["id"]).run
+    client = signed_in(platform, key_of(merchant.api))
+    assert run.id in client.get("/dashboard/reconciliation").text
+    page = client.get(f"/dashboard/reconciliation/{run.id}").text
+    assert "missing_in_channel" in page and payments[0]["out_trade_no"] in page
+    action = re.search(r'action="(/dashboard/reconciliation/[^"]+/differences/[^"]+)"', page)
+    assert action is not None
+    no_note = client.post(action.group(1), data={"csrf": csrf(page), "action": "ignore", "note": ""})
+    assert no_note.status_code == 400 and "note_required" in no_note.text
+    done = client.post(action.group(1), data={"csrf": csrf(page), "action": "ignore", "note": "refunded by phone"})
+    assert done.status_code == 303
+    assert platform.sql("SELECT status, resolved_by, note FROM reconciliation_differences WHERE run_id = :run",
+                        run=run.id) == [("ignored", f"merchant:{merchant.id}", "refunded by phone")]
+    other = signed_in(platform, key_of(platform.merchant("Nosy").api))
+    assert other.get(f"/dashboard/reconciliation/{run.id}").status_code == 404
+    assert run.id not in other.get("/dashboard/reconciliation").text
 
 
 @pytest.mark.parametrize("path", ["/dashboard/payments/nope", "/dashboard/reconciliation/nope"])
