@@ -19,6 +19,7 @@ from indiepay.alerts.service import DISPATCH_JOB as ALERT_DISPATCH_JOB
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
 from indiepay.core.clock import Clock, SystemClock
+from indiepay.dashboard import tasks as dashboard_tasks
 from indiepay.db.engine import Database
 from indiepay.db.jobs.worker import Handler, RetryLater, Worker
 from indiepay.keys import tasks as key_tasks
@@ -68,6 +69,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         reconciliation_tasks.RUN_DAY_JOB: bind(reconciliation_tasks.run_day_job),
         reconciliation_tasks.FEES_JOB: bind(reconciliation_tasks.run_fees_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
+        dashboard_tasks.PRUNE_JOB: lambda args: dashboard_tasks.run_prune_job(ctx.db, ctx.clock, args),
         risk_tasks.DAY_VOLUMES_JOB: bind(risk_tasks.run_day_volumes_job),
         risk_tasks.REVIEW_ALERT_JOB: bind(risk_tasks.run_review_alert_job),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
@@ -113,11 +115,12 @@ class Runtime:
             return ensure_admin_key(session, self.ctx.clock, self.settings.admin_key)
 
     def seed_jobs(self) -> None:
-        """Queue the recurring jobs a worker needs (the daily settlement, reconciliation, key check and risk
-        day volumes); idempotent, safe from many workers."""
+        """Queue the recurring jobs a worker needs (the daily settlement, reconciliation, key check, dashboard
+        session pruning and risk day volumes); idempotent, safe from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
         reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
         key_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
+        dashboard_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
         risk_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:
