@@ -4,6 +4,7 @@ the gateway page with its front notification, and idempotent resends."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from tests.sandbox.unionpay.unionpay_sandbox_support import (
     BACK,
@@ -74,7 +75,8 @@ def test_query_paid_unpaid_and_wrong_txn_time(merchant: Merchant, sandbox: Sandb
     assert (answer["queryId"], answer["txnAmt"], answer["settleAmt"]) == (query_id, "500", "500")
     assert (answer["currencyCode"], answer["settleCurrencyCode"]) == ("156", "156")
     assert answer["orderId"] == order["orderId"] and re.fullmatch(r"\d{4}", answer["settleDate"])
-    wrong_time = str(int(order["txnTime"]) - 1)
+    sent = datetime.strptime(order["txnTime"], "%Y%m%d%H%M%S")
+    wrong_time = (sent - timedelta(seconds=1)).strftime("%Y%m%d%H%M%S")  # a valid time, one second off
     assert merchant.query(order["orderId"], wrong_time)["respCode"] == "34"
     assert merchant.query(new_order_id(), order["txnTime"])["respCode"] == "34"
     assert sandbox.http.post(sandbox.base + "/_buyer/pay", json={"mer_id": merchant.mer_id,
