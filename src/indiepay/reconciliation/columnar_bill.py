@@ -123,6 +123,48 @@ class ColumnarBill:
     summary: TradeBillSummary | None = None  # the bill's summary row, checked against the rows
 
 
+class ScanTarget:
+    """Where a DuckDB scan of a bill puts its rows, shared by this module and :mod:`.columnar_unionpay`:
+    given ``into`` (the matcher's database), its table :data:`SCANNED`, kept only when the scan
+    :meth:`publish`-es it; otherwise a private in-memory database (``threads``, ``memory_limit``, a spill
+    directory beside ``normalised``) whose rows :meth:`publish` copies to the Parquet file ``normalised``.
+    Insertion order is kept while scanning (a row's ``rowid`` is its line) and restored after."""
+
+    def __init__(self, normalised: Path, into: duckdb.DuckDBPyConnection | None, *, threads: int,
+                 memory_limit: str) -> None:
+        self.normalised = normalised
+        self.into = into
+        self.db = into or duckdb.connect(":memory:")
+        self.table = SCANNED if into is not None else "rows"
+        self._kept = False
+        ordered = self.db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        self._ordered = bool(ordered and ordered[0])
+        if into is None:
+            self.db.execute(f"SET threads = {int(threads)}")
+            self.db.execute(f"SET memory_limit = '{memory_limit}'")
+            self.db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
+        self.db.execute("SET preserve_insertion_order = true")  # the matcher turns it off again
+
+    def __enter__(self) -> ScanTarget:
+        return self
+
+    def publish(self, select: str) -> str | None:
+        """Keep the scan: ``select`` (the normalised rows over :attr:`table`) copied to Parquet for a private
+        database; returns the query to read them in the matcher's database, None when they are in the file."""
+        if self.into is None:
+            self.db.execute(f"COPY ({select}) TO '{_quote(self.normalised)}' (FORMAT parquet)")
+        self._kept = True
+        return select if self.into is not None else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.into is None:
+            self.db.close()
+            return
+        self.db.execute(f"SET preserve_insertion_order = {self._ordered}")
+        if not self._kept:
+            self.db.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
 def _blank(fields: list[str]) -> bool:
     return not fields or not any(f.strip() for f in fields)
 
@@ -252,16 +294,8 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
         return None
     summary, summary_line, summary_commas = found
     expected = summary_line - reader.header_line - 1
-    db = into or duckdb.connect(":memory:")
-    table = SCANNED if into is not None else "rows"
-    kept = False
-    ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-    try:
-        if into is None:
-            db.execute(f"SET threads = {int(threads)}")
-            db.execute(f"SET memory_limit = '{memory_limit}'")
-            db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
-        db.execute("SET preserve_insertion_order = true")  # a row's rowid is its line (the matcher turns it off)
+    with ScanTarget(normalised, into, threads=threads, memory_limit=memory_limit) as target:
+        db, table = target.db, target.table
         for backticked in (True, False) if commas is not None else (False,):
             db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns, backticked)}",
@@ -282,19 +316,8 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
             count=int(count), settlement_fen=int(settlement or 0), refund_fen=int(refund or 0),
             recharge_coupon_refund_fen=int(recharge or 0), fee=Decimal(int(fee_units or 0)).scaleb(-5),
             order_fen=int(order or 0), refund_requested_fen=int(requested or 0)))
-        select = normalised_select(table, reader.header_line)
-        if into is None:
-            db.execute(f"COPY ({select}) TO '{_quote(normalised)}' (FORMAT parquet)")
-        kept = True
-    finally:
-        if into is None:
-            db.close()
-        else:
-            db.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
-            if not kept:
-                db.execute(f"DROP TABLE IF EXISTS {table}")
-    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised,
-                        select=select if into is not None else None, summary=summary)
+        select = target.publish(normalised_select(table, reader.header_line))
+    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised, select=select, summary=summary)
 
 
 def _quote(path: Path) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from indiepay.reconciliation.columnar_bill import SCANNED, ColumnarBill
+from indiepay.reconciliation.columnar_bill import ColumnarBill, ScanTarget
 from indiepay.reconciliation.parsers.unionpay import (
     LAYOUT,
     LINE_BYTES,
@@ -126,17 +126,9 @@ def scan_zm(path: Path, clearing_day: date, lines: int, normalised: Path, *, thr
     the file is not one this path reads exactly: the caller then reads it with the Python reader."""
     if lines < 1:
         return None
-    db = into or duckdb.connect(":memory:")
-    table = SCANNED if into is not None else "rows"
-    kept = False
-    ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     latest = clearing_day + timedelta(days=1)
-    try:
-        if into is None:
-            db.execute(f"SET threads = {int(threads)}")
-            db.execute(f"SET memory_limit = '{memory_limit}'")
-            db.execute("SET temp_directory = $dir", {"dir": str(normalised.parent / "duckdb-bill.tmp")})
-        db.execute("SET preserve_insertion_order = true")  # a row's rowid is its line (the matcher turns it off)
+    with ScanTarget(normalised, into, threads=threads, memory_limit=memory_limit) as target:
+        db, table = target.db, target.table
         db.execute(f"DROP TABLE IF EXISTS {table}")
         try:
             db.execute(f"CREATE TABLE {table} AS {_select(clearing_day.year)}", {"path": str(path), "latest": latest})
@@ -147,21 +139,5 @@ def scan_zm(path: Path, clearing_day: date, lines: int, normalised: Path, *, thr
         count, ok = figures
         if count != lines or not ok:
             return None
-        select = normalised_select(table)
-        if into is None:
-            db.execute(f"COPY ({select}) TO '{_quote(normalised)}' (FORMAT parquet)")
-        kept = True
-    finally:
-        if into is None:
-            db.close()
-        else:
-            db.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
-            if not kept:
-                db.execute(f"DROP TABLE IF EXISTS {table}")
-    return ColumnarBill(rows=int(count), first_day=clearing_day, normalised=normalised,
-                        select=select if into is not None else None)
-
-
-def _quote(path: Path) -> str:
-    """A path as a SQL string literal (COPY … TO takes no parameter)."""
-    return str(path).replace("'", "''")
+        select = target.publish(normalised_select(table))
+    return ColumnarBill(rows=int(count), first_day=clearing_day, normalised=normalised, select=select)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from indiepay.accounts.service import list_accounts, to_out
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
+from indiepay.dashboard.service import Signed
 from indiepay.payments.service import get_payment, list_payments
 from indiepay.payments.service import to_out as payment_out
 from indiepay.reconciliation import repository as runs_repository
@@ -33,6 +34,17 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATUSES = ("pending", "succeeded", "closed", "failed")
 
 
+def merchant_signed_in(request: Request) -> Signed | Response:
+    """The merchant's session, or where to go instead: the sign-in page, or (the operator, who has no
+    payments of its own) the operator's front page."""
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    if signed.principal.is_admin:
+        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    return signed
+
+
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -43,11 +55,9 @@ def _text(form: Any, name: str) -> str:
 
 @router.get("/payments", response_class=HTMLResponse, response_model=None)
 def payments_page(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_login()
-    if signed.principal.is_admin:
-        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
     ctx = ctx_of(request)
     query = request.query_params
     status = query.get("status") or None
@@ -62,7 +72,7 @@ def payments_page(request: Request) -> Response:
                   out_trade_no=out_trade_no or "", statuses=STATUSES)
 
 
-def _payment_page(request: Request, signed: Any, payment_id: str, status_code: int = 200,
+def _payment_page(request: Request, signed: Signed, payment_id: str, status_code: int = 200,
                   error: IndiePayError | None = None, notice: str | None = None) -> HTMLResponse:
     ctx = ctx_of(request)
     try:
@@ -80,11 +90,9 @@ def _payment_page(request: Request, signed: Any, payment_id: str, status_code: i
 
 @router.get("/payments/{payment_id}", response_class=HTMLResponse, response_model=None)
 def payment_page(payment_id: str, request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_login()
-    if signed.principal.is_admin:
-        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
     return _payment_page(request, signed, payment_id)
 
 
@@ -129,11 +137,9 @@ async def refund_payment(payment_id: str, request: Request) -> Response:
 
 @router.get("/accounts", response_class=HTMLResponse, response_model=None)
 def accounts_page(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_login()
-    if signed.principal.is_admin:
-        return RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
     ctx = ctx_of(request)
     with ctx.db.read() as session:
         accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
@@ -163,7 +169,7 @@ def runs_page(request: Request) -> Response:
     return render(request, "runs.html", signed, runs=runs)
 
 
-def _run_page(request: Request, signed: Any, run_id: str, status_code: int = 200,
+def _run_page(request: Request, signed: Signed, run_id: str, status_code: int = 200,
               error: IndiePayError | None = None) -> HTMLResponse:
     visible = _visible(request, signed.principal)
     with ctx_of(request).db.read() as session:
