@@ -22,6 +22,7 @@ from indiepay.app import create_app
 from indiepay.notify.api import router as notify_router
 from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
+from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from tests.support.platform import PlatformUnderTest
 
@@ -53,7 +54,8 @@ def _routes(platform: PlatformUnderTest) -> list[tuple[str, str]]:
     paths = create_app(platform.settings, runtime=platform.runtime).openapi()["paths"]
     found = [(method.upper(), path) for path, operations in paths.items() for method in operations
              if path.startswith("/v1/")]
-    for router in (checkout_router, notify_router, dashboard_router, dashboard_pages_router):
+    for router in (checkout_router, notify_router, dashboard_router, dashboard_pages_router,
+                   dashboard_books_router):
         found += [(method, route.path) for route in router.routes if isinstance(route, APIRoute)
                   for method in sorted(route.methods - {"HEAD"})]
     return found

@@ -210,3 +210,44 @@ def test_unknown_objects_are_404_pages(platform: PlatformUnderTest, path: str) -
     client = signed_in(platform, key_of(platform.merchant().api))
     response = client.get(path)
     assert response.status_code == 404 and "text/html" in response.headers["content-type"]
+
+
+def test_alerts_are_listed_and_acknowledged_from_the_dashboard(platform: PlatformUnderTest) -> None:
+    from indiepay.alerts.service import raise_alert
+
+    merchant, other = platform.merchant(), platform.merchant("Other")
+    ctx = platform.runtime.ctx
+    with ctx.db.transaction() as session:
+        alert = raise_alert(session, ctx.clock, kind="late_payment", severity="high", merchant_id=merchant.id,
+                            dedupe_key="dash:late", message="money arrived after close", details={}, livemode=False)
+        alert_id = alert.id
+    client = signed_in(platform, key_of(merchant.api))
+    assert "money arrived after close" in client.get("/dashboard").text  # on the overview while open
+    page = client.get("/dashboard/alerts").text
+    assert "late_payment" in page
+    nosy = signed_in(platform, key_of(other.api))
+    assert "money arrived after close" not in nosy.get("/dashboard/alerts").text
+    refused = nosy.post(f"/dashboard/alerts/{alert_id}/acknowledge", data={"csrf": csrf(nosy.get("/dashboard").text)})
+    assert refused.status_code == 404
+    assert client.post(f"/dashboard/alerts/{alert_id}/acknowledge", data={"csrf": csrf(page)}).status_code == 303
+    acknowledged = platform.sql("SELECT acknowledged_by FROM alerts WHERE id = :id", id=alert_id)
+    assert acknowledged == [(f"merchant:{merchant.id}",)]
+    assert "money arrived after close" not in client.get("/dashboard").text
+
+
+def test_statements_download_with_the_live_key_only(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    test_mode = signed_in(platform, key_of(merchant.api))
+    assert 'id="live-only"' in test_mode.get("/dashboard/statements").text
+    assert test_mode.get("/dashboard/statements/2026-10/statement.csv").status_code == 403
+    live = signed_in(platform, key_of(merchant.live))
+    page = live.get("/dashboard/statements").text
+    link = re.search(r'href="(/dashboard/statements/\d{4}-\d{2}/statement\.csv)"', page)
+    assert link is not None
+    csv_file = live.get(link.group(1))
+    assert csv_file.status_code == 200 and csv_file.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_file.headers["content-disposition"]
+    xlsx = live.get("/dashboard/statements/2026-10/tax.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert live.get("/dashboard/statements/2026-13/statement.csv").status_code == 400
+    assert live.get("/dashboard/statements/2026-10/other.pdf").status_code == 400

@@ -63,10 +63,9 @@ def _issue(ctx: Ctx, caller: Principal, month: str, currency: str, merchant_id: 
 
 
 def _download(document: exports.Document, fmt: str) -> Response:
-    content, media_type = ((render.to_csv(document), render.CSV_MEDIA_TYPE) if fmt == "csv"
-                           else (render.to_xlsx(document), render.XLSX_MEDIA_TYPE))
+    content, media_type, filename = render.document_file(document, fmt)
     return Response(content=content, media_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{document.filename}.{fmt}"', "Cache-Control": "no-store"})
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 @router.get("/{month}", response_model=StatementOut, responses=_DOWNLOADS)

@@ -29,6 +29,13 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _BOLD = Font(bold=True)
 
 
+def document_file(document: Document, fmt: str) -> tuple[bytes, str, str]:
+    """A document as a download: (content, media type, file name) for ``fmt`` ``csv`` or ``xlsx``."""
+    if fmt == "csv":
+        return to_csv(document), CSV_MEDIA_TYPE, f"{document.filename}.csv"
+    return to_xlsx(document), XLSX_MEDIA_TYPE, f"{document.filename}.xlsx"
+
+
 def safe_text(value: str) -> str:
     """``value`` made inert for spreadsheets (see the module docstring)."""
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value

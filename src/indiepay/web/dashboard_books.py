@@ -1,0 +1,116 @@
+"""The dashboard's alerts and the accountant's downloads: monthly statements and tax summaries.
+
+Alerts are the merchant's own in the key's mode (the operator sees every merchant's), newest first, each
+acknowledged with one click (the service keeps the first acknowledgement). Statements hold live money only,
+so they are offered to a live key (as the API does) — as CSV or XLSX, the statement and its tax summary,
+generated on request like ``GET /v1/statements/{month}`` (a draft while the month is open).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from indiepay.alerts import service as alerts
+from indiepay.alerts.schemas import alert_out
+from indiepay.audit.service import actor_of
+from indiepay.core.clock import business_day
+from indiepay.core.errors import IndiePayError, InvalidRequest
+from indiepay.dashboard.service import Signed
+from indiepay.statements import exports, render
+from indiepay.statements import service as statements
+from indiepay.statements.api import merchant_scope
+from indiepay.statements.tax import tax_summary
+from indiepay.web.dashboard import HEADERS, check_form, ctx_of, failure, signed_in, to_login
+from indiepay.web.dashboard import render as page
+from indiepay.web.dashboard_pages import merchant_signed_in
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+KINDS = ("statement", "tax")
+FORMATS = ("csv", "xlsx")
+
+
+def _scope(signed: Signed) -> tuple[str | None, bool | None]:
+    """Whose alerts, in which mode: the merchant's own in the key's mode; the operator's, everyone's."""
+    principal = signed.principal
+    return (None, None) if principal.is_admin else (principal.require_merchant(), principal.livemode)
+
+
+def _alerts_page(request: Request, signed: Signed, status_code: int = 200,
+                 error: IndiePayError | None = None) -> HTMLResponse:
+    merchant_id, livemode = _scope(signed)
+    ctx = ctx_of(request)
+    try:
+        with ctx.db.read() as session:
+            found = alerts.list_alerts(session, merchant_id=merchant_id, limit=50, livemode=livemode,
+                                       starting_after=request.query_params.get("starting_after") or None)
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    return page(request, "alerts.html", signed, status_code=status_code, error=error,
+                alerts=[alert_out(alert, deliveries) for alert, deliveries in found.alerts], has_more=found.has_more)
+
+
+@router.get("/alerts", response_class=HTMLResponse, response_model=None)
+def alerts_page(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    return _alerts_page(request, signed)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=None)
+async def acknowledge(alert_id: str, request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    form = await request.form()
+    ctx = ctx_of(request)
+    merchant_id, livemode = _scope(signed)
+    try:
+        check_form(signed, form)
+        with ctx.db.transaction() as session:
+            alerts.acknowledge(session, ctx.clock, alert_id, actor=actor_of(signed.principal), merchant_id=merchant_id,
+                               livemode=livemode)
+    except IndiePayError as exc:
+        return _alerts_page(request, signed, status_code=exc.http_status, error=exc)
+    return RedirectResponse("/dashboard/alerts", status_code=303, headers=HEADERS)
+
+
+@router.get("/statements", response_class=HTMLResponse, response_model=None)
+def statements_page(request: Request) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    this_month = business_day(ctx_of(request).clock.now()).replace(day=1)
+    months, month = [], this_month
+    for _ in range(12):  # this month and the eleven before it
+        months.append(f"{month:%Y-%m}")
+        month = (month - timedelta(days=1)).replace(day=1)
+    return page(request, "statements.html", signed, months=months)
+
+
+@router.get("/statements/{month}/{kind}.{fmt}", response_model=None)
+def download(month: str, kind: str, fmt: str, request: Request) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    try:
+        if kind not in KINDS or fmt not in FORMATS:
+            raise InvalidRequest("no such download", code="invalid_format", details={"kinds": list(KINDS),
+                                                                                     "formats": list(FORMATS)})
+        issued = statements.issue(ctx.db, ctx.clock, merchant_id=merchant_scope(signed.principal, None), month=month)
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    stamp = issued.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if kind == "statement":
+        document = exports.statement_document(issued.body, status=issued.status, generated_at=stamp,
+                                              sha256=issued.body_sha256)
+    else:
+        document = exports.tax_document(tax_summary(issued.body, status=issued.status,
+                                                    statement_sha256=issued.body_sha256), generated_at=stamp)
+    content, media_type, filename = render.document_file(document, fmt)
+    return Response(content=content, media_type=media_type, headers={
+        **HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
