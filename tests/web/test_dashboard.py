@@ -251,3 +251,16 @@ def test_statements_download_with_the_live_key_only(platform: PlatformUnderTest)
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert live.get("/dashboard/statements/2026-13/statement.csv").status_code == 400
     assert live.get("/dashboard/statements/2026-10/other.pdf").status_code == 400
+
+
+def test_settlements_are_shown_to_the_live_key_and_the_operator(platform: PlatformUnderTest) -> None:
+    from tests.settlements.books import owed
+    from tests.settlements.test_api import _settle_yesterday
+
+    tea, cake = platform.merchant("Tea"), platform.merchant("Cake")
+    day = _settle_yesterday(platform, tea, cake)
+    live = signed_in(platform, key_of(tea.live)).get("/dashboard/settlements").text
+    assert day.isoformat() in live and f"¥{owed(10_000) / 100:.2f}" in live and cake.id not in live
+    assert 'id="live-only"' in signed_in(platform, key_of(tea.api)).get("/dashboard/settlements").text
+    operator = signed_in(platform, platform.settings.admin_key or "").get("/dashboard/settlements").text
+    assert tea.id in operator and cake.id in operator

@@ -1,7 +1,8 @@
-"""The dashboard's alerts and the accountant's downloads: monthly statements and tax summaries.
+"""The dashboard's alerts, settlements and the accountant's downloads: monthly statements and tax summaries.
 
 Alerts are the merchant's own in the key's mode (the operator sees every merchant's), newest first, each
-acknowledged with one click (the service keeps the first acknowledgement). Statements hold live money only,
+acknowledged with one click (the service keeps the first acknowledgement). Settlements (platform
+collection: what the platform owes and pays out, T+1, less its fee) and statements hold live money only,
 so they are offered to a live key (as the API does) — as CSV or XLSX, the statement and its tax summary,
 generated on request like ``GET /v1/statements/{month}`` (a draft while the month is open).
 """
@@ -19,6 +20,8 @@ from indiepay.audit.service import actor_of
 from indiepay.core.clock import business_day
 from indiepay.core.errors import IndiePayError, InvalidRequest
 from indiepay.dashboard.service import Signed
+from indiepay.settlements import service as settlements
+from indiepay.settlements.schemas import settlement_out
 from indiepay.statements import exports, render
 from indiepay.statements import service as statements
 from indiepay.statements.api import merchant_scope
@@ -114,3 +117,23 @@ def download(month: str, kind: str, fmt: str, request: Request) -> Response:
     content, media_type, filename = render.document_file(document, fmt)
     return Response(content=content, media_type=media_type, headers={
         **HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/settlements", response_class=HTMLResponse, response_model=None)
+def settlements_page(request: Request) -> Response:
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    principal = signed.principal
+    ctx = ctx_of(request)
+    if not principal.is_admin and not principal.livemode:
+        return page(request, "settlements.html", signed, settlements=[], has_more=False, live_only=True)
+    try:
+        with ctx.db.read() as session:
+            found = settlements.list_settlements(
+                session, merchant_id=None if principal.is_admin else principal.require_merchant(), business_date=None,
+                limit=50, starting_after=request.query_params.get("starting_after") or None)
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    return page(request, "settlements.html", signed, live_only=False, has_more=found.has_more,
+                settlements=[settlement_out(batch.settlement, batch.payout) for batch in found.batches])
