@@ -24,6 +24,7 @@ from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
+from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from tests.support.platform import PlatformUnderTest
 
 ODD_IDS = ("nope", "pay_" + "x" * 300, "%00", "..%2F..%2Fetc", "%E4%BD%A0%E5%A5%BD", "1;DROP TABLE payments")
@@ -55,7 +56,7 @@ def _routes(platform: PlatformUnderTest) -> list[tuple[str, str]]:
     found = [(method.upper(), path) for path, operations in paths.items() for method in operations
              if path.startswith("/v1/")]
     for router in (checkout_router, notify_router, dashboard_router, dashboard_pages_router,
-                   dashboard_books_router):
+                   dashboard_books_router, dashboard_webhooks_router):
         found += [(method, route.path) for route in router.routes if isinstance(route, APIRoute)
                   for method in sorted(route.methods - {"HEAD"})]
     return found

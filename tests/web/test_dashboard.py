@@ -264,3 +264,27 @@ def test_settlements_are_shown_to_the_live_key_and_the_operator(platform: Platfo
     assert 'id="live-only"' in signed_in(platform, key_of(tea.api)).get("/dashboard/settlements").text
     operator = signed_in(platform, platform.settings.admin_key or "").get("/dashboard/settlements").text
     assert tea.id in operator and cake.id in operator
+
+
+def test_the_webhook_endpoint_is_set_from_the_dashboard_and_events_sent_again(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard/webhooks").text
+    assert "not set" in page
+    bad = client.post("/dashboard/webhooks", data={"csrf": csrf(page), "url": "ftp://nowhere"})
+    assert bad.status_code == 400 and "invalid_url" in bad.text
+    done = client.post("/dashboard/webhooks", data={"csrf": csrf(page), "url": "http://127.0.0.1:9/hooks"})
+    secret = re.search(r'id="secret">(whsec_[^<]+)<', done.text)
+    assert done.status_code == 200 and secret is not None
+    assert merchant.api.get("/v1/webhook_endpoint").json()["url"] == "http://127.0.0.1:9/hooks"
+    later = client.get("/dashboard/webhooks").text
+    assert secret.group(1) not in later and "http://127.0.0.1:9/hooks" in later  # shown once
+    paid_payment(merchant)
+    platform.run_jobs_now("webhook.deliver")
+    events = merchant.api.get("/v1/events").json()["data"]
+    assert events and not events[0]["delivered"]  # nobody listens on port 9
+    page = client.get("/dashboard/webhooks").text
+    assert events[0]["id"] in page
+    again = client.post(f"/dashboard/webhooks/events/{events[0]['id']}/redeliver", data={"csrf": csrf(page)})
+    assert again.status_code == 303
+    assert client.post("/dashboard/webhooks/events/evt_nope/redeliver", data={"csrf": csrf(page)}).status_code == 404
