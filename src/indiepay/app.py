@@ -35,6 +35,7 @@ from indiepay.statements.api import router as statements_router
 from indiepay.transfers.api import router as transfers_router
 from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
+from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_pages_router)
     app.include_router(dashboard_books_router)
     app.include_router(dashboard_webhooks_router)
+    app.include_router(dashboard_accounts_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -288,3 +288,34 @@ def test_the_webhook_endpoint_is_set_from_the_dashboard_and_events_sent_again(pl
     again = client.post(f"/dashboard/webhooks/events/{events[0]['id']}/redeliver", data={"csrf": csrf(page)})
     assert again.status_code == 303
     assert client.post("/dashboard/webhooks/events/evt_nope/redeliver", data={"csrf": csrf(page)}).status_code == 404
+
+
+def test_accounts_are_connected_from_the_dashboard_and_secrets_never_echoed(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard/accounts").text
+    one_click = client.post("/dashboard/accounts", data={"csrf": csrf(page), "channel": "alipay", "sandbox": "1"})
+    assert one_click.status_code == 303
+    [account] = merchant.api.get("/v1/channel_accounts").json()
+    assert (account["channel"], account["environment"]) == ("alipay", "sandbox")
+    form = client.get("/dashboard/accounts?connect=wechatpay").text
+    assert 'id="connect-form"' in form and 'type="password"' in form and "textarea" in form
+    secret = "-----BEGIN PRIVATE KEY-----\nMIIEdGVzdCBub3QgYSByZWFsIGtleQ==\n-----END PRIVATE KEY-----"
+    refused = client.post("/dashboard/accounts", data={  # a private key that is no key: refused, not echoed
+        "csrf": csrf(form), "channel": "wechatpay", "mchid": "1900000109", "appid": "wx8888888888888888",
+        "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "merchant_private_key": secret,
+        "apiv3_key": "0123456789abcdef0123456789abcdef"})
+    assert 400 <= refused.status_code < 500 and 'id="error"' in refused.text
+    assert "MIIEdGVzdCBub3QgYSByZWFsIGtleQ" not in refused.text and "0123456789abcdef0123" not in refused.text
+    assert len(merchant.api.get("/v1/channel_accounts").json()) == 1  # nothing half-stored
+    credentials = httpx.post(f"{platform.sandbox}/wechatpay/_provision", json={}, timeout=30).json()["credentials"]
+    typed = client.post("/dashboard/accounts", data={"csrf": csrf(form), "channel": "wechatpay", **credentials})
+    assert typed.status_code == 303, typed.text
+    shown = client.get("/dashboard/accounts").text
+    assert "wechatpay" in shown and all(value not in shown for name, value in credentials.items()
+                                        if len(value) > 12 and name not in ("mchid", "appid"))
+    live = signed_in(platform, key_of(merchant.live))
+    assert 'id="sandbox-alipay"' not in live.get("/dashboard/accounts").text  # no one-click sandbox for live keys
+    nope = live.post("/dashboard/accounts", data={"csrf": csrf(live.get("/dashboard").text), "channel": "alipay",
+                                                  "sandbox": "1"})
+    assert 400 <= nope.status_code < 500

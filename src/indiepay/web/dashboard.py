@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from indiepay.alerts.models import Alert
 from indiepay.audit.context import current_origin
@@ -43,6 +44,16 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop so that the handler itself can run in the thread pool: the
+    dashboard's actions call the services (and through them the channels — the sandbox gateways mounted in
+    this very server among them), which must never block the loop."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 def ctx_of(request: Request) -> ServiceContext:
@@ -152,9 +163,8 @@ def _sign_in(ctx: ServiceContext, raw: str, ip: str | None, throttled: bool) -> 
 
 
 @router.post("/logout", response_model=None)
-async def logout(request: Request) -> Response:
+def logout(request: Request, form: PostedForm) -> Response:
     signed = signed_in(request)
-    form = await request.form()
     if signed is not None and sessions.csrf_ok(signed, form_text(form, "csrf")):
         ctx = ctx_of(request)
         with ctx.db.transaction() as session:
@@ -211,11 +221,10 @@ def merchants_page(request: Request, signed: sessions.Signed, status_code: int =
 
 
 @router.post("/merchants/{merchant_id}/{action}", response_model=None)
-async def switch_merchant(merchant_id: str, action: str, request: Request) -> Response:
+def switch_merchant(merchant_id: str, action: str, request: Request, form: PostedForm) -> Response:
     signed = signed_in(request)
     if signed is None:
         return to_login()
-    form = await request.form()
     reason = form.get("reason")
     ctx = ctx_of(request)
     try:

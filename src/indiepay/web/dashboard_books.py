@@ -26,7 +26,7 @@ from indiepay.statements import exports, render
 from indiepay.statements import service as statements
 from indiepay.statements.api import merchant_scope
 from indiepay.statements.tax import tax_summary
-from indiepay.web.dashboard import HEADERS, check_form, ctx_of, failure, signed_in, to_login
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, signed_in, to_login
 from indiepay.web.dashboard import render as page
 from indiepay.web.dashboard_pages import merchant_signed_in
 
@@ -64,11 +64,10 @@ def alerts_page(request: Request) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=None)
-async def acknowledge(alert_id: str, request: Request) -> Response:
+def acknowledge(alert_id: str, request: Request, form: PostedForm) -> Response:
     signed = signed_in(request)
     if signed is None:
         return to_login()
-    form = await request.form()
     ctx = ctx_of(request)
     merchant_id, livemode = _scope(signed)
     try:

@@ -1,5 +1,5 @@
-"""The merchant's dashboard pages: payments (and refunding one), channel accounts, reconciliation runs and
-their differences (resolving one). The frame — sign-in, rendering, CSRF — is :mod:`.dashboard`; every
+"""The merchant's dashboard pages: payments (and refunding one), reconciliation runs and their differences
+(resolving one). The frame — sign-in, rendering, CSRF — is :mod:`.dashboard`; every
 read and every action goes through the same service as the API, scoped to the signed-in key's merchant and
 mode, so another merchant's payment is a 404 here as there.
 
@@ -17,7 +17,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from indiepay.accounts.service import list_accounts, to_out
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
@@ -28,7 +27,7 @@ from indiepay.reconciliation import resolution
 from indiepay.reconciliation.models import ReconciliationRun
 from indiepay.refunds.schemas import RefundCreate
 from indiepay.refunds.service import create_refund, list_refunds
-from indiepay.web.dashboard import HEADERS, check_form, ctx_of, failure, render, signed_in, to_login
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, render, signed_in, to_login
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATUSES = ("pending", "succeeded", "closed", "failed")
@@ -112,11 +111,10 @@ def _refund_body(payment_id: str, form: Any) -> RefundCreate:
 
 
 @router.post("/payments/{payment_id}/refunds", response_model=None)
-async def refund_payment(payment_id: str, request: Request) -> Response:
+def refund_payment(payment_id: str, request: Request, form: PostedForm) -> Response:
     signed = signed_in(request)
     if signed is None:
         return to_login()
-    form = await request.form()
     ctx = ctx_of(request)
     try:
         check_form(signed, form)
@@ -130,20 +128,6 @@ async def refund_payment(payment_id: str, request: Request) -> Response:
     except IndiePayError as exc:
         return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
     return _payment_page(request, signed, payment_id, notice=f"Refund {refund.id} asked for: {refund.status}.")
-
-
-# -- channel accounts ----------------------------------------------------------------------------------
-
-
-@router.get("/accounts", response_class=HTMLResponse, response_model=None)
-def accounts_page(request: Request) -> Response:
-    signed = merchant_signed_in(request)
-    if isinstance(signed, Response):
-        return signed
-    ctx = ctx_of(request)
-    with ctx.db.read() as session:
-        accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
-    return render(request, "accounts.html", signed, accounts=accounts)
 
 
 # -- reconciliation ------------------------------------------------------------------------------------
@@ -191,11 +175,10 @@ def run_page(run_id: str, request: Request) -> Response:
 
 
 @router.post("/reconciliation/{run_id}/differences/{difference_id}", response_model=None)
-async def resolve_difference(run_id: str, difference_id: str, request: Request) -> Response:
+def resolve_difference(run_id: str, difference_id: str, request: Request, form: PostedForm) -> Response:
     signed = signed_in(request)
     if signed is None:
         return to_login()
-    form = await request.form()
     ctx = ctx_of(request)
     principal = signed.principal
     try:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.dashboard.service import Signed
-from indiepay.web.dashboard import HEADERS, check_form, ctx_of, failure, form_text, render
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, form_text, render
 from indiepay.web.dashboard_pages import merchant_signed_in
 from indiepay.webhooks import service as webhooks
 from indiepay.webhooks.schemas import WebhookEndpointSet
@@ -43,11 +43,10 @@ def webhooks_page(request: Request) -> Response:
 
 
 @router.post("/webhooks", response_model=None)
-async def set_endpoint(request: Request) -> Response:
+def set_endpoint(request: Request, form: PostedForm) -> Response:
     signed = merchant_signed_in(request)
     if isinstance(signed, Response):
         return signed
-    form = await request.form()
     ctx = ctx_of(request)
     try:
         check_form(signed, form)
@@ -64,11 +63,10 @@ async def set_endpoint(request: Request) -> Response:
 
 
 @router.post("/webhooks/events/{event_id}/redeliver", response_model=None)
-async def redeliver(event_id: str, request: Request) -> Response:
+def redeliver(event_id: str, request: Request, form: PostedForm) -> Response:
     signed = merchant_signed_in(request)
     if isinstance(signed, Response):
         return signed
-    form = await request.form()
     ctx = ctx_of(request)
     try:
         check_form(signed, form)

@@ -1,0 +1,88 @@
+"""The dashboard's channel accounts: the merchant's accounts in the key's mode, and connecting one.
+
+A test key connects a sandbox account in one click (the built-in gateway provisions its credentials, as
+``POST /v1/channel_accounts {"sandbox": true}``); either key connects an account by typing in the channel's
+credentials (a live key: production; a test key: its own sandbox credentials). The fields are the
+channel's own (:mod:`indiepay.channels.registry`), secret ones in password fields; they go through the
+same validation and vault as the API, and are never written back into a page — a refused form comes back
+empty, with the reason. Accounts show each credential by its last four characters only.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from indiepay.accounts.schemas import ChannelAccountCreate
+from indiepay.accounts.service import create_account, list_accounts, provision_sandbox_credentials, to_out
+from indiepay.channels.registry import CHANNELS
+from indiepay.core.errors import IndiePayError, InvalidRequest
+from indiepay.dashboard.service import Signed
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, form_text, render
+from indiepay.web.dashboard_pages import merchant_signed_in
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+CHANNEL_LABELS = {"wechatpay": "WeChat Pay 微信支付", "alipay": "Alipay 支付宝", "unionpay": "UnionPay 银联",
+                  "bank_transfer": "Bank transfer 银行转账"}
+LONG_ENDINGS = ("private_key", "public_key")  # PEM blocks (and certificates, a .pfx in base64): a text area
+
+
+def _fields(channel: str) -> list[dict[str, object]]:
+    spec = CHANNELS[channel]
+    names = sorted(spec.required_fields) + sorted(spec.optional_fields - spec.required_fields)
+    fields: list[dict[str, object]] = []
+    for name in names:
+        long = name.endswith(LONG_ENDINGS) or "cert" in name or name == "sign_pfx"
+        fields.append({"name": name, "required": name in spec.required_fields, "long": long,
+                       "secret": name in spec.secret_fields or "password" in name})
+    return fields
+
+
+def _page(request: Request, signed: Signed, status_code: int = 200, error: IndiePayError | None = None,
+          channel: str | None = None) -> HTMLResponse:
+    with ctx_of(request).db.read() as session:
+        accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
+    chosen = channel if channel in CHANNELS else None
+    return render(request, "accounts.html", signed, status_code=status_code, error=error, accounts=accounts,
+                  channels=CHANNEL_LABELS, chosen=chosen, fields=_fields(chosen) if chosen else [])
+
+
+@router.get("/accounts", response_class=HTMLResponse, response_model=None)
+def accounts_page(request: Request) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    return _page(request, signed, channel=request.query_params.get("connect"))
+
+
+@router.post("/accounts", response_model=None)
+def connect(request: Request, form: PostedForm) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    principal = signed.principal
+    channel = form_text(form, "channel") or ""
+    try:
+        check_form(signed, form)
+        if channel not in CHANNELS:
+            raise InvalidRequest("choose a channel", code="invalid_channel")
+        sandbox = form_text(form, "sandbox") == "1"
+        credentials = None if sandbox else {
+            str(field["name"]): value.strip() for field in _fields(channel)
+            if (value := form_text(form, str(field["name"])) or "").strip()}
+        try:
+            body = ChannelAccountCreate(channel=channel, sandbox=sandbox, credentials=credentials,
+                                        environment=None if sandbox else
+                                        ("production" if principal.livemode else "sandbox"),
+                                        role="backup" if form_text(form, "role") == "backup" else "primary")
+        except ValidationError as exc:
+            raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
+        provisioned = provision_sandbox_credentials(ctx, channel, None) if sandbox and not principal.livemode \
+            else None
+        with ctx.db.transaction() as session:
+            create_account(session, ctx, principal, body, provisioned)
+    except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
+        return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
+    return RedirectResponse("/dashboard/accounts", status_code=303, headers=HEADERS)
