@@ -7,8 +7,9 @@ Failed sign-ins count against the same per-IP limiter as the API's and are audit
 is ``no-store``, refuses framing and runs no script; every form carries the session's CSRF token (and the
 cookie is ``SameSite=Strict``). Secrets never reach a page: accounts show fingerprints and last four only.
 
-This module holds the frame (sign-in, rendering, errors), the overview and the operator's merchant pages;
-:mod:`.dashboard_pages` the merchant's payments, accounts and reconciliation.
+This module holds the frame (sign-in, rendering, forms, errors), the overview and the operator's merchant
+pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_accounts` channel accounts,
+:mod:`.dashboard_books` alerts, settlements and statements, :mod:`.dashboard_webhooks` the webhook endpoint.
 """
 
 from __future__ import annotations
