@@ -113,3 +113,22 @@ def test_a_bill_with_a_wrong_hash_is_rejected(platform: PlatformUnderTest) -> No
 
     with pytest.raises(BillHashMismatch):
         reconcile(platform, account["id"])
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_bill_of_another_account_is_refused_and_nothing_stored(platform: PlatformUnderTest, channel: str) -> None:
+    merchant = platform.merchant()
+    mine, _ = merchant.own_sandbox_account(channel)
+    trade_day(platform, merchant, channel)  # every payment on the only account
+    other, _ = merchant.own_sandbox_account(channel)  # another merchant number at the same channel
+    ctx = platform.runtime.ctx
+    with ctx.db.read() as session:
+        account = session.get(ChannelAccount, mine["id"])
+    assert account is not None
+    bill = reconciliation.fetch_bill_for(ctx, account, DAY)
+    uploaded = merchant.api.post("/v1/reconciliation/bills", params={"account_id": other["id"],
+                                                                     "date": DAY.isoformat()},
+                                 content=bill.content_gz or bill.content)
+    assert uploaded.status_code == 422 and uploaded.json()["error"]["code"] == "bill_account_mismatch", uploaded.text
+    assert platform.sql("SELECT count(*) FROM reconciliation_bills WHERE account_id = :a", a=other["id"]) == [(0,)]
+    assert platform.sql("SELECT count(*) FROM reconciliation_runs WHERE account_id = :a", a=other["id"]) == [(0,)]

@@ -55,6 +55,9 @@ class ChannelSpec:
     default_expires_in_seconds: int | None = None
     # the channel publishes a daily bill of its trades that the worker fetches and reconciles
     publishes_daily_bill: bool = True
+    # the credential naming the account as its bills name it (WeChat Pay's 商户号, Alipay's partner id,
+    # UnionPay's merId): a bill naming another is refused
+    bill_account_field: str | None = None
     # how long before Beijing midnight the channel's day (the one its daily bill covers) starts: UnionPay
     # clears from 23:00 the evening before to 23:00, WeChat Pay and Alipay from midnight to midnight
     clearing_day_starts_before: timedelta = timedelta(0)
@@ -68,6 +71,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         optional_fields=wechatpay.OPTIONAL_FIELDS,
         secret_fields=wechatpay.SECRET_FIELDS,
         identity_fields=frozenset({"mchid"}),
+        bill_account_field="mchid",
         max_amount=2**31 - 1,  # amount.total is a 32-bit integer of fen
         build=wechatpay.build_adapter,
         validate=wechatpay.validate_credentials,
@@ -79,6 +83,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         optional_fields=alipay.OPTIONAL_FIELDS,
         secret_fields=alipay.SECRET_FIELDS,
         identity_fields=frozenset({"app_id", "seller_id"}),
+        bill_account_field="seller_id",
         max_amount=10_000_000_000,  # total_amount ≤ 100,000,000.00 yuan
         build=alipay.build_adapter,
         validate=alipay.validate_credentials,
@@ -90,6 +95,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         optional_fields=unionpay.OPTIONAL_FIELDS,
         secret_fields=unionpay.SECRET_FIELDS,
         identity_fields=frozenset({"mer_id"}),
+        bill_account_field="mer_id",
         max_amount=999_999_999_999,  # txnAmt is at most 12 digits of fen
         build=unionpay.build_adapter,
         validate=unionpay.validate_credentials,

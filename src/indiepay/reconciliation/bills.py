@@ -27,17 +27,20 @@ from typing import BinaryIO, cast
 
 import duckdb
 
+from indiepay.accounts.models import ChannelAccount
+from indiepay.channels.registry import channel_spec
 from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest
-from indiepay.reconciliation.columnar_bill import PlainText, scan_trade_bill
+from indiepay.reconciliation.columnar_bill import PlainText, merchant_no_of, scan_trade_bill
 from indiepay.reconciliation.columnar_unionpay import scan_zm
-from indiepay.reconciliation.errors import BillEmpty
+from indiepay.reconciliation.errors import BillAccountMismatch, BillEmpty
 from indiepay.reconciliation.fundflow import FlowTally
-from indiepay.reconciliation.parsers.alipay import parse_alipay_bill_zip
+from indiepay.reconciliation.parsers.alipay import AlipayBillArchive
 from indiepay.reconciliation.parsers.normalised import ChannelRow, write_normalised_csv
 from indiepay.reconciliation.parsers.unionpay import is_unionpay_bill_zip, open_unionpay_bill_zip, parse_zm_lines
 from indiepay.reconciliation.parsers.wechat_fundflow import WechatFundFlowBillReader
-from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader
+from indiepay.reconciliation.parsers.wechat_trade import TradeBillSummary, WechatTradeBillReader, WechatTradeRow
+from indiepay.vault.envelope import fingerprint
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -60,6 +63,9 @@ class ReadBill:
     normalised: Path
     select: str | None = None  # set when DuckDB read the rows into the matcher's database (see read_bill)
     summary: TradeBillSummary | None = None  # a WeChat Pay bill's summary row (checked against its rows)
+    # whose bill it says it is: WeChat Pay's 商户号, Alipay's partner id (2088…), UnionPay's merId; None when
+    # it does not say (a bill without rows), columnar_bill.SEVERAL when its rows disagree
+    merchant_no: str | None = None
 
 
 def _digest(raw: BinaryIO, check: PlainText | None, copy: BinaryIO | None,
@@ -170,30 +176,64 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
                             first_day=fast.first_day, normalised=fast.normalised, select=fast.select,
-                            summary=fast.summary)
+                            summary=fast.summary, merchant_no=fast.merchant_no)
     raw.seek(0)
     seen: list[date] = []
     reader = WechatTradeBillReader(raw) if channel == WECHATPAY else None
+    numbers: set[str] = set()
     rows: Iterable[ChannelRow]
+    alipay: AlipayBillArchive | None = None
     if reader is not None:
-        rows = reader
+        rows = _noting_merchants(reader, numbers)
     elif channel == UNIONPAY:
         archive = open_unionpay_bill_zip(raw.read())
         zm = normalised.with_suffix(".zm")
         fast = scan_zm(zm, archive.clearing_day, archive.extract(zm), normalised.with_suffix(".parquet"), into=into)
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
-                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select)
+                            first_day=fast.first_day, normalised=fast.normalised, select=fast.select,
+                            merchant_no=archive.mer_id)
+        numbers.add(archive.mer_id)
         seen.append(archive.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
         zm_file = zm.open("rb")  # closed when the stream of rows ends (or fails)
         rows = _closing(zm_file, parse_zm_lines(zm_file, archive.clearing_day))
     else:
-        rows = parse_alipay_bill_zip(raw.read())
+        rows = alipay = AlipayBillArchive(raw.read())
     with normalised.open("w", encoding="utf-8", newline="") as out:
         count = write_normalised_csv(_first_day(rows, seen), out)
+    if alipay is not None and alipay.reader.account:
+        numbers.add(alipay_partner(alipay.reader.account))
     return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=count,
                     first_day=seen[0] if seen else None, normalised=normalised,
-                    summary=reader.summary if reader is not None else None)
+                    summary=reader.summary if reader is not None else None, merchant_no=merchant_no_of(numbers))
+
+
+def check_account(account: ChannelAccount, read: ReadBill) -> None:
+    """The bill is the account's own: the merchant number it names has the fingerprint of the account's
+    credential (the value itself stays sealed). Nothing to compare when the bill names none (no rows) or the
+    account holds no such credential.
+
+    Raises:
+        BillAccountMismatch: it names another account, or several.
+    """
+    field = channel_spec(account.channel).bill_account_field
+    sealed = account.credentials.get(field) if field is not None else None
+    expected = sealed.get("fingerprint") if isinstance(sealed, dict) else None
+    if expected is None or read.merchant_no is None or fingerprint(read.merchant_no) == expected:
+        return
+    raise BillAccountMismatch(f"the bill is for merchant account {read.merchant_no}, not this account's {field}",
+                              details={"account_id": account.id, "field": field, "bill_account": read.merchant_no})
+
+
+def alipay_partner(account: str) -> str:
+    """The partner id (``2088`` + 12 digits) in an Alipay bill's ``#账号``, which appends ``0156`` to it."""
+    return account[:-4] if len(account) == 20 and account.endswith("0156") else account
+
+
+def _noting_merchants(rows: Iterable[WechatTradeRow], numbers: set[str]) -> Iterator[WechatTradeRow]:
+    for row in rows:
+        numbers.add(row.mch_id)
+        yield row
 
 
 @dataclass(frozen=True)

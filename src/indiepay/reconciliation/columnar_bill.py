@@ -62,7 +62,7 @@ _FIELDS = {  # canonical header name -> SQL name of the stripped field
     "货币种类": "currency", "应结订单金额": "settlement", "代金券金额": "coupon", "退款申请时间": "requested_at",
     "退款成功时间": "succeeded_at", "微信退款单号": "refund_id", "商户退款单号": "out_refund_no", "退款金额": "refund",
     "充值券退款金额": "recharge", "退款状态": "refund_status", "手续费": "fee", "订单金额": "order_total",
-    "申请退款金额": "requested",
+    "申请退款金额": "requested", "商户号": "mch_id",
 }
 _FEN_COLUMNS = ("settlement", "coupon", "refund", "recharge", "order_total", "requested")
 
@@ -121,6 +121,18 @@ class ColumnarBill:
     normalised: Path
     select: str | None = None
     summary: TradeBillSummary | None = None  # the bill's summary row, checked against the rows
+    merchant_no: str | None = None  # whose bill it says it is (see merchant_no_of)
+
+
+SEVERAL = "<several>"
+
+
+def merchant_no_of(numbers: set[str]) -> str | None:
+    """The merchant number a bill's rows name: None when they name none (no rows), :data:`SEVERAL` when
+    they disagree — a direct merchant's bill names one, so that is never the account's."""
+    if not numbers:
+        return None
+    return next(iter(numbers)) if len(numbers) == 1 else SEVERAL
 
 
 class ScanTarget:
@@ -247,7 +259,7 @@ def _select(positions: dict[str, int], columns: int, backticked: bool = False) -
                sign(fee_units) * ((abs(fee_units) + 500) // 1000) AS fee_fen,
                CASE WHEN currency = '' THEN 'CNY' ELSE currency END AS currency,
                CASE WHEN is_refund THEN coalesce(succeeded_ts, requested_ts, traded) ELSE traded END AS event_time,
-               CASE WHEN is_refund AND refund_status <> '' THEN refund_status ELSE trade_state END AS state,
+               CASE WHEN is_refund AND refund_status <> '' THEN refund_status ELSE trade_state END AS state, mch_id,
                settlement_fen, refund_fen, recharge_fen, order_fen, requested_fen, fee_units
         FROM k"""
 
@@ -303,10 +315,10 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
             figures = db.execute(f"""
                 SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen),
                        sum(refund_fen), sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
-                       (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0)
+                       (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0), min(mch_id), max(mch_id)
                 FROM {table}""").fetchone()
             assert figures is not None
-            count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first = figures
+            count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first, low, high = figures
             exact = count == expected and ok and not (earliest is not None and earliest.year < 1992)
             if not backticked or (exact and commas == header_commas + summary_commas + (reader.columns - 1) * count):
                 break
@@ -317,7 +329,8 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
             recharge_coupon_refund_fen=int(recharge or 0), fee=Decimal(int(fee_units or 0)).scaleb(-5),
             order_fen=int(order or 0), refund_requested_fen=int(requested or 0)))
         select = target.publish(normalised_select(table, reader.header_line))
-    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised, select=select, summary=summary)
+    return ColumnarBill(rows=int(count), first_day=first, normalised=normalised, select=select, summary=summary,
+                        merchant_no=merchant_no_of({low, high} - {None}))
 
 
 def _quote(path: Path) -> str:

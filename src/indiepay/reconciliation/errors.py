@@ -52,3 +52,10 @@ class BillTotalsMismatch(BillError):
     """The detail rows do not add up to the totals printed in the same bill (count, amounts, fees)."""
 
     code = "bill_totals_mismatch"
+
+
+class BillAccountMismatch(BillError):
+    """The bill names another merchant account than the one it is reconciled for (WeChat Pay's 商户号,
+    Alipay's partner id, UnionPay's merId): reconciled, it would report every order as missing."""
+
+    code = "bill_account_mismatch"

@@ -110,6 +110,7 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
         if read.channel != account.channel:
             raise InvalidRequest(f"a {read.channel} bill cannot be reconciled against a {account.channel} account",
                                  code="bill_channel_mismatch")
+        bills.check_account(account, read)
         day = day or read.first_day
         if day is None:
             raise InvalidRequest("the bill has no rows: say which day it covers", code="bill_date_required")
