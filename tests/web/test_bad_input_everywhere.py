@@ -24,6 +24,7 @@ from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
 from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
+from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from tests.support.platform import PlatformUnderTest
@@ -57,7 +58,8 @@ def _routes(platform: PlatformUnderTest) -> list[tuple[str, str]]:
     found = [(method.upper(), path) for path, operations in paths.items() for method in operations
              if path.startswith("/v1/")]
     for router in (checkout_router, notify_router, dashboard_router, dashboard_pages_router,
-                   dashboard_books_router, dashboard_webhooks_router, dashboard_accounts_router):
+                   dashboard_books_router, dashboard_webhooks_router, dashboard_accounts_router,
+                   dashboard_keys_router):
         found += [(method, route.path) for route in router.routes if isinstance(route, APIRoute)
                   for method in sorted(route.methods - {"HEAD"})]
     return found

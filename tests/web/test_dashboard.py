@@ -319,3 +319,23 @@ def test_accounts_are_connected_from_the_dashboard_and_secrets_never_echoed(plat
     nope = live.post("/dashboard/accounts", data={"csrf": csrf(live.get("/dashboard").text), "channel": "alipay",
                                                   "sandbox": "1"})
     assert 400 <= nope.status_code < 500
+
+
+def test_keys_are_made_and_rolled_from_the_dashboard(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    key = key_of(merchant.api)
+    client = signed_in(platform, key)
+    page = client.get("/dashboard/keys").text
+    assert key[-4:] in page and "signed in with this one" in page and key not in page
+    made = client.post("/dashboard/keys", data={"csrf": csrf(page), "action": "read_only"})
+    shown = re.search(r'id="key">(sk_test_[^<]+)<', made.text)
+    assert made.status_code == 200 and shown is not None and "read-only" in made.text
+    assert shown.group(1) not in client.get("/dashboard/keys").text  # once
+    reader = signed_in(platform, shown.group(1))
+    assert 'id="make-read-only"' not in reader.get("/dashboard/keys").text  # a read-only key makes none
+    rolled = client.post("/dashboard/keys", data={"csrf": csrf(page), "action": "roll"})
+    new = re.search(r'id="key">(sk_test_[^<]+)<', rolled.text)
+    assert rolled.status_code == 200 and new is not None and "works until" in rolled.text
+    assert client.get("/dashboard").status_code == 200  # the old key still works for a day
+    assert signed_in(platform, new.group(1)).get("/dashboard").status_code == 200
+    assert merchant.api.get("/v1/payments").status_code == 200

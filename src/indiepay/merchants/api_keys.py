@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indiepay.audit.service import actor_of, record
@@ -23,6 +24,16 @@ def to_out(key: ApiKey, raw: str | None = None) -> ApiKeyOut:
     return ApiKeyOut(id=key.id, mode="live" if key.livemode else "test", read_only=key.read_only,
                      prefix=key.prefix, last4=key.last4, created_at=key.created_at, expires_at=key.expires_at,
                      key=raw)
+
+
+def list_keys(session: Session, principal: Principal) -> list[ApiKeyOut]:
+    """The calling merchant's keys of the calling key's mode that are not revoked, newest first (an expired
+    rolled key is listed with its ``expires_at`` until it is revoked)."""
+    merchant_id = principal.require_merchant()
+    rows = session.scalars(select(ApiKey).where(ApiKey.merchant_id == merchant_id,
+                                                ApiKey.livemode == principal.livemode, ApiKey.revoked_at.is_(None))
+                           .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())).all()
+    return [to_out(row) for row in rows]
 
 
 def create(session: Session, clock: Clock, principal: Principal, body: ApiKeyCreate) -> ApiKeyOut:
