@@ -339,3 +339,17 @@ def test_keys_are_made_and_rolled_from_the_dashboard(platform: PlatformUnderTest
     assert client.get("/dashboard").status_code == 200  # the old key still works for a day
     assert signed_in(platform, new.group(1)).get("/dashboard").status_code == 200
     assert merchant.api.get("/v1/payments").status_code == 200
+
+
+def test_a_pending_payment_is_closed_from_the_dashboard(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    merchant.sandbox_account("wechatpay")
+    payment = merchant.create_payment("wechat_native", amount=700).json()
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get(f"/dashboard/payments/{payment['id']}").text
+    assert 'id="close-form"' in page and 'id="refund-form"' not in page
+    closed = client.post(f"/dashboard/payments/{payment['id']}/close", data={"csrf": csrf(page)})
+    assert closed.status_code == 200 and "Payment closed." in closed.text and 'id="close-form"' not in closed.text
+    assert merchant.api.get(f"/v1/payments/{payment['id']}").json()["status"] == "closed"
+    again = client.post(f"/dashboard/payments/{payment['id']}/close", data={"csrf": csrf(page)})
+    assert again.status_code < 500

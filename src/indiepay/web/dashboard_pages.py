@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
-from indiepay.payments.service import get_payment, list_payments
+from indiepay.payments.service import close_payment, get_payment, list_payments
 from indiepay.payments.service import to_out as payment_out
 from indiepay.reconciliation import repository as runs_repository
 from indiepay.reconciliation import resolution
@@ -128,6 +128,23 @@ def refund_payment(payment_id: str, request: Request, form: PostedForm) -> Respo
     except IndiePayError as exc:
         return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
     return _payment_page(request, signed, payment_id, notice=f"Refund {refund.id} asked for: {refund.status}.")
+
+
+@router.post("/payments/{payment_id}/close", response_model=None)
+def close(payment_id: str, request: Request, form: PostedForm) -> Response:
+    """Close a pending payment (at the channel first, as the API does); one the buyer has paid meanwhile is
+    recorded as succeeded and the page says so."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    try:
+        check_form(signed, form)
+        closed = close_payment(ctx_of(request), signed.principal, payment_id)
+    except NotFound as exc:
+        return failure(request, signed, exc)
+    except IndiePayError as exc:
+        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
+    return _payment_page(request, signed, payment_id, notice=f"Payment {closed.status}.")
 
 
 # -- reconciliation ------------------------------------------------------------------------------------
