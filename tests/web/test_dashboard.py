@@ -353,3 +353,24 @@ def test_a_pending_payment_is_closed_from_the_dashboard(platform: PlatformUnderT
     assert merchant.api.get(f"/v1/payments/{payment['id']}").json()["status"] == "closed"
     again = client.post(f"/dashboard/payments/{payment['id']}/close", data={"csrf": csrf(page)})
     assert again.status_code < 500
+
+
+def test_a_payment_link_is_made_from_the_dashboard_once_per_form(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    client = signed_in(platform, key_of(merchant.api))
+    assert 'id="link-form"' not in client.get("/dashboard/payments").text  # no channel connected yet
+    merchant.sandbox_account("alipay")
+    page = client.get("/dashboard/payments").text
+    assert 'value="alipay_qr"' in page and 'value="wechat_native"' not in page
+    form = {"csrf": csrf(page), "form_no": field(page, "form_no"), "amount": "18.80", "description": "花茶",
+            "method": "alipay_qr"}
+    made = client.post("/dashboard/payments", data=form)
+    assert made.status_code == 303 and made.headers["location"].startswith("/dashboard/payments/pay_")
+    again = client.post("/dashboard/payments", data=form)  # the same form, resent
+    assert again.headers["location"] == made.headers["location"]
+    [payment] = merchant.api.get("/v1/payments").json()["data"]
+    assert (payment["amount"], payment["description"], payment["status"]) == (1_880, "花茶", "pending")
+    shown = client.get(made.headers["location"]).text
+    assert payment["checkout_url"] in shown and 'id="close-form"' in shown
+    bad = client.post("/dashboard/payments", data={**form, "form_no": "dashnew1", "amount": "-1"})
+    assert bad.status_code == 400 and len(merchant.api.get("/v1/payments").json()["data"]) == 1

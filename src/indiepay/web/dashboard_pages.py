@@ -17,10 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from indiepay.accounts.service import list_accounts
+from indiepay.channels.base import ChannelMethod
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
-from indiepay.payments.service import close_payment, get_payment, list_payments
+from indiepay.payments import repository as payment_repository
+from indiepay.payments.schemas import PaymentCreate
+from indiepay.payments.service import close_payment, create_payment, get_payment, list_payments
 from indiepay.payments.service import to_out as payment_out
 from indiepay.reconciliation import repository as runs_repository
 from indiepay.reconciliation import resolution
@@ -31,6 +35,10 @@ from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, fail
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATUSES = ("pending", "succeeded", "closed", "failed")
+LINK_METHODS = {"wechatpay": ("wechat_native", "微信支付 WeChat Pay"), "alipay": ("alipay_qr", "支付宝 Alipay"),
+                "unionpay": ("unionpay_qr", "银联 UnionPay"),
+                "bank_transfer": ("bank_transfer", "银行转账 Bank transfer")}
+"""The methods a payment link can use: a QR code or a transfer, nothing that needs the buyer's details."""
 
 
 def merchant_signed_in(request: Request) -> Signed | Response:
@@ -52,11 +60,8 @@ def _text(form: Any, name: str) -> str:
 # -- payments ------------------------------------------------------------------------------------------
 
 
-@router.get("/payments", response_class=HTMLResponse, response_model=None)
-def payments_page(request: Request) -> Response:
-    signed = merchant_signed_in(request)
-    if isinstance(signed, Response):
-        return signed
+def _payments_page(request: Request, signed: Signed, status_code: int = 200,
+                   error: IndiePayError | None = None) -> HTMLResponse:
     ctx = ctx_of(request)
     query = request.query_params
     status = query.get("status") or None
@@ -65,10 +70,57 @@ def payments_page(request: Request) -> Response:
         with ctx.db.read() as session:
             page = list_payments(session, ctx, signed.principal, status=status, out_trade_no=out_trade_no, limit=50,
                                  starting_after=query.get("starting_after") or None)
+            channels = {account.channel for account in list_accounts(session, signed.principal)
+                        if account.status == "active"}
     except IndiePayError as exc:
         return failure(request, signed, exc)
-    return render(request, "payments.html", signed, payments=page.data, has_more=page.has_more, status=status or "",
-                  out_trade_no=out_trade_no or "", statuses=STATUSES)
+    methods = {method: label for channel, (method, label) in LINK_METHODS.items() if channel in channels}
+    return render(request, "payments.html", signed, status_code=status_code, error=error, payments=page.data,
+                  has_more=page.has_more, status=status or "", out_trade_no=out_trade_no or "", statuses=STATUSES,
+                  methods=methods, form_no=f"dash{secrets.token_hex(12)}")
+
+
+@router.get("/payments", response_class=HTMLResponse, response_model=None)
+def payments_page(request: Request) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    return _payments_page(request, signed)
+
+
+@router.post("/payments", response_model=None)
+def create_link(request: Request, form: PostedForm) -> Response:
+    """A payment made from the dashboard — a link the merchant shares (the hosted checkout), for a sale
+    outside its shop. The form's number is the order number, so a form sent twice makes one payment."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    number = _text(form, "form_no")
+    try:
+        check_form(signed, form)
+        amount = yuan_to_fen(_text(form, "amount"))
+        method = _text(form, "method")
+        if amount <= 0 or method not in {method for method, _ in LINK_METHODS.values()}:
+            raise InvalidRequest("give an amount above 0 and one of your channels", code="invalid_payment")
+        try:
+            body = PaymentCreate(amount=amount, currency="CNY", out_trade_no=number, method=ChannelMethod(method),
+                                 description=_text(form, "description")[:127] or "Payment")
+        except ValidationError as exc:
+            raise InvalidRequest("the form is incomplete: reload the page", code="invalid_form") from exc
+        created = create_payment(ctx, signed.principal, body)
+    except Conflict as exc:
+        if exc.code != "duplicate_out_trade_no":
+            return _payments_page(request, signed, status_code=exc.http_status, error=exc)
+        with ctx.db.read() as session:  # this very form was sent before: that payment stands
+            earlier = payment_repository.get_by_out_trade_no(session, signed.principal.require_merchant(),
+                                                             signed.principal.livemode, number)
+        if earlier is None:
+            return _payments_page(request, signed, status_code=exc.http_status, error=exc)
+        return RedirectResponse(f"/dashboard/payments/{earlier.id}", status_code=303, headers=HEADERS)
+    except IndiePayError as exc:
+        return _payments_page(request, signed, status_code=exc.http_status, error=exc)
+    return RedirectResponse(f"/dashboard/payments/{created.id}", status_code=303, headers=HEADERS)
 
 
 def _payment_page(request: Request, signed: Signed, payment_id: str, status_code: int = 200,
