@@ -5,6 +5,7 @@ resolved from it, the operator's kill switch, and no secret on any page."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -374,3 +375,21 @@ def test_a_payment_link_is_made_from_the_dashboard_once_per_form(platform: Platf
     assert payment["checkout_url"] in shown and 'id="close-form"' in shown
     bad = client.post("/dashboard/payments", data={**form, "form_no": "dashnew1", "amount": "-1"})
     assert bad.status_code == 400 and len(merchant.api.get("/v1/payments").json()["data"]) == 1
+
+
+def test_an_account_is_verified_from_the_dashboard(platform: PlatformUnderTest) -> None:
+    merchant = platform.merchant()
+    account = merchant.sandbox_account("wechatpay")
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard/accounts").text
+    started = client.post(f"/dashboard/accounts/{account['id']}/verification", data={"csrf": csrf(page)})
+    assert started.status_code == 303 and started.headers["location"].startswith("/dashboard/payments/")
+    payment = merchant.api.get(f"/v1/payments/{started.headers['location'].rsplit('/', 1)[1]}").json()
+    assert payment["amount"] == 1 and payment["purpose"] == "account_verification"
+    merchant.pay(payment)
+    deadline = time.monotonic() + 20
+    while merchant.api.get(f"/v1/channel_accounts/{account['id']}").json()["verified_at"] is None:
+        platform.run_jobs_now("account.verification")
+        assert time.monotonic() < deadline, "the account was not verified"
+        time.sleep(0.1)
+    assert client.post("/dashboard/accounts/acct_nope/verification", data={"csrf": csrf(page)}).status_code == 404

@@ -5,7 +5,8 @@ A test key connects a sandbox account in one click (the built-in gateway provisi
 credentials (a live key: production; a test key: its own sandbox credentials). The fields are the
 channel's own (:mod:`indiepay.channels.registry`), secret ones in password fields; they go through the
 same validation and vault as the API, and are never written back into a page — a refused form comes back
-empty, with the reason. Accounts show each credential by its last four characters only.
+empty, with the reason. Accounts show each credential by its last four characters only; each can be
+verified from the page with a 0.01 test payment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from indiepay.accounts import verification
 from indiepay.accounts.schemas import ChannelAccountCreate
 from indiepay.accounts.service import create_account, list_accounts, provision_sandbox_credentials, to_out
 from indiepay.channels.registry import CHANNELS
@@ -86,3 +88,19 @@ def connect(request: Request, form: PostedForm) -> Response:
     except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
         return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
     return RedirectResponse("/dashboard/accounts", status_code=303, headers=HEADERS)
+
+
+@router.post("/accounts/{account_id}/verification", response_model=None)
+def verify(account_id: str, request: Request, form: PostedForm) -> Response:
+    """Start the account's 0.01 test payment and open it: its checkout shows the QR code the merchant pays
+    with a real wallet; once paid it is refunded and the account marked verified
+    (:mod:`indiepay.accounts.verification`)."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    try:
+        check_form(signed, form)
+        payment = verification.start(ctx_of(request), signed.principal, account_id)
+    except IndiePayError as exc:
+        return _page(request, signed, status_code=exc.http_status, error=exc)
+    return RedirectResponse(f"/dashboard/payments/{payment.id}", status_code=303, headers=HEADERS)
