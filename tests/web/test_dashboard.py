@@ -177,7 +177,7 @@ def test_the_operator_suspends_and_resumes_a_merchant(platform: PlatformUnderTes
     merchant_client = signed_in(platform, key_of(merchant.api))
     forbidden = merchant_client.post(f"/dashboard/merchants/{merchant.id}/suspend",
                                      data={"csrf": csrf(merchant_client.get("/dashboard").text), "reason": "x"})
-    assert forbidden.status_code == 403
+    assert forbidden.status_code == 403 and 'id="merchants"' not in forbidden.text  # no merchant list for a merchant
 
 
 def test_a_reconciliation_difference_is_resolved_from_the_dashboard(platform: PlatformUnderTest) -> None:
@@ -393,3 +393,24 @@ def test_an_account_is_verified_from_the_dashboard(platform: PlatformUnderTest) 
         assert time.monotonic() < deadline, "the account was not verified"
         time.sleep(0.1)
     assert client.post("/dashboard/accounts/acct_nope/verification", data={"csrf": csrf(page)}).status_code == 404
+
+
+def test_the_operator_onboards_a_merchant_once_per_form(platform: PlatformUnderTest) -> None:
+    admin = signed_in(platform, platform.settings.admin_key or "")
+    page = admin.get("/dashboard").text
+    form = {"csrf": csrf(page), "form_no": field(page, "form_no"), "name": "Hua Tea Ltd.", "short_name": "花茶铺",
+            "subject_type": "individual", "collection_mode": "platform", "contact_email": "boss@hua.example"}
+    made = admin.post("/dashboard/merchants", data=form)
+    test_key = re.search(r'id="test-key">(sk_test_[^<]+)<', made.text)
+    assert made.status_code == 200 and test_key is not None and 'id="live-key">sk_live_' in made.text
+    again = admin.post("/dashboard/merchants", data=form)  # the same form, resent
+    assert "already created" in again.text and "sk_test_" not in again.text
+    listed = platform.admin.get("/v1/merchants", params={"limit": 100}).json()["data"]
+    assert [m["short_name"] for m in listed].count("花茶铺") == 1
+    assert signed_in(platform, test_key.group(1)).get("/dashboard").status_code == 200  # the keys work
+    bad = admin.post("/dashboard/merchants", data={**form, "form_no": "onboardbad1", "subject_type": "robot"})
+    assert bad.status_code == 400 and "invalid_merchant" in bad.text
+    shop = signed_in(platform, key_of(platform.merchant().api))
+    refused = shop.post("/dashboard/merchants", data={**form, "form_no": "onboardx2",
+                                                      "csrf": csrf(shop.get("/dashboard").text)})
+    assert refused.status_code == 403 and "admin_required" in refused.text and "Hua Tea Ltd." not in refused.text

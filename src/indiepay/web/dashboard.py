@@ -15,6 +15,7 @@ pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_acc
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -32,11 +34,13 @@ from indiepay.audit.context import current_origin
 from indiepay.audit.service import actor_of, record, record_separately
 from indiepay.context import ServiceContext
 from indiepay.core.clock import BUSINESS_TZ, business_day
-from indiepay.core.errors import AuthenticationFailed, IndiePayError, PermissionDenied
+from indiepay.core.errors import AuthenticationFailed, IndiePayError, InvalidRequest, PermissionDenied
 from indiepay.core.money import fen_to_yuan
 from indiepay.dashboard import service as sessions
+from indiepay.idempotency.service import StoredResponse, request_hash, run_idempotent
 from indiepay.merchants.auth import authenticate, key_label
-from indiepay.merchants.service import get_merchant, list_merchants
+from indiepay.merchants.schemas import MerchantCreate, MerchantOut
+from indiepay.merchants.service import create_merchant, get_merchant, list_merchants
 from indiepay.payments.models import Payment
 from indiepay.payments.service import list_payments
 from indiepay.risk import service as kill_switch
@@ -209,7 +213,13 @@ def overview(request: Request) -> Response:
 
 
 def merchants_page(request: Request, signed: sessions.Signed, status_code: int = 200,
-                   error: IndiePayError | None = None) -> HTMLResponse:
+                   error: IndiePayError | None = None, created: MerchantOut | None = None,
+                   notice: str | None = None) -> HTMLResponse:
+    """The operator's front page — and only the operator's: anyone else gets the refusal (``error``, or
+    ``admin_required``) on a page of its own, never the list of merchants."""
+    if not signed.principal.is_admin:
+        return failure(request, signed, error or PermissionDenied("this page is the operator's",
+                                                                   code="admin_required"))
     ctx = ctx_of(request)
     after = request.query_params.get("starting_after") or None
     with ctx.db.read() as session:
@@ -219,7 +229,46 @@ def merchants_page(request: Request, signed: sessions.Signed, status_code: int =
         except IndiePayError as exc:
             return failure(request, signed, exc)
     return render(request, "merchants.html", signed, status_code=status_code, merchants=page.data,
-                  has_more=page.has_more, error=error)
+                  has_more=page.has_more, error=error, created=created, notice=notice,
+                  form_no=f"onboard{secrets.token_hex(12)}")
+
+
+@router.post("/merchants", response_model=None)
+def onboard(request: Request, form: PostedForm) -> Response:
+    """The operator creates a merchant; its test and live keys are shown on this answer only. The form's
+    number keys the creation (the idempotency store keeps the merchant's id, not its keys), so a form sent
+    twice makes one merchant — the second answer names it without the keys."""
+    signed = signed_in(request)
+    if signed is None:
+        return to_login()
+    ctx = ctx_of(request)
+    made: list[MerchantOut] = []
+    try:
+        check_form(signed, form)
+        if not signed.principal.is_admin:
+            raise PermissionDenied("only the operator onboards merchants", code="admin_required")
+        try:
+            body = MerchantCreate(name=form_text(form, "name") or "", short_name=form_text(form, "short_name") or "",
+                                  subject_type=form_text(form, "subject_type"),
+                                  contact_email=form_text(form, "contact_email") or None,
+                                  collection_mode=form_text(form, "collection_mode") or "independent")
+        except ValidationError as exc:
+            raise InvalidRequest("name, short name and subject type are required; the email must be an email",
+                                 code="invalid_merchant") from exc
+
+        def create() -> StoredResponse:
+            with ctx.db.transaction() as session:
+                made.append(create_merchant(session, ctx.clock, body))
+            return StoredResponse(201, {"id": made[0].id})
+
+        answer = run_idempotent(ctx, scope="admin:dashboard", key=form_text(form, "form_no") or None,
+                                fingerprint=request_hash("POST", "/dashboard/merchants", body.model_dump(mode="json")),
+                                run=create)
+    except IndiePayError as exc:
+        return merchants_page(request, signed, status_code=exc.http_status, error=exc)
+    if made:
+        return merchants_page(request, signed, created=made[0])
+    return merchants_page(request, signed, notice=f"This form already created merchant {answer.body.get('id')}.")
 
 
 @router.post("/merchants/{merchant_id}/{action}", response_model=None)
