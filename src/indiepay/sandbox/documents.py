@@ -13,9 +13,10 @@ import json
 import sqlite3
 import threading
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def build(cls: type[T], data: dict[str, Any]) -> T:
@@ -68,3 +69,35 @@ class DocumentDb:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class KnobDocumentDb(DocumentDb, Generic[K]):
+    """A gateway's state with per-account fault knobs: one ``faults`` row per account (keyed by the column
+    :attr:`FAULTS_KEY`: ``app_id``, ``mer_id``) holding a :attr:`FAULTS` dataclass, whose counting knobs
+    (``drop_callbacks``, ``fail_with_500``) are used up one unit at a time, atomically."""
+
+    FAULTS: ClassVar[type[Any]]
+    FAULTS_KEY: ClassVar[str]
+
+    def faults(self, owner: str) -> K:
+        text = self._one(f"SELECT data FROM faults WHERE {self.FAULTS_KEY} = ?", (owner,))  # noqa: S608 - class constant
+        knobs: K = self.FAULTS() if text is None else load(self.FAULTS, text)
+        return knobs
+
+    def save_faults(self, owner: str, faults: K) -> None:
+        sql = f"INSERT OR REPLACE INTO faults ({self.FAULTS_KEY}, data) VALUES (?, ?)"  # noqa: S608 - class constant
+        self._put(sql, (owner, dump(faults)))
+
+    def clear_faults(self, owner: str) -> None:
+        self._put(f"DELETE FROM faults WHERE {self.FAULTS_KEY} = ?", (owner,))  # noqa: S608 - class constant
+
+    def take_fault(self, owner: str, knob: str) -> bool:
+        """Atomically consume one unit of a counting knob (``drop_callbacks`` / ``fail_with_500``)."""
+        with self._lock:
+            faults = self.faults(owner)
+            left = int(getattr(faults, knob))
+            if left <= 0:
+                return False
+            setattr(faults, knob, left - 1)
+            self.save_faults(owner, faults)
+            return True

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from indiepay.sandbox.documents import DocumentDb, build, dump, load
+from indiepay.sandbox.documents import KnobDocumentDb, build, dump, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS apps (app_id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -175,8 +175,11 @@ def _load_settle(text: str) -> Settle:
     return build(Settle, {**data, "details": details})
 
 
-class SandboxStore(DocumentDb):
+class SandboxStore(KnobDocumentDb[Faults]):
     """Key lookups over SQLite; every method is atomic under one lock."""
+
+    FAULTS = Faults
+    FAULTS_KEY = "app_id"
 
     def __init__(self, path: str | None) -> None:
         super().__init__(path, _SCHEMA)
@@ -238,28 +241,6 @@ class SandboxStore(DocumentDb):
     def add_refund(self, refund: Refund) -> None:
         self._put("INSERT INTO refunds (app_id, out_trade_no, out_request_no, data) VALUES (?, ?, ?, ?)",
                   (refund.app_id, refund.out_trade_no, refund.out_request_no, dump(refund)))
-
-    # faults
-    def faults(self, app_id: str) -> Faults:
-        text = self._one("SELECT data FROM faults WHERE app_id = ?", (app_id,))
-        return Faults() if text is None else load(Faults, text)
-
-    def save_faults(self, app_id: str, faults: Faults) -> None:
-        self._put("INSERT OR REPLACE INTO faults (app_id, data) VALUES (?, ?)", (app_id, dump(faults)))
-
-    def clear_faults(self, app_id: str) -> None:
-        self._put("DELETE FROM faults WHERE app_id = ?", (app_id,))
-
-    def take_fault(self, app_id: str, knob: str) -> bool:
-        """Atomically consume one unit of a counting knob (``drop_callbacks`` / ``fail_with_500``)."""
-        with self._lock:
-            faults = self.faults(app_id)
-            left = int(getattr(faults, knob))
-            if left <= 0:
-                return False
-            setattr(faults, knob, left - 1)
-            self.save_faults(app_id, faults)
-            return True
 
     # royalty
     def binding(self, app_id: str, receiver_type: str, account: str) -> RoyaltyBinding | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from indiepay.sandbox.documents import DocumentDb, dump, load
+from indiepay.sandbox.documents import KnobDocumentDb, dump, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gateway (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
@@ -138,9 +138,11 @@ class NotifyRecord:
 
 
 
-
-class SandboxStore(DocumentDb):
+class SandboxStore(KnobDocumentDb[Faults]):
     """Key lookups over SQLite; every method is atomic under one lock (``lock`` for multi-row steps)."""
+
+    FAULTS = Faults
+    FAULTS_KEY = "mer_id"
 
     def __init__(self, path: str | None) -> None:
         super().__init__(path, _SCHEMA)
@@ -194,28 +196,6 @@ class SandboxStore(DocumentDb):
     def processing_refunds(self) -> list[Txn]:
         return [load(Txn, text) for text in self._all(
             "SELECT data FROM txns WHERE kind = ? AND status = ? ORDER BY rowid", (REFUND, PROCESSING))]
-
-    # faults
-    def faults(self, mer_id: str) -> Faults:
-        text = self._one("SELECT data FROM faults WHERE mer_id = ?", (mer_id,))
-        return Faults() if text is None else load(Faults, text)
-
-    def save_faults(self, mer_id: str, faults: Faults) -> None:
-        self._put("INSERT OR REPLACE INTO faults (mer_id, data) VALUES (?, ?)", (mer_id, dump(faults)))
-
-    def clear_faults(self, mer_id: str) -> None:
-        self._put("DELETE FROM faults WHERE mer_id = ?", (mer_id,))
-
-    def take_fault(self, mer_id: str, knob: str) -> bool:
-        """Atomically consume one unit of a counting knob (``drop_callbacks`` / ``fail_with_500``)."""
-        with self._lock:
-            faults = self.faults(mer_id)
-            left = int(getattr(faults, knob))
-            if left <= 0:
-                return False
-            setattr(faults, knob, left - 1)
-            self.save_faults(mer_id, faults)
-            return True
 
     # notifies
     def save_notify(self, record: NotifyRecord) -> None:
