@@ -11,19 +11,11 @@ from html import escape
 
 from indiepay.core.money import fen_to_yuan
 from indiepay.sandbox.alipay.store import App, Order
-
-_STYLE = ("body{font-family:sans-serif;background:#f5f5f5;margin:0}"
-          ".box{max-width:420px;margin:40px auto;background:#fff;padding:24px;border-radius:8px}"
-          ".amount{font-size:32px;color:#1677ff;margin:12px 0}"
-          "button{width:100%;padding:12px;font-size:18px;background:#1677ff;color:#fff;border:0;"
-          "border-radius:6px}.muted{color:#888;font-size:13px}")
+from indiepay.sandbox.pages import page
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-            f"<body><div class=\"box\">{body}</div></body></html>")
+    return page(title, body, accent="#1677ff")
 
 
 def cashier_page(app: App, order: Order, action: str) -> str:
