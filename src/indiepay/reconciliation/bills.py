@@ -19,7 +19,7 @@ import contextlib
 import gzip
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -123,12 +123,12 @@ def _uncompressed(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
-def sniff(head: bytes, archive: Callable[[], bytes]) -> str:
+def sniff(archive: bytes | None) -> str:
     """``unionpay`` for a zip archive with a UnionPay ZM entry, ``alipay`` for any other zip, ``wechatpay``
-    otherwise (each parser rejects what it is not). ``archive`` reads the whole file, only for a zip."""
-    if not head.startswith(ZIP_MAGIC):
+    for a file that is no zip (``None``); each parser rejects what it is not."""
+    if archive is None:
         return WECHATPAY
-    return UNIONPAY if is_unionpay_bill_zip(archive()) else ALIPAY
+    return UNIONPAY if is_unionpay_bill_zip(archive) else ALIPAY
 
 
 def _closing(source: BinaryIO, rows: Iterator[ChannelRow]) -> Iterator[ChannelRow]:
@@ -159,7 +159,8 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     if not head:
         raise BillEmpty("the bill file is empty")
     raw.seek(0)  # a gzip view rewinds by restarting its decompression
-    channel = sniff(head, raw.read)
+    archive = raw.read() if head.startswith(ZIP_MAGIC) else None  # a zip is small and read whole, once
+    channel = sniff(archive)
     raw.seek(0)
     source = _file_of(stream, raw)
     check = PlainText() if channel == WECHATPAY else None
@@ -186,19 +187,20 @@ def read_bill(stream: BinaryIO, normalised: Path, *, into: duckdb.DuckDBPyConnec
     if reader is not None:
         rows = _noting_merchants(reader, numbers)
     elif channel == UNIONPAY:
-        archive = open_unionpay_bill_zip(raw.read())
+        unionpay = open_unionpay_bill_zip(archive or b"")
         zm = normalised.with_suffix(".zm")
-        fast = scan_zm(zm, archive.clearing_day, archive.extract(zm), normalised.with_suffix(".parquet"), into=into)
+        fast = scan_zm(zm, unionpay.clearing_day, unionpay.extract(zm), normalised.with_suffix(".parquet"),
+                       into=into)
         if fast is not None:
             return ReadBill(channel=channel, sha1=sha1, size=size, content_gz=packed, rows=fast.rows,
                             first_day=fast.first_day, normalised=fast.normalised, select=fast.select,
-                            merchant_no=archive.mer_id)
-        numbers.add(archive.mer_id)
-        seen.append(archive.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
+                            merchant_no=unionpay.mer_id)
+        numbers.add(unionpay.mer_id)
+        seen.append(unionpay.clearing_day)  # the file's own day: its first row may be from 23:00 the day before
         zm_file = zm.open("rb")  # closed when the stream of rows ends (or fails)
-        rows = _closing(zm_file, parse_zm_lines(zm_file, archive.clearing_day))
+        rows = _closing(zm_file, parse_zm_lines(zm_file, unionpay.clearing_day))
     else:
-        rows = alipay = AlipayBillArchive(raw.read())
+        rows = alipay = AlipayBillArchive(archive or b"")
     with normalised.open("w", encoding="utf-8", newline="") as out:
         count = write_normalised_csv(_first_day(rows, seen), out)
     if alipay is not None and alipay.reader.account:
