@@ -23,13 +23,11 @@ router = APIRouter(prefix="/v1", tags=["alerts"])
 
 
 def _scope(caller: Principal) -> str | None:
-    """The merchant whose alerts the caller may read (None: the admin reads everything)."""
-    return None if caller.is_admin else caller.require_merchant()
+    return service.caller_scope(caller)[0]
 
 
 def _mode(caller: Principal) -> bool | None:
-    """The mode whose alerts the caller may read (None: the admin reads both)."""
-    return None if caller.is_admin else caller.livemode
+    return service.caller_scope(caller)[1]
 
 
 @router.get("/alerts", response_model=AlertList)

@@ -25,6 +25,7 @@ from indiepay.db.engine import after_commit
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.pagination import page_cursor
 from indiepay.db.upsert import insert_once
+from indiepay.merchants.auth import Principal
 
 DISPATCH_JOB = "alerts.dispatch"
 DELIVERY_ATTEMPTS = 10  # per delivery; backoff 5 s … 2560 s, about 85 minutes in all
@@ -151,6 +152,12 @@ def warn_daily_cap(session: Session, clock: Clock, *, merchant_id: str | None, s
 class AlertPage:
     alerts: list[tuple[Alert, list[AlertDelivery]]]
     has_more: bool
+
+
+def caller_scope(principal: Principal) -> tuple[str | None, bool | None]:
+    """Whose alerts the caller reads, in which mode: a merchant's own in its key's mode; (None, None) —
+    every merchant's, both modes — for the operator."""
+    return (None, None) if principal.is_admin else (principal.require_merchant(), principal.livemode)
 
 
 def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None = None, severity: str | None = None,

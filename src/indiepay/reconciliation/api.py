@@ -38,12 +38,8 @@ _CSV: dict[int | str, dict[str, Any]] = {
 
 
 def _visible(ctx: Ctx, caller: Principal) -> list[str] | None:
-    """The accounts the caller may see (None: all, for the operator)."""
-    if caller.is_admin:
-        return None
     with ctx.db.read() as session:
-        return repository.accounts_of(session, merchant_id=caller.require_merchant(),
-                                      environment="production" if caller.livemode else "sandbox")
+        return resolution.visible_accounts(session, caller)
 
 
 def _day(value: str | None) -> Date | None:

@@ -22,6 +22,7 @@ from indiepay.core.errors import Conflict, InvalidRequest, NotFound
 from indiepay.db.jobs.queue import enqueue
 from indiepay.ledger import postings
 from indiepay.ledger.service import post
+from indiepay.merchants.auth import Principal
 from indiepay.payments.models import Payment
 from indiepay.payments.sync import QUERY_JOB, apply_trade_state, mismatch
 from indiepay.reconciliation import repository
@@ -29,6 +30,15 @@ from indiepay.reconciliation import rules as r
 from indiepay.reconciliation.models import ReconciliationDifference, ReconciliationRun
 
 ACTIONS = {"resolve": r.RESOLVED, "ignore": r.IGNORED}
+
+
+def visible_accounts(session: Session, principal: Principal) -> list[str] | None:
+    """The accounts whose runs and differences the caller may see: a merchant's of its key's environment;
+    None (all) for the operator."""
+    if principal.is_admin:
+        return None
+    return repository.accounts_of(session, merchant_id=principal.require_merchant(),
+                                  environment="production" if principal.livemode else "sandbox")
 
 
 def get_difference(session: Session, difference_id: str, visible: Sequence[str] | None) -> ReconciliationDifference:

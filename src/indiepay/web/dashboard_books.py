@@ -35,15 +35,9 @@ KINDS = ("statement", "tax")
 FORMATS = ("csv", "xlsx")
 
 
-def _scope(signed: Signed) -> tuple[str | None, bool | None]:
-    """Whose alerts, in which mode: the merchant's own in the key's mode; the operator's, everyone's."""
-    principal = signed.principal
-    return (None, None) if principal.is_admin else (principal.require_merchant(), principal.livemode)
-
-
 def _alerts_page(request: Request, signed: Signed, status_code: int = 200,
                  error: IndiePayError | None = None) -> HTMLResponse:
-    merchant_id, livemode = _scope(signed)
+    merchant_id, livemode = alerts.caller_scope(signed.principal)
     ctx = ctx_of(request)
     try:
         with ctx.db.read() as session:
@@ -69,7 +63,7 @@ def acknowledge(alert_id: str, request: Request, form: PostedForm) -> Response:
     if signed is None:
         return to_login()
     ctx = ctx_of(request)
-    merchant_id, livemode = _scope(signed)
+    merchant_id, livemode = alerts.caller_scope(signed.principal)
     try:
         check_form(signed, form)
         with ctx.db.transaction() as session:

@@ -18,10 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from indiepay.accounts.service import list_accounts
+from indiepay.audit.service import actor_of
 from indiepay.channels.base import ChannelMethod
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
+from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payment_repository
 from indiepay.payments.schemas import PaymentCreate
 from indiepay.payments.service import close_payment, create_payment, get_payment, list_payments
@@ -202,13 +204,9 @@ def close(payment_id: str, request: Request, form: PostedForm) -> Response:
 # -- reconciliation ------------------------------------------------------------------------------------
 
 
-def _visible(request: Request, principal: Any) -> list[str] | None:
-    """The accounts whose runs the caller sees (None: all, for the operator)."""
-    if principal.is_admin:
-        return None
+def _visible(request: Request, principal: Principal) -> list[str] | None:
     with ctx_of(request).db.read() as session:
-        return runs_repository.accounts_of(session, merchant_id=principal.require_merchant(),
-                                           environment="production" if principal.livemode else "sandbox")
+        return resolution.visible_accounts(session, principal)
 
 
 @router.get("/reconciliation", response_class=HTMLResponse, response_model=None)
@@ -260,7 +258,7 @@ def resolve_difference(run_id: str, difference_id: str, request: Request, form: 
         visible = _visible(request, principal)
         with ctx.db.transaction() as session:
             resolution.resolve(session, ctx, difference_id, action=action, note=note, visible=visible,
-                               actor="admin" if principal.is_admin else f"merchant:{principal.merchant_id}")
+                               actor=actor_of(principal))
         ctx.wake_worker()
     except NotFound as exc:
         return failure(request, signed, exc)
