@@ -20,7 +20,9 @@ from indiepay.reconciliation import service as reconciliation
 from indiepay.reconciliation.fees import FEES_JOB
 from tests.support.platform import MerchantClient, PlatformUnderTest
 
-DAY = business_day(datetime.now(UTC)) - timedelta(days=3)  # a past business day, long closed
+# A closed business day two days back: its cross_day grace (3 days) outlasts a run that crosses Beijing
+# midnight (three days back, a suite started at 23:58 Beijing saw the grace end mid-run).
+DAY = business_day(datetime.now(UTC)) - timedelta(days=2)
 METHOD = {"wechatpay": "wechat_native", "alipay": "alipay_qr", "unionpay": "unionpay_qr"}
 KNOB_TARGET = {"wechatpay": "mchid", "alipay": "app_id", "unionpay": "mer_id"}
 CHANNELS = ["wechatpay", "alipay", "unionpay"]
