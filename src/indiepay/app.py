@@ -37,6 +37,7 @@ from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
 from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
+from indiepay.web.dashboard_collection import router as dashboard_collection_router
 from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_pages_router)
     app.include_router(dashboard_books_router)
     app.include_router(dashboard_webhooks_router)
+    app.include_router(dashboard_collection_router)
     app.include_router(dashboard_accounts_router)
     app.include_router(dashboard_keys_router)
 

@@ -12,8 +12,10 @@ rate and the cheaper platform rate means the quoted saving of independent collec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -73,6 +75,15 @@ def _checklist(session: Session, merchant: Merchant, clock: Clock, livemode: boo
     facts = [AccountFacts(role=a.role, verified=a.verified_at is not None, settlement_bank=a.settlement_bank,
                           credentials_expire_at=a.credentials_expire_at) for a in accounts]
     return rules.checklist(kyc_status=merchant.kyc_status, accounts=facts, now=clock.now())
+
+
+def readiness_checklist(clock: Clock) -> Callable[[Session, str, bool], list[dict[str, Any]]]:
+    """:func:`readiness` in the shape a refused collection-mode switch lists its unmet items with
+    (:data:`indiepay.merchants.collection_mode.Checklist`), for the API and the dashboard alike."""
+    def checklist(session: Session, merchant_id: str, livemode: bool) -> list[dict[str, Any]]:
+        return [asdict(item) for item in readiness(session, merchant_id, clock, livemode=livemode)]
+
+    return checklist
 
 
 def advise(session: Session, clock: Clock, merchant_id: str, *, livemode: bool) -> Report:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
-from indiepay.advisor.service import readiness
+from indiepay.advisor.service import readiness_checklist
 from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent_json
 from indiepay.merchants import api_keys, collection_mode, service
 from indiepay.merchants.schemas import (
@@ -62,10 +60,8 @@ def update_merchant(merchant_id: str, body: MerchantUpdate, ctx: Ctx, admin: Adm
 def switch_collection_mode(merchant_id: str, body: CollectionModeIn, ctx: Ctx, caller: Caller) -> MerchantOut:
     """Switch how the merchant collects; new payments only (payments in flight keep their mode)."""
     with ctx.db.transaction() as session:
-        def checklist(s: Session, mid: str, livemode: bool) -> list[dict[str, Any]]:
-            return [asdict(item) for item in readiness(s, mid, ctx.clock, livemode=livemode)]
-
-        merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode, checklist)
+        merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode,
+                                                  readiness_checklist(ctx.clock))
         return service.to_out(merchant)
 
 

@@ -10,7 +10,7 @@ cookie is ``SameSite=Strict``). Secrets never reach a page: accounts show finger
 This module holds the frame (sign-in, rendering, forms, errors), the overview and the operator's merchant
 pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_accounts` channel accounts,
 :mod:`.dashboard_books` alerts, settlements and statements, :mod:`.dashboard_webhooks` the webhook endpoint,
-:mod:`.dashboard_keys` API keys.
+:mod:`.dashboard_keys` API keys, :mod:`.dashboard_collection` the collection mode and the advisor.
 """
 
 from __future__ import annotations
