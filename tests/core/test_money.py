@@ -20,7 +20,7 @@ def test_yuan_text_has_exactly_two_decimals(fen: int) -> None:
     assert len(text.split(".")[1]) == 2
 
 
-@pytest.mark.parametrize("text", ["0.001", "abc", "", "NaN", "Infinity", "1e-3"])
+@pytest.mark.parametrize("text", ["0.001", "abc", "", "NaN", "Infinity", "1e-3", "1e999999", "-1e999999", "1e-999999"])
 def test_bad_yuan_text_is_refused(text: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         yuan_to_fen(text)

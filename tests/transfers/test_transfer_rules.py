@@ -48,6 +48,9 @@ def test_a_bank_export_in_gbk_with_chinese_headers_reads_to_its_credits() -> Non
     ("bank_txn_id,booked_at,amount,currency\nA,2026-11-27,1.00,USD\n", 2, "currency"),
     ("bank_txn_id,流水号,booked_at,amount\nA,B,2026-11-27,1.00\n", 1, "bank_txn_id"),
     ("bank_txn_id,booked_at,amount\nA,2026-11-27,NaN\n", 2, "amount"),
+    ("bank_txn_id,booked_at,amount\nA,2026-11-27,1e30\n", 2, "amount"),  # once a server error (quantize)
+    ("bank_txn_id,booked_at,amount\nA,2026-11-27,1e20\n", 2, "amount"),  # once past a BIGINT
+    ("bank_txn_id,booked_at,amount\nA,2026-11-27,1e999999\n", 2, "amount"),
 ])
 def test_a_malformed_file_is_refused_naming_the_row_and_field(text: str, line: int, field: str) -> None:
     with pytest.raises(InvalidRequest) as refused:

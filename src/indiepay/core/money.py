@@ -5,12 +5,17 @@ Conversions to and from yuan strings use :class:`decimal.Decimal` only; a float 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DecimalException, InvalidOperation
 
 from indiepay.core.errors import InvalidRequest
 
 SUPPORTED_CURRENCIES = frozenset({"CNY"})
 FEN_PER_YUAN = 100
+MAX_AMOUNT_FEN = 10**12
+"""The most one request may move: ¥10,000,000,000, above what any channel takes in one order (Alipay's
+ceiling is ¥100,000,000) and small enough that sums over millions of them stay inside a BIGINT. A larger
+number is refused as bad input rather than reaching the database (which would refuse it with a server
+error) or a channel."""
 
 
 def yuan_to_fen(text: str) -> int:
@@ -25,8 +30,12 @@ def yuan_to_fen(text: str) -> int:
         raise InvalidRequest(f"not a yuan amount: {text!r}", code="invalid_amount") from exc
     if not value.is_finite():
         raise InvalidRequest(f"not a yuan amount: {text!r}", code="invalid_amount")
-    fen = value * FEN_PER_YUAN
-    if fen != fen.to_integral_value():
+    try:
+        fen = value * FEN_PER_YUAN
+        whole = fen.to_integral_value()
+    except DecimalException as exc:  # "1e999999" overflows the decimal context: no amount is that large
+        raise InvalidRequest(f"not a yuan amount: {text!r}", code="invalid_amount") from exc
+    if fen != whole:
         raise InvalidRequest(f"amount has more than two decimals: {text!r}", code="invalid_amount")
     return int(fen)
 

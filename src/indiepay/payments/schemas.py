@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from indiepay.channels.base import ChannelMethod
+from indiepay.core.money import MAX_AMOUNT_FEN
 
 
 class Payer(BaseModel):
@@ -23,7 +24,7 @@ class PaymentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
     currency: Literal["CNY"]
     out_trade_no: str = Field(pattern=r"^[A-Za-z0-9_\-|*]{6,32}$")
     description: str = Field(min_length=1, max_length=127)

@@ -7,12 +7,14 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
+from indiepay.core.money import MAX_AMOUNT_FEN
+
 
 class RefundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     payment_id: str = Field(min_length=1, max_length=40)
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
     reason: str | None = Field(default=None, max_length=80)
     out_refund_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-|*@]{6,64}$")
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from indiepay.channels.sharing import ReceiverType
+from indiepay.core.money import MAX_AMOUNT_FEN
 
 OUT_NO = r"^[A-Za-z0-9_]{6,64}$"  # what both channels accept (Alipay allows no other punctuation)
 
@@ -49,7 +50,7 @@ class ShareLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     receiver_id: str = Field(min_length=1, max_length=40)
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
     description: str = Field(default="分账", min_length=1, max_length=80)
 
 
@@ -104,7 +105,7 @@ class SharingReturnCreate(BaseModel):
 
     order_id: str = Field(min_length=1, max_length=40)
     receiver_id: str = Field(min_length=1, max_length=40)
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
     description: str = Field(default="分账回退", min_length=1, max_length=80)
     out_return_no: str | None = Field(default=None, pattern=OUT_NO)
 

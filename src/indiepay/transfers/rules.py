@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from indiepay.channels.banktransfer import references_in
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.core.errors import InvalidRequest
+from indiepay.core.money import MAX_AMOUNT_FEN
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -141,7 +142,9 @@ def parse_amount(text: str) -> int:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+    if not value.is_finite() or abs(value) > Decimal(MAX_AMOUNT_FEN) / 100:  # first: no overflow below
+        raise ValueError(f"{text!r} is not an amount in yuan a bank statement can hold")
+    if value != value.quantize(Decimal("0.01")):
         raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
     return int(value * 100)
 

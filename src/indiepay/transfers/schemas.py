@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
+from indiepay.core.money import MAX_AMOUNT_FEN
+
 
 class TransferConfirm(BaseModel):
     """The merchant saw the transfer on its account: which one, and how much arrived."""
@@ -13,7 +15,7 @@ class TransferConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bank_txn_id: str = Field(min_length=1, max_length=64)
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
     booked_at: AwareDatetime | None = None
     payer_name: str | None = Field(default=None, max_length=100)
     memo: str | None = Field(default=None, max_length=200)
