@@ -53,7 +53,7 @@ def get_merchant(merchant_id: str, ctx: Ctx, caller: Caller) -> MerchantOut:
 @router.patch("/{merchant_id}", response_model=MerchantOut)
 def update_merchant(merchant_id: str, body: MerchantUpdate, ctx: Ctx, admin: Admin) -> MerchantOut:
     with ctx.db.transaction() as session:
-        return service.to_out(service.update_merchant(session, merchant_id, body))
+        return service.to_out(service.update_merchant(session, ctx.clock, admin, merchant_id, body))
 
 
 @router.put("/{merchant_id}/collection_mode", response_model=MerchantOut)

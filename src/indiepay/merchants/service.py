@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from indiepay.audit.service import actor_of, record
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
@@ -68,8 +69,12 @@ def list_merchants(session: Session, *, status: str | None, kyc_status: str | No
     return MerchantList(data=[to_out(merchant) for merchant in rows[:limit]], has_more=len(rows) > limit)
 
 
-def update_merchant(session: Session, merchant_id: str, body: MerchantUpdate) -> Merchant:
-    """Apply the operator's changes (only the fields given)."""
+def update_merchant(session: Session, clock: Clock, principal: Principal, merchant_id: str,
+                    body: MerchantUpdate) -> Merchant:
+    """Apply the operator's changes (only the fields given), audited as ``merchant.updated`` with each
+    changed field's old and new value (nothing is recorded when nothing changed): fees and limits decide
+    what merchants pay and may collect, so who changed them and when must be on record, whether the change
+    came through the API or the dashboard."""
     merchant = session.get(Merchant, merchant_id, with_for_update=True)
     if merchant is None:
         raise NotFound("no such merchant", code="merchant_not_found")
@@ -82,7 +87,12 @@ def update_merchant(session: Session, merchant_id: str, body: MerchantUpdate) ->
     if subject_type == "individual" and daily_limit is not None and daily_limit > INDIVIDUAL_DAILY_CEILING:
         raise InvalidRequest(f"an individual merchant's daily limit is at most {INDIVIDUAL_DAILY_CEILING} fen",
                              code="limit_too_high", details={"max": INDIVIDUAL_DAILY_CEILING})
+    changed = {name: {"from": getattr(merchant, name), "to": value} for name, value in sorted(changes.items())
+               if getattr(merchant, name) != value}
     for name, value in changes.items():
         setattr(merchant, name, value)
     session.flush()
+    if changed:
+        record(session, clock, actor=actor_of(principal), action="merchant.updated", target_type="merchant",
+               target_id=merchant_id, merchant_id=merchant_id, details={"changes": changed})
     return merchant
