@@ -39,7 +39,9 @@ from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_collection import router as dashboard_collection_router
 from indiepay.web.dashboard_keys import router as dashboard_keys_router
+from indiepay.web.dashboard_operator import router as dashboard_operator_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
+from indiepay.web.dashboard_sharing import router as dashboard_sharing_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from indiepay.webhooks.api import router as webhooks_router
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(alerts_router)
     app.include_router(sharing_router)
     app.include_router(transfers_router)
+    # before the frame's router: its POST /dashboard/merchants/{id}/{action} (the merchant kill switch) would
+    # otherwise take POST /dashboard/merchants/{id}/profile
+    app.include_router(dashboard_operator_router)
     app.include_router(dashboard_router)
     app.include_router(dashboard_pages_router)
     app.include_router(dashboard_books_router)
@@ -90,6 +95,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_collection_router)
     app.include_router(dashboard_accounts_router)
     app.include_router(dashboard_keys_router)
+    app.include_router(dashboard_sharing_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

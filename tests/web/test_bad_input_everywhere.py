@@ -13,20 +13,14 @@ sent afterwards and checked for server errors only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from indiepay.app import create_app
-from indiepay.notify.api import router as notify_router
-from indiepay.web.checkout import router as checkout_router
-from indiepay.web.dashboard import router as dashboard_router
-from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
-from indiepay.web.dashboard_books import router as dashboard_books_router
-from indiepay.web.dashboard_keys import router as dashboard_keys_router
-from indiepay.web.dashboard_pages import router as dashboard_pages_router
-from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from tests.support.platform import PlatformUnderTest
 
 ODD_IDS = ("nope", "pay_" + "x" * 300, "%00", "..%2F..%2Fetc", "%E4%BD%A0%E5%A5%BD", "1;DROP TABLE payments")
@@ -53,16 +47,25 @@ AUDIT = "audit_events"  # bad input may add rows here only: refused requests are
 
 def _routes(platform: PlatformUnderTest) -> list[tuple[str, str]]:
     """Every (method, path) of the API, from the application's own OpenAPI description, and of the pages
-    and callbacks kept out of it (the buyer's checkout, the channels' callbacks)."""
-    paths = create_app(platform.settings, runtime=platform.runtime).openapi()["paths"]
+    and callbacks kept out of it (the buyer's checkout, the channels' callbacks, the dashboard) — taken from
+    the application's routes, so a page added later is swept without being listed here."""
+    app = create_app(platform.settings, runtime=platform.runtime)
+    paths = app.openapi()["paths"]
     found = [(method.upper(), path) for path, operations in paths.items() for method in operations
              if path.startswith("/v1/")]
-    for router in (checkout_router, notify_router, dashboard_router, dashboard_pages_router,
-                   dashboard_books_router, dashboard_webhooks_router, dashboard_accounts_router,
-                   dashboard_keys_router):
-        found += [(method, route.path) for route in router.routes if isinstance(route, APIRoute)
-                  for method in sorted(route.methods - {"HEAD"})]
+    found += [(method, route.path) for route in _api_routes(app.routes) if not route.path.startswith("/v1/")
+              for method in sorted(route.methods - {"HEAD"})]
     return found
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """The application's routes, into the routers it includes (FastAPI keeps an included router as one
+    entry holding the ``original_router``; ours carry their prefixes themselves)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(included.routes)
 
 
 def _fill(path: str, value: str) -> str:
@@ -137,3 +140,51 @@ def test_no_route_answers_bad_input_with_a_server_error(platform: PlatformUnderT
     assert {k: v for k, v in after.items() if k != AUDIT} == {k: v for k, v in before.items() if k != AUDIT}
     audited = platform.sql(f"SELECT action, result FROM {AUDIT} ORDER BY sequence")[before[AUDIT]:after[AUDIT]]
     assert audited and {result for _, result in audited} == {"refused"}, audited  # what was refused, nothing done
+
+
+ODD_FORMS: tuple[dict[str, str], ...] = (
+    {},
+    {"amount": "1e999999", "mode": "both", "action": "nope", "url": "javascript:alert(1)", "form_no": "x" * 300,
+     "reason": "\x00", "note": "n" * 5000, "method": "cash", "name": "", "short_name": "", "subject_type": "robot",
+     "kyc_status": "maybe", "platform_fee_bps": "-1", "single_limit": "1.234", "type": "bogus", "account": "",
+     "receiver_1": "\x00", "amount_1": "NaN", "channel": "paypal", "environment": "moon", "role": "king"},
+    {"amount": "-0.01", "form_no": "dash你好", "receiver_id": "rcv_nope", "finish": "maybe", "api_key": "\x00",
+     "credentials": "{", "daily_limit": "1e30", "tech_fee_bps": "99999", "description": "d" * 1000},
+)
+
+
+def test_no_dashboard_form_answers_bad_input_with_a_server_error(platform: PlatformUnderTest) -> None:
+    """The dashboard's pages signed in — as a merchant and as the operator, each with the session's form
+    token, so every form reaches its own checks — with odd ids, odd query parameters and forms whose every
+    field is wrong: never a 500, and nothing written but the audit log's and the sessions' own rows."""
+    shop = platform.merchant("Odd Forms Shop")
+    shop.api.post("/v1/channel_accounts", json={"channel": "wechatpay", "sandbox": True}).raise_for_status()
+    sessions: dict[str, tuple[httpx.Client, str]] = {}
+    for role, key in (("merchant", shop.api.headers["Authorization"].removeprefix("Bearer ")),
+                      ("operator", platform.settings.admin_key)):
+        client = httpx.Client(base_url=platform.base_url, timeout=60, follow_redirects=False)
+        platform.clients.append(client)
+        assert client.post("/dashboard/login", data={"api_key": key}).status_code == 303
+        page = client.get("/dashboard").text
+        token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        sessions[role] = (client, token)
+    routes = [(method, path) for method, path in _routes(platform)
+              if path.startswith("/dashboard") and path not in ("/dashboard/login", "/dashboard/logout")]
+    assert len(routes) > 30
+    before = _row_counts(platform)
+    calls = 0
+    for method, template in routes:
+        for role, (client, token) in sessions.items():
+            for odd in ODD_IDS if "{" in template else ("",):
+                path = _fill(template, odd)
+                if method == "GET":
+                    _check(client.get(path, params=ODD_QUERY), f"{role} GET {path[:80]}")
+                    calls += 1
+                    continue
+                for form in ODD_FORMS:
+                    _check(client.post(path, data={**form, "csrf": token}), f"{role} POST {path[:80]} {form}")
+                    calls += 1
+    after = _row_counts(platform)
+    assert calls > 300
+    kept = {AUDIT, "dashboard_sessions"}
+    assert {k: v for k, v in after.items() if k not in kept} == {k: v for k, v in before.items() if k not in kept}

@@ -54,3 +54,53 @@ def test_a_merchant_signs_in_refunds_and_signs_out(platform: PlatformUnderTest, 
         browser.close()
     refunds = merchant.api.get("/v1/refunds", params={"payment_id": payment["id"]}).json()["data"]
     assert [r["amount"] for r in refunds] == [2_345]
+
+
+def test_the_operator_corrects_a_merchant_and_checks_the_log(platform: PlatformUnderTest) -> None:
+    """The operator's round in Chromium: the merchant's page from the list, KYC set from the profile form,
+    then the audit log from the navigation, its chain verified on request."""
+    from playwright.sync_api import sync_playwright
+
+    merchant = platform.merchant(short_name="老李 Fruit")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{platform.base_url}/dashboard/login")
+        page.fill("#api-key", platform.settings.admin_key)
+        page.click("#sign-in")
+        page.wait_for_selector("#merchants")
+        page.click(f"a[href='/dashboard/merchants/{merchant.id}']")
+        page.wait_for_selector("#profile-form")
+        assert page.locator("#fact-kyc").inner_text() == "pending"
+        page.select_option("#p-kyc", "complete")
+        page.click("#profile-submit")
+        page.wait_for_selector("#notice")
+        assert page.locator("#fact-kyc").inner_text() == "complete"
+        page.click("text=Audit log")
+        page.wait_for_selector("#verify")
+        assert "merchant.updated" in page.locator("#events").inner_text()
+        page.click("#verify")
+        page.wait_for_selector("#chain.notice")
+        assert "Chain intact" in page.locator("#chain").inner_text()
+        browser.close()
+    assert merchant.api.get(f"/v1/merchants/{merchant.id}").json()["kyc_status"] == "complete"
+
+
+def test_a_merchant_reads_the_advice_from_the_navigation(platform: PlatformUnderTest) -> None:
+    from playwright.sync_api import sync_playwright
+
+    merchant = platform.merchant()
+    key = merchant.api.headers["Authorization"].removeprefix("Bearer ")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{platform.base_url}/dashboard/login")
+        page.fill("#api-key", key)
+        page.click("#sign-in")
+        page.wait_for_selector("#merchant")
+        page.click("text=Collection")
+        page.wait_for_selector("#checklist")
+        assert page.locator("#recommended-mode").inner_text().startswith("platform")
+        page.click("text=Profit sharing")
+        page.wait_for_selector("#receivers")
+        browser.close()

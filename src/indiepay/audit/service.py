@@ -91,11 +91,22 @@ def _lock_head(session: Session) -> tuple[int, str]:
 
 
 def list_events(session: Session, principal: Principal, *, limit: int = 100, after_sequence: int | None = None,
-                action: str | None = None) -> Sequence[AuditEvent]:
-    """Events in sequence order: all of them for the admin, a merchant's own for a merchant key."""
-    query = select(AuditEvent).order_by(AuditEvent.sequence).limit(limit)
+                action: str | None = None, merchant_id: str | None = None,
+                newest_first: bool = False) -> Sequence[AuditEvent]:
+    """Events in sequence order: all of them for the admin, a merchant's own for a merchant key.
+
+    Args:
+        merchant_id: only the events concerning this merchant (the operator's filter; a merchant key sees
+            its own events only, whatever it asks for).
+        newest_first: the latest ``limit`` events, highest sequence first (the dashboard's log), instead of
+            the first ``limit`` after ``after_sequence`` (the API's forward paging).
+    """
+    order = AuditEvent.sequence.desc() if newest_first else AuditEvent.sequence
+    query = select(AuditEvent).order_by(order).limit(limit)
     if not principal.is_admin:
         query = query.where(AuditEvent.merchant_id == principal.require_merchant())
+    if merchant_id is not None:
+        query = query.where(AuditEvent.merchant_id == merchant_id)
     if after_sequence is not None:
         query = query.where(AuditEvent.sequence > after_sequence)
     if action is not None:

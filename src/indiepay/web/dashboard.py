@@ -10,7 +10,9 @@ cookie is ``SameSite=Strict``). Secrets never reach a page: accounts show finger
 This module holds the frame (sign-in, rendering, forms, errors), the overview and the operator's merchant
 pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_accounts` channel accounts,
 :mod:`.dashboard_books` alerts, settlements and statements, :mod:`.dashboard_webhooks` the webhook endpoint,
-:mod:`.dashboard_keys` API keys, :mod:`.dashboard_collection` the collection mode and the advisor.
+:mod:`.dashboard_keys` API keys, :mod:`.dashboard_collection` the collection mode and the advisor,
+:mod:`.dashboard_sharing` profit sharing, :mod:`.dashboard_operator` one merchant in full and the audit log
+(the operator's).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from indiepay.core.errors import IndiePayError
+from indiepay.core.errors import IndiePayError, InvalidRequest
 from indiepay.dashboard.service import Signed
 from indiepay.merchants import api_keys
 from indiepay.merchants.schemas import ApiKeyCreate, ApiKeyOut
@@ -44,8 +44,11 @@ def make_key(request: Request, form: PostedForm) -> Response:
     principal = signed.principal
     try:
         check_form(signed, form)
+        action = form.get("action")
+        if action not in ("roll", "read_only"):
+            raise InvalidRequest("the form asks for a read-only key or a roll, nothing else", code="unknown_action")
         with ctx.db.transaction() as session:
-            if form.get("action") == "roll":
+            if action == "roll":
                 made = api_keys.roll(session, ctx.clock, principal, ROLL_GRACE_SECONDS)
             else:
                 made = api_keys.create(session, ctx.clock, principal, ApiKeyCreate(

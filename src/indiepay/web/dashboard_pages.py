@@ -33,6 +33,9 @@ from indiepay.reconciliation import resolution
 from indiepay.reconciliation.models import ReconciliationRun
 from indiepay.refunds.schemas import RefundCreate
 from indiepay.refunds.service import create_refund, list_refunds
+from indiepay.sharing import receivers as sharing_receivers
+from indiepay.sharing import rules as sharing_rules
+from indiepay.sharing import service as sharing
 from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, render, signed_in, to_login
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -107,7 +110,8 @@ def create_link(request: Request, form: PostedForm) -> Response:
             raise InvalidRequest("give an amount above 0 and one of your channels", code="invalid_payment")
         try:
             body = PaymentCreate(amount=amount, currency="CNY", out_trade_no=number, method=ChannelMethod(method),
-                                 description=_text(form, "description")[:127] or "Payment")
+                                 description=_text(form, "description")[:127] or "Payment",
+                                 profit_sharing=_text(form, "profit_sharing") == "1")
         except ValidationError as exc:
             raise InvalidRequest("the form is incomplete: reload the page", code="invalid_form") from exc
         created = create_payment(ctx, signed.principal, body)
@@ -125,20 +129,32 @@ def create_link(request: Request, form: PostedForm) -> Response:
     return RedirectResponse(f"/dashboard/payments/{created.id}", status_code=303, headers=HEADERS)
 
 
-def _payment_page(request: Request, signed: Signed, payment_id: str, status_code: int = 200,
-                  error: IndiePayError | None = None, notice: str | None = None) -> HTMLResponse:
+def payment_view(request: Request, signed: Signed, payment_id: str, status_code: int = 200,
+                 error: IndiePayError | None = None, notice: str | None = None) -> HTMLResponse:
+    """A payment's page — its refunds, its shares (:mod:`.dashboard_sharing`) and the forms for both — as the
+    answer to viewing it or to any action taken from it."""
     ctx = ctx_of(request)
     try:
         with ctx.db.read() as session:
-            payment = payment_out(ctx, get_payment(session, ctx, signed.principal, payment_id))
+            found = get_payment(session, ctx, signed.principal, payment_id)
+            payment = payment_out(ctx, found)
             refunds = list_refunds(session, signed.principal, payment_id=payment_id, status=None, out_refund_no=None,
                                    limit=100, starting_after=None).data
+            # profit sharing: the payment's orders, its account's receivers, what may still be shared
+            shares = sharing.list_orders(session, signed.principal, payment_id=payment_id, status=None, limit=50,
+                                         starting_after=None).data
+            receivers = {r.id: r for r in sharing_receivers.list_receivers(
+                session, signed.principal, channel_account_id=found.channel_account_id, status=None, limit=100,
+                starting_after=None).data}
+            shareable = sharing_rules.shareable(found.amount, found.refund_reserved, found.shared_reserved)
+            sharing_finished = found.sharing_finished
     except IndiePayError as exc:
         return failure(request, signed, exc)
     processing = sum(refund.amount for refund in refunds if refund.status == "processing")  # reserved already
     refundable = max(payment.amount - payment.refunded_amount - payment.shared_amount - processing, 0)
     return render(request, "payment.html", signed, status_code=status_code, payment=payment, refunds=refunds,
-                  refundable=refundable, form_no=f"dash{secrets.token_hex(12)}", error=error, notice=notice)
+                  refundable=refundable, form_no=f"dash{secrets.token_hex(12)}", error=error, notice=notice,
+                  shares=shares, receivers=receivers, shareable=shareable, sharing_finished=sharing_finished)
 
 
 @router.get("/payments/{payment_id}", response_class=HTMLResponse, response_model=None)
@@ -146,7 +162,7 @@ def payment_page(payment_id: str, request: Request) -> Response:
     signed = merchant_signed_in(request)
     if isinstance(signed, Response):
         return signed
-    return _payment_page(request, signed, payment_id)
+    return payment_view(request, signed, payment_id)
 
 
 def _refund_body(payment_id: str, form: Any) -> RefundCreate:
@@ -175,13 +191,13 @@ def refund_payment(payment_id: str, request: Request, form: PostedForm) -> Respo
         refund = create_refund(ctx, signed.principal, _refund_body(payment_id, form))
     except Conflict as exc:
         if exc.code == "duplicate_out_refund_no":  # this very form was sent before: that refund stands
-            return _payment_page(request, signed, payment_id, notice="This refund was already asked for.")
-        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
+            return payment_view(request, signed, payment_id, notice="This refund was already asked for.")
+        return payment_view(request, signed, payment_id, status_code=exc.http_status, error=exc)
     except NotFound as exc:
         return failure(request, signed, exc)
     except IndiePayError as exc:
-        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
-    return _payment_page(request, signed, payment_id, notice=f"Refund {refund.id} asked for: {refund.status}.")
+        return payment_view(request, signed, payment_id, status_code=exc.http_status, error=exc)
+    return payment_view(request, signed, payment_id, notice=f"Refund {refund.id} asked for: {refund.status}.")
 
 
 @router.post("/payments/{payment_id}/close", response_model=None)
@@ -197,8 +213,8 @@ def close(payment_id: str, request: Request, form: PostedForm) -> Response:
     except NotFound as exc:
         return failure(request, signed, exc)
     except IndiePayError as exc:
-        return _payment_page(request, signed, payment_id, status_code=exc.http_status, error=exc)
-    return _payment_page(request, signed, payment_id, notice=f"Payment {closed.status}.")
+        return payment_view(request, signed, payment_id, status_code=exc.http_status, error=exc)
+    return payment_view(request, signed, payment_id, notice=f"Payment {closed.status}.")
 
 
 # -- reconciliation ------------------------------------------------------------------------------------
