@@ -98,6 +98,37 @@ def test_failed_auth_is_limited_per_ip_without_locking_out_merchants_keys(platfo
     assert len(failures) == 20 and {e["origin"] for e in failures} == {"127.0.0.3"}  # refusals not audited
 
 
+def test_failures_count_across_server_processes(any_platform: PlatformUnderTest) -> None:
+    """Twenty failures seen by one process throttle the address for another: the second process's own
+    memory is empty (a fresh limiter, as a second server behind the load balancer has), yet it counts the
+    database's failures — for a wrong key, the admin key and a dashboard sign-in alike — while merchants'
+    keys and other addresses carry on."""
+    platform = any_platform
+    merchant = platform.merchant("Tea")
+    raw = merchant.api.headers["Authorization"].removeprefix("Bearer ")
+    admin_key = platform.admin.headers["Authorization"].removeprefix("Bearer ")
+    attacker = _client(platform, "sk_test_wrong", ip="127.0.0.5")
+    assert [attacker.get("/v1/payments").status_code for _ in range(20)] == [401] * 20
+    principals = platform.runtime.ctx.principals
+    principals.failures = AuthFailureLimiter()  # the next request lands on "another process"
+    blocked = attacker.get("/v1/payments")
+    assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "too_many_auth_failures"
+    principals.failures = AuthFailureLimiter()
+    assert _client(platform, admin_key, ip="127.0.0.5").get(f"/v1/merchants/{merchant.id}").status_code == 429
+    principals.failures = AuthFailureLimiter()
+    signing_in = httpx.Client(base_url=platform.base_url, timeout=30, transport=httpx.HTTPTransport(
+        local_address="127.0.0.5"))
+    platform.clients.append(signing_in)
+    assert signing_in.post("/dashboard/login", data={"api_key": admin_key}).status_code == 429
+    assert signing_in.post("/dashboard/login", data={"api_key": "sk_test_guess"}).status_code == 429
+    principals.failures = AuthFailureLimiter()
+    assert _client(platform, raw, ip="127.0.0.5").get(f"/v1/merchants/{merchant.id}").status_code == 200
+    assert _client(platform, admin_key, ip="127.0.0.6").get(f"/v1/merchants/{merchant.id}").status_code == 200
+    # the window's twenty are on record; the refusals beyond them are not (a guessing run is, already)
+    assert platform.sql("SELECT count(*) FROM audit_events WHERE action = 'auth.failed' AND origin = '127.0.0.5'") \
+        == [(20,)]
+
+
 def test_failing_with_a_keys_prefix_does_not_lock_that_key_out(platform: PlatformUnderTest) -> None:
     """The audit log labels a key by its first characters; failing twenty times with a key of that prefix —
     from many addresses — throttles the prefix for wrong keys only: the merchant's key itself carries on."""

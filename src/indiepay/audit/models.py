@@ -6,14 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
 
+FAILED_AUTH = text("action = 'auth.failed'")
+
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # the failure limiter's count across processes (indiepay.audit.service.recent_auth_failures_over)
+    __table_args__ = (
+        Index("ix_audit_events_failed_origin", "origin", "occurred_at", sqlite_where=FAILED_AUTH,
+              postgresql_where=FAILED_AUTH),
+        Index("ix_audit_events_failed_actor", "actor", "occurred_at", sqlite_where=FAILED_AUTH,
+              postgresql_where=FAILED_AUTH),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger, unique=True)

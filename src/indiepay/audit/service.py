@@ -12,9 +12,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from indiepay.core.clock import Clock
 from indiepay.core.ids import new_id
 from indiepay.db.engine import Database
 from indiepay.merchants.auth import Principal
+from indiepay.merchants.auth_limits import FailureLimits
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,55 @@ def record_separately(db: Database, clock: Clock, **kwargs: Any) -> None:
             record(session, clock, **kwargs)
     except Exception:
         log.exception("could not record audit event %s", kwargs.get("action"))
+
+
+AUTH_FAILED = "auth.failed"
+
+
+def recent_auth_failures_over(session: Session, clock: Clock, limits: FailureLimits, *, origin: str | None,
+                              label: str | None) -> bool:
+    """Whether ``origin`` or ``label`` has as many recorded ``auth.failed`` events within the window as the
+    limits allow — counted in the database, so every server process sees the failures of all of them (the
+    partial indexes of migration 0026 keep it a short range scan whatever the log's length)."""
+    since = clock.now() - timedelta(seconds=limits.window)
+    for column, value, limit in (("origin", origin, limits.per_ip), ("actor", label, limits.per_key)):
+        if value is None:
+            continue
+        # the action as a literal, so that both databases use the partial index on it
+        count = session.scalar(select(func.count()).select_from(AuditEvent).where(
+            text(f"audit_events.action = '{AUTH_FAILED}'"), getattr(AuditEvent, column) == value,
+            AuditEvent.occurred_at > since))
+        if int(count or 0) >= limit:
+            return True
+    return False
+
+
+def record_auth_failure(db: Database, clock: Clock, limits: FailureLimits, *, origin: str | None,
+                        label: str | None, actor: str, details: dict[str, Any]) -> bool:
+    """Record a failed authentication unless its address or its key label is already over the limits;
+    returns whether it was over (then nothing is recorded: a guessing run is on record already, and the
+    window slides by the failures that were). Never raises: a database that cannot answer leaves the
+    caller's 401 a 401, not a 500."""
+    try:
+        with db.transaction() as session:
+            if recent_auth_failures_over(session, clock, limits, origin=origin, label=label):
+                return True
+            record(session, clock, actor=actor, action=AUTH_FAILED, origin=origin, result="refused",
+                   details=details)
+    except Exception:
+        log.exception("could not record a failed authentication")
+    return False
+
+
+def auth_throttled(db: Database, clock: Clock, limits: FailureLimits, *, origin: str | None,
+                   label: str | None) -> bool:
+    """:func:`recent_auth_failures_over` in a read of its own (False when the database cannot answer)."""
+    try:
+        with db.read() as session:
+            return recent_auth_failures_over(session, clock, limits, origin=origin, label=label)
+    except Exception:
+        log.exception("could not count failed authentications")
+        return False
 
 
 def _lock_head(session: Session) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from indiepay.audit.context import current_origin
-from indiepay.audit.service import record_separately
+from indiepay.audit.service import auth_throttled, record_auth_failure
 from indiepay.context import ServiceContext
 from indiepay.core.errors import AuthenticationFailed, PermissionDenied
 from indiepay.idempotency.service import StoredResponse, request_hash, run_idempotent
@@ -35,8 +35,9 @@ async def get_principal(ctx: Ctx, request: Request,
     """Authenticate the bearer key; the one place that also enforces read-only keys and limits failures.
 
     Async on purpose: a cached key costs a dict lookup, and a miss one indexed read (sub-millisecond),
-    both cheaper than the thread-pool hop a sync dependency costs on every request. Only a failure pays
-    for a thread: it is written to the audit log in its own small transaction (never raising).
+    both cheaper than the thread-pool hop a sync dependency costs on every request. Only a failure and the
+    admin key pay for a thread: the database's count of recent failures across all processes is read (and
+    a failure written to the audit log) in a small transaction of its own, never raising.
 
     Raises:
         TooManyAuthFailures (429): this IP or this key prefix failed too often recently and the key is
@@ -60,12 +61,16 @@ async def get_principal(ctx: Ctx, request: Request,
         limiter.failed(ip, label)
         if throttled:  # refused, and not audited one by one: a guessing run is already on record
             raise limiter.refusal() from None
-        await run_in_threadpool(
-            record_separately, ctx.db, ctx.clock, actor=key_label(raw), action="auth.failed", origin=ip,
-            result="refused", details={"code": exc.code, "method": request.method, "path": request.url.path})
+        # recorded unless the other processes' failures already put this address or key over the limit
+        if await run_in_threadpool(
+                record_auth_failure, ctx.db, ctx.clock, limiter.limits, origin=ip, label=label,
+                actor=key_label(raw), details={"code": exc.code, "method": request.method,
+                                               "path": request.url.path}):
+            raise limiter.refusal() from None
         raise
-    if throttled and principal.is_admin:  # the same answer as a wrong key: a throttled IP learns nothing
-        raise limiter.refusal()
+    if principal.is_admin and (throttled or await run_in_threadpool(
+            auth_throttled, ctx.db, ctx.clock, limiter.limits, origin=ip, label=label)):
+        raise limiter.refusal()  # the same answer as a wrong key: a throttled IP learns nothing
     if principal.read_only and request.method not in READ_METHODS:
         raise PermissionDenied("this API key is read-only", code="read_only_key")
     return principal

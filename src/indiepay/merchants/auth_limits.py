@@ -8,7 +8,15 @@ guessable) — is refused with 429 ``too_many_auth_failures``, never 401, so a g
 Merchants' own keys (32 random bytes each: not something a guess finds) keep working: a shop platform calls
 IndiePay for all of its merchants from the same few addresses, and one merchant's stale key failing there
 must not lock the others out; nor can someone who knows a key's prefix (it is shown as a label) lock that
-key out by failing with it. In-memory and per process: a brake on guessing, not an accounting system.
+key out by failing with it.
+
+Two memories serve it. This module's limiter is the process's own, consulted before a key is checked at
+all (a dictionary lookup, on every request). The count that holds across processes is the database's: every
+failure that is not throttled is an ``auth.failed`` audit event, and a failure (or an admin key) is checked
+against the events of the window (:func:`indiepay.audit.service.record_auth_failure`,
+:func:`~indiepay.audit.service.auth_throttled`) — so N servers behind a load balancer allow a guesser what
+one allows, not N times it. Merchants' keys never wait for that count: it is read only for a failure or the
+admin key.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from indiepay.core.errors import IndiePayError
 
@@ -33,6 +42,16 @@ class TooManyAuthFailures(IndiePayError):
     http_status = 429
 
 
+@dataclass(frozen=True)
+class FailureLimits:
+    """How many failed authentications an address (``per_ip``) or a presented key's label (``per_key``) may
+    have within ``window`` seconds before it is throttled."""
+
+    per_ip: int
+    per_key: int
+    window: float
+
+
 class AuthFailureLimiter:
     def __init__(self, per_ip: int = DEFAULT_PER_IP, per_key: int = DEFAULT_PER_KEY,
                  window: float = DEFAULT_WINDOW, now: Callable[[], float] = time.monotonic) -> None:
@@ -42,6 +61,10 @@ class AuthFailureLimiter:
         self._now = now
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def limits(self) -> FailureLimits:
+        return FailureLimits(self.per_ip, self.per_key, self.window)
 
     def throttled(self, ip: str | None) -> bool:
         """Has ``ip`` failed ``per_ip`` times within the window?"""

@@ -33,7 +33,7 @@ from starlette.datastructures import FormData
 
 from indiepay.alerts.models import Alert
 from indiepay.audit.context import current_origin
-from indiepay.audit.service import actor_of, record, record_separately
+from indiepay.audit.service import actor_of, recent_auth_failures_over, record, record_auth_failure
 from indiepay.context import ServiceContext
 from indiepay.core.clock import BUSINESS_TZ, business_day
 from indiepay.core.errors import AuthenticationFailed, IndiePayError, InvalidRequest, PermissionDenied
@@ -148,8 +148,10 @@ async def login(request: Request, api_key: str = Form(default="", max_length=200
         if throttled:  # refused, and not audited one by one: a guessing run is already on record
             return render(request, "login.html", None, status_code=429, error="Too many failed sign-ins: wait a "
                                                                                 "minute and try again.")
-        await run_in_threadpool(record_separately, ctx.db, ctx.clock, actor=key_label(raw), action="auth.failed",
-                                origin=ip, result="refused", details={"code": exc.code, "via": "dashboard"})
+        if await run_in_threadpool(record_auth_failure, ctx.db, ctx.clock, limiter.limits, origin=ip, label=label,
+                                   actor=key_label(raw), details={"code": exc.code, "via": "dashboard"}):
+            return render(request, "login.html", None, status_code=429, error="Too many failed sign-ins: wait a "
+                                                                                "minute and try again.")
         return render(request, "login.html", None, status_code=401, error="That key did not sign you in.")
     response = RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
     response.set_cookie(sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()),
@@ -158,11 +160,13 @@ async def login(request: Request, api_key: str = Form(default="", max_length=200
 
 
 def _sign_in(ctx: ServiceContext, raw: str, ip: str | None, throttled: bool) -> str:
-    """Authenticate ``raw`` and open a session. Raises AuthenticationFailed (also for the admin key from a
-    throttled IP: the same answer as a wrong key, so a guessing run learns nothing)."""
+    """Authenticate ``raw`` and open a session. Raises AuthenticationFailed (also for the admin key from an
+    IP or with a label throttled here or in any other process: the same answer as a wrong key, so a guessing
+    run learns nothing)."""
     with ctx.db.transaction() as session:
         principal = authenticate(session, raw, admin_key=ctx.settings.admin_key)
-        if throttled and principal.is_admin:
+        if principal.is_admin and (throttled or recent_auth_failures_over(
+                session, ctx.clock, ctx.principals.failures.limits, origin=ip, label=key_label(raw))):
             raise AuthenticationFailed("invalid API key", code="invalid_api_key")
         token = sessions.start(session, ctx.clock, principal, raw, origin=ip)
         record(session, ctx.clock, actor=actor_of(principal), action="dashboard.signed_in",
