@@ -10,7 +10,14 @@ requests so that machine noise hits all alike:
 * ``overview``: ``GET /dashboard`` — the session resolved from its cookie (two indexed reads), today's
   figures, open alerts, the ten latest payments, the page rendered;
 * ``payments``: ``GET /dashboard/payments`` — 50 payments rendered as a table;
-* ``payment``: ``GET /dashboard/payments/{id}`` — one payment, its refunds, the refund form.
+* ``payment``: ``GET /dashboard/payments/{id}`` — one payment, its refunds and shares, the forms;
+* ``collection``: ``GET /dashboard/collection`` — the advisor over the merchant's 30 and 90 days of
+  payments, the readiness checklist, the switch's history;
+* ``sharing``: ``GET /dashboard/sharing`` — receivers, the merchant's accounts, the latest sharing orders;
+* ``operator merchant``: ``GET /dashboard/merchants/{id}`` signed in as the operator — the merchant's facts,
+  accounts of both modes, balances, settlements, history and live advice;
+* ``operator audit``: ``GET /dashboard/audit`` — the latest 100 audit events (the chain check, on request
+  only, is not timed).
 
 **Baseline**: ``GET /v1/payments?limit=50`` with the same key — the same 50 payments as the API's JSON.
 Each page is reported as p50 / p99 ms and its p50 as % of the baseline's.
@@ -39,8 +46,9 @@ from payments import pct, serve_platform  # noqa: E402 -- the payments bench's h
 ADMIN = "sk_admin_bench_dashboard"
 
 
-def setup(base: str, payments: int) -> tuple[httpx.Client, httpx.Client, str]:
-    """A merchant with ``payments`` payments; returns (API client, signed-in browser, one payment id)."""
+def setup(base: str, payments: int) -> tuple[httpx.Client, httpx.Client, httpx.Client, str, str]:
+    """A merchant with ``payments`` payments; returns (API client, the merchant's signed-in browser, the
+    operator's, one payment id, the merchant's id)."""
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
     merchant = admin.post("/v1/merchants", json={"name": "Tea Ltd.", "short_name": "Tea",
                                                  "subject_type": "enterprise"}).json()
@@ -58,10 +66,12 @@ def setup(base: str, payments: int) -> tuple[httpx.Client, httpx.Client, str]:
             httpx.post(f"{base}/sandbox/wechatpay/_buyer/pay", timeout=30,
                        json={"code_url": created.json()["action"]["code_url"]}).raise_for_status()
     browser = httpx.Client(base_url=base, timeout=60)
-    signed = browser.post("/dashboard/login", data={"api_key": key})
-    if signed.status_code != 303:
-        raise RuntimeError(f"sign-in refused: {signed.status_code}")
-    return api, browser, last
+    operator = httpx.Client(base_url=base, timeout=60)
+    for client, signing_key in ((browser, key), (operator, ADMIN)):
+        signed = client.post("/dashboard/login", data={"api_key": signing_key})
+        if signed.status_code != 303:
+            raise RuntimeError(f"sign-in refused: {signed.status_code}")
+    return api, browser, operator, last, merchant["id"]
 
 
 def timed(client: httpx.Client, path: str, expect: str) -> float:
@@ -78,14 +88,19 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    spans: dict[str, list[float]] = {"baseline": [], "overview": [], "payments": [], "payment": []}
+    spans: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp, \
             serve_platform(Path(tmp), ADMIN, INDIEPAY_SANDBOX_TIME_FACTOR="1000") as (base, _):
-        api, browser, payment_id = setup(base, args.payments)
+        api, browser, operator, payment_id, merchant_id = setup(base, args.payments)
         requests = {"baseline": (api, "/v1/payments?limit=50", r'"has_more"'),
                     "overview": (browser, "/dashboard", r'id="paid-total"'),
                     "payments": (browser, "/dashboard/payments", r'id="payments"'),
-                    "payment": (browser, f"/dashboard/payments/{payment_id}", r'id="refunds"')}
+                    "payment": (browser, f"/dashboard/payments/{payment_id}", r'id="refunds"'),
+                    "collection": (browser, "/dashboard/collection", r'id="checklist"'),
+                    "sharing": (browser, "/dashboard/sharing", r'id="receivers"'),
+                    "operator merchant": (operator, f"/dashboard/merchants/{merchant_id}", r'id="profile-form"'),
+                    "operator audit": (operator, "/dashboard/audit", r'id="events"')}
+        spans = {name: [] for name in requests}
         for client, path, expect in requests.values():  # warm: templates compiled, connections open
             timed(client, path, expect)
         print(f"# dashboard bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, SQLite, "
