@@ -255,13 +255,20 @@ def test_statements_download_with_the_live_key_only(platform: PlatformUnderTest)
 
 
 def test_settlements_are_shown_to_the_live_key_and_the_operator(platform: PlatformUnderTest) -> None:
-    from tests.settlements.books import owed
+    from indiepay.core.money import fen_to_yuan
+    from indiepay.ledger.accounts import merchant_payable
+    from tests.settlements.books import natural, owed
     from tests.settlements.test_api import _settle_yesterday
 
     tea, cake = platform.merchant("Tea"), platform.merchant("Cake")
     day = _settle_yesterday(platform, tea, cake)
     live = signed_in(platform, key_of(tea.live)).get("/dashboard/settlements").text
     assert day.isoformat() in live and f"¥{owed(10_000) / 100:.2f}" in live and cake.id not in live
+    # the merchant's account with the platform: the day's takings owed, then settled out of what is owed
+    now_owed = natural(platform.runtime.ctx.db, merchant_payable(tea.id).code)
+    assert f'id="owed">¥{fen_to_yuan(now_owed)}<' in live
+    account = live.split('id="account-lines"')[1].split("</table>")[0]
+    assert f"+¥{fen_to_yuan(owed(10_000))}" in account and f"¥-{fen_to_yuan(owed(10_000))}" in account
     assert 'id="live-only"' in signed_in(platform, key_of(tea.api)).get("/dashboard/settlements").text
     operator = signed_in(platform, platform.settings.admin_key or "").get("/dashboard/settlements").text
     assert tea.id in operator and cake.id in operator

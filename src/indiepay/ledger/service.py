@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
+from indiepay.ledger import accounts as acc
 from indiepay.ledger import appender, postings, repository
 from indiepay.ledger.accounts import AccountRef, natural_balance
 from indiepay.ledger.appender import PostedEntry, PostRequest
@@ -138,6 +139,25 @@ def balances(session: Session, merchant_id: str | None = None, *, currency: str 
         query = query.where(LedgerAccount.kind.not_like("memo\\_%", escape="\\"))
     return [Balance(code, kind, mid, channel, cur, int(total))
             for code, kind, mid, channel, cur, total in session.execute(query)]
+
+
+def owed_to_merchant(session: Session, merchant_id: str, currency: str = "CNY") -> int:
+    """What the platform owes the merchant now (its ``merchant_payable`` read naturally; negative: the
+    merchant owes the platform, e.g. refunds beyond a day's takings carried forward)."""
+    return natural_balance("merchant_payable", balance_of(session, acc.merchant_payable(merchant_id, currency).code))
+
+
+def merchant_account_lines(session: Session, merchant_id: str, *, limit: int = 20,
+                           currency: str = "CNY") -> list[tuple[EntryView, int]]:
+    """The merchant's latest entries that moved what the platform owes it, newest first, each with that
+    move read naturally (+: owed more, −: paid out or charged) — the merchant's statement of account."""
+    code = acc.merchant_payable(merchant_id, currency).code
+    found: list[tuple[EntryView, int]] = []
+    for entry in entries(session, merchant_id=merchant_id, limit=limit).entries:
+        moved = sum(amount for posted, amount in entry.postings if posted == code)
+        if moved:
+            found.append((entry, natural_balance("merchant_payable", moved)))
+    return found
 
 
 def balance_of(session: Session, code: str) -> int:

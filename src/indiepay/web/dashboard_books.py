@@ -20,6 +20,7 @@ from indiepay.audit.service import actor_of
 from indiepay.core.clock import business_day
 from indiepay.core.errors import IndiePayError, InvalidRequest
 from indiepay.dashboard.service import Signed
+from indiepay.ledger import service as ledger
 from indiepay.settlements import service as settlements
 from indiepay.settlements.schemas import settlement_out
 from indiepay.statements import exports, render
@@ -121,12 +122,19 @@ def settlements_page(request: Request) -> Response:
     ctx = ctx_of(request)
     if not principal.is_admin and not principal.livemode:
         return page(request, "settlements.html", signed, settlements=[], has_more=False, live_only=True)
+    merchant_id = None if principal.is_admin else principal.require_merchant()
+    owed: int | None = None
+    lines: list[tuple[ledger.EntryView, int]] = []
     try:
         with ctx.db.read() as session:
             found = settlements.list_settlements(
-                session, merchant_id=None if principal.is_admin else principal.require_merchant(), business_date=None,
-                limit=50, starting_after=request.query_params.get("starting_after") or None)
+                session, merchant_id=merchant_id, business_date=None, limit=50,
+                starting_after=request.query_params.get("starting_after") or None)
+            if merchant_id is not None:  # the merchant's account with the platform
+                owed = ledger.owed_to_merchant(session, merchant_id)
+                lines = ledger.merchant_account_lines(session, merchant_id)
     except IndiePayError as exc:
         return failure(request, signed, exc)
     return page(request, "settlements.html", signed, live_only=False, has_more=found.has_more,
-                settlements=[settlement_out(batch.settlement, batch.payout) for batch in found.batches])
+                settlements=[settlement_out(batch.settlement, batch.payout) for batch in found.batches],
+                owed=owed, lines=lines)

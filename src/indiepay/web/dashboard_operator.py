@@ -110,12 +110,12 @@ def _merchant_page(request: Request, signed: Signed, merchant_id: str, status_co
             channel_accounts = [accounts.to_out(account) for livemode in (False, True)
                                 for account in accounts.list_accounts(session, _owner(merchant_id, livemode))]
             balances = ledger.balances(session, merchant_id)
+            owed = ledger.owed_to_merchant(session, merchant_id)
             batches = settlements.list_settlements(session, merchant_id=merchant_id, limit=10).batches
             changes = collection_mode.history(session, signed.principal, merchant_id)
             advice = advisor.to_out(advisor.advise(session, ctx.clock, merchant_id, livemode=True))
     except IndiePayError as exc:
         return failure(request, signed, exc)
-    owed = sum(b.natural for b in balances if b.kind == "merchant_payable" and b.currency == "CNY")
     return render(request, "merchant.html", signed, status_code=status_code, error=error,
                   notice=NOTICES.get(request.query_params.get("done") or "") if error is None else None,
                   merchant=merchant, accounts=channel_accounts, balances=balances, owed=owed,
