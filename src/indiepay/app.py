@@ -19,6 +19,7 @@ from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.httpapi import errors
+from indiepay.httpapi.nul_guard import NulGuard
 from indiepay.ledger.api import router as ledger_router
 from indiepay.merchants.api import api_keys_router
 from indiepay.merchants.api import router as merchants_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.ctx = rt.ctx
     app.state.runtime = rt
     errors.install(app)
+    app.add_middleware(NulGuard)  # a NUL anywhere in a request is a 400, never a database error
     # every request tries the routers in this order until one matches (tens of µs a router here): the ones
     # on every payment's path come first — the channels' callbacks, payments, the buyer's checkout
     for router in (notify_router, payments_router, checkout_router, refunds_router, merchants_router,
