@@ -32,6 +32,7 @@ from indiepay.risk.api import rules_router as risk_rules_router
 from indiepay.runtime import Runtime
 from indiepay.settlements.api import router as settlements_router
 from indiepay.sharing.api import router as sharing_router
+from indiepay.statements.api import exports_router
 from indiepay.statements.api import router as statements_router
 from indiepay.transfers.api import router as transfers_router
 from indiepay.web.checkout import router as checkout_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(kill_switch_router)
     app.include_router(risk_rules_router)
     app.include_router(statements_router)
+    app.include_router(exports_router)
     app.include_router(advisor_router)
     app.include_router(reconciliation_router)
     app.include_router(api_keys_router)

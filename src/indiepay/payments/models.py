@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -21,6 +21,8 @@ class Payment(Base):
         Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),
         Index("ix_payments_account_created", "channel_account_id", "created_at"),  # an account's usage today
         Index("ix_payments_account_paid", "channel_account_id", "paid_at", "created_at"),  # a recon window (0015)
+        Index("ix_payments_merchant_paid", "merchant_id", "livemode", "paid_at", "id",  # the export (0027)
+              sqlite_where=text("paid_at IS NOT NULL"), postgresql_where=text("paid_at IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

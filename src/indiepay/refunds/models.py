@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -15,7 +15,10 @@ class Refund(Base):
     __table_args__ = (UniqueConstraint("merchant_id", "livemode", "out_refund_no", name="uq_refunds_out_refund_no"),
                       Index("ix_refunds_created", "created_at"),  # a reconciliation window (migration 0015)
                       Index("ix_refunds_merchant_created", "merchant_id", "livemode", "created_at", "id"),  # lists
-                      Index("ix_refunds_succeeded", "succeeded_at", "created_at"))
+                      Index("ix_refunds_succeeded", "succeeded_at", "created_at"),
+                      Index("ix_refunds_merchant_succeeded", "merchant_id", "livemode", "succeeded_at", "id",
+                            sqlite_where=text("succeeded_at IS NOT NULL"),  # the transactions export (0027)
+                            postgresql_where=text("succeeded_at IS NOT NULL")))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))

@@ -1,4 +1,4 @@
-"""HTTP: monthly statements and tax summaries, as JSON or as CSV / XLSX downloads.
+"""HTTP: monthly statements and tax summaries, as JSON or as CSV / XLSX downloads; the transactions export.
 
 A merchant's live key reads its own statements; the admin names the merchant with ``?merchant_id=``.
 Statements are built from the ledger, which holds live money only, so test keys are refused
@@ -8,14 +8,20 @@ the month is open and for a day after it, final from then on) — repeating the 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
+from indiepay.context import ServiceContext
+from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest, NotFound, PermissionDenied
 from indiepay.httpapi.deps import Caller, Ctx
 from indiepay.merchants.auth import Principal
-from indiepay.statements import exports, render, service
+from indiepay.merchants.service import get_merchant
+from indiepay.statements import exports, render, service, transactions
 from indiepay.statements.schemas import StatementBody, StatementOut, TaxSummary
 from indiepay.statements.service import IssuedStatement
 from indiepay.statements.tax import tax_summary
@@ -94,3 +100,75 @@ def get_tax_summary(month: str, ctx: Ctx, caller: Caller, fmt: Format = "json", 
 
 def _stamp(issued: IssuedStatement) -> str:
     return issued.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+exports_router = APIRouter(prefix="/v1/exports", tags=["statements"])
+TRANSACTION_FORMATS = ("csv", "xlsx")
+CHUNK = 64 * 1024
+
+
+def export_scope(caller: Principal, merchant_id: str | None) -> str:
+    """The merchant whose transactions the caller may export: its own (in its key's mode), or — for the
+    admin, over live data — the one it names.
+
+    Raises:
+        InvalidRequest (``merchant_id_required``), NotFound (``merchant_not_found``).
+    """
+    if caller.is_admin:
+        if not merchant_id:
+            raise InvalidRequest("the admin key must name the merchant: ?merchant_id=", code="merchant_id_required")
+        return merchant_id
+    own = caller.require_merchant()
+    if merchant_id is not None and merchant_id != own:
+        raise NotFound("no such merchant", code="merchant_not_found")
+    return own
+
+
+def transactions_download(ctx: ServiceContext, caller: Principal, merchant_id: str | None, first: str, last: str,
+                          fmt: str) -> StreamingResponse:
+    """The export as a download (the API's and the dashboard's): CSV streamed as it is read, XLSX written to
+    a spooled file first (a workbook is a zip: it cannot be sent before it is finished).
+
+    Raises:
+        InvalidRequest (``invalid_format``, ``invalid_date``, ``invalid_span``, ``too_many_rows``),
+        NotFound (``merchant_not_found``).
+    """
+    scope = export_scope(caller, merchant_id)
+    if fmt not in TRANSACTION_FORMATS:
+        raise InvalidRequest(f"format must be one of {', '.join(TRANSACTION_FORMATS)}", code="invalid_format",
+                             details={"formats": list(TRANSACTION_FORMATS)})
+    span = transactions.span_of(first, last, today=business_day(ctx.clock.now()))
+    with ctx.db.read() as session:
+        get_merchant(session, caller, scope)  # 404 for a merchant that does not exist
+    mode = "live" if caller.livemode else "test"
+    filename = f"transactions_{scope}_{span.first}_{span.last}_{mode}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+    found = transactions.rows(ctx.db, scope, caller.livemode, span)
+    if fmt == "csv":
+        return StreamingResponse(render.transactions_csv(found), media_type=render.CSV_MEDIA_TYPE, headers=headers)
+    spooled = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 -- closed by _chunks
+    try:
+        render.transactions_xlsx(found, spooled)
+    except BaseException:
+        spooled.close()
+        raise
+    spooled.seek(0)
+    return StreamingResponse(_chunks(spooled), media_type=render.XLSX_MEDIA_TYPE, headers=headers)
+
+
+def _chunks(spooled: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := spooled.read(CHUNK):
+            yield chunk
+    finally:
+        spooled.close()
+
+
+@exports_router.get("/transactions", response_class=StreamingResponse, responses=_DOWNLOADS)
+def export_transactions(ctx: Ctx, caller: Caller, first: Annotated[str, Query(alias="from")],
+                        last: Annotated[str, Query(alias="to")], fmt: Annotated[str, Query(alias="format")] = "csv",
+                        merchant_id: str | None = None) -> StreamingResponse:
+    """Every payment and refund whose money moved on the Beijing days ``from`` … ``to`` (YYYY-MM-DD, both
+    included, at most a year), one row each with its fees, then the totals: CSV (default) or XLSX. A test
+    key exports test data, a live key live data; the admin names the merchant and gets its live data."""
+    return transactions_download(ctx, caller, merchant_id, first, last, fmt)

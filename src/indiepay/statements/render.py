@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from indiepay.core.errors import InvalidRequest
 from indiepay.core.money import fen_to_yuan
 from indiepay.statements.exports import Cell, Count, Document, Fen, Text, Yuan
+from indiepay.statements.transactions import HEADER, Row, Totals, local_time
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -130,3 +134,79 @@ def _write(worksheet: Any, row: int, column: int, cell: Cell) -> None:
         value, number_format = cell.value, "0"
     target = worksheet.cell(row=row, column=column, value=value)
     target.number_format = number_format
+
+
+# -- the transactions export: streamed, one row per money movement --------------------------------------
+
+XLSX_MAX_ROWS = 1_048_576 - 2  # a worksheet's rows, less the header and the totals
+
+
+def _transaction_cells(row: Row) -> list[str]:
+    return [local_time(row.at), row.kind, row.id, safe_text(row.out_trade_no), safe_text(row.out_refund_no),
+            row.channel, row.method, row.collection_mode, safe_text(row.channel_no), fen_to_yuan(row.amount),
+            fen_to_yuan(row.channel_fee), fen_to_yuan(row.platform_fee), fen_to_yuan(row.net), row.fee_source,
+            safe_text(row.description)]
+
+
+def _totals_cells(totals: Totals) -> list[str]:
+    return ["合计 Total", f"{totals.payments} payments, {totals.refunds} refunds", "", "", "", "", "", "", "",
+            fen_to_yuan(totals.amount), fen_to_yuan(totals.channel_fee), fen_to_yuan(totals.platform_fee),
+            fen_to_yuan(totals.net), "", ""]
+
+
+def transactions_csv(rows: Iterable[Row], *, flush_every: int = 2_000) -> Iterator[bytes]:
+    """The transactions as CSV (UTF-8 with a BOM, CRLF), produced as it is read: the header, one line a
+    movement, then the totals — in chunks of ``flush_every`` lines."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    yield out.getvalue().encode("utf-8-sig")
+    out.seek(0)
+    out.truncate()
+    totals = Totals()
+    for count, row in enumerate(rows, start=1):
+        totals.add(row)
+        writer.writerow(_transaction_cells(row))
+        if count % flush_every == 0:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+    writer.writerow(_totals_cells(totals))
+    yield out.getvalue().encode("utf-8")
+
+
+def transactions_xlsx(rows: Iterable[Row], target: IO[bytes]) -> None:
+    """The transactions as one worksheet written into ``target`` row by row (openpyxl's write-only mode:
+    memory stays flat), amounts as numbers formatted ``#,##0.00`` so that they can be summed.
+
+    Raises:
+        InvalidRequest (``too_many_rows``): more movements than a worksheet holds (CSV has no such limit).
+    """
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Transactions")
+    bold = [WriteOnlyCell(sheet, value=title) for title in HEADER]
+    for cell in bold:
+        cell.font = _BOLD
+    sheet.append(bold)
+    totals = Totals()
+    for count, row in enumerate(rows, start=1):
+        if count > XLSX_MAX_ROWS:
+            raise InvalidRequest(f"more than {XLSX_MAX_ROWS} movements: ask for CSV or a shorter span",
+                                 code="too_many_rows", details={"max_rows": XLSX_MAX_ROWS})
+        totals.add(row)
+        cells: list[Any] = _transaction_cells(row)
+        for column in (9, 10, 11, 12):
+            cells[column] = _yuan_cell(sheet, cells[column])
+        sheet.append(cells)
+    last: list[Any] = _totals_cells(totals)
+    for column in (9, 10, 11, 12):
+        last[column] = _yuan_cell(sheet, last[column])
+        last[column].font = _BOLD
+    sheet.append(last)
+    workbook.save(target)
+
+
+def _yuan_cell(sheet: Any, yuan: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=Decimal(yuan))
+    cell.number_format = "#,##0.00"
+    return cell

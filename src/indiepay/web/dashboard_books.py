@@ -4,7 +4,9 @@ Alerts are the merchant's own in the key's mode (the operator sees every merchan
 acknowledged with one click (the service keeps the first acknowledgement). Settlements (platform
 collection: what the platform owes and pays out, T+1, less its fee) and statements hold live money only,
 so they are offered to a live key (as the API does) — as CSV or XLSX, the statement and its tax summary,
-generated on request like ``GET /v1/statements/{month}`` (a draft while the month is open).
+generated on request like ``GET /v1/statements/{month}`` (a draft while the month is open). The
+transactions export (the payments page's form) is ``GET /v1/exports/transactions`` for the key's merchant
+and mode, test data included.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from indiepay.settlements import service as settlements
 from indiepay.settlements.schemas import settlement_out
 from indiepay.statements import exports, render
 from indiepay.statements import service as statements
-from indiepay.statements.api import merchant_scope
+from indiepay.statements.api import merchant_scope, transactions_download
 from indiepay.statements.tax import tax_summary
 from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, signed_in, to_login
 from indiepay.web.dashboard import render as page
@@ -138,3 +140,20 @@ def settlements_page(request: Request) -> Response:
     return page(request, "settlements.html", signed, live_only=False, has_more=found.has_more,
                 settlements=[settlement_out(batch.settlement, batch.payout) for batch in found.batches],
                 owed=owed, lines=lines)
+
+
+@router.get("/exports/transactions", response_model=None)
+def export_transactions(request: Request) -> Response:
+    """The payments page's export form: the same download as ``GET /v1/exports/transactions``, for the
+    signed-in key's merchant and mode; a refusal (a span that is not one) on a page of its own."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    query = request.query_params
+    try:
+        download = transactions_download(ctx_of(request), signed.principal, None, query.get("from") or "",
+                                         query.get("to") or "", query.get("format") or "csv")
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    download.headers.update({key: value for key, value in HEADERS.items() if key != "Content-Security-Policy"})
+    return download

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from indiepay.accounts.service import list_accounts
 from indiepay.audit.service import actor_of
 from indiepay.channels.base import ChannelMethod
+from indiepay.core.clock import business_day
 from indiepay.core.errors import Conflict, IndiePayError, InvalidRequest, NotFound
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
@@ -80,9 +81,11 @@ def _payments_page(request: Request, signed: Signed, status_code: int = 200,
     except IndiePayError as exc:
         return failure(request, signed, exc)
     methods = {method: label for channel, (method, label) in LINK_METHODS.items() if channel in channels}
+    today = business_day(ctx.clock.now())
     return render(request, "payments.html", signed, status_code=status_code, error=error, payments=page.data,
                   has_more=page.has_more, status=status or "", out_trade_no=out_trade_no or "", statuses=STATUSES,
-                  methods=methods, form_no=f"dash{secrets.token_hex(12)}")
+                  methods=methods, form_no=f"dash{secrets.token_hex(12)}", today=today.isoformat(),
+                  month_start=today.replace(day=1).isoformat())
 
 
 @router.get("/payments", response_class=HTMLResponse, response_model=None)
