@@ -43,6 +43,8 @@ from indiepay.web.dashboard_collection import router as dashboard_collection_rou
 from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_operator import router as dashboard_operator_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
+from indiepay.web.dashboard_platform import router as dashboard_platform_router
+from indiepay.web.dashboard_risk import router as dashboard_risk_router
 from indiepay.web.dashboard_sharing import router as dashboard_sharing_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from indiepay.webhooks.api import router as webhooks_router
@@ -92,6 +94,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     # before the frame's router: its POST /dashboard/merchants/{id}/{action} (the merchant kill switch) would
     # otherwise take POST /dashboard/merchants/{id}/profile
     app.include_router(dashboard_operator_router)
+    app.include_router(dashboard_risk_router)
+    app.include_router(dashboard_platform_router)
     app.include_router(dashboard_router)
     app.include_router(dashboard_pages_router)
     app.include_router(dashboard_books_router)

@@ -49,7 +49,10 @@ def resume_account(account_id: str, body: SwitchIn, ctx: Ctx, caller: Caller) ->
 
 @rules_router.get("/rules", response_model=RuleSetOut)
 def get_rules(ctx: Ctx, admin: Admin) -> RuleSetOut:
-    return service.ruleset_out(rulesets.active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+    """The rule set in force, each rule with its own shadow flag; ``shadow_mode`` says whether
+    ``INDIEPAY_RISK_SHADOW`` runs them all in shadow mode regardless (a GET sent back as a PUT then keeps
+    each rule's own flag)."""
+    return service.ruleset_out(rulesets.stored_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
 
 
 @rules_router.put("/rules", response_model=RuleSetOut)
@@ -57,7 +60,7 @@ def put_rules(body: RuleSetIn, ctx: Ctx, admin: Admin) -> RuleSetOut:
     with ctx.db.transaction() as session:
         ruleset = rulesets.put_rules(session, ctx, admin, [rule.model_dump() for rule in body.rules], body.note)
     rulesets.remember(ctx, ruleset)
-    return service.ruleset_out(rulesets.active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+    return service.ruleset_out(rulesets.stored_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
 
 
 @rules_router.get("/decisions", response_model=DecisionList)

@@ -53,6 +53,13 @@ def active_ruleset(ctx: ServiceContext, session: Session | None = None) -> rules
     return cached.shadowed if ctx.settings.risk_shadow else cached.ruleset
 
 
+def stored_ruleset(ctx: ServiceContext, session: Session | None = None) -> rules.RuleSet:
+    """The rule set in force as stored, each rule with its own shadow flag whatever
+    ``INDIEPAY_RISK_SHADOW`` says: what the operator reads and edits (a set read under the setting and
+    written back would otherwise keep every rule in shadow mode once the setting is off)."""
+    return _current(ctx, session).ruleset
+
+
 def _current(ctx: ServiceContext, session: Session | None) -> _Cached:
     engine = ctx.db.engine
     cached = _cache.get(engine)

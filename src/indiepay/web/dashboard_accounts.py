@@ -30,7 +30,10 @@ CHANNEL_LABELS = {"wechatpay": "WeChat Pay 微信支付", "alipay": "Alipay 支�
 LONG_ENDINGS = ("private_key", "public_key")  # PEM blocks (and certificates, a .pfx in base64): a text area
 
 
-def _fields(channel: str) -> list[dict[str, object]]:
+def credential_fields(channel: str) -> list[dict[str, object]]:
+    """The fields a typed-in connection form asks for (the channel's required ones first), each marked
+    long (a key or certificate: a text area) and secret (a password input, never echoed back); the
+    merchant's accounts page and the operator's platform accounts page share them."""
     spec = CHANNELS[channel]
     names = sorted(spec.required_fields) + sorted(spec.optional_fields - spec.required_fields)
     fields: list[dict[str, object]] = []
@@ -47,7 +50,7 @@ def _page(request: Request, signed: Signed, status_code: int = 200, error: Indie
         accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
     chosen = channel if channel in CHANNELS else None
     return render(request, "accounts.html", signed, status_code=status_code, error=error, accounts=accounts,
-                  channels=CHANNEL_LABELS, chosen=chosen, fields=_fields(chosen) if chosen else [])
+                  channels=CHANNEL_LABELS, chosen=chosen, fields=credential_fields(chosen) if chosen else [])
 
 
 @router.get("/accounts", response_class=HTMLResponse, response_model=None)
@@ -72,7 +75,7 @@ def connect(request: Request, form: PostedForm) -> Response:
             raise InvalidRequest("choose a channel", code="invalid_channel")
         sandbox = form_text(form, "sandbox") == "1"
         credentials = None if sandbox else {
-            str(field["name"]): value.strip() for field in _fields(channel)
+            str(field["name"]): value.strip() for field in credential_fields(channel)
             if (value := form_text(form, str(field["name"])) or "").strip()}
         try:
             body = ChannelAccountCreate(channel=channel, sandbox=sandbox, credentials=credentials,
