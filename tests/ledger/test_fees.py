@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from indiepay.core.errors import InvalidRequest
-from indiepay.ledger.fees import STANDARD_CHANNEL_RATE, FeeSchedule, bps, fee_for, refund_fee
+from indiepay.ledger.fees import STANDARD_CHANNEL_RATE, FeeSchedule, bps, fee_for, fee_for_bps, refund_fee
 
 
 def test_standard_rate_rounds_half_up_to_the_fen() -> None:
@@ -83,3 +83,9 @@ def test_partial_refunds_never_return_more_than_the_fee(amount: int, rate_bps: i
     if refunded < amount:  # finish with a full refund of the rest
         returned += refund_fee(amount=amount, fee=fee, refunded_before=refunded, refund=amount - refunded)
     assert returned == fee
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=10_000))
+def test_the_integer_fee_is_the_decimal_fee(amount: int, points: int) -> None:
+    """fee_for_bps (integers: the export's and the matcher's SQL) is fee_for at bps(points), fen for fen."""
+    assert fee_for_bps(amount, points) == fee_for(amount, bps(points))

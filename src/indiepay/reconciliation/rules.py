@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.ledger import accounts as acc
 from indiepay.ledger.accounts import AccountRef
+from indiepay.ledger.fees import fee_for_bps
 
 MISSING_IN_CHANNEL = "missing_in_channel"
 MISSING_LOCALLY = "missing_locally"
@@ -108,9 +109,9 @@ def difference_id(account_id: str, day: date, klass: str, out_trade_no: str, out
 
 
 def booked_fee(amount: int, channel_fee_bps: int) -> int:
-    """The channel fee the ledger booked for a payment: ``amount × bps`` rounded half up, at most the amount
-    (the rule of :func:`indiepay.ledger.fees.fee_for`, in integers so the SQL twin can match it exactly)."""
-    return min((2 * amount * channel_fee_bps + 10_000) // 20_000, amount)
+    """The channel fee the ledger booked for a payment (:func:`indiepay.ledger.fees.fee_for_bps`, whose
+    integer form the matcher's SQL repeats)."""
+    return fee_for_bps(amount, channel_fee_bps)
 
 
 def fee_correction_lines(*, mode: str, channel: str, merchant_id: str, currency: str,

@@ -22,7 +22,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 
 from indiepay.core.clock import BUSINESS_TZ, business_day_start
 from indiepay.core.errors import InvalidRequest
@@ -55,7 +56,7 @@ class Span:
         return business_day_start(self.last + timedelta(days=1))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One money movement, amounts in signed fen from the merchant's point of view."""
 
@@ -124,13 +125,13 @@ def span_of(first: str, last: str, *, today: date) -> Span:
 
 def _fees(payment_amount: int, channel_fee: int | None, channel_bps: int, platform_bps: int) -> tuple[int, int, str]:
     """A payment's channel fee, platform fee (both ≥ 0) and the channel fee's source."""
-    platform = fees.fee_for(payment_amount, fees.bps(platform_bps))
+    platform = fees.fee_for_bps(payment_amount, platform_bps)
     if channel_fee is not None:
         return channel_fee, platform, "bill"
-    return fees.fee_for(payment_amount, fees.bps(channel_bps)), platform, "booked"
+    return fees.fee_for_bps(payment_amount, channel_bps), platform, "booked"
 
 
-def _payments(session_of: Database, merchant_id: str, livemode: bool, span: Span) -> Iterator[Row]:
+def _payments(db: Database, merchant_id: str, livemode: bool, span: Span) -> Iterator[Row]:
     after: tuple[datetime, str] | None = None
     while True:
         query = (select(Payment.id, Payment.paid_at, Payment.out_trade_no, Payment.channel, Payment.method,
@@ -143,8 +144,8 @@ def _payments(session_of: Database, merchant_id: str, livemode: bool, span: Span
         if after is not None:
             query = query.where(or_(Payment.paid_at > after[0], and_(Payment.paid_at == after[0],
                                                                       Payment.id > after[1])))
-        with session_of.read() as session:
-            page = session.execute(query).all()
+        with db.read_connection() as connection:
+            page = connection.execute(query).all()
         for p in page:
             channel_fee, platform_fee, source = _fees(p.amount, p.channel_fee, p.channel_fee_bps, p.platform_fee_bps)
             yield Row(p.paid_at, "payment", p.id, p.out_trade_no, "", p.channel, p.method, p.collection_mode,
@@ -154,7 +155,7 @@ def _payments(session_of: Database, merchant_id: str, livemode: bool, span: Span
         after = (page[-1].paid_at, page[-1].id)
 
 
-def _refunds_page(session: Session, merchant_id: str, livemode: bool, span: Span,
+def _refunds_page(connection: Connection, merchant_id: str, livemode: bool, span: Span,
                   after: tuple[datetime, str] | None) -> list[Any]:
     earlier = aliased(Refund)
     refunded_before = (select(func.coalesce(func.sum(earlier.amount), 0))
@@ -175,14 +176,14 @@ def _refunds_page(session: Session, merchant_id: str, livemode: bool, span: Span
     if after is not None:
         query = query.where(or_(Refund.succeeded_at > after[0], and_(Refund.succeeded_at == after[0],
                                                                       Refund.id > after[1])))
-    return list(session.execute(query).all())
+    return list(connection.execute(query).all())
 
 
 def _refunds(db: Database, merchant_id: str, livemode: bool, span: Span) -> Iterator[Row]:
     after: tuple[datetime, str] | None = None
     while True:
-        with db.read() as session:
-            page = _refunds_page(session, merchant_id, livemode, span, after)
+        with db.read_connection() as connection:
+            page = _refunds_page(connection, merchant_id, livemode, span, after)
         for r in page:
             charged, platform, source = _fees(r.payment_amount, r.channel_fee, r.channel_fee_bps,
                                               r.platform_fee_bps)
@@ -210,4 +211,5 @@ def rows(db: Database, merchant_id: str, livemode: bool, span: Span) -> Iterator
 
 
 def local_time(at: datetime) -> str:
-    return at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    """Beijing wall time to the second, ``YYYY-MM-DD HH:MM:SS``."""
+    return at.astimezone(BUSINESS_TZ).isoformat(" ", "seconds")[:19]
