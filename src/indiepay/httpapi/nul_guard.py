@@ -39,8 +39,7 @@ class NulGuard:
         if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
             await _refuse(send)
             return
-        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";", 1)[0].strip().lower()
-        if content_type not in _BODY_TYPES:
+        if _content_type(scope) not in _BODY_TYPES:
             await self.app(scope, receive, send)
             return
         body, last = await _read_body(receive)
@@ -48,6 +47,13 @@ class NulGuard:
             await _refuse(send)
             return
         await self.app(scope, _replay(body, last, receive), send)
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value).split(b";", 1)[0].strip().lower()
+    return b""
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Message]:
