@@ -42,6 +42,12 @@ FIRST = date(2026, 10, 1)
 DAYS = 30
 
 
+def stored(moment: datetime) -> str:
+    """An instant as the platform stores it on SQLite (``indiepay.db.base.UTCDateTime``): the rows written
+    here compare in SQL exactly as the platform's own do."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def setup(url: str, payments: int) -> None:
     upgrade(url)
     db = Database(url)
@@ -51,24 +57,24 @@ def setup(url: str, payments: int) -> None:
             connection.exec_driver_sql(
                 "INSERT INTO merchants (id, name, short_name, subject_type, status, collection_mode, "
                 "platform_fee_bps, tech_fee_bps, kyc_status, created_at) VALUES (?, ?, ?, 'enterprise', 'active', "
-                "'platform', 40, 0, 'complete', ?)", (merchant, merchant, merchant, now))
+                "'platform', 40, 0, 'complete', ?)", (merchant, merchant, merchant, stored(now)))
         connection.exec_driver_sql(
             "INSERT INTO channel_accounts (id, merchant_id, owner, channel, environment, role, status, base_url, "
             "credentials, fee_rate_bps, created_at, updated_at) VALUES ('acct_bench', NULL, 'platform', "
             "'wechatpay', 'production', 'primary', 'active', 'https://api.mch.weixin.qq.com', '{}', 60, ?, ?)",
-            (now, now))
+            (stored(now), stored(now)))
     span = DAYS * 86_400
     rows, refunds = [], []
     for merchant in ("mch_bench", "mch_other"):
         for n in range(payments):
             paid = datetime(2026, 9, 30, 16, tzinfo=UTC) + timedelta(seconds=n * span // payments)
             payment_id = f"pay_{merchant[4:]}_{n:08d}"
-            rows.append((payment_id, merchant, payment_id, 1_000 + n % 5_000, paid, paid, paid + timedelta(hours=2),
-                         paid, 55 if n % 3 == 0 else None))
+            rows.append((payment_id, merchant, payment_id, 1_000 + n % 5_000, stored(paid), stored(paid),
+                         stored(paid + timedelta(hours=2)), stored(paid), 55 if n % 3 == 0 else None))
             if n % 10 == 0:
                 for part in range(2):
                     refunds.append((f"re_{merchant[4:]}_{n:08d}_{part}", merchant, payment_id, 300,
-                                    f"R{n:08d}{part}", paid + timedelta(hours=1 + part)))
+                                    f"R{n:08d}{part}", stored(paid + timedelta(hours=1 + part))))
     with db.engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO payments (id, merchant_id, livemode, channel_account_id, channel, method, amount, currency, "
@@ -125,7 +131,8 @@ def phase(url: str, name: str) -> dict[str, float]:
                     "WHERE merchant_id = ? AND livemode = 1 AND paid_at >= ? AND paid_at < ?",
                     "SELECT succeeded_at, id, out_refund_no, amount, channel_fee_returned, reason FROM refunds "
                     "WHERE merchant_id = ? AND livemode = 1 AND succeeded_at >= ? AND succeeded_at < ?"):
-                for row in connection.exec_driver_sql(statement, ("mch_bench", span.start, span.end)):
+                for row in connection.exec_driver_sql(statement, ("mch_bench", stored(span.start),
+                                                                  stored(span.end))):
                     writer.writerow(row)
                     count += 1
         sink.flush()

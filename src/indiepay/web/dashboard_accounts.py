@@ -6,7 +6,9 @@ credentials (a live key: production; a test key: its own sandbox credentials). T
 channel's own (:mod:`indiepay.channels.registry`), secret ones in password fields; they go through the
 same validation and vault as the API, and are never written back into a page — a refused form comes back
 empty, with the reason. Accounts show each credential by its last four characters only; each can be
-verified from the page with a 0.01 test payment.
+verified from the page with a 0.01 test payment, and have its credentials replaced (a key rotated, a
+certificate renewed before it expires) as ``PUT /v1/channel_accounts/{id}/credentials`` does: the old ones
+keep verifying callbacks until the new ones pass a test payment or the grace window ends.
 """
 
 from __future__ import annotations
@@ -15,18 +17,26 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from indiepay.accounts import verification
-from indiepay.accounts.schemas import ChannelAccountCreate
-from indiepay.accounts.service import create_account, list_accounts, provision_sandbox_credentials, to_out
+from indiepay.accounts import rotation, verification
+from indiepay.accounts.schemas import ChannelAccountCreate, CredentialsRotate
+from indiepay.accounts.service import (
+    create_account,
+    get_account,
+    list_accounts,
+    provision_sandbox_credentials,
+    to_out,
+)
 from indiepay.channels.registry import CHANNELS
-from indiepay.core.errors import IndiePayError, InvalidRequest
+from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.dashboard.service import Signed
-from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, form_text, render
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, form_text, render
 from indiepay.web.dashboard_pages import merchant_signed_in
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 CHANNEL_LABELS = {"wechatpay": "WeChat Pay 微信支付", "alipay": "Alipay 支付宝", "unionpay": "UnionPay 银联",
                   "bank_transfer": "Bank transfer 银行转账"}
+NOTICES = {"rotated": "The new credentials are in use. The old ones still verify the channel's callbacks until a "
+                       "¥0.01 test payment passes with the new ones (verify below) or the grace window ends."}
 LONG_ENDINGS = ("private_key", "public_key")  # PEM blocks (and certificates, a .pfx in base64): a text area
 
 
@@ -49,8 +59,10 @@ def _page(request: Request, signed: Signed, status_code: int = 200, error: Indie
     with ctx_of(request).db.read() as session:
         accounts = [to_out(account) for account in list_accounts(session, signed.principal)]
     chosen = channel if channel in CHANNELS else None
-    return render(request, "accounts.html", signed, status_code=status_code, error=error, accounts=accounts,
-                  channels=CHANNEL_LABELS, chosen=chosen, fields=credential_fields(chosen) if chosen else [])
+    notice = NOTICES.get(request.query_params.get("done") or "") if error is None else None
+    return render(request, "accounts.html", signed, status_code=status_code, error=error, notice=notice,
+                  accounts=accounts, channels=CHANNEL_LABELS, chosen=chosen,
+                  fields=credential_fields(chosen) if chosen else [])
 
 
 @router.get("/accounts", response_class=HTMLResponse, response_model=None)
@@ -107,3 +119,48 @@ def verify(account_id: str, request: Request, form: PostedForm) -> Response:
     except IndiePayError as exc:
         return _page(request, signed, status_code=exc.http_status, error=exc)
     return RedirectResponse(f"/dashboard/payments/{payment.id}", status_code=303, headers=HEADERS)
+
+
+def _credentials_page(request: Request, signed: Signed, account_id: str, status_code: int = 200,
+                      error: IndiePayError | None = None) -> HTMLResponse:
+    ctx = ctx_of(request)
+    try:
+        with ctx.db.read() as session:
+            account = to_out(get_account(session, signed.principal, account_id))
+        if account.channel not in CHANNELS or account.channel == "bank_transfer":
+            raise NotFound("this account has no credentials to replace", code="account_not_found")
+    except IndiePayError as exc:
+        return failure(request, signed, exc)
+    return render(request, "credentials.html", signed, status_code=status_code, error=error, account=account,
+                  fields=credential_fields(account.channel), grace_hours=ctx.settings.credential_grace_hours)
+
+
+@router.get("/accounts/{account_id}/credentials", response_class=HTMLResponse, response_model=None)
+def credentials_page(account_id: str, request: Request) -> Response:
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    return _credentials_page(request, signed, account_id)
+
+
+@router.post("/accounts/{account_id}/credentials", response_model=None)
+def rotate(account_id: str, request: Request, form: PostedForm) -> Response:
+    """Replace the account's credentials with the typed-in set (never written back into the page)."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    try:
+        check_form(signed, form)
+        with ctx.db.read() as session:
+            channel = get_account(session, signed.principal, account_id).channel
+        typed = {str(field["name"]): value.strip() for field in credential_fields(channel) if channel in CHANNELS
+                 if (value := form_text(form, str(field["name"])) or "").strip()}
+        with ctx.db.transaction() as session:
+            rotation.rotate_credentials(session, ctx, signed.principal, account_id,
+                                        CredentialsRotate(credentials=typed))
+    except NotFound as exc:
+        return failure(request, signed, exc)
+    except IndiePayError as exc:
+        return _credentials_page(request, signed, account_id, status_code=exc.http_status, error=exc)
+    return RedirectResponse("/dashboard/accounts?done=rotated", status_code=303, headers=HEADERS)
