@@ -61,7 +61,7 @@ def _page(request: Request, signed: Signed, status_code: int = 200, error: Indie
             text = typed if typed is not None else _as_text(rulesets.stored_ruleset(ctx, session))
     except IndiePayError as exc:  # an outcome filter that names no outcome (invalid_outcome)
         return failure(request, signed, exc)
-    active = service.ruleset_out(rulesets.active_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
+    active = service.ruleset_out(rulesets.stored_ruleset(ctx), shadow_mode=ctx.settings.risk_shadow)
     done = request.query_params.get("done") == "rules" and error is None
     return render(request, "risk.html", signed, status_code=status_code, error=error, ruleset=active,
                   rules_text=text, note=note, decisions=decisions.data, outcome=outcome if error is None else None,
