@@ -11,13 +11,17 @@ and mode, test data included.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from indiepay.alerts import channels as alert_channels
 from indiepay.alerts import service as alerts
-from indiepay.alerts.schemas import alert_out
+from indiepay.alerts.schemas import AlertChannelsSet, alert_out
 from indiepay.audit.service import actor_of
 from indiepay.core.clock import business_day
 from indiepay.core.errors import IndiePayError, InvalidRequest
@@ -29,7 +33,7 @@ from indiepay.statements import exports, render
 from indiepay.statements import service as statements
 from indiepay.statements.api import merchant_scope, transactions_download
 from indiepay.statements.tax import tax_summary
-from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, signed_in, to_login
+from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, form_text, signed_in, to_login
 from indiepay.web.dashboard import render as page
 from indiepay.web.dashboard_pages import merchant_signed_in
 
@@ -38,18 +42,21 @@ KINDS = ("statement", "tax")
 FORMATS = ("csv", "xlsx")
 
 
-def _alerts_page(request: Request, signed: Signed, status_code: int = 200,
-                 error: IndiePayError | None = None) -> HTMLResponse:
+def _alerts_page(request: Request, signed: Signed, status_code: int = 200, error: IndiePayError | None = None,
+                 secret: str | None = None) -> HTMLResponse:
     merchant_id, livemode = alerts.caller_scope(signed.principal)
     ctx = ctx_of(request)
     try:
         with ctx.db.read() as session:
             found = alerts.list_alerts(session, merchant_id=merchant_id, limit=50, livemode=livemode,
                                        starting_after=request.query_params.get("starting_after") or None)
+            settings = None if merchant_id is None else alert_channels.describe(
+                alert_channels.get_channels(session, merchant_id))
     except IndiePayError as exc:
         return failure(request, signed, exc)
-    return page(request, "alerts.html", signed, status_code=status_code, error=error,
-                alerts=[alert_out(alert, deliveries) for alert, deliveries in found.alerts], has_more=found.has_more)
+    return page(request, "alerts.html", signed, status_code=status_code, error=error, settings=settings,
+                secret=secret, alerts=[alert_out(alert, deliveries) for alert, deliveries in found.alerts],
+                has_more=found.has_more)
 
 
 @router.get("/alerts", response_class=HTMLResponse, response_model=None)
@@ -75,6 +82,39 @@ def acknowledge(alert_id: str, request: Request, form: PostedForm) -> Response:
     except IndiePayError as exc:
         return _alerts_page(request, signed, status_code=exc.http_status, error=exc)
     return RedirectResponse("/dashboard/alerts", status_code=303, headers=HEADERS)
+
+
+def _listed(form: Any, name: str) -> list[str]:
+    """A text area of addresses, one per line or separated by commas or spaces."""
+    return [item for item in re.split(r"[\s,;]+", form_text(form, name) or "") if item]
+
+
+@router.post("/alerts/channels", response_model=None)
+def set_alert_channels(request: Request, form: PostedForm) -> Response:
+    """Where the merchant's alerts go — a webhook, e-mail addresses, phone numbers for SMS — replaced as a
+    whole as ``PUT /v1/alert_channels`` does (the webhook's signing secret shown on this answer only)."""
+    signed = merchant_signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    try:
+        check_form(signed, form)
+        wanted = AlertChannelsSet(webhook_url=(form_text(form, "webhook_url") or "").strip() or None,
+                                  webhook_enabled=form_text(form, "webhook_enabled") == "1",
+                                  emails=_listed(form, "emails"), email_enabled=form_text(form, "email_enabled") == "1",
+                                  phones=_listed(form, "phones"), sms_enabled=form_text(form, "sms_enabled") == "1",
+                                  rotate_webhook_secret=form_text(form, "rotate_webhook_secret") == "1")
+        with ctx.db.transaction() as session:
+            _, secret = alert_channels.set_channels(
+                session, ctx.clock, ctx.vault, merchant_id=signed.principal.require_merchant(),
+                actor=actor_of(signed.principal), request=alert_channels.ChannelsInput(**wanted.model_dump()))
+    except ValidationError:
+        refusal = InvalidRequest("at most 50 e-mail addresses and 50 phone numbers; the URL at most 500 characters",
+                                 code="invalid_alert_channels")
+        return _alerts_page(request, signed, status_code=400, error=refusal)
+    except IndiePayError as exc:
+        return _alerts_page(request, signed, status_code=exc.http_status, error=exc)
+    return _alerts_page(request, signed, secret=secret)
 
 
 @router.get("/statements", response_class=HTMLResponse, response_model=None)
