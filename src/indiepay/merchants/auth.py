@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
-from indiepay.core.errors import AuthenticationFailed, NotFound
+from indiepay.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.merchants.auth_limits import AuthFailureLimiter
 from indiepay.merchants.models import ApiKey
@@ -49,6 +49,23 @@ class Principal:
         if self.merchant_id is None:
             raise NotFound("this endpoint is for merchant keys", code="merchant_key_required")
         return self.merchant_id
+
+    def merchant_named(self, merchant_id: str | None) -> str:
+        """The merchant a call concerns: the one the admin names (``?merchant_id=``), a merchant key's own
+        (naming another is the 404 of a merchant that does not exist).
+
+        Raises:
+            InvalidRequest (``merchant_id_required``), NotFound (``merchant_not_found``).
+        """
+        if self.is_admin:
+            if not merchant_id:
+                raise InvalidRequest("the admin key must name the merchant: ?merchant_id=",
+                                     code="merchant_id_required")
+            return merchant_id
+        own = self.require_merchant()
+        if merchant_id is not None and merchant_id != own:
+            raise NotFound("no such merchant", code="merchant_not_found")
+        return own
 
     def can_see_merchant(self, merchant_id: str) -> bool:
         return self.is_admin or self.merchant_id == merchant_id

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from indiepay.accounts import service as accounts
 from indiepay.advisor import service as advisor
 from indiepay.audit import service as audit
+from indiepay.context import ServiceContext
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
@@ -204,22 +205,34 @@ def switch_account(merchant_id: str, account_id: str, action: str, request: Requ
     signed = operator_acting(request, form)
     if isinstance(signed, Response):
         return signed
-    ctx = ctx_of(request)
     try:
-        if action not in ("suspend", "resume"):
-            raise NotFound("an account is suspended or resumed, nothing else", code="unknown_action")
-        verb: kill_switch.Action = "suspend" if action == "suspend" else "resume"
-        with ctx.db.transaction() as session:
-            account = accounts.get_account(session, signed.principal, account_id)
-            if account.merchant_id is None or account.merchant_id != merchant_id:
-                raise NotFound("no such channel account", code="account_not_found")
-            kill_switch.switch(session, ctx.clock, signed.principal, "account", account_id, verb,
-                               form_text(form, "reason") or "")
+        verb = switch_account_of(ctx_of(request), signed.principal, account_id, action, form_text(form, "reason"),
+                                 owner=merchant_id)
     except NotFound as exc:
         return failure(request, signed, exc)
     except IndiePayError as exc:
         return _merchant_page(request, signed, merchant_id, status_code=exc.http_status, error=exc)
     return RedirectResponse(f"/dashboard/merchants/{merchant_id}?done={verb}", status_code=303, headers=HEADERS)
+
+
+def switch_account_of(ctx: ServiceContext, principal: Principal, account_id: str, action: str, reason: str | None,
+                      *, owner: str | None) -> kill_switch.Action:
+    """The account kill switch from an operator's page: ``action`` (suspend | resume) on an account of
+    ``owner`` (a merchant's id, or None for the platform's own), with the reason the form gave.
+
+    Raises:
+        NotFound (``unknown_action``, ``account_not_found``: no such account, or not ``owner``'s), and what
+        :func:`indiepay.risk.service.switch` raises (``reason_required``).
+    """
+    if action not in ("suspend", "resume"):
+        raise NotFound("an account is suspended or resumed, nothing else", code="unknown_action")
+    verb: kill_switch.Action = "suspend" if action == "suspend" else "resume"
+    with ctx.db.transaction() as session:
+        account = accounts.get_account(session, principal, account_id)
+        if account.merchant_id != owner:
+            raise NotFound("no such channel account", code="account_not_found")
+        kill_switch.switch(session, ctx.clock, principal, "account", account_id, verb, reason or "")
+    return verb
 
 
 # -- the audit log ------------------------------------------------------------------------------------

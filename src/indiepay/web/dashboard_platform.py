@@ -30,11 +30,10 @@ from indiepay.accounts.schemas import ChannelAccountCreate
 from indiepay.channels.registry import CHANNELS
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.dashboard.service import Signed
-from indiepay.risk import service as kill_switch
 from indiepay.web.dashboard import HEADERS, PostedForm, ctx_of, failure, form_text, render
 from indiepay.web.dashboard_accounts import CHANNEL_LABELS
 from indiepay.web.dashboard_accounts import credential_fields as channel_fields
-from indiepay.web.dashboard_operator import operator_acting, operator_signed_in
+from indiepay.web.dashboard_operator import operator_acting, operator_signed_in, switch_account_of
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -98,17 +97,9 @@ def switch_account(account_id: str, action: str, request: Request, form: PostedF
     signed = operator_acting(request, form)
     if isinstance(signed, Response):
         return signed
-    ctx = ctx_of(request)
     try:
-        if action not in ("suspend", "resume"):
-            raise NotFound("an account is suspended or resumed, nothing else", code="unknown_action")
-        verb: kill_switch.Action = "suspend" if action == "suspend" else "resume"
-        with ctx.db.transaction() as session:
-            account = accounts.get_account(session, signed.principal, account_id)
-            if account.merchant_id is not None:
-                raise NotFound("no such platform account", code="account_not_found")
-            kill_switch.switch(session, ctx.clock, signed.principal, "account", account_id, verb,
-                               form_text(form, "reason") or "")
+        verb = switch_account_of(ctx_of(request), signed.principal, account_id, action, form_text(form, "reason"),
+                                 owner=None)
     except NotFound as exc:
         return failure(request, signed, exc)
     except IndiePayError as exc:
