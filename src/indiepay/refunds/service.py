@@ -153,9 +153,19 @@ def create_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate)
 
 def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, seen: ChannelRefund,
                        failure_message: str | None = None) -> bool:
-    """Settle a processing refund from the channel's answer, exactly once; True when it changed."""
+    """Settle a processing refund from the channel's answer, exactly once; True when it changed.
+
+    The payment's row is locked before the refund's: every path that settles a refund (the channel's
+    answer, whose transaction has already logged the call and so holds the payment's key; the callback;
+    polling; a merchant's confirmation) then takes the two in the same order. The callback once took the
+    refund first and then waited for the payment while the answer held the payment and waited for the
+    refund: a deadlock on PostgreSQL (SQLite serialises writers and never saw it)."""
     if seen.state not in (RefundState.SUCCEEDED, RefundState.FAILED):
         return False
+    payment_id = session.scalar(select(Refund.payment_id).where(Refund.id == refund_id))
+    if payment_id is None:
+        return False
+    session.execute(select(Payment.id).where(Payment.id == payment_id).with_for_update())
     now = ctx.clock.now()
     target = "succeeded" if seen.state is RefundState.SUCCEEDED else "failed"
     values: dict[str, Any] = {"status": target, "updated_at": now}
