@@ -37,7 +37,7 @@ def test_the_answer_and_the_callback_settle_a_refund_once_without_a_deadlock(any
         try:
             with ctx.db.transaction() as session:
                 outcomes.append(apply_refund_state(session, ctx, refund_id, answer))
-        except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+        except Exception as exc:
             outcomes.append(exc)
 
     racer = threading.Thread(target=callback)
@@ -50,7 +50,7 @@ def test_the_answer_and_the_callback_settle_a_refund_once_without_a_deadlock(any
             call_logged.set()
             racer.join(0.5)  # the callback gets as far as it can while this transaction holds the payment's key
             outcomes.append(apply_refund_state(session, ctx, refund_id, answer))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         outcomes.append(exc)
     racer.join(30)
     assert not any(isinstance(outcome, Exception) for outcome in outcomes), outcomes

@@ -76,3 +76,11 @@ def test_a_credit_pays_only_an_unambiguous_waiting_payment_of_the_same_amount() 
     assert decide(5000, [CODE], [waiting, Candidate("pay_2", 5000, "pending")]).reason == "ambiguous_reference"
     assert decide(4999, [CODE], [waiting]).reason == "amount_mismatch"
     assert decide(5000, [CODE], [Candidate("pay_1", 5000, "succeeded")]).reason == "already_paid"
+
+
+def test_a_nul_in_a_statement_refuses_the_file_before_any_row_is_used() -> None:
+    """PostgreSQL cannot store a NUL: a memo holding one was half an import and a server error."""
+    content = b"bank_txn_id,booked_at,amount,memo\nA,2026-11-27,1.00,ok\nB,2026-11-27,2.00,x\x00y\n"
+    with pytest.raises(InvalidRequest) as refused:
+        parse_statement(content)
+    assert refused.value.code == "invalid_statement" and refused.value.details == {"line": 3}

@@ -16,7 +16,8 @@ def test_a_merchant_sets_where_its_alerts_go(platform: PlatformUnderTest) -> Non
     client = signed_in(platform, key_of(merchant.live))
     page = client.get("/dashboard/alerts").text
     assert 'id="alert-channels-form"' in page
-    form = {"csrf": csrf(page), "webhook_url": "https://ops.example.com/alerts", "webhook_enabled": "1",
+    form = {"csrf": csrf(page), "channels_form": "1", "webhook_url": "https://ops.example.com/alerts",
+            "webhook_enabled": "1",
             "emails": "Ops@Example.com\nfinance@example.com, ops@example.com", "email_enabled": "1",
             "phones": "+8613800138000", "sms_enabled": "1"}
     bad = client.post("/dashboard/alerts/channels", data={**form, "phones": "13800138000"})
@@ -59,8 +60,11 @@ def test_the_panel_is_the_merchants_to_change(platform: PlatformUnderTest) -> No
     client = signed_in(platform, key_of(merchant.api))
     no_token = client.post("/dashboard/alerts/channels", data={"emails": "a@example.com"})
     assert no_token.status_code == 403 and "csrf_failed" in no_token.text
+    token = csrf(client.get("/dashboard/alerts").text)
+    nothing = client.post("/dashboard/alerts/channels", data={"csrf": token})  # not the page's form
+    assert nothing.status_code == 400 and "invalid_form" in nothing.text
     too_many = client.post("/dashboard/alerts/channels", data={
-        "csrf": csrf(client.get("/dashboard/alerts").text), "emails": " ".join(f"a{n}@example.com" for n in range(60))})
+        "csrf": token, "channels_form": "1", "emails": " ".join(f"a{n}@example.com" for n in range(60))})
     assert too_many.status_code == 400 and "invalid_alert_channels" in too_many.text
     assert merchant.api.get("/v1/alert_channels").json()["emails"] == []
     operator = signed_in(platform, platform.settings.admin_key)

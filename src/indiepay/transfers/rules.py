@@ -93,6 +93,9 @@ def _refuse(message: str, line: int | None = None, field: str | None = None) -> 
 def _text(content: bytes) -> str:
     if len(content) > MAX_BYTES:
         raise _refuse(f"a statement file is at most {MAX_BYTES // (1024 * 1024)} MB")
+    if b"\x00" in content:  # no bank writes one into text; PostgreSQL could not store it (a 500, half an import)
+        line = content[:content.index(b"\x00")].count(b"\n") + 1
+        raise _refuse("the statement holds a NUL character: not a text export", line)
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return content.decode(encoding)

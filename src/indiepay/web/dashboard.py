@@ -58,8 +58,16 @@ HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Pol
 async def posted_form(request: Request) -> FormData:
     """The posted form, read on the event loop so that the handler itself can run in the thread pool: the
     dashboard's actions call the services (and through them the channels — the sandbox gateways mounted in
-    this very server among them), which must never block the loop."""
-    return await request.form()
+    this very server among them), which must never block the loop.
+
+    Raises:
+        InvalidRequest (``invalid_characters``): a text field of a multipart form holds a NUL (the NUL guard
+            reads URL-encoded bodies only; an uploaded file's bytes are its route's to judge).
+    """
+    form = await request.form()
+    if any(isinstance(value, str) and "\x00" in value for _, value in form.multi_items()):
+        raise InvalidRequest("the form holds a NUL character, which no field accepts", code="invalid_characters")
+    return form
 
 
 PostedForm = Annotated[FormData, Depends(posted_form)]

@@ -99,6 +99,8 @@ def set_alert_channels(request: Request, form: PostedForm) -> Response:
     ctx = ctx_of(request)
     try:
         check_form(signed, form)
+        if form_text(form, "channels_form") != "1":  # the page's own form, not a stray post of nothing
+            raise InvalidRequest("the form is incomplete: reload the page", code="invalid_form")
         wanted = AlertChannelsSet(webhook_url=(form_text(form, "webhook_url") or "").strip() or None,
                                   webhook_enabled=form_text(form, "webhook_enabled") == "1",
                                   emails=_listed(form, "emails"), email_enabled=form_text(form, "email_enabled") == "1",
