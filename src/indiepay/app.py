@@ -46,6 +46,7 @@ from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_platform import router as dashboard_platform_router
 from indiepay.web.dashboard_risk import router as dashboard_risk_router
 from indiepay.web.dashboard_sharing import router as dashboard_sharing_router
+from indiepay.web.dashboard_transfers import router as dashboard_transfers_router
 from indiepay.web.dashboard_webhooks import router as dashboard_webhooks_router
 from indiepay.webhooks.api import router as webhooks_router
 
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_accounts_router)
     app.include_router(dashboard_keys_router)
     app.include_router(dashboard_sharing_router)
+    app.include_router(dashboard_transfers_router)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:
