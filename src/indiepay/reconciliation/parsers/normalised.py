@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
+from indiepay.reconciliation.errors import BillEncodingError
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow
 from indiepay.reconciliation.parsers.unionpay import UnionpayBillRow
 from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow
@@ -110,7 +111,11 @@ def write_normalised_csv(rows: Iterable[ChannelRow], out: TextIO) -> int:
     count = 0
     for row in rows:
         n = normalise(row)
-        writer.writerow((*n[:9], n.trade_time_utc.isoformat().replace("+00:00", "Z"), n.state, n.line_no))
+        cells = (*n[:9], n.trade_time_utc.isoformat().replace("+00:00", "Z"), n.state, n.line_no)
+        if any(isinstance(cell, str) and "\x00" in cell for cell in cells):
+            # no channel writes one; PostgreSQL could not store it in a difference (a server error)
+            raise BillEncodingError(f"line {n.line_no}: a NUL character in a field")
+        writer.writerow(cells)
         count += 1
     return count
 
