@@ -19,7 +19,7 @@ own channel accounts).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,6 +133,30 @@ def check_form(signed: sessions.Signed, form: Mapping[str, Any]) -> None:
         raise PermissionDenied("this API key is read-only", code="read_only_key")
 
 
+def new_form_no(prefix: str = "form") -> str:
+    """A number for a form rendered once: sent twice (a double click, a reload), it names the same request."""
+    return f"{prefix}{secrets.token_hex(12)}"
+
+
+def once_per_form(ctx: ServiceContext, signed: sessions.Signed, form: Mapping[str, Any], *, path: str,
+                  request_body: Mapping[str, Any], run: Callable[[], StoredResponse]) -> tuple[StoredResponse, bool]:
+    """Run a form's action once per rendered form (its ``form_no``), as an ``Idempotency-Key`` runs an API
+    request once: the second sending answers with what the first stored (an id, never a secret). Returns
+    the answer and whether it ran now. ``request_body`` is only hashed (a re-sent number with other
+    contents is ``idempotency_key_reused``). A form without a number runs as sent."""
+    ran: list[bool] = []
+
+    def first() -> StoredResponse:
+        ran.append(True)
+        return run()
+
+    principal = signed.principal
+    scope = "admin:dashboard" if principal.is_admin else f"{principal.merchant_id}:{principal.livemode}:dashboard"
+    answer = run_idempotent(ctx, scope=scope, key=form_text(form, "form_no") or None,
+                            fingerprint=request_hash("POST", path, dict(request_body)), run=first)
+    return answer, bool(ran)
+
+
 # -- sign-in -----------------------------------------------------------------------------------------
 
 
@@ -244,8 +268,7 @@ def merchants_page(request: Request, signed: sessions.Signed, status_code: int =
         except IndiePayError as exc:
             return failure(request, signed, exc)
     return render(request, "merchants.html", signed, status_code=status_code, merchants=page.data,
-                  has_more=page.has_more, error=error, created=created, notice=notice,
-                  form_no=f"onboard{secrets.token_hex(12)}")
+                  has_more=page.has_more, error=error, created=created, notice=notice, form_no=new_form_no("onboard"))
 
 
 @router.post("/merchants", response_model=None)
@@ -276,9 +299,8 @@ def onboard(request: Request, form: PostedForm) -> Response:
                 made.append(create_merchant(session, ctx.clock, body))
             return StoredResponse(201, {"id": made[0].id})
 
-        answer = run_idempotent(ctx, scope="admin:dashboard", key=form_text(form, "form_no") or None,
-                                fingerprint=request_hash("POST", "/dashboard/merchants", body.model_dump(mode="json")),
-                                run=create)
+        answer, _ = once_per_form(ctx, signed, form, path="/dashboard/merchants",
+                                  request_body=body.model_dump(mode="json"), run=create)
     except IndiePayError as exc:
         return merchants_page(request, signed, status_code=exc.http_status, error=exc)
     if made:

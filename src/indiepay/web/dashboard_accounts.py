@@ -29,13 +29,25 @@ from indiepay.accounts.service import (
 from indiepay.channels.registry import CHANNELS
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.dashboard.service import Signed
-from indiepay.web.dashboard import HEADERS, PostedForm, check_form, ctx_of, failure, form_text, render
+from indiepay.idempotency.service import StoredResponse
+from indiepay.web.dashboard import (
+    HEADERS,
+    PostedForm,
+    check_form,
+    ctx_of,
+    failure,
+    form_text,
+    new_form_no,
+    once_per_form,
+    render,
+)
 from indiepay.web.dashboard_pages import merchant_signed_in
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 CHANNEL_LABELS = {"wechatpay": "WeChat Pay 微信支付", "alipay": "Alipay 支付宝", "unionpay": "UnionPay 银联",
                   "bank_transfer": "Bank transfer 银行转账"}
-NOTICES = {"rotated": "The new credentials are in use. The old ones still verify the channel's callbacks until a "
+NOTICES = {"repeated": "This form was sent before: its account is connected once, listed below.",
+           "rotated": "The new credentials are in use. The old ones still verify the channel's callbacks until a "
                        "¥0.01 test payment passes with the new ones (verify below) or the grace window ends."}
 LONG_ENDINGS = ("private_key", "public_key")  # PEM blocks (and certificates, a .pfx in base64): a text area
 
@@ -61,7 +73,7 @@ def _page(request: Request, signed: Signed, status_code: int = 200, error: Indie
     chosen = channel if channel in CHANNELS else None
     notice = NOTICES.get(request.query_params.get("done") or "") if error is None else None
     return render(request, "accounts.html", signed, status_code=status_code, error=error, notice=notice,
-                  accounts=accounts, channels=CHANNEL_LABELS, chosen=chosen,
+                  accounts=accounts, channels=CHANNEL_LABELS, chosen=chosen, form_no=new_form_no("acct"),
                   fields=credential_fields(chosen) if chosen else [])
 
 
@@ -96,13 +108,20 @@ def connect(request: Request, form: PostedForm) -> Response:
                                         role="backup" if form_text(form, "role") == "backup" else "primary")
         except ValidationError as exc:
             raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
-        provisioned = provision_sandbox_credentials(ctx, channel, None) if sandbox and not principal.livemode \
-            else None
-        with ctx.db.transaction() as session:
-            create_account(session, ctx, principal, body, provisioned)
+        def run() -> StoredResponse:
+            provisioned = provision_sandbox_credentials(ctx, channel, None) if sandbox and not principal.livemode \
+                else None
+            with ctx.db.transaction() as session:
+                return StoredResponse(201, {"id": create_account(session, ctx, principal, body, provisioned).id})
+
+        # once per rendered form: a double click connects one account (the credentials' names are hashed
+        # with the form's number, never their values)
+        _, ran = once_per_form(ctx, signed, form, path="/dashboard/accounts", run=run, request_body={
+            "channel": channel, "sandbox": sandbox, "role": body.role, "fields": sorted(credentials or {})})
     except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
         return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
-    return RedirectResponse("/dashboard/accounts", status_code=303, headers=HEADERS)
+    return RedirectResponse("/dashboard/accounts" if ran else "/dashboard/accounts?done=repeated", status_code=303,
+                            headers=HEADERS)
 
 
 @router.post("/accounts/{account_id}/verification", response_model=None)

@@ -30,15 +30,17 @@ from indiepay.accounts.schemas import ChannelAccountCreate
 from indiepay.channels.registry import CHANNELS
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
 from indiepay.dashboard.service import Signed
-from indiepay.web.dashboard import HEADERS, PostedForm, ctx_of, failure, form_text, render
+from indiepay.idempotency.service import StoredResponse
+from indiepay.web.dashboard import HEADERS, PostedForm, ctx_of, failure, form_text, new_form_no, once_per_form, render
 from indiepay.web.dashboard_accounts import CHANNEL_LABELS
 from indiepay.web.dashboard_accounts import credential_fields as channel_fields
 from indiepay.web.dashboard_operator import operator_acting, operator_signed_in, switch_account_of
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
-NOTICES = {"created": "The account is connected.", "suspend": "The account is suspended.",
-           "resume": "The account is resumed."}
+NOTICES = {"created": "The account is connected.",
+           "repeated": "This form was sent before: its account is connected once, listed below.",
+           "suspend": "The account is suspended.", "resume": "The account is resumed."}
 
 
 def _page(request: Request, signed: Signed, status_code: int = 200, error: IndiePayError | None = None,
@@ -49,7 +51,7 @@ def _page(request: Request, signed: Signed, status_code: int = 200, error: Indie
     notice = NOTICES.get(request.query_params.get("done") or "") if error is None else None
     return render(request, "platform_accounts.html", signed, status_code=status_code, error=error, notice=notice,
                   accounts=listed, channels=CHANNEL_LABELS, chosen=chosen,
-                  fields=channel_fields(chosen) if chosen else [])
+                  fields=channel_fields(chosen) if chosen else [], form_no=new_form_no("pacct"))
 
 
 @router.get("/platform_accounts", response_class=HTMLResponse, response_model=None)
@@ -82,12 +84,18 @@ def connect(request: Request, form: PostedForm) -> Response:
                                         role="backup" if form_text(form, "role") == "backup" else "primary")
         except ValidationError as exc:
             raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
-        provisioned = accounts.provision_sandbox_credentials(ctx, channel, None) if sandbox else None
-        with ctx.db.transaction() as session:
-            accounts.create_platform_account(session, ctx, signed.principal, body, provisioned)
+        def run() -> StoredResponse:
+            provisioned = accounts.provision_sandbox_credentials(ctx, channel, None) if sandbox else None
+            with ctx.db.transaction() as session:
+                made = accounts.create_platform_account(session, ctx, signed.principal, body, provisioned)
+            return StoredResponse(201, {"id": made.id})
+
+        _, ran = once_per_form(ctx, signed, form, path="/dashboard/platform_accounts", run=run, request_body={
+            "channel": channel, "sandbox": sandbox, "role": body.role, "fields": sorted(credentials or {})})
     except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
         return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
-    return RedirectResponse("/dashboard/platform_accounts?done=created", status_code=303, headers=HEADERS)
+    return RedirectResponse(f"/dashboard/platform_accounts?done={'created' if ran else 'repeated'}", status_code=303,
+                            headers=HEADERS)
 
 
 @router.post("/platform_accounts/{account_id}/{action}", response_model=None)
