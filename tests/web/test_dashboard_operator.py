@@ -229,3 +229,23 @@ def test_bad_input_on_the_operators_pages_is_never_a_server_error(platform: Plat
                 assert answer.status_code < 500, (method, path, answer.status_code, answer.text[-300:])
     assert {name: platform.sql(f'SELECT count(*) FROM "{name}"') for name in tables} == before
     assert merchant_row(platform, merchant.id)["status"] == "active"
+
+
+def test_the_operator_finds_a_merchants_live_payment_by_its_order_number(platform: PlatformUnderTest) -> None:
+    """Support: a buyer quotes an order number; the operator finds the payment on the merchant's page (live
+    payments only — test payments are the merchant's own business)."""
+    merchant = platform.merchant("Findable")
+    merchant.live_account("wechatpay")
+    merchant.sandbox_account("wechatpay")
+    live = [merchant.create_payment("wechat_native", amount=100 + n, live=True).json() for n in range(2)]
+    test = merchant.create_payment("wechat_native", amount=999).json()
+    admin = operator(platform)
+    page = admin.get(f"/dashboard/merchants/{merchant.id}").text
+    table = page.split('id="payments"', 1)[1].split("</table>", 1)[0]
+    assert all(p["out_trade_no"] in table for p in live) and test["out_trade_no"] not in table
+    assert "/dashboard/payments/" not in table  # the merchant's own pages are not the operator's
+    found = admin.get(f"/dashboard/merchants/{merchant.id}", params={"out_trade_no": live[0]["out_trade_no"]}).text
+    found_table = found.split('id="payments"', 1)[1].split("</table>", 1)[0]
+    assert live[0]["id"] in found_table and live[1]["out_trade_no"] not in found_table
+    none = admin.get(f"/dashboard/merchants/{merchant.id}", params={"out_trade_no": test["out_trade_no"]}).text
+    assert "No payment with that order number." in none

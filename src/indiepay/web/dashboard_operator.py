@@ -39,6 +39,7 @@ from indiepay.merchants import collection_mode
 from indiepay.merchants import service as merchants
 from indiepay.merchants.auth import Principal
 from indiepay.merchants.schemas import MerchantUpdate
+from indiepay.payments.service import list_payments
 from indiepay.risk import service as kill_switch
 from indiepay.settlements import service as settlements
 from indiepay.settlements.schemas import settlement_out
@@ -57,6 +58,7 @@ from indiepay.web.dashboard import (
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 AUDIT_PAGE = 100
+PAYMENTS_SHOWN = 20  # the merchant's latest live payments, or the one a buyer's order number names
 FILTER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # an id or a dotted action name; anything else names nothing
 YUAN = re.compile(r"\d{1,15}(\.\d{1,6})?")  # a plain decimal (no exponent): well inside the BIGINT fen columns
 FIELD_CODES = {"name": "invalid_name", "short_name": "invalid_name", "subject_type": "invalid_subject_type",
@@ -115,13 +117,16 @@ def _merchant_page(request: Request, signed: Signed, merchant_id: str, status_co
             batches = settlements.list_settlements(session, merchant_id=merchant_id, limit=10).batches
             changes = collection_mode.history(session, signed.principal, merchant_id)
             advice = advisor.to_out(advisor.advise(session, ctx.clock, merchant_id, livemode=True))
+            order_no = (request.query_params.get("out_trade_no") or "").strip() or None
+            latest = list_payments(session, ctx, _owner(merchant_id, True), status=None, out_trade_no=order_no,
+                                   limit=PAYMENTS_SHOWN, starting_after=None).data
     except IndiePayError as exc:
         return failure(request, signed, exc)
     return render(request, "merchant.html", signed, status_code=status_code, error=error,
                   notice=NOTICES.get(request.query_params.get("done") or "") if error is None else None,
                   merchant=merchant, accounts=channel_accounts, balances=balances, owed=owed,
                   settlements=[settlement_out(b.settlement, b.payout) for b in batches],
-                  changes=list(reversed(changes)), advice=advice)
+                  changes=list(reversed(changes)), advice=advice, payments=latest, out_trade_no=order_no or "")
 
 
 @router.get("/merchants/{merchant_id}", response_class=HTMLResponse, response_model=None)
