@@ -44,6 +44,7 @@ from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_operator import router as dashboard_operator_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_platform import router as dashboard_platform_router
+from indiepay.web.dashboard_refunds import router as dashboard_refunds_router
 from indiepay.web.dashboard_risk import router as dashboard_risk_router
 from indiepay.web.dashboard_sharing import router as dashboard_sharing_router
 from indiepay.web.dashboard_transfers import router as dashboard_transfers_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_platform_router)
     app.include_router(dashboard_router)
     app.include_router(dashboard_pages_router)
+    app.include_router(dashboard_refunds_router)
     app.include_router(dashboard_books_router)
     app.include_router(dashboard_webhooks_router)
     app.include_router(dashboard_collection_router)

@@ -11,9 +11,10 @@ This module holds the frame (sign-in, rendering, forms, errors), the overview an
 pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_accounts` channel accounts,
 :mod:`.dashboard_books` alerts, settlements and statements, :mod:`.dashboard_webhooks` the webhook endpoint,
 :mod:`.dashboard_keys` API keys, :mod:`.dashboard_collection` the collection mode and the advisor,
-:mod:`.dashboard_sharing` profit sharing; the operator's :mod:`.dashboard_operator` (one merchant in full, the
-audit log), :mod:`.dashboard_risk` (risk rules and decisions) and :mod:`.dashboard_platform` (the platform's
-own channel accounts).
+:mod:`.dashboard_sharing` profit sharing, :mod:`.dashboard_refunds` the refunds list,
+:mod:`.dashboard_transfers` bank transfers; the operator's :mod:`.dashboard_operator` (one merchant in
+full, the audit log), :mod:`.dashboard_risk` (risk rules and decisions) and :mod:`.dashboard_platform`
+(the platform's own channel accounts).
 """
 
 from __future__ import annotations
