@@ -41,7 +41,7 @@ def test_the_keys_own_movements_come_back_as_a_csv(platform: PlatformUnderTest) 
     rows = table(answer.content)
     assert [(row[1], row[3], row[9]) for row in rows[1:-1]] == [("payment", paid["out_trade_no"], "123.45"),
                                                                 ("refund", paid["out_trade_no"], "-23.45")]
-    assert rows[-1][:2] == ["合计 Total", "1 payments, 1 refunds"] and rows[-1][9] == "100.00"
+    assert rows[-1][:2] == ["合计 Total", "1 payment, 1 refund"] and rows[-1][9] == "100.00"
     assert table(tea.live.get("/v1/exports/transactions", params={"from": since, "to": today}).content)[1][0] \
         == "合计 Total"  # the live key: no live movements
     workbook = tea.api.get("/v1/exports/transactions", params={"from": since, "to": today, "format": "xlsx"})

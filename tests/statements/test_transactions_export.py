@@ -127,7 +127,7 @@ def test_the_csv_and_the_workbook_hold_the_same_rows_and_totals(shop: tuple[Data
     assert table[1][0] == "2026-11-20 12:00:00" and table[1][1] == "payment" and table[1][9] == "123.45"
     assert table[1][14] == "'=HYPERLINK(\"http://evil\")"  # inert in a spreadsheet
     assert table[2][1] == "refund" and table[2][9] == "-23.45"
-    assert table[3][0] == "合计 Total" and table[3][1] == "1 payments, 1 refunds" and table[3][9] == "100.00"
+    assert table[3][0] == "合计 Total" and table[3][1] == "1 payment, 1 refund" and table[3][9] == "100.00"
     assert table[3][12] == f"{(12_345 - 2_345 - 74 + 14) / 100:.2f}"  # fees: 74 charged, 14 given back
     out = io.BytesIO()
     render.transactions_xlsx(listed(db), out)

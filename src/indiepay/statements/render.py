@@ -149,9 +149,14 @@ def _transaction_cells(row: Row) -> list[str]:
 
 
 def _totals_cells(totals: Totals) -> list[str]:
-    return ["合计 Total", f"{totals.payments} payments, {totals.refunds} refunds", "", "", "", "", "", "", "",
+    return ["合计 Total", f"{_counted(totals.payments, 'payment')}, {_counted(totals.refunds, 'refund')}", "", "",
+            "", "", "", "", "",
             fen_to_yuan(totals.amount), fen_to_yuan(totals.channel_fee), fen_to_yuan(totals.platform_fee),
             fen_to_yuan(totals.net), "", ""]
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def transactions_csv(rows: Iterable[Row], *, flush_every: int = 2_000) -> Iterator[bytes]:
