@@ -14,6 +14,7 @@ requests so that machine noise hits all alike:
 * ``collection``: ``GET /dashboard/collection`` — the advisor over the merchant's 30 and 90 days of
   payments, the readiness checklist, the switch's history;
 * ``sharing``: ``GET /dashboard/sharing`` — receivers, the merchant's accounts, the latest sharing orders;
+* ``refunds``: ``GET /dashboard/refunds`` — the latest 50 refunds; ``bank transfers``: the statement page;
 * ``operator merchant``: ``GET /dashboard/merchants/{id}`` signed in as the operator — the merchant's facts,
   accounts of both modes, balances, settlements, history and live advice;
 * ``operator audit``: ``GET /dashboard/audit`` — the latest 100 audit events (the chain check, on request
@@ -98,6 +99,8 @@ def main() -> None:
                     "payment": (browser, f"/dashboard/payments/{payment_id}", r'id="refunds"'),
                     "collection": (browser, "/dashboard/collection", r'id="checklist"'),
                     "sharing": (browser, "/dashboard/sharing", r'id="receivers"'),
+                    "refunds": (browser, "/dashboard/refunds", r'id="refunds"'),
+                    "bank transfers": (browser, "/dashboard/bank_transfers", r'id="lines"'),
                     "operator merchant": (operator, f"/dashboard/merchants/{merchant_id}", r'id="profile-form"'),
                     "operator audit": (operator, "/dashboard/audit", r'id="events"')}
         spans = {name: [] for name in requests}
