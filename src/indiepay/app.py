@@ -42,6 +42,7 @@ from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_collection import router as dashboard_collection_router
 from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_operator import router as dashboard_operator_router
+from indiepay.web.dashboard_overview import router as dashboard_overview_router
 from indiepay.web.dashboard_pages import router as dashboard_pages_router
 from indiepay.web.dashboard_platform import router as dashboard_platform_router
 from indiepay.web.dashboard_refunds import router as dashboard_refunds_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_risk_router)
     app.include_router(dashboard_platform_router)
     app.include_router(dashboard_router)
+    app.include_router(dashboard_overview_router)
     app.include_router(dashboard_pages_router)
     app.include_router(dashboard_refunds_router)
     app.include_router(dashboard_books_router)

@@ -7,21 +7,21 @@ Failed sign-ins count against the same per-IP limiter as the API's and are audit
 is ``no-store``, refuses framing and runs no script; every form carries the session's CSRF token (and the
 cookie is ``SameSite=Strict``). Secrets never reach a page: accounts show fingerprints and last four only.
 
-This module holds the frame (sign-in, rendering, forms, errors), the overview and the operator's merchant
-pages; :mod:`.dashboard_pages` payments and reconciliation, :mod:`.dashboard_accounts` channel accounts,
-:mod:`.dashboard_books` alerts, settlements and statements, :mod:`.dashboard_webhooks` the webhook endpoint,
-:mod:`.dashboard_keys` API keys, :mod:`.dashboard_collection` the collection mode and the advisor,
-:mod:`.dashboard_sharing` profit sharing, :mod:`.dashboard_refunds` the refunds list,
-:mod:`.dashboard_transfers` bank transfers; the operator's :mod:`.dashboard_operator` (one merchant in
-full, the audit log), :mod:`.dashboard_risk` (risk rules and decisions) and :mod:`.dashboard_platform`
-(the platform's own channel accounts).
+This module holds the frame (sign-in, rendering, forms, errors) and the operator's merchants page;
+:mod:`.dashboard_overview` the front page, :mod:`.dashboard_pages` payments and reconciliation,
+:mod:`.dashboard_accounts` channel accounts, :mod:`.dashboard_books` alerts, settlements and statements,
+:mod:`.dashboard_webhooks` the webhook endpoint, :mod:`.dashboard_keys` API keys,
+:mod:`.dashboard_collection` the collection mode and the advisor, :mod:`.dashboard_sharing` profit sharing,
+:mod:`.dashboard_refunds` the refunds list, :mod:`.dashboard_transfers` bank transfers; the operator's
+:mod:`.dashboard_operator` (one merchant in full, the audit log), :mod:`.dashboard_risk` (risk rules and
+decisions) and :mod:`.dashboard_platform` (the platform's own channel accounts).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,24 +29,20 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from indiepay.alerts.models import Alert
 from indiepay.audit.context import current_origin
 from indiepay.audit.service import actor_of, recent_auth_failures_over, record, record_auth_failure
 from indiepay.context import ServiceContext
-from indiepay.core.clock import BUSINESS_TZ, business_day
+from indiepay.core.clock import BUSINESS_TZ
 from indiepay.core.errors import AuthenticationFailed, IndiePayError, InvalidRequest, PermissionDenied
 from indiepay.core.money import fen_to_yuan
 from indiepay.dashboard import service as sessions
 from indiepay.idempotency.service import StoredResponse, request_hash, run_idempotent
 from indiepay.merchants.auth import authenticate, key_label
 from indiepay.merchants.schemas import MerchantCreate, MerchantOut
-from indiepay.merchants.service import create_merchant, get_merchant, list_merchants
-from indiepay.payments.models import Payment
-from indiepay.payments.service import list_payments
+from indiepay.merchants.service import create_merchant, list_merchants
 from indiepay.risk import service as kill_switch
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -218,35 +214,6 @@ def logout(request: Request, form: PostedForm) -> Response:
     response = to_login()
     response.delete_cookie(sessions.COOKIE, path="/dashboard")
     return response
-
-
-# -- the overview --------------------------------------------------------------------------------------
-
-
-@router.get("", response_class=HTMLResponse, response_model=None)
-def overview(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_login()
-    if signed.principal.is_admin:
-        return merchants_page(request, signed)
-    ctx = ctx_of(request)
-    principal = signed.principal
-    merchant_id = principal.require_merchant()
-    start = datetime.combine(business_day(ctx.clock.now()), datetime.min.time(), BUSINESS_TZ).astimezone(UTC)
-    with ctx.db.read() as session:
-        merchant = get_merchant(session, principal, merchant_id)
-        count, total = session.execute(
-            select(func.count(), func.coalesce(func.sum(Payment.amount), 0))
-            .where(Payment.merchant_id == merchant_id, Payment.livemode == principal.livemode,
-                   Payment.status == "succeeded", Payment.paid_at >= start,
-                   Payment.paid_at < start + timedelta(days=1))).one()
-        alerts = list(session.scalars(select(Alert).where(
-            Alert.merchant_id == merchant_id, Alert.livemode == principal.livemode, Alert.acknowledged_at.is_(None))
-            .order_by(Alert.created_at.desc()).limit(5)))
-        recent = list_payments(session, ctx, principal, status=None, out_trade_no=None, limit=10, starting_after=None)
-    return render(request, "overview.html", signed, merchant=merchant, paid_count=int(count), paid_total=int(total),
-                  alerts=alerts, payments=recent.data)
 
 
 # -- the operator --------------------------------------------------------------------------------------
