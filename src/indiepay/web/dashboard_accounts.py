@@ -13,6 +13,9 @@ keep verifying callbacks until the new ones pass a test payment or the grace win
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -66,6 +69,28 @@ def credential_fields(channel: str) -> list[dict[str, object]]:
     return fields
 
 
+def connection_of(form: Mapping[str, Any], channel: str, environment: str) -> ChannelAccountCreate:
+    """The account a connection form asks for: ``sandbox=1`` (a sandbox account provisioned at the
+    built-in gateway), or the channel's typed-in fields (blank ones left out) for an account in
+    ``environment``; the role primary unless backup is chosen.
+
+    Raises:
+        InvalidRequest: ``invalid_channel``, ``invalid_account``.
+    """
+    if channel not in CHANNELS:
+        raise InvalidRequest("choose a channel", code="invalid_channel")
+    sandbox = form_text(form, "sandbox") == "1"
+    credentials = None if sandbox else {
+        str(field["name"]): value.strip() for field in credential_fields(channel)
+        if (value := form_text(form, str(field["name"])) or "").strip()}
+    try:
+        return ChannelAccountCreate(channel=channel, sandbox=sandbox, credentials=credentials,
+                                    environment=None if sandbox else environment,
+                                    role="backup" if form_text(form, "role") == "backup" else "primary")
+    except ValidationError as exc:
+        raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
+
+
 def _page(request: Request, signed: Signed, status_code: int = 200, error: IndiePayError | None = None,
           channel: str | None = None) -> HTMLResponse:
     with ctx_of(request).db.read() as session:
@@ -95,19 +120,8 @@ def connect(request: Request, form: PostedForm) -> Response:
     channel = form_text(form, "channel") or ""
     try:
         check_form(signed, form)
-        if channel not in CHANNELS:
-            raise InvalidRequest("choose a channel", code="invalid_channel")
-        sandbox = form_text(form, "sandbox") == "1"
-        credentials = None if sandbox else {
-            str(field["name"]): value.strip() for field in credential_fields(channel)
-            if (value := form_text(form, str(field["name"])) or "").strip()}
-        try:
-            body = ChannelAccountCreate(channel=channel, sandbox=sandbox, credentials=credentials,
-                                        environment=None if sandbox else
-                                        ("production" if principal.livemode else "sandbox"),
-                                        role="backup" if form_text(form, "role") == "backup" else "primary")
-        except ValidationError as exc:
-            raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
+        body = connection_of(form, channel, "production" if principal.livemode else "sandbox")
+        sandbox, credentials = body.sandbox, body.credentials
         def run() -> StoredResponse:
             provisioned = provision_sandbox_credentials(ctx, channel, None) if sandbox and not principal.livemode \
                 else None

@@ -23,16 +23,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from indiepay.accounts import service as accounts
-from indiepay.accounts.schemas import ChannelAccountCreate
 from indiepay.channels.registry import CHANNELS
-from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound
+from indiepay.core.errors import IndiePayError, NotFound
 from indiepay.dashboard.service import Signed
 from indiepay.idempotency.service import StoredResponse
 from indiepay.web.dashboard import HEADERS, PostedForm, ctx_of, failure, form_text, new_form_no, once_per_form, render
-from indiepay.web.dashboard_accounts import CHANNEL_LABELS
+from indiepay.web.dashboard_accounts import CHANNEL_LABELS, connection_of
 from indiepay.web.dashboard_accounts import credential_fields as channel_fields
 from indiepay.web.dashboard_operator import operator_acting, operator_signed_in, switch_account_of
 
@@ -72,18 +70,9 @@ def connect(request: Request, form: PostedForm) -> Response:
     ctx = ctx_of(request)
     channel = form_text(form, "channel") or ""
     try:
-        if channel not in CHANNELS:
-            raise InvalidRequest("choose a channel", code="invalid_channel")
-        sandbox = form_text(form, "sandbox") == "1"
-        credentials = None if sandbox else {
-            str(field["name"]): value.strip() for field in channel_fields(channel)
-            if (value := form_text(form, str(field["name"])) or "").strip()}
-        try:
-            body = ChannelAccountCreate(channel=channel, sandbox=sandbox, credentials=credentials,
-                                        environment=None if sandbox else "production",
-                                        role="backup" if form_text(form, "role") == "backup" else "primary")
-        except ValidationError as exc:
-            raise InvalidRequest("this account cannot be connected as given", code="invalid_account") from exc
+        body = connection_of(form, channel, "production")
+        sandbox, credentials = body.sandbox, body.credentials
+
         def run() -> StoredResponse:
             provisioned = accounts.provision_sandbox_credentials(ctx, channel, None) if sandbox else None
             with ctx.db.transaction() as session:
