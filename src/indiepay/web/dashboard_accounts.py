@@ -121,9 +121,9 @@ def connect(request: Request, form: PostedForm) -> Response:
     try:
         check_form(signed, form)
         body = connection_of(form, channel, "production" if principal.livemode else "sandbox")
-        sandbox, credentials = body.sandbox, body.credentials
+
         def run() -> StoredResponse:
-            provisioned = provision_sandbox_credentials(ctx, channel, None) if sandbox and not principal.livemode \
+            provisioned = provision_sandbox_credentials(ctx, channel, None) if body.sandbox and not principal.livemode \
                 else None
             with ctx.db.transaction() as session:
                 return StoredResponse(201, {"id": create_account(session, ctx, principal, body, provisioned).id})
@@ -131,7 +131,8 @@ def connect(request: Request, form: PostedForm) -> Response:
         # once per rendered form: a double click connects one account (the credentials' names are hashed
         # with the form's number, never their values)
         _, ran = once_per_form(ctx, signed, form, path="/dashboard/accounts", run=run, request_body={
-            "channel": channel, "sandbox": sandbox, "role": body.role, "fields": sorted(credentials or {})})
+            "channel": channel, "sandbox": body.sandbox, "role": body.role,
+            "fields": sorted(body.credentials or {})})
     except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
         return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
     return RedirectResponse("/dashboard/accounts" if ran else "/dashboard/accounts?done=repeated", status_code=303,

@@ -71,16 +71,16 @@ def connect(request: Request, form: PostedForm) -> Response:
     channel = form_text(form, "channel") or ""
     try:
         body = connection_of(form, channel, "production")
-        sandbox, credentials = body.sandbox, body.credentials
 
         def run() -> StoredResponse:
-            provisioned = accounts.provision_sandbox_credentials(ctx, channel, None) if sandbox else None
+            provisioned = accounts.provision_sandbox_credentials(ctx, channel, None) if body.sandbox else None
             with ctx.db.transaction() as session:
                 made = accounts.create_platform_account(session, ctx, signed.principal, body, provisioned)
             return StoredResponse(201, {"id": made.id})
 
         _, ran = once_per_form(ctx, signed, form, path="/dashboard/platform_accounts", run=run, request_body={
-            "channel": channel, "sandbox": sandbox, "role": body.role, "fields": sorted(credentials or {})})
+            "channel": channel, "sandbox": body.sandbox, "role": body.role,
+            "fields": sorted(body.credentials or {})})
     except IndiePayError as exc:  # the page comes back without what was typed: secrets are never echoed
         return _page(request, signed, status_code=exc.http_status, error=exc, channel=channel)
     return RedirectResponse(f"/dashboard/platform_accounts?done={'created' if ran else 'repeated'}", status_code=303,
