@@ -19,6 +19,7 @@ from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.httpapi import errors
+from indiepay.httpapi.body_limit import BodyLimit, BodyLimits
 from indiepay.httpapi.nul_guard import NulGuard
 from indiepay.ledger.api import router as ledger_router
 from indiepay.merchants.api import api_keys_router
@@ -34,6 +35,7 @@ from indiepay.settlements.api import router as settlements_router
 from indiepay.sharing.api import router as sharing_router
 from indiepay.statements.api import exports_router
 from indiepay.statements.api import router as statements_router
+from indiepay.transfers import rules as transfer_rules
 from indiepay.transfers.api import router as transfers_router
 from indiepay.web.checkout import router as checkout_router
 from indiepay.web.dashboard import router as dashboard_router
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.runtime = rt
     errors.install(app)
     app.add_middleware(NulGuard)  # a NUL anywhere in a request is a 400, never a database error
+    app.add_middleware(BodyLimit, limits=body_limits(settings))  # outside the guard: it caps what the guard reads
     # every request tries the routers in this order until one matches (tens of µs a router here): the ones
     # on every payment's path come first — the channels' callbacks, payments, the buyer's checkout
     for router in (notify_router, payments_router, checkout_router, refunds_router, merchants_router,
@@ -123,3 +126,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
         state_dir = settings.sandbox_state_path or settings.var_dir
         app.mount("/sandbox", create_sandbox_app(state_dir=state_dir, time_factor=settings.sandbox_time_factor))
     return app
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    """The body cap of each route: the default for every JSON call, form and callback; the routes that take
+    files their own (the bank statement API reads its body under the statement cap itself)."""
+    form_overhead = 64 * 1024  # a multipart form's boundaries, headers and other fields around the file
+    return BodyLimits(default=settings.max_body_bytes, by_path={
+        "/v1/reconciliation/bills": settings.max_bill_upload_bytes,
+        "/v1/bank_transfers/statements": None,
+        "/dashboard/bank_transfers/statements": transfer_rules.MAX_BYTES + form_overhead,
+        "/dashboard/risk/rules": max(settings.max_body_bytes, 4 * 1024 * 1024),  # 200,000 characters, form-encoded
+    })

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     operator_alert_webhook_url: str | None = None
     operator_alert_webhook_secret: str | None = None  # signs operator alert webhooks; required with the URL
     alert_rate_limit: int = Field(default=10, ge=1)  # alerts delivered per (merchant, kind) per window
+    # the largest request body a route takes (413 body_too_large beyond): every JSON call, form and callback,
+    # and the bill upload (a plain WeChat Pay trade bill is ~230 MB a million rows; gzip ~16 MB)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    max_bill_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     alert_rate_window_seconds: int = Field(default=3600, ge=60)
 
     @property

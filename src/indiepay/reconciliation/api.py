@@ -7,13 +7,15 @@ the sandbox is how the round trip is tried). Anything else is a 404, as for any 
 
 from __future__ import annotations
 
-import io
+import tempfile
 from datetime import date as Date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from indiepay.context import ServiceContext
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.httpapi.deps import Caller, Ctx
 from indiepay.merchants.auth import Principal
@@ -115,25 +117,46 @@ async def upload_bill(request: Request, response: Response, ctx: Ctx, caller: Ca
     visible = _visible(ctx, caller)
     if visible is not None and account_id not in visible:
         raise NotFound(f"no channel account {account_id}", code="account_not_found")
-    body = await request.body()
-    if not body:
+    with tempfile.TemporaryDirectory(prefix="indiepay-bill-upload-") as tmp:
+        path = Path(tmp) / "bill"
+        await _receive_to(request, path)
+        outcome = await run_in_threadpool(_import_upload, ctx, account_id, path, kind, _day(date))
+    if isinstance(outcome, FundFlowStoredOut):
+        response.status_code = 202
+    return outcome
+
+
+async def _receive_to(request: Request, path: Path) -> None:
+    """The body written to ``path`` as it arrives (a bill may be hundreds of MB: never held in memory; its
+    size is capped at the door, see ``httpapi.body_limit``), so that DuckDB reads it in place.
+
+    Raises:
+        InvalidRequest (``bill_required``): an empty body.
+    """
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            out.write(chunk)
+    if not size:
         raise InvalidRequest("the request body must be the bill file", code="bill_required")
-    stream = io.BytesIO(body)
-    if (bills.sniff_kind(stream) if kind == "auto" else kind) == bills.FUNDFLOW:
-        outcome = await run_in_threadpool(fundflow_service.import_fundflow, ctx, account_id, stream, day=_day(date),
-                                          source="upload")
-        if outcome.rerun:  # the day's run predates fund-flow checks: run it again, which checks the bill
-            rerun = await run_in_threadpool(service.run_day, ctx, account_id, outcome.day, apply_fees=False)
-            run = rerun.run
-        elif outcome.run is None:
-            response.status_code = 202
-            return FundFlowStoredOut(account_id=account_id, date=outcome.day.isoformat())
+
+
+def _import_upload(ctx: ServiceContext, account_id: str, path: Path, kind: str,
+                   day: Date | None) -> RunOut | FundFlowStoredOut:
+    """An uploaded bill imported: a trade bill run (its fees left to the fee job, so a big upload never holds
+    the payments' write lock for them), a fund-flow bill stored and checked against the day's run."""
+    with path.open("rb") as stream:
+        if (bills.sniff_kind(stream) if kind == "auto" else kind) == bills.FUNDFLOW:
+            outcome = fundflow_service.import_fundflow(ctx, account_id, stream, day=day, source="upload")
+            if outcome.rerun:  # the day's run predates fund-flow checks: run it again, which checks the bill
+                run = service.run_day(ctx, account_id, outcome.day, apply_fees=False).run
+            elif outcome.run is None:
+                return FundFlowStoredOut(account_id=account_id, date=outcome.day.isoformat())
+            else:
+                run = outcome.run
         else:
-            run = outcome.run
-    else:
-        result = await run_in_threadpool(service.import_bill, ctx, account_id, stream, day=_day(date),
-                                         source="upload", apply_fees=False)  # the fee job writes them back
-        run = result.run
+            run = service.import_bill(ctx, account_id, stream, day=day, source="upload", apply_fees=False).run
     with ctx.db.read() as session:
         diffs = repository.run_differences(session, [run.id])[run.id]
         fees = repository.fee_sets(session, [run.id]).get(run.id)
