@@ -8,7 +8,7 @@ Measured, each in a child process of its own so that its peak RSS is its own, no
 * ``csv``: the export as ``GET /v1/exports/transactions?format=csv`` produces it — the rows read in keyset
   pages from the partial indexes, merged in time order, fees computed (refunds' cumulative share by a
   correlated sum), every text cell made inert, written as CSV — into a null sink;
-* ``xlsx``: the same rows written as a workbook (openpyxl's write-only mode) into a temporary file;
+* ``xlsx``: the same rows written as a workbook (`statements.xlsx`, streamed) into a temporary file;
 * **baseline**: the unavoidable part — one bare ``SELECT`` of the same payments and one of the same refunds
   (no fees, no merge, no paging) written with ``csv.writer`` into the same sink.
 

@@ -1,7 +1,7 @@
 """Render an export :class:`~indiepay.statements.exports.Document` as CSV or XLSX bytes.
 
 CSV is UTF-8 **with a BOM** and CRLF line ends: without the BOM, Excel on a Chinese Windows opens UTF-8 as
-GBK and garbles every label. XLSX is written with openpyxl, amounts as real numbers (yuan formatted
+GBK and garbles every label. XLSX is written by :mod:`.xlsx`, amounts as real numbers (yuan formatted
 ``#,##0.00``, fen as integers) so that an accountant can sum them.
 
 Text that a spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a CR
@@ -15,22 +15,17 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import IO, Any
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
+from typing import IO
 
 from indiepay.core.errors import InvalidRequest
 from indiepay.core.money import fen_to_yuan
-from indiepay.statements.exports import Cell, Count, Document, Fen, Text, Yuan
+from indiepay.statements.exports import Cell, Document, Fen, Sheet, Text, Yuan
 from indiepay.statements.transactions import HEADER, Row, Totals, local_time
+from indiepay.statements.xlsx import Number, Style, Styled, WorkbookWriter, XCell
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_BOLD = Font(bold=True)
 
 
 def document_file(document: Document, fmt: str) -> tuple[bytes, str, str]:
@@ -76,69 +71,53 @@ def to_csv(document: Document) -> bytes:
 
 def to_xlsx(document: Document) -> bytes:
     """The document as a workbook: one worksheet per sheet, the title and metadata on the first."""
-    workbook = Workbook()
-    for index, sheet in enumerate(document.sheets):
-        worksheet = workbook.active if index == 0 else workbook.create_sheet()
-        worksheet.title = sheet.name
-        row = 1
-        if index == 0:
-            _text(worksheet, row, 1, document.title, bold=True)
-            for label, value in document.meta:
-                row += 1
-                _text(worksheet, row, 1, label, bold=True)
-                _text(worksheet, row, 2, value)
-            row += 2
-        widths: dict[int, int] = {1: 24}
-        for block in sheet.blocks:
-            _text(worksheet, row, 1, block.title, bold=True)
-            row += 1
-            for column, title in enumerate(block.header, start=1):
-                _text(worksheet, row, column, title, bold=True, wrap=True)
-                widths[column] = max(widths.get(column, 0), 16 if column > 1 else 24)
-            for values in block.rows:
-                row += 1
-                for column, cell in enumerate(values, start=1):
-                    _write(worksheet, row, column, cell)
-                    if isinstance(cell, Text):
-                        widths[column] = max(widths.get(column, 0), min(len(cell.value) + 2, 60))
-            row += 2
-        for column, width in widths.items():
-            worksheet.column_dimensions[get_column_letter(column)].width = width
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    with WorkbookWriter(buffer, [sheet.name for sheet in document.sheets]) as workbook:
+        for index, sheet in enumerate(document.sheets):
+            with workbook.sheet(_widths(sheet)) as rows:
+                if index == 0:
+                    rows.row([Styled(safe_text(document.title), Style.BOLD)])
+                    for label, value in document.meta:
+                        rows.row([Styled(safe_text(label), Style.BOLD), safe_text(value)])
+                    rows.blank()
+                for block in sheet.blocks:
+                    rows.row([Styled(safe_text(block.title), Style.BOLD)])
+                    rows.row([Styled(safe_text(title), Style.HEADING) for title in block.header])
+                    for values in block.rows:
+                        rows.row([_xlsx_cell(cell) for cell in values])
+                    rows.blank()
     return buffer.getvalue()
 
 
-def _text(worksheet: Any, row: int, column: int, value: str, *, bold: bool = False, wrap: bool = False) -> None:
-    cell = worksheet.cell(row=row, column=column, value=safe_text(value))
-    cell.data_type = "s"
-    if bold:
-        cell.font = _BOLD
-    if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+def _widths(sheet: Sheet) -> dict[int, float]:
+    """Column widths: 24 for the labels' column, 16 for the others, wider for longer text (up to 60)."""
+    widths: dict[int, float] = {1: 24}
+    for block in sheet.blocks:
+        for column in range(1, len(block.header) + 1):
+            widths[column] = max(widths.get(column, 0), 16 if column > 1 else 24)
+        for values in block.rows:
+            for column, cell in enumerate(values, start=1):
+                if isinstance(cell, Text):
+                    widths[column] = max(widths.get(column, 0), min(len(cell.value) + 2, 60))
+    return widths
 
 
-def _write(worksheet: Any, row: int, column: int, cell: Cell) -> None:
+def _xlsx_cell(cell: Cell) -> XCell:
     if cell is None:
-        return
+        return None
     if isinstance(cell, Text):
-        _text(worksheet, row, column, cell.value)
-        return
-    value: Decimal | int
+        return safe_text(cell.value)
     if isinstance(cell, Yuan):
-        value, number_format = Decimal(cell.fen) / Decimal(100), "#,##0.00"  # exact: two decimals
-    elif isinstance(cell, Fen):
-        value, number_format = cell.fen, "0"
-    else:
-        assert isinstance(cell, Count)
-        value, number_format = cell.value, "0"
-    target = worksheet.cell(row=row, column=column, value=value)
-    target.number_format = number_format
+        return Number(Decimal(cell.fen).scaleb(-2), Style.YUAN)  # exact: two decimals
+    if isinstance(cell, Fen):
+        return Number(cell.fen, Style.INTEGER)
+    return Number(cell.value, Style.INTEGER)
 
 
 # -- the transactions export: streamed, one row per money movement --------------------------------------
 
 XLSX_MAX_ROWS = 1_048_576 - 2  # a worksheet's rows, less the header and the totals
+_AMOUNT_COLUMNS = (9, 10, 11, 12)  # amount, channel fee, platform fee, net
 
 
 def _transaction_cells(row: Row) -> list[str]:
@@ -181,37 +160,27 @@ def transactions_csv(rows: Iterable[Row], *, flush_every: int = 2_000) -> Iterat
 
 
 def transactions_xlsx(rows: Iterable[Row], target: IO[bytes]) -> None:
-    """The transactions as one worksheet written into ``target`` row by row (openpyxl's write-only mode:
-    memory stays flat), amounts as numbers formatted ``#,##0.00`` so that they can be summed.
+    """The transactions as one worksheet streamed into ``target`` row by row (memory stays flat), amounts as
+    numbers formatted ``#,##0.00`` so that they can be summed.
 
     Raises:
         InvalidRequest (``too_many_rows``): more movements than a worksheet holds (CSV has no such limit).
     """
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Transactions")
-    bold = [WriteOnlyCell(sheet, value=title) for title in HEADER]
-    for cell in bold:
-        cell.font = _BOLD
-    sheet.append(bold)
-    totals = Totals()
-    for count, row in enumerate(rows, start=1):
-        if count > XLSX_MAX_ROWS:
-            raise InvalidRequest(f"more than {XLSX_MAX_ROWS} movements: ask for CSV or a shorter span",
-                                 code="too_many_rows", details={"max_rows": XLSX_MAX_ROWS})
-        totals.add(row)
-        cells: list[Any] = _transaction_cells(row)
-        for column in (9, 10, 11, 12):
-            cells[column] = _yuan_cell(sheet, cells[column])
-        sheet.append(cells)
-    last: list[Any] = _totals_cells(totals)
-    for column in (9, 10, 11, 12):
-        last[column] = _yuan_cell(sheet, last[column])
-        last[column].font = _BOLD
-    sheet.append(last)
-    workbook.save(target)
+    with WorkbookWriter(target, ["Transactions"]) as workbook, workbook.sheet() as sheet:
+        sheet.row([Styled(title, Style.BOLD) for title in HEADER])
+        totals = Totals()
+        for count, row in enumerate(rows, start=1):
+            if count > XLSX_MAX_ROWS:
+                raise InvalidRequest(f"more than {XLSX_MAX_ROWS} movements: ask for CSV or a shorter span",
+                                     code="too_many_rows", details={"max_rows": XLSX_MAX_ROWS})
+            totals.add(row)
+            sheet.row(_with_amounts(_transaction_cells(row), Style.YUAN))
+        sheet.row(_with_amounts(_totals_cells(totals), Style.YUAN_BOLD))
 
 
-def _yuan_cell(sheet: Any, yuan: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=Decimal(yuan))
-    cell.number_format = "#,##0.00"
-    return cell
+def _with_amounts(cells: list[str], style: Style) -> list[XCell]:
+    """A transactions row for the workbook: its four amount columns (yuan text) as numbers."""
+    out: list[XCell] = list(cells)
+    for column in _AMOUNT_COLUMNS:
+        out[column] = Number(Decimal(cells[column]), style)
+    return out
