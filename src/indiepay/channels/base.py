@@ -79,7 +79,7 @@ class TradeState(StrEnum):
 
 
 class RefundState(StrEnum):
-    """WeChat SUCCESS → SUCCEEDED, PROCESSING → PROCESSING, CLOSED/ABNORMAL → FAILED.
+    """WeChat SUCCESS → SUCCEEDED, PROCESSING → PROCESSING, CLOSED → FAILED, ABNORMAL → ABNORMAL.
     Alipay: refund query with ``refund_status`` REFUND_SUCCESS (or a fund change ``Y`` on refund) →
     SUCCEEDED; no record → NOT_FOUND."""
 
@@ -87,6 +87,10 @@ class RefundState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     NOT_FOUND = "not_found"
+    # the money has left the merchant's account but the buyer's bank refused it (a closed or frozen card):
+    # not a failure — it waits for the merchant to send it on by hand at the channel (WeChat Pay's merchant
+    # platform), after which the channel reports SUCCESS
+    ABNORMAL = "abnormal"
 
 
 @dataclass(frozen=True)

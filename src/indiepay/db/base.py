@@ -7,8 +7,19 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+
+def copy_of(column: str) -> Callable[[DefaultExecutionContext], Any]:
+    """A column default that copies another column of the same insert (a value that is that column's unless
+    the writer says otherwise, like the number a channel knows an order by: the merchant's own by default)."""
+
+    def copied(context: DefaultExecutionContext) -> Any:
+        return context.get_current_parameters()[column]  # type: ignore[no-untyped-call]
+
+    return copied
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -38,6 +38,7 @@ from indiepay.payments.models import Payment
 from indiepay.payments.sync import apply_trade_state, mismatch
 from indiepay.refunds.models import Refund
 from indiepay.refunds.service import apply_refund_state
+from indiepay.refunds.service import mismatch as refund_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,14 @@ def _find_refund(session: Session, account: ChannelAccount, notification: Notifi
     seen = notification.refund
     refund = session.scalars(
         select(Refund).join(Payment, Payment.id == Refund.payment_id)
-        .where(Payment.channel_account_id == account.id, Refund.out_refund_no == seen.out_refund_no)).first()
+        .where(Payment.channel_account_id == account.id, Refund.channel_out_refund_no == seen.out_refund_no)).first()
     if refund is None:
         raise _Rejected("unknown_refund", f"no refund {seen.out_refund_no!r} on this account")
-    if seen.amount is not None and seen.amount != refund.amount:
-        raise _Rejected("refund_mismatch", f"refund amount {seen.amount} != {refund.amount}", security=True)
+    payment = session.get(Payment, refund.payment_id)
+    assert payment is not None
+    diffs = refund_mismatch(refund, payment, seen)
+    if diffs:
+        raise _Rejected("refund_mismatch", f"callback disagrees with refund {refund.id}: {diffs}", security=True)
     return refund
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from indiepay.db.base import Base
+from indiepay.db.base import Base, copy_of
 
 
 class Payment(Base):
@@ -18,7 +18,7 @@ class Payment(Base):
         # on SQLite also carries status, amount, channel_account_id, payer (migration 0017): admission's measure
         Index("ix_payments_merchant_created", "merchant_id", "livemode", "created_at", "id"),
         Index("ix_payments_status_next_query", "status", "next_query_at"),
-        Index("ix_payments_account_order", "channel_account_id", "out_trade_no"),
+        Index("ix_payments_account_channel_order", "channel_account_id", "channel_out_trade_no"),  # callbacks (0028)
         Index("ix_payments_account_created", "channel_account_id", "created_at"),  # an account's usage today
         Index("ix_payments_account_paid", "channel_account_id", "paid_at", "created_at"),  # a recon window (0015)
         Index("ix_payments_merchant_paid", "merchant_id", "livemode", "paid_at", "id",  # the export (0027)
@@ -33,7 +33,11 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(24))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    out_trade_no: Mapped[str] = mapped_column(String(64))
+    out_trade_no: Mapped[str] = mapped_column(String(64))  # the merchant's own number
+    # the number the channel knows the order by (indiepay.payments.order_numbers): the merchant's own, or on the
+    # platform's shared account one made from the id
+    channel_out_trade_no: Mapped[str] = mapped_column(String(64), default=copy_of("out_trade_no"),
+                                                      server_default="")
     description: Mapped[str] = mapped_column(String(127))
     status: Mapped[str] = mapped_column(String(16))
     collection_mode: Mapped[str] = mapped_column(String(16), server_default="independent")  # fixed at creation

@@ -37,11 +37,13 @@ def with_account(session: Session, payment_id: str) -> tuple[Payment, ChannelAcc
 
 
 _BY_CHANNEL_ORDER = select(Payment).where(Payment.channel_account_id == bindparam("account_id"),
-                                          Payment.out_trade_no == bindparam("out_trade_no"))  # every callback
+                                          Payment.channel_out_trade_no == bindparam("number"))  # every callback
 
 
-def find_by_channel_order(session: Session, account_id: str, out_trade_no: str) -> Payment | None:
-    return session.scalars(_BY_CHANNEL_ORDER, {"account_id": account_id, "out_trade_no": out_trade_no}).first()
+def find_by_channel_order(session: Session, account_id: str, channel_out_trade_no: str) -> Payment | None:
+    """The payment the channel knows by ``channel_out_trade_no`` on the account (unique there: see
+    :mod:`.order_numbers`)."""
+    return session.scalars(_BY_CHANNEL_ORDER, {"account_id": account_id, "number": channel_out_trade_no}).first()
 
 
 PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]

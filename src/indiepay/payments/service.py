@@ -31,6 +31,7 @@ from indiepay.merchants.repository import lock_merchant
 from indiepay.payments import admission, repository, state
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
+from indiepay.payments.order_numbers import channel_out_trade_no
 from indiepay.payments.schemas import PaymentCreate, PaymentList, PaymentOut
 from indiepay.payments.sync import close_at_channel, schedule_query
 from indiepay.risk import screening as risk_screening
@@ -79,7 +80,7 @@ def _action(result: PrepayResult) -> dict[str, Any]:
 def prepay_request(ctx: ServiceContext, payment: Payment, account: ChannelAccount) -> PrepayRequest:
     """The order as the channel sees it; the same payment always yields the same request."""
     return PrepayRequest(
-        method=ChannelMethod(payment.method), out_trade_no=payment.out_trade_no, amount=payment.amount,
+        method=ChannelMethod(payment.method), out_trade_no=payment.channel_out_trade_no, amount=payment.amount,
         currency=payment.currency, description=payment.description,
         notify_url=ctx.notify_url(account.channel, account.id), expires_at=payment.expires_at,
         payer_openid=payment.payer.get("openid"), client_ip=payment.payer.get("client_ip"),
@@ -147,6 +148,7 @@ def _insert_pending(ctx: ServiceContext, principal: Principal, body: PaymentCrea
                 id=payment_id, merchant_id=merchant_id, livemode=principal.livemode,
                 channel_account_id=account.id, channel=account.channel, method=body.method.value,
                 amount=body.amount, currency=body.currency, out_trade_no=body.out_trade_no,
+                channel_out_trade_no=channel_out_trade_no(payment_id, mode, body.out_trade_no),
                 description=body.description, status=state.PENDING, collection_mode=mode,
                 channel_fee_bps=account.fee_rate_bps, platform_fee_bps=platform_fee_bps,
                 purpose=state.ACCOUNT_VERIFICATION if verify_account_id else None,

@@ -40,8 +40,8 @@ def schedule_query(session: Session, ctx: ServiceContext, payment: Payment, *, f
 def mismatch(payment: Payment, seen: ChannelPayment) -> dict[str, Any] | None:
     """What differs between our payment and the channel's report, or None when they agree."""
     diffs: dict[str, Any] = {}
-    if seen.out_trade_no != payment.out_trade_no:
-        diffs["out_trade_no"] = {"ours": payment.out_trade_no, "channel": seen.out_trade_no}
+    if seen.out_trade_no != payment.channel_out_trade_no:  # the number the channel knows it by
+        diffs["out_trade_no"] = {"ours": payment.channel_out_trade_no, "channel": seen.out_trade_no}
     if seen.amount is not None and seen.amount != payment.amount:
         diffs["amount"] = {"ours": payment.amount, "channel": seen.amount}
     if seen.currency is not None and seen.currency != payment.currency:
@@ -108,7 +108,7 @@ def query_and_apply(ctx: ServiceContext, payment_id: str, source: str) -> Paymen
         found = repository.with_account(session, payment_id)
     if found is None:
         return None
-    out_trade_no, opened_at, account = found[0].out_trade_no, found[0].created_at, found[1]
+    out_trade_no, opened_at, account = found[0].channel_out_trade_no, found[0].created_at, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("query", lambda: adapter.query_payment(out_trade_no, opened_at=opened_at))
     ctx.health.record(account.id, result.outcome)
@@ -161,7 +161,7 @@ def close_at_channel(ctx: ServiceContext, payment_id: str, reason: str) -> bool:
         return False
     if found[0].status != state.PENDING:
         return found[0].status == state.CLOSED
-    out_trade_no, opened_at, account = found[0].out_trade_no, found[0].created_at, found[1]
+    out_trade_no, opened_at, account = found[0].channel_out_trade_no, found[0].created_at, found[1]
     adapter = adapter_for(ctx, account)
     result = call_channel("close", lambda: adapter.close_payment(out_trade_no, opened_at=opened_at))
     ctx.health.record(account.id, result.outcome)

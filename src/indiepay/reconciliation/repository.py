@@ -91,7 +91,7 @@ def _payment_rows(account_id: str, window: Window) -> tuple[Rows, ColumnElement[
     paid = func.coalesce(Payment.paid_at, Payment.created_at)
     event: ColumnElement[Any] = case((Payment.status == "succeeded", paid), else_=Payment.created_at)
     slot = _placement(event, window)
-    query: Rows = select(literal("payment"), Payment.out_trade_no, literal(""), Payment.id, Payment.id,
+    query: Rows = select(literal("payment"), Payment.channel_out_trade_no, literal(""), Payment.id, Payment.id,
                          Payment.merchant_id, Payment.collection_mode, Payment.currency,
                          cast(Payment.livemode, Integer), Payment.amount, Payment.status, Payment.channel_fee_bps,
                          Payment.channel_fee, slot
@@ -107,7 +107,8 @@ def _refund_rows(account_id: str, window: Window, *, windowed: bool = False) -> 
     account = not_for_lookup(PAYMENTS.c.channel_account_id) if windowed else Payment.channel_account_id
     event: ColumnElement[Any] = case((Refund.status == "succeeded", done), else_=Refund.created_at)
     slot = _placement(event, window)
-    query: Rows = (select(literal("refund"), Payment.out_trade_no, Refund.out_refund_no, Refund.id, Payment.id,
+    query: Rows = (select(literal("refund"), Payment.channel_out_trade_no, Refund.channel_out_refund_no, Refund.id,
+                          Payment.id,
                           Payment.merchant_id, Payment.collection_mode, Refund.currency,
                           cast(Payment.livemode, Integer), Refund.amount, Refund.status, Payment.channel_fee_bps,
                           Refund.channel_fee_returned, slot)
@@ -182,9 +183,10 @@ def export_local(session: Session, account_id: str, window: Window, out: TextIO)
 
 def lookup_local(session: Session, account_id: str, window: Window,
                  keys: Sequence[tuple[str, str, str]]) -> list[tuple[Any, ...]]:
-    """Local rows for bill keys by number, whatever their date (a payment created long before it was paid)."""
+    """Local rows for bill keys by number (as the channel knows them), whatever their date (a payment created
+    long before it was paid)."""
     found: list[tuple[Any, ...]] = []
-    for kind, column in (("payment", Payment.out_trade_no), ("refund", Refund.out_refund_no)):
+    for kind, column in (("payment", Payment.channel_out_trade_no), ("refund", Refund.channel_out_refund_no)):
         numbers = sorted({(orn if kind == "refund" else otn) for k, otn, orn in keys if k == kind})
         query = (_payment_rows if kind == "payment" else _refund_rows)(account_id, window)[0]
         for start in range(0, len(numbers), KEY_CHUNK):

@@ -103,7 +103,7 @@ def _act(session: Session, ctx: ServiceContext, diff: ReconciliationDifference) 
                 unique_key=f"query:{payment.id}")
         done["query"] = payment.id
     if r.APPLY_LATE_PAYMENT in effects:
-        seen = ChannelPayment(out_trade_no=payment.out_trade_no, state=TradeState.SUCCEEDED,
+        seen = ChannelPayment(out_trade_no=payment.channel_out_trade_no, state=TradeState.SUCCEEDED,
                               raw_state=str(diff.details.get("bill_state", "SUCCESS")), amount=diff.channel_amount,
                               channel_trade_no=diff.details.get("transaction_id"),
                               paid_at=_bill_time(diff.details.get("bill_time")))

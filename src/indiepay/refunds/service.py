@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.service import adapter_for
+from indiepay.alerts.service import raise_alert
 from indiepay.audit import service as audit
 from indiepay.channels.base import ChannelRefund, RefundRequest, RefundState
 from indiepay.channels.registry import channel_spec, check_order_no
@@ -31,6 +32,7 @@ from indiepay.merchants.auth import Principal
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.payments.models import Payment
+from indiepay.payments.order_numbers import channel_out_refund_no
 from indiepay.payments.state import ACCOUNT_VERIFICATION, VERIFICATION_JOB
 from indiepay.refunds import repository, rules
 from indiepay.refunds.models import Refund
@@ -89,6 +91,8 @@ def _reserve(ctx: ServiceContext, principal: Principal, body: RefundCreate) -> s
             refund = Refund(id=refund_id, merchant_id=merchant_id, livemode=principal.livemode,
                             payment_id=payment.id, amount=body.amount, currency=payment.currency,
                             status="processing", out_refund_no=out_refund_no, reason=body.reason,
+                            channel_out_refund_no=channel_out_refund_no(refund_id, payment.collection_mode,
+                                                                        out_refund_no),
                             query_attempts=0, created_at=now, updated_at=now, succeeded_at=None)
             session.add(refund)
             session.flush()
@@ -117,7 +121,7 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
         payment, account = found
         if channel_spec(account.channel).refunds_by_hand:
             return  # the merchant sends the money and confirms it (indiepay.refunds.manual)
-        request = RefundRequest(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
+        request = RefundRequest(out_trade_no=payment.channel_out_trade_no, out_refund_no=refund.channel_out_refund_no,
                                 refund_amount=refund.amount, total_amount=payment.amount,
                                 currency=refund.currency, reason=refund.reason,
                                 notify_url=ctx.notify_url(account.channel, account.id),
@@ -129,7 +133,7 @@ def send_to_channel(ctx: ServiceContext, refund_id: str) -> None:
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
         if result.value is not None:
-            apply_refund_state(session, ctx, refund_id, result.value)
+            apply_answer(session, ctx, refund_id, result.value, source="refund")
         elif result.outcome == "rejected" and result.error is not None:
             failed = ChannelRefund(out_refund_no=request.out_refund_no, state=RefundState.FAILED,
                                    raw_state=result.error.channel_code or "REJECTED")
@@ -151,6 +155,52 @@ def create_refund(ctx: ServiceContext, principal: Principal, body: RefundCreate)
         return to_out(refund)
 
 
+def mismatch(refund: Refund, payment: Payment, seen: ChannelRefund) -> dict[str, Any] | None:
+    """What differs between our refund and the channel's report of it, or None when they agree (a field the
+    channel leaves out is not compared)."""
+    diffs: dict[str, Any] = {}
+    if seen.out_refund_no != refund.channel_out_refund_no:
+        diffs["out_refund_no"] = {"ours": refund.channel_out_refund_no, "channel": seen.out_refund_no}
+    if seen.out_trade_no is not None and seen.out_trade_no != payment.channel_out_trade_no:
+        diffs["out_trade_no"] = {"ours": payment.channel_out_trade_no, "channel": seen.out_trade_no}
+    if seen.amount is not None and seen.amount != refund.amount:
+        diffs["amount"] = {"ours": refund.amount, "channel": seen.amount}
+    return diffs or None
+
+
+def apply_answer(session: Session, ctx: ServiceContext, refund_id: str, seen: ChannelRefund, *, source: str) -> bool:
+    """Apply the channel's answer to a refund request or query — unless it describes another refund than ours:
+    then nothing is applied (the refund stays ``processing``, asked again later) and a critical alert says
+    so. True when the refund changed."""
+    refund = session.get(Refund, refund_id)
+    payment = session.get(Payment, refund.payment_id) if refund is not None else None
+    if refund is None or payment is None:
+        return False
+    diffs = mismatch(refund, payment, seen)
+    if diffs:
+        raise_alert(session, ctx.clock, kind="channel_mismatch", severity="critical", merchant_id=refund.merchant_id,
+                    dedupe_key=f"mismatch:{refund.id}:{source}", livemode=refund.livemode,
+                    message=f"the channel reports different refund data for {refund.id}",
+                    details={"refund_id": refund.id, "payment_id": payment.id, "differences": diffs})
+        return False
+    return apply_refund_state(session, ctx, refund_id, seen)
+
+
+def _alert_abnormal(session: Session, ctx: ServiceContext, refund_id: str, seen: ChannelRefund) -> None:
+    """An ABNORMAL refund stays ``processing`` — its amount reserved, since the money has left the account —
+    and the merchant is told, once, to send it on at the channel; the SUCCESS that follows settles it."""
+    refund = session.get(Refund, refund_id)
+    if refund is None or refund.status != "processing":
+        return
+    raise_alert(session, ctx.clock, kind="refund_abnormal", severity="high", merchant_id=refund.merchant_id,
+                livemode=refund.livemode, dedupe_key=f"refund_abnormal:{refund.id}",
+                message=(f"refund {refund.id} of {refund.amount} fen left the account but the buyer's bank refused "
+                         "it (a closed or frozen card): send it on by hand in the channel's merchant platform; "
+                         "it stays processing until the channel reports it done"),
+                details={"refund_id": refund.id, "payment_id": refund.payment_id, "amount": refund.amount,
+                         "channel_state": seen.raw_state, "channel_refund_no": seen.channel_refund_no})
+
+
 def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, seen: ChannelRefund,
                        failure_message: str | None = None) -> bool:
     """Settle a processing refund from the channel's answer, exactly once; True when it changed.
@@ -160,6 +210,9 @@ def apply_refund_state(session: Session, ctx: ServiceContext, refund_id: str, se
     polling; a merchant's confirmation) then takes the two in the same order. The callback once took the
     refund first and then waited for the payment while the answer held the payment and waited for the
     refund: a deadlock on PostgreSQL (SQLite serialises writers and never saw it)."""
+    if seen.state is RefundState.ABNORMAL:
+        _alert_abnormal(session, ctx, refund_id, seen)
+        return False
     if seen.state not in (RefundState.SUCCEEDED, RefundState.FAILED):
         return False
     payment_id = session.scalar(select(Refund.payment_id).where(Refund.id == refund_id))

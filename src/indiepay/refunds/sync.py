@@ -19,7 +19,7 @@ from indiepay.db.jobs.worker import RetryLater
 from indiepay.payments import repository as payments_repository
 from indiepay.payments.calls import call_channel, record_call
 from indiepay.refunds.models import Refund
-from indiepay.refunds.service import apply_refund_state, send_to_channel
+from indiepay.refunds.service import apply_answer, send_to_channel
 
 SCHEDULE_SECONDS = (10, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_ATTEMPTS = 48
@@ -34,7 +34,8 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
         found = payments_repository.with_account(session, refund.payment_id)
         assert found is not None
         payment, account = found
-        out_trade_no, out_refund_no, requested_at = payment.out_trade_no, refund.out_refund_no, refund.created_at
+        out_trade_no, out_refund_no = payment.channel_out_trade_no, refund.channel_out_refund_no
+        requested_at = refund.created_at
     adapter = adapter_for(ctx, account)
     result = call_channel("refund_query",
                           lambda: adapter.query_refund(out_trade_no, out_refund_no, requested_at=requested_at))
@@ -42,7 +43,7 @@ def run_sync_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None
     with ctx.db.transaction() as session:
         record_call(session, ctx.clock, result, payment_id=payment.id, refund_id=refund_id)
         if result.value is not None and result.value.state is not RefundState.NOT_FOUND:
-            apply_refund_state(session, ctx, refund_id, result.value)
+            apply_answer(session, ctx, refund_id, result.value, source="refund_query")
     if result.value is not None and result.value.state is RefundState.NOT_FOUND:
         send_to_channel(ctx, refund_id)
     with ctx.db.transaction() as session:

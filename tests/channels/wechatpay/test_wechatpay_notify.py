@@ -130,7 +130,7 @@ def test_payment_and_refund_notifications_through_the_adapter() -> None:
     assert note.refund is not None and note.refund.state is RefundState.SUCCEEDED and note.refund.amount == 40
     abnormal = adapter.parse_notification(_callback("REFUND.ABNORMAL", {**refund, "refund_status": "ABNORMAL"},
                                                     "refund"))
-    assert abnormal.refund is not None and abnormal.refund.state is RefundState.FAILED
+    assert abnormal.refund is not None and abnormal.refund.state is RefundState.ABNORMAL
 
 
 def test_adapter_rejects_foreign_and_forged_callbacks() -> None:

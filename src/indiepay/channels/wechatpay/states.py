@@ -30,7 +30,7 @@ REFUND_STATES: dict[str, RefundState] = {
     "SUCCESS": RefundState.SUCCEEDED,
     "PROCESSING": RefundState.PROCESSING,
     "CLOSED": RefundState.FAILED,
-    "ABNORMAL": RefundState.FAILED,
+    "ABNORMAL": RefundState.ABNORMAL,
 }
 
 
