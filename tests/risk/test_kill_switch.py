@@ -99,6 +99,24 @@ def test_limits_refuse_before_the_channel_and_say_what_remains(platform: Platfor
             Payment.merchant_id == merchant.id)) == 2  # refused payments left no row and made no channel call
 
 
+def test_the_platform_accounts_shared_cap_refuses_without_other_merchants_figures(
+        platform: PlatformUnderTest) -> None:
+    """Every merchant collecting through the platform shares its account's daily cap, so what the account has
+    taken today is other merchants' volume: the refusal says the cap is reached, and no figure of it."""
+    shared = platform.platform_account("wechatpay")
+    assert platform.admin.patch(f"/v1/channel_accounts/{shared['id']}", json={"daily_cap": 5_000}).status_code == 200
+    tea, cake = platform.merchant("Tea"), platform.merchant("Cake")
+    for merchant in (tea, cake):
+        switched = platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "platform"})
+        assert switched.status_code == 200, switched.text
+    assert tea.create_payment(amount=3_210).status_code == 201
+    refused = cake.create_payment(amount=2_000)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "limit_exceeded", refused.text
+    assert refused.json()["error"]["details"] == {"limit": "account_daily", "amount": 2_000}
+    assert not any(figure in refused.text for figure in ("3210", "1790", "5000"))
+    assert cake.create_payment(amount=1_790).status_code == 201  # the cap still holds exactly
+
+
 def test_daily_cap_warnings_at_80_and_100_percent_once_each(platform: PlatformUnderTest) -> None:
     merchant = platform.merchant("Capped")
     account = merchant.live_account("wechatpay")
@@ -122,3 +140,31 @@ def test_daily_cap_warnings_at_80_and_100_percent_once_each(platform: PlatformUn
     assert ("channel_account", 80) in warnings()
     assert merchant.create_payment(amount=90_000).status_code == 201
     assert len(warnings()) == 3
+
+
+def test_a_key_switches_only_the_accounts_of_its_own_mode(platform: PlatformUnderTest) -> None:
+    """A test key cannot suspend or resume the merchant's production account, nor a live key its sandbox
+    one: 404 as for any account the key cannot read, and nothing changes or is recorded."""
+    merchant = platform.merchant("Tea")
+    production, sandbox = merchant.live_account("wechatpay"), merchant.sandbox_account("wechatpay")
+
+    def state(account_id: str) -> tuple[str, int]:
+        [(status,)] = platform.sql("SELECT status FROM channel_accounts WHERE id = :a", a=account_id)
+        [(changes,)] = platform.sql("SELECT count(*) FROM suspensions WHERE target_id = :a", a=account_id)
+        return status, changes
+
+    for key, account in ((merchant.api, production), (merchant.live, sandbox)):
+        for verb in ("suspend", "resume"):
+            refused = key.post(f"/v1/channel_accounts/{account['id']}/{verb}", json={"reason": "other mode"})
+            assert refused.status_code == 404, refused.text
+            assert refused.json()["error"]["code"] == "account_not_found"
+        assert state(account["id"]) == ("active", 0)
+    assert merchant.live.post(f"/v1/channel_accounts/{production['id']}/suspend",
+                              json={"reason": "mine"}).status_code == 200
+    assert merchant.api.post(f"/v1/channel_accounts/{production['id']}/resume",
+                             json={"reason": "from the test key"}).status_code == 404
+    assert state(production["id"]) == ("suspended", 1)
+    assert merchant.live.post(f"/v1/channel_accounts/{production['id']}/resume",
+                              json={"reason": "mine"}).json()["status"] == "active"
+    assert merchant.api.post(f"/v1/channel_accounts/{sandbox['id']}/suspend",
+                             json={"reason": "mine"}).json()["status"] == "suspended"

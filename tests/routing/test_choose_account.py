@@ -149,7 +149,10 @@ def test_platform_accounts_are_shared_and_their_cap_spans_merchants(db: Database
     assert two.choose(health, amount=500, platform=True) == shared
     with pytest.raises(Unprocessable) as refused:
         two.choose(health, amount=501, platform=True)
-    assert refused.value.details["used"] == 2_500
+    assert refused.value.code == "limit_exceeded"
+    # the shared cap's usage is every merchant's volume: the refusal gives no figure of it
+    assert refused.value.details == {"limit": "account_daily", "amount": 501}
+    assert not any(figure in str(refused.value) for figure in ("2500", "3000", "500 fen remain"))
 
 
 def test_the_pick_is_random_per_payment_not_fixed(db: Database, health: HealthRegistry) -> None:

@@ -29,6 +29,7 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))  # admin | merchant:<id> | key:<prefix> | system
     merchant_id: Mapped[str | None] = mapped_column(String(40), index=True)  # whose event it is (tenancy)
+    livemode: Mapped[bool | None]  # its mode: about live or test data, or (None) neither (see audit.modes)
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))

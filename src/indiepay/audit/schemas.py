@@ -14,6 +14,7 @@ class AuditEventOut(BaseModel):
     occurred_at: datetime
     actor: str
     merchant_id: str | None
+    livemode: bool | None  # None: about neither mode, or recorded before events kept their mode
     action: str
     target_type: str | None
     target_id: str | None

@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from indiepay.audit import chain
+from indiepay.audit import chain, modes
 from indiepay.audit.context import current_origin
 from indiepay.audit.models import AuditChainHead, AuditEvent
 from indiepay.core.clock import Clock
@@ -41,24 +41,29 @@ def actor_of(principal: Principal) -> str:
 
 def record(session: Session, clock: Clock, *, actor: str, action: str, target_type: str | None = None,
            target_id: str | None = None, merchant_id: str | None = None, result: str = "ok",
-           details: dict[str, Any] | None = None, origin: str | None = None) -> AuditEvent:
+           details: dict[str, Any] | None = None, origin: str | None = None,
+           livemode: bool | None = None) -> AuditEvent:
     """Append one event in ``session``'s transaction (flushed, not committed).
 
     Args:
         actor: ``admin``, ``merchant:<id>``, ``key:<prefix>`` or ``cli``.
         action: dotted name such as ``refund.created``.
         merchant_id: the merchant the event concerns; that merchant sees it in ``GET /v1/audit_events``.
+        livemode: the event's mode, when it has no target that says it; by default the target's (see
+            :mod:`indiepay.audit.modes`: the merchant's key of the other mode does not list it).
         origin: the client IP; defaults to the current request's (see :mod:`indiepay.audit.context`).
         details: JSON-safe facts; never secrets.
     """
     safe_details: dict[str, Any] = json.loads(json.dumps(details or {}, default=str))
+    if livemode is None:
+        livemode = modes.mode_of_target(session, target_type, target_id)
     sequence, prev_hash = _lock_head(session)
     sequence += 1
     fields: dict[str, Any] = {
         "sequence": sequence, "occurred_at": clock.now(), "actor": actor, "merchant_id": merchant_id,
         "action": action, "target_type": target_type, "target_id": target_id,
         "origin": origin if origin is not None else current_origin.get(), "result": result,
-        "details": safe_details,
+        "details": safe_details, "livemode": livemode,
     }
     digest = chain.event_hash(prev_hash, **fields)
     event = AuditEvent(id=new_id("aud"), prev_hash=prev_hash, hash=digest, **fields)
@@ -144,7 +149,8 @@ def _lock_head(session: Session) -> tuple[int, str]:
 def list_events(session: Session, principal: Principal, *, limit: int = 100, after_sequence: int | None = None,
                 action: str | None = None, merchant_id: str | None = None,
                 newest_first: bool = False) -> Sequence[AuditEvent]:
-    """Events in sequence order: all of them for the admin, a merchant's own for a merchant key.
+    """Events in sequence order: all of them for the admin, a merchant's own of its key's mode (and those of
+    neither mode) for a merchant key.
 
     Args:
         merchant_id: only the events concerning this merchant (the operator's filter; a merchant key sees
@@ -155,7 +161,8 @@ def list_events(session: Session, principal: Principal, *, limit: int = 100, aft
     order = AuditEvent.sequence.desc() if newest_first else AuditEvent.sequence
     query = select(AuditEvent).order_by(order).limit(limit)
     if not principal.is_admin:
-        query = query.where(AuditEvent.merchant_id == principal.require_merchant())
+        query = query.where(AuditEvent.merchant_id == principal.require_merchant(),
+                            modes.listed_to(principal.livemode))
     if merchant_id is not None:
         query = query.where(AuditEvent.merchant_id == merchant_id)
     if after_sequence is not None:
@@ -212,7 +219,7 @@ def _check(event: AuditEvent, expected: int, prev_hash: str) -> str | None:
     recomputed = chain.event_hash(prev_hash, sequence=event.sequence, occurred_at=event.occurred_at,
                                   actor=event.actor, merchant_id=event.merchant_id, action=event.action,
                                   target_type=event.target_type, target_id=event.target_id, origin=event.origin,
-                                  result=event.result, details=event.details)
+                                  result=event.result, details=event.details, livemode=event.livemode)
     if recomputed != event.hash:
         return "the event's content does not match its hash (changed row)"
     return None

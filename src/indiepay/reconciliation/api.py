@@ -44,6 +44,16 @@ def _visible(ctx: Ctx, caller: Principal) -> list[str] | None:
         return resolution.visible_accounts(session, caller)
 
 
+def _scoped(visible: list[str] | None, account_id: str | None) -> list[str] | None:
+    """The accounts a listing covers: the caller's visible ones (None: every account, the operator), narrowed
+    to ``account_id`` when one is named. A named account the caller cannot see narrows to none — an empty
+    list, never None and never the account itself: a merchant whose key's mode has no account of its own
+    must not read another's by naming it."""
+    if account_id is None:
+        return visible
+    return [account_id] if visible is None or account_id in visible else []
+
+
 def _day(value: str | None) -> Date | None:
     if value is None:
         return None
@@ -61,8 +71,7 @@ def _actor(caller: Principal) -> str:
 def list_runs(ctx: Ctx, caller: Caller, account_id: str | None = None,
               date: Annotated[str | None, Query(description="business day, YYYY-MM-DD")] = None,
               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> RunList:
-    visible = _visible(ctx, caller)
-    accounts = visible if account_id is None else [a for a in (visible or [account_id]) if a == account_id]
+    accounts = _scoped(_visible(ctx, caller), account_id)
     with ctx.db.read() as session:
         runs = repository.runs(session, account_ids=accounts, day=_day(date), limit=limit)
         diffs = repository.run_differences(session, [run.id for run in runs])
@@ -166,7 +175,6 @@ def _import_upload(ctx: ServiceContext, account_id: str, path: Path, kind: str,
 @router.get("/reports/{month}", response_model=ReportOut)
 def monthly_report(month: str, ctx: Ctx, caller: Caller, account_id: str | None = None) -> ReportOut:
     """The month's matched count and amount, fees, and differences by class and status."""
-    visible = _visible(ctx, caller)
-    accounts = visible if account_id is None else [a for a in (visible or [account_id]) if a == account_id]
+    accounts = _scoped(_visible(ctx, caller), account_id)
     with ctx.db.read() as session:
         return report_out(resolution.month_report(session, month, accounts))

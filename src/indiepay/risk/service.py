@@ -80,8 +80,11 @@ def switch(session: Session, clock: Clock, principal: Principal, target: Target,
 
 
 def _owns_account(session: Session, principal: Principal, account_id: str) -> bool:
+    """Whether a merchant's key may switch the account: its merchant's own, in the key's environment (a test
+    key never reaches a production account, nor a live key a sandbox one) — the accounts it can read."""
     account = session.get(ChannelAccount, account_id)
-    return account is not None and account.merchant_id is not None and account.merchant_id == principal.merchant_id
+    return (account is not None and account.merchant_id is not None and account.merchant_id == principal.merchant_id
+            and (account.environment == "production") == principal.livemode)
 
 
 def history(session: Session, target: Target, target_id: str) -> list[Suspension]:

@@ -56,7 +56,8 @@ def choose_account(session: Session, health: HealthRegistry, *, merchant_id: str
     Raises:
         Unprocessable: ``no_channel_account`` (none serves the request), ``account_suspended`` (every one
             that would is suspended), ``limit_exceeded`` (every one is at its daily cap; ``details``: limit
-            ``account_daily``, value, used, remaining — of the account with the most room — and amount).
+            ``account_daily``, value, used, remaining — of the account with the most room — and amount; of
+            the platform's shared accounts only limit and amount, their usage being other merchants' volume).
         ChannelUnavailable: ``channel_unavailable`` (every one that would is unhealthy: breakers open).
     """
     if accounts is None or merchant_id is None:
@@ -119,6 +120,11 @@ def _refusal(decision: rules.RouteDecision, request: rules.RouteRequest,
     whose = "merchant" if merchant_id is not None else "platform"
     where = {"channel": request.channel, "environment": request.environment}
     if decision.refusal == rules.OVER_DAILY_CAP:
+        if merchant_id is None:  # the platform's cap is shared: its figures are every merchant's volume
+            return Unprocessable(f"a payment of {request.amount} fen would pass the daily cap of the platform's "
+                                 f"{request.channel} accounts, which every merchant collecting through the platform "
+                                 "shares", code="limit_exceeded",
+                                 details={"limit": "account_daily", "amount": request.amount})
         usage = max(decision.caps.values(), key=lambda cap: cap.remaining)
         return Unprocessable(
             f"a payment of {request.amount} fen would pass the channel account's daily cap of {usage.daily_cap} "

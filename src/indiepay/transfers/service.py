@@ -43,7 +43,7 @@ def _pay(session: Session, ctx: ServiceContext, line: StatementLine, payment_id:
     """Move the payment to ``succeeded`` by this transfer; False when it was not waiting for one."""
     payment = session.get(Payment, payment_id)
     assert payment is not None
-    seen = ChannelPayment(out_trade_no=payment.out_trade_no, state=TradeState.SUCCEEDED, raw_state=RECEIVED,
+    seen = ChannelPayment(out_trade_no=payment.channel_out_trade_no, state=TradeState.SUCCEEDED, raw_state=RECEIVED,
                           amount=line.amount, currency=line.currency, channel_trade_no=line.bank_txn_id,
                           paid_at=line.booked_at, payer_id=line.payer_name)
     return apply_trade_state(session, ctx, payment_id, seen, source=f"bank_transfer:{line.source}")
@@ -126,7 +126,9 @@ def confirm_transfer(ctx: ServiceContext, principal: Principal, payment_id: str,
     Raises:
         NotFound: ``payment_not_found``. InvalidRequest: ``not_a_bank_transfer``. Conflict:
             ``payment_not_pending`` (already paid), ``transfer_already_matched`` (the bank's number paid
-            another payment). Unprocessable: ``transfer_amount_mismatch`` (nothing is written).
+            another payment — named only when it is the merchant's own: on the platform's shared account the
+            number may be another merchant's transfer, of which nothing is told). Unprocessable:
+            ``transfer_amount_mismatch`` (nothing is written).
     """
     try:
         return _confirm(ctx, principal, payment_id, body)
@@ -146,6 +148,11 @@ def _confirm(ctx: ServiceContext, principal: Principal, payment_id: str, body: T
         line = repository.line_by_txn(session, payment.channel_account_id, body.bank_txn_id)
         if line is not None and line.payment_id == payment.id:
             return to_out(line)  # confirmed before: the same answer
+        if line is not None and line.merchant_id != merchant_id:
+            # the platform's shared account: the number is another merchant's transfer (whose payment, amount
+            # or status are not this merchant's to learn, nor its credit this merchant's to claim)
+            raise Conflict(f"bank transaction {body.bank_txn_id} is already used on the platform's receiving "
+                           "account", code="transfer_already_matched", details={"bank_txn_id": body.bank_txn_id})
         if line is not None and line.status == rules.MATCHED:
             raise Conflict(f"bank transaction {body.bank_txn_id} already paid {line.payment_id}",
                            code="transfer_already_matched", details={"payment_id": line.payment_id})

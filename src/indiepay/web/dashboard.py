@@ -200,7 +200,8 @@ def _sign_in(ctx: ServiceContext, raw: str, ip: str | None, throttled: bool) -> 
             raise AuthenticationFailed("invalid API key", code="invalid_api_key")
         token = sessions.start(session, ctx.clock, principal, raw, origin=ip)
         record(session, ctx.clock, actor=actor_of(principal), action="dashboard.signed_in",
-               merchant_id=principal.merchant_id, details={"key": key_label(raw), "livemode": principal.livemode})
+               merchant_id=principal.merchant_id, details={"key": key_label(raw), "livemode": principal.livemode},
+               livemode=None if principal.is_admin else principal.livemode)
     return token
 
 
