@@ -70,8 +70,8 @@ def test_alerts_arrive_by_smtp_and_webhook_once_per_incident(running: PlatformUn
 
 def test_put_alert_channels_validates_replaces_and_is_audited(running: PlatformUnderTest) -> None:
     merchant = running.merchant()
-    assert merchant.api.get("/v1/alert_channels").json()["emails"] == []
-    first = merchant.api.put("/v1/alert_channels", json={
+    assert merchant.live.get("/v1/alert_channels").json()["emails"] == []
+    first = merchant.live.put("/v1/alert_channels", json={
         "webhook_url": "https://hooks.tea.example.cn/alerts", "emails": ["a@tea.example.cn", "A@tea.example.cn"],
         "phones": ["+8613800138000"]})
     assert first.status_code == 200, first.text
@@ -80,14 +80,14 @@ def test_put_alert_channels_validates_replaces_and_is_audited(running: PlatformU
     assert body["webhook_secret_last4"] == body["webhook_secret"][-4:]
     assert body["emails"] == ["a@tea.example.cn"]  # lower-cased, de-duplicated
 
-    second = merchant.api.put("/v1/alert_channels", json={"emails": ["b@tea.example.cn"], "sms_enabled": False})
+    second = merchant.live.put("/v1/alert_channels", json={"emails": ["b@tea.example.cn"], "sms_enabled": False})
     assert second.status_code == 200
     assert second.json()["webhook_secret"] is None  # shown once; kept until rotated
-    stored = merchant.live.get("/v1/alert_channels").json()  # per merchant, whichever key
+    stored = merchant.api.get("/v1/alert_channels").json()  # per merchant: the test key reads it too
     assert (stored["webhook_url"], stored["emails"], stored["phones"], stored["sms_enabled"]) == (
         None, ["b@tea.example.cn"], [], False)  # replaced, not merged
     assert stored["webhook_secret_last4"] == body["webhook_secret_last4"]
-    rotated = merchant.api.put("/v1/alert_channels", json={"rotate_webhook_secret": True}).json()
+    rotated = merchant.live.put("/v1/alert_channels", json={"rotate_webhook_secret": True}).json()
     assert rotated["webhook_secret"] and rotated["webhook_secret"] != body["webhook_secret"]
 
     events = running.admin.get("/v1/audit_events", params={"action": "alert_channels.changed"}).json()
@@ -110,10 +110,10 @@ BAD_CHANNELS = [
 def test_bad_alert_channels_are_refused_with_stable_codes(running: PlatformUnderTest) -> None:
     merchant = running.merchant()
     for body, code in BAD_CHANNELS:  # one platform for all cases: starting one per case is slow
-        response = merchant.api.put("/v1/alert_channels", json=body)
+        response = merchant.live.put("/v1/alert_channels", json=body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["code"] == code, body
-    assert merchant.api.get("/v1/alert_channels").json()["updated_at"] is None  # nothing written
+    assert merchant.live.get("/v1/alert_channels").json()["updated_at"] is None  # nothing written
 
 
 def test_merchants_see_only_their_own_alerts_and_the_operator_sees_all(running: PlatformUnderTest) -> None:
@@ -156,6 +156,32 @@ def test_merchants_see_only_their_own_alerts_and_the_operator_sees_all(running: 
     assert acked["acknowledged_by"] == f"merchant:{a.id}" and acked["acknowledged_at"]
     again = a.api.post(f"/v1/alerts/{a_alerts[0]}/acknowledge").json()
     assert again["acknowledged_at"] == acked["acknowledged_at"]
+
+
+def test_a_test_key_reads_the_alert_channels_but_cannot_redirect_them(running: PlatformUnderTest) -> None:
+    """The channels are one per merchant and carry its live alerts (amounts, accounts, memos): a test key
+    replacing the webhook (and rotating its secret) would send the live alerts elsewhere. It is refused
+    whatever it asks, nothing changes and nothing is audited as changed; it still reads them, secret-free."""
+    merchant = running.merchant()
+    live_set = merchant.live.put("/v1/alert_channels", json={
+        "webhook_url": "https://ops.tea.example.cn/live-alerts", "emails": ["cfo@tea.example.cn"],
+        "phones": ["+8613800138000"]})
+    assert live_set.status_code == 200, live_set.text
+    secret = live_set.json()["webhook_secret"]
+    before = merchant.live.get("/v1/alert_channels").json()
+    for body in ({"webhook_url": "https://attacker.example.net/x", "rotate_webhook_secret": True},
+                 {"emails": [], "phones": [], "webhook_enabled": False},
+                 {"webhook_url": "ftp://not-even-valid"}):
+        refused = merchant.api.put("/v1/alert_channels", json=body)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "livemode_required"
+    assert merchant.live.get("/v1/alert_channels").json() == before
+    seen_by_test = merchant.api.get("/v1/alert_channels")
+    assert seen_by_test.status_code == 200 and seen_by_test.json() == before
+    assert seen_by_test.json()["webhook_secret"] is None and secret not in seen_by_test.text
+    assert seen_by_test.json()["webhook_secret_last4"] == secret[-4:]
+    events = running.admin.get("/v1/audit_events", params={"action": "alert_channels.changed"}).json()
+    assert len(events) == 1 and events[0]["actor"] == f"merchant:{merchant.id}"
 
 
 def test_the_operator_has_no_alert_channels_of_its_own_through_the_api(running: PlatformUnderTest) -> None:

@@ -15,6 +15,7 @@ from indiepay.alerts.sms import SandboxSmsProvider
 from indiepay.cli.demo import WebhookInbox
 from indiepay.core.clock import FixedClock
 from indiepay.db.jobs.models import Job
+from indiepay.merchants.auth import Principal
 from indiepay.runtime import Runtime
 from tests.alerts.conftest import SmtpInbox, add_merchant
 
@@ -22,8 +23,8 @@ from tests.alerts.conftest import SmtpInbox, add_merchant
 def _configure(runtime: Runtime, merchant_id: str, *, url: str | None = None, emails: tuple[str, ...] = (),
                phones: tuple[str, ...] = ()) -> str:
     with runtime.ctx.db.transaction() as session:
-        _, secret = set_channels(session, runtime.ctx.clock, runtime.ctx.vault, merchant_id=merchant_id,
-                                 actor=f"merchant:{merchant_id}",
+        _, secret = set_channels(session, runtime.ctx.clock, runtime.ctx.vault,
+                                 principal=Principal(role="merchant", merchant_id=merchant_id, livemode=True),
                                  request=ChannelsInput(url, True, list(emails), True, list(phones), True))
     assert secret is not None and secret.startswith("alsec_")
     return secret

@@ -40,34 +40,73 @@ def test_switch_needs_a_verified_account_and_keeps_history(platform: PlatformUnd
     merchant = platform.merchant()
     assert platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode",
                               json={"mode": "platform"}).status_code == 200
-    account = merchant.sandbox_account("wechatpay")
-    refused = merchant.api.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
+    account = merchant.live_account("wechatpay")
+    refused = merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
     assert refused.status_code == 422
     error = refused.json()["error"]
     assert error["code"] == "mode_switch_not_ready"
     assert {"production_account_verified", "kyc_complete"} <= set(error["details"]["unmet"])
-    assert merchant.api.get(f"/v1/merchants/{merchant.id}").json()["collection_mode"] == "platform"
+    assert error["details"]["environment"] == "production"
+    assert merchant.live.get(f"/v1/merchants/{merchant.id}").json()["collection_mode"] == "platform"
 
     verified = merchant.verify(account)
     assert verified["verified_at"]
-    test_payments = [p for p in merchant.api.get("/v1/payments").json()["data"] if p["purpose"]]
+    test_payments = [p for p in merchant.live.get("/v1/payments").json()["data"] if p["purpose"]]
     assert len(test_payments) == 1 and test_payments[0]["amount"] == 1
     assert test_payments[0]["refunded_amount"] == 1  # refunded automatically
 
-    switched = merchant.api.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
+    switched = merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
     assert switched.status_code == 200, switched.text
     assert switched.json()["collection_mode"] == "independent"
-    again = merchant.api.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
+    again = merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
     assert again.status_code == 200
-    history = merchant.api.get(f"/v1/merchants/{merchant.id}/collection_mode_changes").json()
+    history = merchant.live.get(f"/v1/merchants/{merchant.id}/collection_mode_changes").json()
     assert [(h["from_mode"], h["to_mode"], h["actor"]) for h in history] == [
-        ("independent", "platform", "admin"), ("platform", "independent", "merchant:test")]
+        ("independent", "platform", "admin"), ("platform", "independent", "merchant:live")]
 
     other = platform.merchant("Other")
-    assert other.api.put(f"/v1/merchants/{merchant.id}/collection_mode",
-                         json={"mode": "platform"}).status_code == 404
-    bad = merchant.api.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "sideways"})
+    for key in (other.api, other.live):
+        assert key.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "platform"}).status_code == 404
+    bad = merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "sideways"})
     assert bad.status_code == 422 or bad.status_code == 400
+
+
+def test_a_test_key_cannot_switch_how_live_money_is_collected(platform: PlatformUnderTest) -> None:
+    """The mode is one setting per merchant and decides where live money goes: a test key with a verified
+    sandbox account must not switch a merchant without a production account to independent collection
+    (its live payments would then have no account). The test key still reads the mode, its history and
+    the advice; the live key and the operator switch."""
+    platform.platform_account("wechatpay", live=True)
+    merchant = platform.merchant()
+    assert platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode",
+                              json={"mode": "platform"}).status_code == 200
+    merchant.verify(merchant.sandbox_account("wechatpay"))
+    changes = "SELECT count(*) FROM collection_mode_changes WHERE merchant_id = :m"
+    before = platform.sql(changes, m=merchant.id)
+
+    for mode in ("independent", "platform"):  # a switch, and asking for the mode in force
+        refused = merchant.api.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": mode})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "livemode_required"
+    assert merchant.live.get(f"/v1/merchants/{merchant.id}").json()["collection_mode"] == "platform"
+    assert platform.sql(changes, m=merchant.id) == before
+    assert merchant.create_payment("wechat_native", live=True).status_code == 201  # live payments unharmed
+
+    assert merchant.api.get(f"/v1/merchants/{merchant.id}").json()["collection_mode"] == "platform"
+    assert [h["actor"] for h in merchant.api.get(
+        f"/v1/merchants/{merchant.id}/collection_mode_changes").json()] == ["admin"]
+    advice = merchant.api.get("/v1/advisor").json()  # the rehearsal over the sandbox accounts
+    assert advice["livemode"] is False and advice["current_mode"] == "platform"
+
+    live_refusal = merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "independent"})
+    assert live_refusal.status_code == 422  # the live key may ask, and is told what is missing
+    assert live_refusal.json()["error"]["code"] == "mode_switch_not_ready"
+    assert "production_account_verified" in live_refusal.json()["error"]["details"]["unmet"]
+    assert not merchant.live.get("/v1/advisor").json()["ready"]
+    assert platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode",
+                              json={"mode": "independent"}).status_code == 422  # the operator too
+    assert merchant.live.put(f"/v1/merchants/{merchant.id}/collection_mode",
+                             json={"mode": "platform"}).status_code == 200
 
 
 def test_payments_in_flight_finish_in_their_mode(platform: PlatformUnderTest) -> None:

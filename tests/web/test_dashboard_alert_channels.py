@@ -1,6 +1,7 @@
 """Where a merchant's alerts go, set from the dashboard's alerts page as ``PUT /v1/alert_channels`` sets it
-(the webhook's signing secret shown once, addresses checked the same way), and each alert listed with the
-channels it was sent to; read-only keys look, the operator's page has no such panel."""
+(the webhook's signing secret shown once, addresses checked the same way; the live key only), and each alert
+listed with the channels it was sent to; read-only and test keys look, the operator's page has no such
+panel."""
 
 from __future__ import annotations
 
@@ -51,13 +52,13 @@ def test_a_merchant_sets_where_its_alerts_go(platform: PlatformUnderTest) -> Non
 
 def test_the_panel_is_the_merchants_to_change(platform: PlatformUnderTest) -> None:
     merchant = platform.merchant()
-    made = merchant.api.post("/v1/api_keys", json={"mode": "test", "read_only": True})
+    made = merchant.live.post("/v1/api_keys", json={"mode": "live", "read_only": True})
     reader = signed_in(platform, made.json()["key"])
     look = reader.get("/dashboard/alerts").text
     assert 'id="alert-channels-form"' not in look and "Where alerts go" in look
     refused = reader.post("/dashboard/alerts/channels", data={"csrf": csrf(look), "emails": "a@example.com"})
     assert refused.status_code == 403 and "read_only_key" in refused.text
-    client = signed_in(platform, key_of(merchant.api))
+    client = signed_in(platform, key_of(merchant.live))
     no_token = client.post("/dashboard/alerts/channels", data={"emails": "a@example.com"})
     assert no_token.status_code == 403 and "csrf_failed" in no_token.text
     token = csrf(client.get("/dashboard/alerts").text)
@@ -66,7 +67,30 @@ def test_the_panel_is_the_merchants_to_change(platform: PlatformUnderTest) -> No
     too_many = client.post("/dashboard/alerts/channels", data={
         "csrf": token, "channels_form": "1", "emails": " ".join(f"a{n}@example.com" for n in range(60))})
     assert too_many.status_code == 400 and "invalid_alert_channels" in too_many.text
-    assert merchant.api.get("/v1/alert_channels").json()["emails"] == []
+    assert merchant.live.get("/v1/alert_channels").json()["emails"] == []
     operator = signed_in(platform, platform.settings.admin_key)
     assert "Where alerts go" not in operator.get("/dashboard/alerts").text
     assert operator.post("/dashboard/alerts/channels", data={}).headers["location"] == "/dashboard"
+
+
+def test_a_test_key_sees_where_alerts_go_but_cannot_redirect_them(platform: PlatformUnderTest) -> None:
+    """The channels carry the merchant's live alerts: signed in with a test key the page lists them without
+    the form (and without the secret), and a post made anyway is refused before anything is read or stored."""
+    merchant = platform.merchant()
+    live_set = merchant.live.put("/v1/alert_channels", json={"webhook_url": "https://ops.example.com/live-alerts",
+                                                             "emails": ["cfo@example.com"]})
+    assert live_set.status_code == 200, live_set.text
+    secret = live_set.json()["webhook_secret"]
+    before = merchant.live.get("/v1/alert_channels").json()
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard/alerts").text
+    assert "Where alerts go" in page and "https://ops.example.com/live-alerts" in page and "cfo@example.com" in page
+    assert 'id="alert-channels-form"' not in page and 'id="alert-channels-live-only"' in page
+    assert secret not in page
+    hijack = client.post("/dashboard/alerts/channels", data={
+        "csrf": csrf(page), "channels_form": "1", "webhook_url": "https://attacker.example.net/x",
+        "webhook_enabled": "1", "emails": "", "rotate_webhook_secret": "1"})
+    assert hijack.status_code == 403 and "livemode_required" in hijack.text
+    assert 'id="alert-secret"' not in hijack.text
+    assert merchant.live.get("/v1/alert_channels").json() == before
+    assert platform.sql("SELECT count(*) FROM audit_events WHERE action = 'alert_channels.changed'") == [(1,)]

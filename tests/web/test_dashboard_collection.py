@@ -1,7 +1,7 @@
 """The dashboard's collection page over real loopback HTTP: the advisor's figures over the key's own data,
-the readiness checklist, the switch between independent and platform collection (refused, with the unmet
-items named, until one of the merchant's own accounts is verified), its history, and the usual guards
-(CSRF, read-only keys, a mode that does not exist, the operator)."""
+the readiness checklist, the switch between independent and platform collection (the live key's: refused,
+with the unmet items named, until one of the merchant's own production accounts is verified), its history,
+and the usual guards (CSRF, read-only keys, test keys, a mode that does not exist, the operator)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ def test_the_page_shows_the_advice_over_the_keys_own_data(platform: PlatformUnde
     for reason in advice["reasons"]:
         assert reason.replace("'", "&#39;") in page.text
     assert "An account of your own verified by a ¥0.01 payment" in page.text
+    assert 'id="checklist-sandbox"' in page.text  # the test key's checklist is a rehearsal
     live = signed_in(platform, key_of(merchant.live)).get("/dashboard/collection").text
     assert 'id="monthly-volume">¥0.00' in live and "live payments and production accounts" in live
+    assert 'id="checklist-sandbox"' not in live
 
 
 def test_switching_to_independent_waits_for_a_verified_account(platform: PlatformUnderTest) -> None:
     merchant = platform.merchant()
-    client = signed_in(platform, key_of(merchant.api))
+    client = signed_in(platform, key_of(merchant.live))
     page = client.get("/dashboard/collection").text
     if current_mode(platform, merchant.id) == "independent":  # start from platform collection
         assert client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": "platform"}).status_code == 303
@@ -46,12 +48,15 @@ def test_switching_to_independent_waits_for_a_verified_account(platform: Platfor
     assert current_mode(platform, merchant.id) == "platform"
     assert platform.sql("SELECT count(*) FROM collection_mode_changes WHERE merchant_id = :m", m=merchant.id) == before
 
-    merchant.verify(merchant.sandbox_account("wechatpay"))
+    merchant.verify(merchant.sandbox_account("wechatpay"))  # a sandbox account is no proof for live money
+    still = client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": "independent"})
+    assert still.status_code == 422 and "mode_switch_not_ready" in still.text
+    merchant.verify(merchant.live_account("wechatpay"))
     switched = client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": "independent"})
     assert switched.status_code == 303 and switched.headers["location"] == "/dashboard/collection"
     assert current_mode(platform, merchant.id) == "independent"
     history = client.get("/dashboard/collection").text
-    assert "<td>platform</td><td>independent</td><td class=\"mono\">merchant:test</td>" in history
+    assert "<td>platform</td><td>independent</td><td class=\"mono\">merchant:live</td>" in history
     again = client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": "independent"})  # a stale form
     assert again.status_code == 200 and "nothing changed" in again.text
     assert platform.sql("SELECT to_mode FROM collection_mode_changes WHERE merchant_id = :m "
@@ -60,7 +65,7 @@ def test_switching_to_independent_waits_for_a_verified_account(platform: Platfor
 
 def test_the_switch_is_guarded(platform: PlatformUnderTest) -> None:
     merchant = platform.merchant()
-    client = signed_in(platform, key_of(merchant.api))
+    client = signed_in(platform, key_of(merchant.live))
     page = client.get("/dashboard/collection").text
     mode = current_mode(platform, merchant.id)
     other = "platform" if mode == "independent" else "independent"
@@ -68,7 +73,7 @@ def test_the_switch_is_guarded(platform: PlatformUnderTest) -> None:
     assert no_token.status_code == 403 and "csrf_failed" in no_token.text
     unknown = client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": "both"})
     assert unknown.status_code == 400 and "invalid_mode" in unknown.text
-    made = merchant.api.post("/v1/api_keys", json={"mode": "test", "read_only": True})
+    made = merchant.live.post("/v1/api_keys", json={"mode": "live", "read_only": True})
     reader = signed_in(platform, made.json()["key"])
     look = reader.get("/dashboard/collection").text
     assert 'id="switch"' not in look
@@ -78,3 +83,27 @@ def test_the_switch_is_guarded(platform: PlatformUnderTest) -> None:
     assert platform.sql("SELECT count(*) FROM collection_mode_changes WHERE merchant_id = :m", m=merchant.id) == [(0,)]
     operator = signed_in(platform, platform.settings.admin_key)
     assert operator.get("/dashboard/collection").headers["location"] == "/dashboard"
+
+
+def test_a_test_key_sees_how_the_merchant_collects_but_cannot_switch(platform: PlatformUnderTest) -> None:
+    """The mode decides where live money goes: signed in with a test key, the page shows the mode, the advice
+    and the checklist but no switch, and a switch posted anyway is refused — even with a verified sandbox
+    account and no production account, where the switch would strand the live payments."""
+    merchant = platform.merchant()
+    assert platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode",
+                              json={"mode": "platform"}).status_code == 200
+    merchant.verify(merchant.sandbox_account("wechatpay"))
+    client = signed_in(platform, key_of(merchant.api))
+    page = client.get("/dashboard/collection").text
+    assert 'id="current-mode"><strong>platform</strong>' in page and 'id="recommended-mode"' in page
+    assert 'id="checklist"' in page and 'id="switch"' not in page
+    assert 'id="switch-live-only"' in page and "sign in with your live key" in page
+    for mode in ("independent", "platform"):
+        refused = client.post("/dashboard/collection", data={"csrf": csrf(page), "mode": mode})
+        assert refused.status_code == 403 and "livemode_required" in refused.text
+        assert 'id="switch"' not in refused.text
+    assert current_mode(platform, merchant.id) == "platform"
+    assert platform.sql("SELECT actor FROM collection_mode_changes WHERE merchant_id = :m", m=merchant.id) == [
+        ("admin",)]
+    live = signed_in(platform, key_of(merchant.live)).get("/dashboard/collection").text
+    assert 'id="switch"' in live and 'id="switch-live-only"' not in live

@@ -1,7 +1,9 @@
 """HTTP: ``GET /v1/advisor`` — the collection-mode advice for the caller's merchant (admin: ``?merchant_id=``).
 
 A test key gets the advice computed over its test payments and sandbox accounts; live keys and the admin
-over live payments and production accounts.
+over live payments and production accounts. For a test key the checklist and ``ready`` are therefore a
+rehearsal (``livemode`` false): the switch itself (``PUT /v1/merchants/{id}/collection_mode``) takes the
+live key or the admin key and checks the production accounts.
 """
 
 from __future__ import annotations

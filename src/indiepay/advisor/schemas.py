@@ -39,4 +39,4 @@ class AdvisorOut(BaseModel):
     rates: RatesOut
     reasons: list[str]
     checklist: list[ChecklistItemOut]
-    ready: bool  # every checklist item done
+    ready: bool  # every checklist item done (for a test key: over its sandbox accounts, a rehearsal)

@@ -2,7 +2,8 @@
 
 Live mode (a live key, the admin, the CLI) reads live payments and **production** accounts; test mode
 reads test payments and **sandbox** accounts, so a test key can try the advisor without ever seeing live
-figures.
+figures. Its readiness checklist is then a rehearsal over the sandbox accounts: the switch of collection
+mode governs live money, so only the live key or the operator makes it, against the production accounts.
 
 Rates. The merchant's own channel rate is the **highest** ``fee_rate_bps`` among its active accounts in the
 environment, and the platform's channel rate the **lowest** among the platform's own active accounts

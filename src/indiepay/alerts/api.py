@@ -3,6 +3,10 @@
 A merchant's test key sees its alerts about test data (test-mode payments, sandbox accounts), its live key
 those about real money (live payments, production accounts); both see the few about neither. The
 operator sees everything and may filter by ``merchant_id``.
+
+The alert channels are one setting per merchant that carries its live alerts: either key reads them (the
+signing secret is never shown again after the answer that issued it), only the live key changes them —
+a test key gets 403 ``livemode_required``.
 """
 
 from __future__ import annotations
@@ -62,11 +66,10 @@ def acknowledge_alert(alert_id: str, ctx: Ctx, caller: Caller) -> AlertOut:
 
 @router.put("/alert_channels", response_model=AlertChannelsOut)
 def set_alert_channels(body: AlertChannelsSet, ctx: Ctx, caller: Caller) -> AlertChannelsOut:
-    merchant_id = caller.require_merchant()
+    """Replace where the merchant's alerts go (the live key only)."""
     request = channels.ChannelsInput(**body.model_dump())
     with ctx.db.transaction() as session:
-        row, secret = channels.set_channels(session, ctx.clock, ctx.vault, merchant_id=merchant_id,
-                                            actor=actor_of(caller), request=request)
+        row, secret = channels.set_channels(session, ctx.clock, ctx.vault, principal=caller, request=request)
         return AlertChannelsOut(**channels.describe(row), webhook_secret=secret)
 
 

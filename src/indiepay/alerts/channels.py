@@ -5,6 +5,10 @@ switchable) are one row that ``PUT /v1/alert_channels`` replaces as a whole, aud
 ``alert_channels.changed``. Alerts that concern no merchant (a platform account's certificate, a bill
 whose hash does not match) go to the operator's channels, read from ``INDIEPAY_OPERATOR_ALERT_*``.
 
+The row is one per merchant, not one per test/live mode, and carries the merchant's live alerts (amounts,
+accounts, memos): so only its live key may change it, and a test key — the one handed to developers — may
+read it but is refused with ``livemode_required``.
+
 The alert webhook has its own signing secret rather than reusing the merchant's event-webhook secret: the
 two endpoints are configured separately (often different systems: the shop's backend vs. an on-call
 tool), event webhooks have a secret per test/live mode while alerts are per merchant, and rolling one
@@ -23,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from indiepay.alerts import rules
 from indiepay.alerts.models import AlertChannels
-from indiepay.audit.service import record
+from indiepay.audit.service import actor_of, record
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest
 from indiepay.core.ids import new_id
+from indiepay.merchants.auth import Principal
 from indiepay.vault.envelope import SealedSecret
 from indiepay.vault.keyring import Vault
 
@@ -88,14 +93,19 @@ def get_channels(session: Session, merchant_id: str) -> AlertChannels | None:
     return session.scalars(select(AlertChannels).where(AlertChannels.merchant_id == merchant_id)).first()
 
 
-def set_channels(session: Session, clock: Clock, vault: Vault, *, merchant_id: str, actor: str,
+def set_channels(session: Session, clock: Clock, vault: Vault, *, principal: Principal,
                  request: ChannelsInput) -> tuple[AlertChannels, str | None]:
-    """Replace a merchant's alert channels; returns the row and the new webhook secret, if one was made
-    (first configuration or ``rotate_webhook_secret``), which is the only time it is ever shown.
+    """Replace the calling merchant's alert channels; returns the row and the new webhook secret, if one
+    was made (first configuration or ``rotate_webhook_secret``), which is the only time it is ever shown.
 
     Raises:
+        NotFound (``merchant_key_required``): the operator (its alerts go where the settings say).
+        PermissionDenied (``livemode_required``): a test key (see the module docstring); nothing changes.
         InvalidRequest: see :func:`validate`.
     """
+    merchant_id = principal.require_merchant()
+    principal.require_livemode("Where the merchant's alerts go")
+    actor = actor_of(principal)
     request = validate(request)
     now = clock.now()
     row = get_channels(session, merchant_id)

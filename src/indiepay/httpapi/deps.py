@@ -99,11 +99,14 @@ def idempotency_scope(principal: Principal) -> str:
 
 def idempotent_json(ctx: ServiceContext, principal: Principal, request: Request, key: str | None,
                     body: Any, run: Callable[[], tuple[int, Any]],
-                    resume: Callable[[], tuple[int, Any]] | None = None) -> JSONResponse:
+                    resume: Callable[[], tuple[int, Any]] | None = None,
+                    keep: Callable[[Any], Any] | None = None) -> JSONResponse:
     """Run a mutating endpoint under its Idempotency-Key and render the (possibly replayed) response.
 
     Without a key there is nothing to store or compare: the endpoint just runs. ``resume`` finishes the
-    work of an earlier run with the same key that a crash interrupted (see :mod:`indiepay.idempotency`)."""
+    work of an earlier run with the same key that a crash interrupted (see :mod:`indiepay.idempotency`).
+    ``keep`` maps a successful JSON answer to what is stored and replayed, for answers that show a secret
+    once (the secret is taken out: it is never stored in the clear)."""
     if key is None:
         status, payload = run()
         return JSONResponse(status_code=status, content=payload)
@@ -114,7 +117,12 @@ def idempotent_json(ctx: ServiceContext, principal: Principal, request: Request,
             return StoredResponse(status, json.loads(json.dumps(payload, default=str)))
         return execute
 
+    def kept(response: StoredResponse) -> StoredResponse:
+        assert keep is not None
+        return StoredResponse(response.status, keep(response.body))
+
     answer = run_idempotent(ctx, scope=idempotency_scope(principal), key=key,
                             fingerprint=request_hash(request.method, request.url.path, body), run=stored(run),
-                            resume=stored(resume) if resume is not None else None)
+                            resume=stored(resume) if resume is not None else None,
+                            keep=kept if keep is not None else None)
     return JSONResponse(status_code=answer.status, content=answer.body)

@@ -16,6 +16,11 @@ takes it over and runs the endpoint's *resume* instead, which finishes the inter
 left in the database (the payment or refund it already wrote, found by its natural key) rather than doing
 it twice. An endpoint without a resume cannot tell what the interrupted run did, so the repeat is refused
 with ``idempotency_key_interrupted`` and the key stays claimed.
+
+A response may hold a secret that is shown once and kept only hashed (the API keys of a new merchant): the
+endpoint then passes ``keep``, which says what of its response is stored — and therefore replayed — with
+the secret taken out. The first caller gets the whole response; a repeat gets the kept one. A stored
+response written before its endpoint had a ``keep`` is passed through it when replayed, and rewritten so.
 """
 
 from __future__ import annotations
@@ -73,9 +78,12 @@ def error_body(error: IndiePayError) -> dict[str, Any]:
 
 def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerprint: str,
                    run: Callable[[], StoredResponse],
-                   resume: Callable[[], StoredResponse] | None = None) -> StoredResponse:
+                   resume: Callable[[], StoredResponse] | None = None,
+                   keep: Callable[[StoredResponse], StoredResponse] | None = None) -> StoredResponse:
     """Run ``run`` at most once per (scope, key). Without a key, just run it. ``resume`` finishes a run
-    that was interrupted (see the module docstring); it must be safe whatever the interrupted run did."""
+    that was interrupted (see the module docstring); it must be safe whatever the interrupted run did.
+    ``keep`` turns a successful response into what is stored and replayed (secrets taken out); errors are
+    stored as they are."""
     if key is None:
         return run()
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -97,7 +105,13 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
                 raise Unprocessable("this Idempotency-Key was used with a different request",
                                     code="idempotency_key_reused") from None
             if record.status == DONE and record.response_body is not None and record.response_status is not None:
-                return StoredResponse(record.response_status, record.response_body)
+                stored = StoredResponse(record.response_status, record.response_body)
+                if keep is not None and stored.status < 400:
+                    kept = keep(stored)
+                    if kept.body != stored.body:  # stored before the endpoint took its secret out
+                        record.response_body = kept.body
+                    stored = kept
+                return stored
             _take_over(session, record, now, resumable=resume is not None)
             claim_id = record.id
         assert resume is not None  # _take_over refuses otherwise
@@ -116,7 +130,7 @@ def run_idempotent(ctx: ServiceContext, *, scope: str, key: str | None, fingerpr
         raise
     finally:
         _RUNNING_CLAIM.reset(running)
-    _store(ctx, scope, key, response)
+    _store(ctx, scope, key, keep(response) if keep is not None else response)
     return response
 
 

@@ -28,11 +28,15 @@ router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 @router.post("", status_code=201, response_model=MerchantOut)
 def create_merchant(body: MerchantCreate, ctx: Ctx, admin: Admin, request: Request,
                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Onboard a merchant; its raw test and live keys are in this answer only. Under an Idempotency-Key the
+    stored answer has them taken out, so a repeat names the same merchant without them (``api_keys`` null,
+    ``api_keys_redacted`` true)."""
     def run() -> tuple[int, object]:
         with ctx.db.transaction() as session:
             return 201, service.create_merchant(session, ctx.clock, body).model_dump(mode="json")
 
-    return idempotent_json(ctx, admin, request, idempotency_key, body.model_dump(mode="json"), run)
+    return idempotent_json(ctx, admin, request, idempotency_key, body.model_dump(mode="json"), run,
+                           keep=service.without_keys)
 
 
 @router.get("", response_model=MerchantList)
@@ -58,7 +62,8 @@ def update_merchant(merchant_id: str, body: MerchantUpdate, ctx: Ctx, admin: Adm
 
 @router.put("/{merchant_id}/collection_mode", response_model=MerchantOut)
 def switch_collection_mode(merchant_id: str, body: CollectionModeIn, ctx: Ctx, caller: Caller) -> MerchantOut:
-    """Switch how the merchant collects; new payments only (payments in flight keep their mode)."""
+    """Switch how the merchant collects; new payments only (payments in flight keep their mode). The live
+    key or the admin key: the mode governs live money, so a test key gets 403 ``livemode_required``."""
     with ctx.db.transaction() as session:
         merchant, _ = collection_mode.switch_mode(session, ctx.clock, caller, merchant_id, body.mode,
                                                   readiness_checklist(ctx.clock))

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
-from indiepay.core.errors import AuthenticationFailed, InvalidRequest, NotFound
+from indiepay.core.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.ids import new_id
 from indiepay.merchants.auth_limits import AuthFailureLimiter
 from indiepay.merchants.models import ApiKey
@@ -69,6 +69,19 @@ class Principal:
 
     def can_see_merchant(self, merchant_id: str) -> bool:
         return self.is_admin or self.merchant_id == merchant_id
+
+    def require_livemode(self, what: str) -> None:
+        """Refuse a test key the change of a setting that is one per merchant, not one per mode, and so
+        governs the live side too (how the merchant collects, where its alerts go): a test key is meant to
+        be safe to hand to a developer, so it may read such a setting but only the live key or the operator
+        may change it. ``what`` names the setting in the message.
+
+        Raises:
+            PermissionDenied (``livemode_required``): a test key.
+        """
+        if not self.livemode:
+            raise PermissionDenied(f"{what} is one setting for test and live alike: change it with a live key",
+                                   code="livemode_required")
 
 
 def hash_key(raw: str) -> str:

@@ -2,9 +2,15 @@
 
 A switch applies to payments created after it: each payment fixed its mode, account and fee rates when
 it was created, so payments in flight finish the way they started. Switching to independent collection
-needs at least one active channel account of the merchant's own that a real 0.01 test payment went
-through (``verified_at``) — a production account for live keys and the operator, a sandbox account for
-test keys — otherwise the merchant's buyers would hit an account nobody has proven works.
+needs at least one active **production** channel account of the merchant's own that a real 0.01 test
+payment went through (``verified_at``), otherwise the merchant's buyers would hit an account nobody has
+proven works.
+
+The mode is one setting per merchant, not one per test/live mode, and it decides where *live* money goes.
+So only the merchant's live key and the operator may switch it; a test key (which sees sandbox accounts
+and test data only, and is handed to developers) may read it but is refused with ``livemode_required`` —
+otherwise a verified sandbox account would have been enough to send live payments to a merchant account
+that does not exist.
 """
 
 from __future__ import annotations
@@ -44,24 +50,27 @@ def switch_mode(session: Session, clock: Clock, principal: Principal, merchant_i
                 checklist: Checklist | None = None) -> tuple[Merchant, CollectionModeChange | None]:
     """Switch (or keep) the merchant's collection mode; returns the merchant and the recorded change.
 
-    Asking for the mode the merchant already has changes and records nothing.
+    Asking for the mode the merchant already has changes and records nothing (a test key is refused all
+    the same: it may not use the switch at all).
 
     Raises:
         NotFound: the caller may not see the merchant.
+        PermissionDenied (``livemode_required``): a test key (see the module docstring).
         InvalidRequest (``invalid_mode``): ``mode`` is not independent or platform.
-        ModeSwitchNotReady: switching to independent without a verified account of the merchant's own;
-            ``details.unmet`` lists the unmet readiness items.
+        ModeSwitchNotReady: switching to independent without a verified production account of the
+            merchant's own; ``details.unmet`` lists the unmet readiness items.
     """
+    get_merchant(session, principal, merchant_id)  # 404 unless admin or that merchant
+    principal.require_livemode("How the merchant collects")
     if mode not in MODES:
         raise InvalidRequest(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
-    get_merchant(session, principal, merchant_id)  # 404 unless admin or that merchant
     merchant = session.get(Merchant, merchant_id, with_for_update=True, populate_existing=True)
     assert merchant is not None
     if merchant.collection_mode == mode:
         return merchant, None
-    environment = "production" if principal.livemode else "sandbox"
+    environment = "production"
     if mode == "independent" and not has_verified_account(session, merchant_id, environment):
-        items = list(checklist(session, merchant_id, principal.livemode)) if checklist else []
+        items = list(checklist(session, merchant_id, True)) if checklist else []
         unmet = [item["item"] for item in items if not item.get("done")]
         if "production_account_verified" not in unmet:
             unmet.insert(0, "production_account_verified")

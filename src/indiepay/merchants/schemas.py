@@ -53,6 +53,10 @@ class CollectionModeChangeOut(BaseModel):
 
 
 class MerchantOut(BaseModel):
+    """A merchant. ``api_keys`` (``{test, live}``, the raw keys) is present only in the answer that created
+    it: the keys are stored hashed. A repeat of that request with the same ``Idempotency-Key`` answers the
+    same merchant with ``api_keys`` null and ``api_keys_redacted`` true — the keys were shown once."""
+
     id: str
     name: str
     short_name: str
@@ -67,6 +71,9 @@ class MerchantOut(BaseModel):
     daily_limit: int | None = None
     created_at: datetime
     api_keys: dict[str, str] | None = None
+    api_keys_redacted: bool = Field(default=False, description=(
+        "true on a replay of the creating answer (same Idempotency-Key): the keys were shown once, in the "
+        "first answer, and are kept only hashed"))
 
 
 class ApiKeyCreate(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from indiepay.audit.service import actor_of, record
@@ -38,6 +40,15 @@ def create_merchant(session: Session, clock: Clock, body: MerchantCreate) -> Mer
         "live": issue_key(session, clock, merchant_id=merchant.id, role="merchant", livemode=True),
     }
     return to_out(merchant, keys)
+
+
+def without_keys(answer: Any) -> Any:
+    """The creating answer as the idempotency store keeps and replays it: the same merchant with
+    ``api_keys`` null and ``api_keys_redacted`` true. The raw keys are shown once and stored only hashed,
+    so they may neither sit in the clear in the stored answer nor reach whoever repeats the request."""
+    if not isinstance(answer, dict) or answer.get("api_keys") is None:
+        return answer
+    return {**answer, "api_keys": None, "api_keys_redacted": True}
 
 
 def get_merchant(session: Session, principal: Principal, merchant_id: str) -> Merchant:

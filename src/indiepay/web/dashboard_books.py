@@ -92,13 +92,16 @@ def _listed(form: Any, name: str) -> list[str]:
 @router.post("/alerts/channels", response_model=None)
 def set_alert_channels(request: Request, form: PostedForm) -> Response:
     """Where the merchant's alerts go — a webhook, e-mail addresses, phone numbers for SMS — replaced as a
-    whole as ``PUT /v1/alert_channels`` does (the webhook's signing secret shown on this answer only)."""
+    whole as ``PUT /v1/alert_channels`` does (the webhook's signing secret shown on this answer only). The
+    live key only, as there: a test key's page shows the channels without the form, and a post is refused
+    with ``livemode_required`` before the form is read."""
     signed = merchant_signed_in(request)
     if isinstance(signed, Response):
         return signed
     ctx = ctx_of(request)
     try:
         check_form(signed, form)
+        signed.principal.require_livemode("Where your alerts go")  # the service checks too: refuse before parsing
         if form_text(form, "channels_form") != "1":  # the page's own form, not a stray post of nothing
             raise InvalidRequest("the form is incomplete: reload the page", code="invalid_form")
         wanted = AlertChannelsSet(webhook_url=(form_text(form, "webhook_url") or "").strip() or None,
@@ -108,8 +111,8 @@ def set_alert_channels(request: Request, form: PostedForm) -> Response:
                                   rotate_webhook_secret=form_text(form, "rotate_webhook_secret") == "1")
         with ctx.db.transaction() as session:
             _, secret = alert_channels.set_channels(
-                session, ctx.clock, ctx.vault, merchant_id=signed.principal.require_merchant(),
-                actor=actor_of(signed.principal), request=alert_channels.ChannelsInput(**wanted.model_dump()))
+                session, ctx.clock, ctx.vault, principal=signed.principal,
+                request=alert_channels.ChannelsInput(**wanted.model_dump()))
     except ValidationError:
         refusal = InvalidRequest("at most 50 e-mail addresses and 50 phone numbers; the URL at most 500 characters",
                                  code="invalid_alert_channels")

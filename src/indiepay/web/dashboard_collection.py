@@ -5,8 +5,11 @@ the readiness checklist for independent collection, the switch itself and its hi
 
 The switch goes through :func:`indiepay.merchants.collection_mode.switch_mode`, as ``PUT
 /v1/merchants/{id}/collection_mode`` does: it applies to payments created after it, and switching to
-independent collection is refused until one of the merchant's own accounts has been verified by a real
-0.01 payment — the page then names the unmet checklist items.
+independent collection is refused until one of the merchant's own production accounts has been verified by
+a real 0.01 payment — the page then names the unmet checklist items. The mode decides where live money
+goes, so the switch is offered to the live key only: signed in with a test key the page shows the mode,
+the advice and the checklist over the sandbox accounts (a rehearsal), says to use the live key, and a
+switch posted anyway is refused with ``livemode_required``.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def collection_page(request: Request) -> Response:
 
 @router.post("/collection", response_model=None)
 def switch(request: Request, form: PostedForm) -> Response:
-    """Switch the collection mode. Asking for the mode already in force changes nothing."""
+    """Switch the collection mode (the live key only). Asking for the mode already in force changes
+    nothing."""
     signed = merchant_signed_in(request)
     if isinstance(signed, Response):
         return signed
