@@ -16,6 +16,7 @@ from indiepay.ledger.verify import verify
 from indiepay.payments.models import Payment
 from indiepay.payments.sync import QUERY_JOB
 from indiepay.reconciliation import rules
+from indiepay.reconciliation.models import ReconciliationDifference, ReconciliationRun
 from indiepay.reconciliation.resolution import resolve
 from tests.reconciliation.world import DAY, World, beijing
 
@@ -95,3 +96,55 @@ def test_a_closed_payment_the_bill_shows_paid_becomes_a_late_payment_with_one_en
     assert payment is not None and (payment.status, payment.late_payment) == ("succeeded", True)
     assert count == 1
     assert world.import_bill(world.wechat_bill([world.wechat_row(closed)])).run.status == "balanced"
+
+
+def test_resolving_and_ignoring_at_once_closes_a_difference_once(world: World) -> None:
+    """A person resolves (posting the correction) while another ignores the same difference, and two other
+    differences of the run are resolved at once: each is closed once, the correction is posted for the one
+    resolved only, and the run's count of open differences loses exactly one a difference. (Without the row
+    locks, PostgreSQL let both close the first one — a correction on a difference marked ignored — and lost
+    decrements of the count.)"""
+    import threading
+
+    pays = [world.payment(10_000, beijing(DAY, 10 + n)) for n in range(3)]
+    run = world.import_bill(world.wechat_bill([replace(world.wechat_row(p), order_total_fen=10_100,
+                                                       settlement_total_fen=10_100) for p in pays]))
+    first, second, third = (d.id for d in run.differences)
+    held = threading.Event()
+    release = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def resolve_and_hold() -> None:
+        with world.ctx.db.transaction() as session:
+            resolve(session, world.ctx, first, action="resolve", note="corrected", actor="alice")
+            held.set()
+            release.wait(10)
+
+    def close(name: str, diff_id: str, action: str) -> None:
+        try:
+            _resolve(world, diff_id, action)
+            outcomes[name] = "closed"
+        except Conflict as exc:
+            outcomes[name] = exc.code
+
+    alice = threading.Thread(target=resolve_and_hold)
+    alice.start()
+    assert held.wait(10)
+    others = [threading.Thread(target=close, args=("bob", first, "ignore")),
+              threading.Thread(target=close, args=("carol", second, "resolve")),
+              threading.Thread(target=close, args=("dave", third, "resolve"))]
+    for thread in others:
+        thread.start()
+    others[0].join(0.5)
+    release.set()
+    for thread in (alice, *others):
+        thread.join(20)
+    assert outcomes == {"bob": "difference_closed", "carol": "closed", "dave": "closed"}
+    with world.ctx.db.read() as session:
+        statuses = {d.id: d.status for d in session.scalars(
+            select(ReconciliationDifference).where(ReconciliationDifference.run_id == run.run.id))}
+        stored_run = session.get(ReconciliationRun, run.run.id)
+    assert statuses == {first: rules.RESOLVED, second: rules.RESOLVED, third: rules.RESOLVED}
+    assert stored_run is not None and (stored_run.open_differences, stored_run.status) == (0, "balanced")
+    assert sorted(k for k in _entries(world) if k.startswith("reconciliation:")) == \
+        sorted(f"reconciliation:{d}" for d in (first, second, third))

@@ -70,7 +70,7 @@ def resolve(session: Session, ctx: ServiceContext, difference_id: str, *, action
                              details={"actions": sorted(ACTIONS)})
     if not note.strip():
         raise InvalidRequest("say why (note)", code="note_required")
-    diff = get_difference(session, difference_id, visible)
+    diff = _locked(session, get_difference(session, difference_id, visible))
     target = ACTIONS[action]
     if diff.status == target:
         return diff
@@ -83,12 +83,24 @@ def resolve(session: Session, ctx: ServiceContext, difference_id: str, *, action
     diff.status, diff.resolved_by, diff.resolved_at, diff.note, diff.updated_at = target, actor, now, note, now
     if effects:
         diff.details = {**diff.details, "resolution": effects}
-    run = session.get(ReconciliationRun, diff.run_id)
+    run = session.get(ReconciliationRun, diff.run_id)  # locked by _locked
     if run is not None:
         run.open_differences = max(run.open_differences - 1, 0)
         run.status = "differences" if run.open_differences else "balanced"
     session.flush()
     return diff
+
+
+def _locked(session: Session, diff: ReconciliationDifference) -> ReconciliationDifference:
+    """The difference read again under a row lock, its run's locked first (the order a re-run of the day
+    takes them in): two people resolving and ignoring one difference at once, or several differences of one
+    run, are then taken one after the other — each sees what the one before did, so a difference is closed
+    once, acted on once, and the run's count of open differences loses exactly one for each. (SQLite takes
+    its single write lock when the transaction starts, which serialises them already.)"""
+    session.get(ReconciliationRun, diff.run_id, with_for_update=True, populate_existing=True)
+    locked = session.get(ReconciliationDifference, diff.id, with_for_update=True, populate_existing=True)
+    assert locked is not None  # differences are never deleted
+    return locked
 
 
 def _act(session: Session, ctx: ServiceContext, diff: ReconciliationDifference) -> dict[str, Any]:
