@@ -148,3 +148,47 @@ def test_resolving_and_ignoring_at_once_closes_a_difference_once(world: World) -
     assert stored_run is not None and (stored_run.open_differences, stored_run.status) == (0, "balanced")
     assert sorted(k for k in _entries(world) if k.startswith("reconciliation:")) == \
         sorted(f"reconciliation:{d}" for d in (first, second, third))
+
+
+def test_a_changed_bill_opens_a_closed_difference_again_and_corrects_only_the_rest(world: World) -> None:
+    """Resolved for the bill's 10,050 (+50 corrected), the day republished with 10,080: the difference opens
+    again (the earlier closing kept in its history) and resolving it posts +30 more — its own entry, the
+    first never edited; back to 10,050 the next resolution takes the 30 back. A bill that does not change the
+    amounts leaves a closed difference closed; an ignored one opens again just the same."""
+    pay = world.payment(10_000, beijing(DAY, 10))
+    other = world.payment(20_000, beijing(DAY, 11))
+
+    def bill(first: int, second: int) -> bytes:
+        return world.wechat_bill([replace(world.wechat_row(pay), order_total_fen=first, settlement_total_fen=first),
+                                  replace(world.wechat_row(other), order_total_fen=second,
+                                          settlement_total_fen=second)])
+
+    clearing = "platform_clearing:wechatpay:CNY"
+    with world.ctx.db.read() as session:
+        cleared = balance_of(session, clearing)
+    run = world.import_bill(bill(10_050, 19_000))
+    corrected, ignored = (d.id for d in sorted(run.differences, key=lambda d: d.local_amount or 0))
+    _resolve(world, corrected)
+    _resolve(world, ignored, "ignore")
+    assert world.import_bill(bill(10_050, 19_000)).run.open_differences == 0  # the same figures: still closed
+
+    rerun = world.import_bill(bill(10_080, 19_500))
+    assert rerun.run.open_differences == 2
+    with world.ctx.db.read() as session:
+        reopened = session.get(ReconciliationDifference, corrected)
+        assert reopened is not None and reopened.status == rules.OPEN and reopened.channel_amount == 10_080
+        (closing,) = reopened.details[rules.REOPENED]
+        assert (closing["status"], closing["channel_amount"], reopened.details[rules.CORRECTED]) == (
+            rules.RESOLVED, 10_050, 50)
+        again = session.get(ReconciliationDifference, ignored)
+        assert again is not None and again.status == rules.OPEN
+        assert again.details[rules.REOPENED][0]["status"] == rules.IGNORED
+    _resolve(world, corrected)
+    _resolve(world, corrected)  # a replay posts nothing
+    world.import_bill(bill(10_050, 19_500))
+    _resolve(world, corrected)
+    keys = [k for k in _entries(world) if k.startswith("reconciliation:")]
+    assert keys == [f"reconciliation:{corrected}", f"reconciliation:{corrected}:2", f"reconciliation:{corrected}:3"]
+    with world.ctx.db.read() as session:
+        assert balance_of(session, clearing) == cleared + 50  # +50, +30, −30
+        assert verify(session).ok

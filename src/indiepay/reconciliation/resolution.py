@@ -123,15 +123,20 @@ def _act(session: Session, ctx: ServiceContext, diff: ReconciliationDifference) 
             raise Conflict("the bill's amount is not the payment's: resolve it by hand", code="bill_amount_differs")
         done["late_payment_applied"] = apply_trade_state(session, ctx, payment.id, seen, source="reconciliation")
     if r.CORRECT_AMOUNT in effects and diff.channel_amount is not None and diff.local_amount is not None:
-        lines = r.amount_correction_lines(kind=diff.kind, mode=payment.collection_mode, channel=payment.channel,
-                                          merchant_id=payment.merchant_id, currency=payment.currency,
-                                          delta=diff.channel_amount - diff.local_amount)
-        plan = postings.correction(lines=lines, merchant_id=payment.merchant_id,
-                                   description=(f"reconciliation {diff.id}: {diff.kind} {diff.out_refund_no or ''}"
-                                                f"{diff.out_trade_no} is {diff.channel_amount} fen per the bill, "
-                                                f"{diff.local_amount} fen here"))
-        entry = post(session, ctx.clock, event_key=f"reconciliation:{diff.id}", plan=plan)
-        done["ledger_entry_id"] = entry.id
+        delta, event_key = r.correction_due(diff.id, local_amount=diff.local_amount,
+                                            channel_amount=diff.channel_amount, details=diff.details or {})
+        if delta:  # nothing left to correct when earlier corrections of this difference already did
+            lines = r.amount_correction_lines(kind=diff.kind, mode=payment.collection_mode, channel=payment.channel,
+                                              merchant_id=payment.merchant_id, currency=payment.currency,
+                                              delta=delta)
+            plan = postings.correction(lines=lines, merchant_id=payment.merchant_id, description=(
+                f"reconciliation {diff.id}: {diff.kind} {diff.out_refund_no or ''}{diff.out_trade_no} is "
+                f"{diff.channel_amount} fen per the bill, {diff.local_amount} fen here"))
+            entry = post(session, ctx.clock, event_key=event_key, plan=plan)
+            done["ledger_entry_id"] = entry.id
+            details = diff.details or {}
+            diff.details = {**details, r.CORRECTED: int(details.get(r.CORRECTED, 0)) + delta,
+                            r.CORRECTIONS: int(details.get(r.CORRECTIONS, 0)) + 1}
     return done
 
 

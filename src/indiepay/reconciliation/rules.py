@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.ledger import accounts as acc
@@ -181,3 +182,41 @@ def resolution_effects(klass: str, *, kind: str, local_status: str | None, livem
     if klass == AMOUNT_MISMATCH and livemode and local_status == rules.local_done_status:
         return (CORRECT_AMOUNT,)
     return ()
+
+
+# -- a closed difference whose amounts a later bill changes ---------------------------------------------------
+# A person resolved (and perhaps corrected) or ignored a difference for the amounts the bill said then. If the
+# channel republishes the day with other amounts, that decision was about figures that no longer hold: the
+# difference opens again (its history kept), and resolving it again corrects only what the earlier
+# corrections did not — each correction its own entry, never an edit.
+
+CORRECTED = "corrected_fen"  # details: what the corrections of this difference have posted so far (fen)
+CORRECTIONS = "corrections"  # details: how many there were
+REOPENED = "reopened"  # details: the closings that a changed bill undid, oldest first
+
+
+def reopened_details(details: dict[str, Any], *, status: str, resolved_by: str | None, resolved_at: str | None,
+                     note: str | None, local_amount: int | None, channel_amount: int | None) -> dict[str, Any]:
+    """The details a difference carries when a changed bill opens it again: the closing it had (with its
+    resolution) appended to its history, and what its corrections posted so far. A difference corrected
+    before this bookkeeping existed has a ledger entry in its resolution and no count: its correction was
+    the difference of the amounts it was resolved for."""
+    resolution = details.get("resolution") or {}
+    corrected = details.get(CORRECTED)
+    count = details.get(CORRECTIONS)
+    if corrected is None:
+        posted = bool(resolution.get("ledger_entry_id")) and channel_amount is not None and local_amount is not None
+        corrected = (channel_amount or 0) - (local_amount or 0) if posted else 0
+        count = 1 if posted else 0
+    closing = {"status": status, "resolved_by": resolved_by, "resolved_at": resolved_at, "note": note,
+               "local_amount": local_amount, "channel_amount": channel_amount, "resolution": resolution or None}
+    return {REOPENED: [*details.get(REOPENED, []), closing], CORRECTED: corrected, CORRECTIONS: count}
+
+
+def correction_due(diff_id: str, *, local_amount: int, channel_amount: int,
+                   details: dict[str, Any]) -> tuple[int, str]:
+    """What a resolution of a money difference posts: the part of (bill − ours) no earlier correction of it
+    posted, and the event key of that correction (``reconciliation:<id>`` for the first, then ``…:2``, …)."""
+    count = int(details.get(CORRECTIONS, 0))
+    delta = channel_amount - local_amount - int(details.get(CORRECTED, 0))
+    return delta, f"reconciliation:{diff_id}" if count == 0 else f"reconciliation:{diff_id}:{count + 1}"

@@ -351,6 +351,10 @@ def _save_run(session: Session, ctx: ServiceContext, account: ChannelAccount, da
     return run
 
 
+_KEPT = ("resolution", r.CORRECTED, r.CORRECTIONS, r.REOPENED)
+"""What a difference's details keep from one run to the next: what people did about it, not what a bill said."""
+
+
 def _save_differences(session: Session, ctx: ServiceContext, account: ChannelAccount, day: date,
                       run: ReconciliationRun, found: list[Found]) -> list[ReconciliationDifference]:
     """Upsert what the run found; keep resolutions made by people; close (as the system) what is gone."""
@@ -368,13 +372,19 @@ def _save_differences(session: Session, ctx: ServiceContext, account: ChannelAcc
             session.add(row)
         elif row.status == r.RESOLVED and row.resolved_by == r.SYSTEM_ACTOR:
             row.status, row.resolved_by, row.resolved_at, row.note = r.OPEN, None, None, None
+        elif row.status != r.OPEN and (row.local_amount, row.channel_amount) != (item.local_amount,
+                                                                                 item.channel_amount):
+            row.details = r.reopened_details(  # a person's decision about amounts the bill no longer says
+                row.details or {}, status=row.status, resolved_by=row.resolved_by, note=row.note,
+                resolved_at=row.resolved_at.isoformat() if row.resolved_at else None,
+                local_amount=row.local_amount, channel_amount=row.channel_amount)
+            row.status, row.resolved_by, row.resolved_at, row.note = r.OPEN, None, None, None
         row.run_id, row.kind, row.out_trade_no = run.id, item.kind, item.out_trade_no
         row.out_refund_no = item.out_refund_no or None
         row.payment_id, row.local_status = item.payment_id, item.local_status
         row.refund_id = item.object_id if item.kind == "refund" else None
         row.local_amount, row.channel_amount = item.local_amount, item.channel_amount
-        row.details = {**item.details, **({"resolution": row.details["resolution"]}
-                                          if row.details and "resolution" in row.details else {})}
+        row.details = {**item.details, **{key: value for key, value in (row.details or {}).items() if key in _KEPT}}
         row.updated_at = now
         kept.append(row)
     for gone in existing.values():
