@@ -185,3 +185,34 @@ def test_the_principal_cache_never_outlives_a_keys_expiry(tmp_path: Path) -> Non
         authenticate_cached(cache, connect, raw, admin_key=None)
     assert expired.value.code == "api_key_expired"
     db.dispose()
+
+
+def test_the_operator_issues_a_merchant_a_new_key_and_the_old_ones_stop(platform: PlatformUnderTest) -> None:
+    """A merchant's keys are shown once and never replayed: one that lost them — or whose key leaked — gets a
+    new one from the operator, and by default every other key of that mode stops working at once."""
+    tea, cake = platform.merchant("Tea"), platform.merchant("Cake")
+    reader = tea.live.post("/v1/api_keys", json={"mode": "live", "read_only": True}).json()["key"]
+    issued = platform.admin.post(f"/v1/merchants/{tea.id}/api_keys", json={"mode": "live"})
+    assert issued.status_code == 201, issued.text
+    body = issued.json()
+    assert body["key"].startswith("sk_live_") and body["mode"] == "live" and not body["read_only"]
+    new = _client(platform, body["key"])
+    assert new.get(f"/v1/merchants/{tea.id}").status_code == 200
+    for old in (tea.live, _client(platform, reader)):
+        assert old.get(f"/v1/merchants/{tea.id}").status_code == 401
+    assert tea.api.get(f"/v1/merchants/{tea.id}").status_code == 200  # the test key: the other mode, untouched
+    assert cake.live.get(f"/v1/merchants/{cake.id}").status_code == 200  # another merchant's, untouched
+    event = platform.admin.get("/v1/audit_events", params={"action": "api_key.issued"}).json()[-1]
+    assert event["merchant_id"] == tea.id and len(event["details"]["revoked_key_ids"]) == 2
+    assert body["key"] not in str(event)
+
+    kept = platform.admin.post(f"/v1/merchants/{tea.id}/api_keys", json={"mode": "test", "revoke_existing": False})
+    assert kept.status_code == 201 and kept.json()["key"].startswith("sk_test_")
+    assert tea.api.get(f"/v1/merchants/{tea.id}").status_code == 200  # kept, as asked
+
+    for caller, path, payload, status, code in (
+            (tea.api, f"/v1/merchants/{tea.id}/api_keys", {"mode": "test"}, 403, "admin_required"),
+            (platform.admin, "/v1/merchants/mch_nobody/api_keys", {"mode": "test"}, 404, "merchant_not_found"),
+            (platform.admin, f"/v1/merchants/{tea.id}/api_keys", {"mode": "admin"}, 400, "invalid_request")):
+        refused = caller.post(path, json=payload)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), refused.text

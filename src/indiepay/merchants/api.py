@@ -12,6 +12,7 @@ from indiepay.httpapi.deps import Admin, Caller, Ctx, IdempotencyKey, idempotent
 from indiepay.merchants import api_keys, collection_mode, service
 from indiepay.merchants.schemas import (
     ApiKeyCreate,
+    ApiKeyIssue,
     ApiKeyOut,
     ApiKeyRoll,
     CollectionModeChangeOut,
@@ -75,6 +76,17 @@ def collection_mode_changes(merchant_id: str, ctx: Ctx, caller: Caller) -> list[
     with ctx.db.read() as session:
         return [CollectionModeChangeOut.model_validate(change, from_attributes=True)
                 for change in collection_mode.history(session, caller, merchant_id)]
+
+
+@router.post("/{merchant_id}/api_keys", status_code=201, response_model=ApiKeyOut)
+def issue_api_key(merchant_id: str, body: ApiKeyIssue, ctx: Ctx, admin: Admin) -> ApiKeyOut:
+    """The operator issues the merchant a new key of ``mode`` (shown once) — for a merchant that lost its
+    keys (they are shown once, never replayed) or whose key leaked: ``revoke_existing`` (default) revokes
+    the merchant's other keys of that mode at once."""
+    with ctx.db.transaction() as session:
+        out = api_keys.issue(session, ctx.clock, admin, merchant_id, body)
+    ctx.principals.clear()  # this process stops honouring the revoked keys at once (others within seconds)
+    return out
 
 
 api_keys_router = APIRouter(prefix="/v1/api_keys", tags=["api keys"])

@@ -1,23 +1,27 @@
-"""A merchant's own API keys: creating further (e.g. read-only) keys and rolling the calling key.
+"""A merchant's own API keys: creating further (e.g. read-only) keys and rolling the calling key; and the
+operator issuing a merchant a new key when it has none it can use.
 
 Rolling issues a new key with the same mode and read-only flag and gives the old one an ``expires_at``
-(default 24 hours, 0 = at once) so deployments can switch over. Both are audited (``api_key.created``,
-``api_key.rolled``); the raw key appears only in the response.
+(default 24 hours, 0 = at once) so deployments can switch over. A merchant's keys are shown once, in the
+answer that created them (never stored for a replay): a merchant that lost them, or whose key leaked, gets a
+new one from the operator (:func:`issue`), which by default revokes the others of that mode at once. All
+are audited (``api_key.created``, ``api_key.rolled``, ``api_key.issued``); the raw key appears only in the
+response.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from indiepay.audit.service import actor_of, record
 from indiepay.core.clock import Clock
 from indiepay.core.errors import NotFound, PermissionDenied
 from indiepay.merchants.auth import Principal, create_key
-from indiepay.merchants.models import ApiKey
-from indiepay.merchants.schemas import ApiKeyCreate, ApiKeyOut
+from indiepay.merchants.models import ApiKey, Merchant
+from indiepay.merchants.schemas import ApiKeyCreate, ApiKeyIssue, ApiKeyOut
 
 
 def to_out(key: ApiKey, raw: str | None = None) -> ApiKeyOut:
@@ -78,3 +82,30 @@ def roll(session: Session, clock: Clock, principal: Principal, expires_in_second
     out = to_out(row, raw)
     out.old_key = to_out(old)
     return out
+
+
+def issue(session: Session, clock: Clock, principal: Principal, merchant_id: str, body: ApiKeyIssue) -> ApiKeyOut:
+    """The operator issues ``merchant_id`` a new full key of ``body.mode`` (shown once); with
+    ``revoke_existing`` every other key of that mode — read-only ones too — is revoked at once.
+
+    Raises:
+        PermissionDenied (``admin_required``): the caller is not the operator.
+        NotFound (``merchant_not_found``): no such merchant.
+    """
+    if not principal.is_admin:
+        raise PermissionDenied("only the operator issues keys to a merchant", code="admin_required")
+    if session.get(Merchant, merchant_id, with_for_update=True) is None:
+        raise NotFound(f"no merchant {merchant_id}", code="merchant_not_found")
+    livemode = body.mode == "live"
+    now = clock.now()
+    revoked: list[str] = []
+    if body.revoke_existing:
+        revoked = list(session.scalars(
+            update(ApiKey).where(ApiKey.merchant_id == merchant_id, ApiKey.livemode == livemode,
+                                 ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now).returning(ApiKey.id).execution_options(synchronize_session=False)))
+    row, raw = create_key(session, clock, merchant_id=merchant_id, role="merchant", livemode=livemode)
+    record(session, clock, actor=actor_of(principal), action="api_key.issued", target_type="api_key",
+           target_id=row.id, merchant_id=merchant_id,
+           details={"mode": body.mode, "revoked_key_ids": sorted(revoked)})
+    return to_out(row, raw)

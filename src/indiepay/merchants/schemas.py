@@ -85,6 +85,15 @@ class ApiKeyCreate(BaseModel):
     read_only: bool = False
 
 
+class ApiKeyIssue(BaseModel):
+    """A new key the operator issues to a merchant that lost its own (or whose key leaked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["test", "live"]
+    revoke_existing: bool = True  # the keys of that mode stop working at once (a leaked key must)
+
+
 class ApiKeyRoll(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
