@@ -5,6 +5,7 @@ refused until it is resumed), the audit log with its chain check, and the guards
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from tests.web.test_dashboard import csrf, key_of, signed_in
 
 ROUTES = (("GET", "/dashboard/merchants/{m}"), ("POST", "/dashboard/merchants/{m}/profile"),
           ("POST", "/dashboard/merchants/{m}/accounts/{a}/suspend"),
-          ("POST", "/dashboard/merchants/{m}/accounts/{a}/resume"), ("GET", "/dashboard/audit"))
+          ("POST", "/dashboard/merchants/{m}/accounts/{a}/resume"), ("GET", "/dashboard/audit"),
+          ("POST", "/dashboard/merchants/{m}/api_keys"))
 
 
 def operator(platform: PlatformUnderTest) -> httpx.Client:
@@ -249,3 +251,28 @@ def test_the_operator_finds_a_merchants_live_payment_by_its_order_number(platfor
     assert live[0]["id"] in found_table and live[1]["out_trade_no"] not in found_table
     none = admin.get(f"/dashboard/merchants/{merchant.id}", params={"out_trade_no": test["out_trade_no"]}).text
     assert "No payment with that order number." in none
+
+
+def test_the_operator_issues_a_key_from_the_merchants_page_once(platform: PlatformUnderTest) -> None:
+    """The page shows the new key once; the old key of that mode stops at once; the same form sent again
+    (a double click, a reload) issues nothing more and shows no key."""
+    merchant = platform.merchant("Lost Keys Tea")
+    admin = operator(platform)
+    page = admin.get(f"/dashboard/merchants/{merchant.id}").text
+    form = {"csrf": csrf(page), "form_no": re.search(r'name="form_no" value="(key[0-9a-f]+)"', page)[1],  # type: ignore[index]
+            "mode": "live", "revoke_existing": "1"}
+    answer = admin.post(f"/dashboard/merchants/{merchant.id}/api_keys", data=form)
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    key = re.search(r'id="issued-key-value">(sk_live_[^<]+)<', answer.text)
+    assert key is not None
+    fresh = httpx.get(f"{platform.base_url}/v1/merchants/{merchant.id}", timeout=30,
+                      headers={"Authorization": f"Bearer {key[1]}"})
+    assert fresh.status_code == 200
+    assert merchant.live.get(f"/v1/merchants/{merchant.id}").status_code == 401
+    again = admin.post(f"/dashboard/merchants/{merchant.id}/api_keys", data=form)
+    assert again.status_code == 200 and "issued-key-value" not in again.text and "already issued" in again.text
+    assert fresh.status_code == 200 and httpx.get(
+        f"{platform.base_url}/v1/merchants/{merchant.id}", timeout=30,
+        headers={"Authorization": f"Bearer {key[1]}"}).status_code == 200  # the shown key was not revoked
+    wrong = admin.post(f"/dashboard/merchants/{merchant.id}/api_keys", data={**form, "form_no": "", "mode": "root"})
+    assert wrong.status_code == 400 and "choose the key" in wrong.text

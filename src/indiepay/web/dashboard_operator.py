@@ -34,11 +34,12 @@ from indiepay.context import ServiceContext
 from indiepay.core.errors import IndiePayError, InvalidRequest, NotFound, PermissionDenied
 from indiepay.core.money import yuan_to_fen
 from indiepay.dashboard.service import Signed
+from indiepay.idempotency.service import StoredResponse
 from indiepay.ledger import service as ledger
-from indiepay.merchants import collection_mode
+from indiepay.merchants import api_keys, collection_mode
 from indiepay.merchants import service as merchants
 from indiepay.merchants.auth import Principal
-from indiepay.merchants.schemas import MerchantUpdate
+from indiepay.merchants.schemas import ApiKeyIssue, ApiKeyOut, MerchantUpdate
 from indiepay.payments.service import list_payments
 from indiepay.risk import service as kill_switch
 from indiepay.settlements import service as settlements
@@ -50,6 +51,8 @@ from indiepay.web.dashboard import (
     ctx_of,
     failure,
     form_text,
+    new_form_no,
+    once_per_form,
     render,
     signed_in,
     to_login,
@@ -105,7 +108,8 @@ def _owner(merchant_id: str, livemode: bool) -> Principal:
 
 
 def _merchant_page(request: Request, signed: Signed, merchant_id: str, status_code: int = 200,
-                   error: IndiePayError | None = None) -> HTMLResponse:
+                   error: IndiePayError | None = None, issued: ApiKeyOut | None = None,
+                   notice: str | None = None) -> HTMLResponse:
     ctx = ctx_of(request)
     try:
         with ctx.db.read() as session:
@@ -123,8 +127,9 @@ def _merchant_page(request: Request, signed: Signed, merchant_id: str, status_co
     except IndiePayError as exc:
         return failure(request, signed, exc)
     return render(request, "merchant.html", signed, status_code=status_code, error=error,
-                  notice=NOTICES.get(request.query_params.get("done") or "") if error is None else None,
-                  merchant=merchant, accounts=channel_accounts, balances=balances, owed=owed,
+                  notice=notice or (NOTICES.get(request.query_params.get("done") or "") if error is None else None),
+                  issued=issued, key_form_no=new_form_no("key"), merchant=merchant, accounts=channel_accounts,
+                  balances=balances, owed=owed,
                   settlements=[settlement_out(b.settlement, b.payout) for b in batches],
                   changes=list(reversed(changes)), advice=advice, payments=latest, out_trade_no=order_no or "")
 
@@ -202,6 +207,39 @@ def edit_profile(merchant_id: str, request: Request, form: PostedForm) -> Respon
     except IndiePayError as exc:
         return _merchant_page(request, signed, merchant_id, status_code=exc.http_status, error=exc)
     return RedirectResponse(f"/dashboard/merchants/{merchant_id}?done=profile", status_code=303, headers=HEADERS)
+
+
+@router.post("/merchants/{merchant_id}/api_keys", response_model=None)
+def issue_key(merchant_id: str, request: Request, form: PostedForm) -> Response:
+    """A new key for the merchant (shown on the answering page, once), the others of its mode revoked unless
+    the box is cleared: once per rendered form, so a double click never revokes the key just shown."""
+    signed = operator_acting(request, form)
+    if isinstance(signed, Response):
+        return signed
+    ctx = ctx_of(request)
+    issued: list[ApiKeyOut] = []
+    try:
+        mode = form_text(form, "mode")
+        if mode not in ("test", "live"):
+            raise InvalidRequest("choose the key's mode: test or live", code="invalid_mode", details={"field": "mode"})
+        body = ApiKeyIssue(mode=mode, revoke_existing=form_text(form, "revoke_existing") == "1")
+
+        def run() -> StoredResponse:
+            with ctx.db.transaction() as session:
+                issued.append(api_keys.issue(session, ctx.clock, signed.principal, merchant_id, body))
+            return StoredResponse(201, {"id": issued[0].id})
+
+        answer, _ = once_per_form(ctx, signed, form, path=f"/dashboard/merchants/{merchant_id}/api_keys",
+                                  request_body=body.model_dump(mode="json"), run=run)
+    except NotFound as exc:
+        return failure(request, signed, exc)
+    except IndiePayError as exc:
+        return _merchant_page(request, signed, merchant_id, status_code=exc.http_status, error=exc)
+    ctx.principals.clear()
+    if not issued:
+        return _merchant_page(request, signed, merchant_id,
+                              notice=f"This form already issued key {answer.body.get('id')}; it is not shown again.")
+    return _merchant_page(request, signed, merchant_id, issued=issued[0])
 
 
 @router.post("/merchants/{merchant_id}/accounts/{account_id}/{action}", response_model=None)
