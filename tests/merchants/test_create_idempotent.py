@@ -5,6 +5,8 @@ so a repeat names the same merchant without them. The other idempotent creations
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,3 +102,31 @@ def test_a_channel_account_created_under_a_key_stores_no_credential(platform: Pl
     assert secrets
     for secret in secrets:
         assert secret not in str(stored) and secret not in replay.text
+
+
+def test_the_migration_takes_the_keys_out_of_answers_stored_before(tmp_path: Path) -> None:
+    """Answers stored before the endpoint kept the keys out still held them in the clear: migration 0030
+    rewrites each as the endpoint stores it now, and leaves every other stored answer as it was."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from indiepay.db.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    command.upgrade(alembic_config(url), "0029")
+    stored = {"id": "mch_1", "name": "Tea", "api_keys": {"test": "sk_test_abc", "live": "sk_live_def"}}
+    other = {"id": "pay_1", "api_keys": {"test": "not a key"}}
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for row_id, scope, body in (("idk_1", "admin:live", stored), ("idk_2", "mch_1:test", other)):
+            connection.execute(text(
+                "INSERT INTO idempotency_keys (id, scope, key, request_hash, status, response_status, response_body,"
+                " created_at) VALUES (:id, :scope, 'k', 'h', 'done', 201, :body, '2026-11-27 00:00:00')"),
+                {"id": row_id, "scope": scope, "body": json.dumps(body)})
+    command.upgrade(alembic_config(url), "head")
+    with engine.connect() as connection:
+        bodies = dict(connection.execute(text("SELECT id, response_body FROM idempotency_keys")).all())
+    engine.dispose()
+    assert json.loads(bodies["idk_1"]) == {"id": "mch_1", "name": "Tea", "api_keys": None, "api_keys_redacted": True}
+    assert json.loads(bodies["idk_2"]) == other
+    assert "sk_live_def" not in str(bodies)
