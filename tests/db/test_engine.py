@@ -28,3 +28,18 @@ def test_after_commit_callbacks_run_only_once_the_transaction_committed(tmp_path
         assert ran == ["seen inside?", "committed"]
     finally:
         db.dispose()
+
+
+def test_sqlite_commits_are_flushed_to_disk_before_they_return(tmp_path: Path) -> None:
+    """``synchronous=FULL``: under WAL with NORMAL a commit could be lost to a power cut after the caller was
+    told it happened (a callback answered SUCCESS, a refund number persisted before its channel call)."""
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    upgrade(url)
+    database = Database(url)
+    try:
+        with database.transaction() as session:
+            assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        with database.read() as session:
+            assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        database.dispose()
