@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from indiepay.alerts.models import Alert
 from indiepay.core.clock import FixedClock
 from indiepay.db.engine import Database
 from indiepay.db.jobs.models import Job
@@ -108,3 +109,26 @@ def test_a_day_settled_out_of_order_by_hand_is_skipped_and_the_chain_goes_on(db:
     with db.read() as session:
         assert [s.business_date for s in session.scalars(select(Settlement))] == ["2026-11-21"]
     assert day_jobs(db) == [("2026-11-21", "queued", day_job_key(D2))]
+
+
+def test_one_merchant_settled_ahead_by_hand_holds_back_no_one_else(db: Database) -> None:
+    """The operator settled D2 for merchant A alone; the D1 job used to refuse the whole day, so B — never
+    touched — got no D1 batch and no payout that day. Now A is left out (its D2 batch holds its D1 money), B is
+    settled, and the operator is told which merchants were left out."""
+    add_merchants(db, A, "mch_b")
+    clock = FixedClock(cst(D3, 9))
+    with db.transaction() as session:
+        pay(session, clock, "pay_a", A, 1_000, cst(D1, 9))
+        pay(session, clock, "pay_b", "mch_b", 5_000, cst(D1, 9))
+        settle_day(session, clock, D2, merchant_id=A)
+    assert run_day_job(db, clock, {"date": D1.isoformat()}) is None
+    with db.read() as session:
+        batches = sorted((s.merchant_id, s.business_date) for s in session.scalars(select(Settlement)))
+        alerts = session.scalars(select(Alert).where(Alert.kind == "settlement_skipped")).all()
+    assert batches == [(A, D2.isoformat()), ("mch_b", D1.isoformat())]
+    assert [(a.severity, a.details["merchants"]) for a in alerts] == [("medium", [{"merchant_id": A,
+                                                                                  "currency": "CNY"}])]
+    assert run_day_job(db, clock, {"date": D1.isoformat()}) is None  # again: nothing more, one alert
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Settlement)) == 2
+        assert session.scalar(select(func.count()).select_from(Alert)) == 1

@@ -59,7 +59,8 @@ class BatchPage:
     has_more: bool
 
 
-def settle_day(session: Session, clock: Clock, business_date: date, *, merchant_id: str | None = None) -> list[Batch]:
+def settle_day(session: Session, clock: Clock, business_date: date, *, merchant_id: str | None = None,
+               skipped: list[repository.Key] | None = None) -> list[Batch]:
     """Settle business day ``business_date`` for every merchant owed or owing (or only ``merchant_id``).
 
     Idempotent: merchants that already have a batch for the day keep it; running a day again writes
@@ -71,7 +72,9 @@ def settle_day(session: Session, clock: Clock, business_date: date, *, merchant_
     Raises:
         Unprocessable (``settlement_day_not_over``): the day has not ended yet by ``clock``.
         Conflict (``settlement_out_of_order``): a merchant that would get a new batch already has one for a
-            later day; nothing is written.
+            later day; nothing is written. Given ``skipped`` (the daily job's way), such merchants are left
+            out and listed there instead, and every other merchant is settled: one merchant settled ahead by
+            hand must not hold back everyone else's money.
     """
     now = clock.now()
     if not rules.is_over(business_date, now):
@@ -88,7 +91,12 @@ def settle_day(session: Session, clock: Clock, business_date: date, *, merchant_
             if f.payable_postings > 0 and (merchant_id is None or key[0] == merchant_id)}
     existing = repository.batches_on(session, business_date)
     todo = sorted(key for key, b in owed.items() if b.worth_a_batch and key not in existing)
-    _refuse_out_of_order(session, business_date, todo)
+    if skipped is None:
+        _refuse_out_of_order(session, business_date, todo)
+    else:
+        later = repository.latest_after(session, business_date)
+        skipped.extend(key for key in todo if key in later)
+        todo = [key for key in todo if key not in later]
     known = repository.existing_merchants(session, [m for m, _ in todo])
     for key in todo:
         if key[0] not in known:

@@ -13,8 +13,8 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
+from indiepay.alerts.service import raise_alert
 from indiepay.core.clock import Clock
-from indiepay.core.errors import Conflict
 from indiepay.db.engine import Database
 from indiepay.db.jobs.daily import DailyChain
 from indiepay.db.jobs.worker import RetryLater
@@ -40,22 +40,26 @@ def seed_schedule(db: Database, clock: Clock) -> date | None:
 def run_day_job(db: Database, clock: Clock, args: dict[str, Any]) -> RetryLater | None:
     """Settle the job's day and queue the next one.
 
-    A day refused as out of order (a later day was settled first, by hand) is logged and not retried:
-    the later batches already included its money.
+    A merchant already settled for a later day (by hand) is left out of this day — its later batch included
+    this day's money — and the operator is told; every other merchant is settled as usual.
     """
     business_date = rules.parse_business_date(str(args["date"]))
     if not rules.is_over(business_date, clock.now()):
         return RetryLater(at=rules.run_at(business_date), reason="the business day has not ended")
     with db.transaction() as session:
         CHAIN.schedule(session, clock, business_date + timedelta(days=1))
-    try:
-        with db.transaction() as session:
-            batches = service.settle_day(session, clock, business_date)
-    except Conflict as exc:
-        if exc.code != "settlement_out_of_order":
-            raise
-        log.error("settlement of %s skipped: %s", business_date, exc.message)
-        return None
+    skipped: list[tuple[str, str]] = []
+    with db.transaction() as session:
+        batches = service.settle_day(session, clock, business_date, skipped=skipped)
+        if skipped:
+            log.warning("settlement of %s left out %d merchant(s) already settled for a later day", business_date,
+                        len(skipped))
+            raise_alert(session, clock, kind="settlement_skipped", severity="medium", merchant_id=None,
+                        dedupe_key=f"settlement_skipped:{business_date}",
+                        message=(f"settlement of {business_date} left out {len(skipped)} merchant(s) already settled "
+                                 "for a later day by hand (their later batch included this day's money)"),
+                        details={"business_date": business_date.isoformat(),
+                                 "merchants": [{"merchant_id": m, "currency": c} for m, c in skipped[:50]]})
     log.info("settled %s: %d batch(es), %d to pay out", business_date, len(batches),
              sum(1 for b in batches if b.payout is not None))
     return None
