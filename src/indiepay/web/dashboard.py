@@ -165,6 +165,9 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login", response_model=None)
 async def login(request: Request, api_key: str = Form(default="", max_length=200)) -> Response:
     ctx = ctx_of(request)
+    if _cross_site(request):  # another site's page posting a key of its own: it would sign this browser in as
+        # that site's merchant, where the victim might then type real channel credentials (login CSRF)
+        return render(request, "login.html", None, status_code=403, error="Sign in from this page.")
     ip = request.client.host if request.client is not None else None
     current_origin.set(ip)
     raw = api_key.strip()
@@ -185,8 +188,31 @@ async def login(request: Request, api_key: str = Form(default="", max_length=200
         return render(request, "login.html", None, status_code=401, error="That key did not sign you in.")
     response = RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
     response.set_cookie(sessions.COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()),
-                        path="/dashboard", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+                        path="/dashboard", httponly=True, samesite="strict", secure=_served_over_https(request))
     return response
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a form post came from another site's page: the browser says so (``Sec-Fetch-Site``), or its
+    ``Origin`` is not this server's. A client that sends neither (curl, a test) is not a browser page."""
+    fetched = request.headers.get("sec-fetch-site")
+    if fetched is not None and fetched not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    if origin == "null":  # an opaque origin (a sandboxed frame, a data: page): not this server's page
+        return True
+    public = ctx_of(request).settings.public_url
+    ours = {f"{request.url.scheme}://{request.url.netloc}"} | ({public.rstrip("/")} if public else set())
+    return origin.rstrip("/") not in ours
+
+
+def _served_over_https(request: Request) -> bool:
+    """Whether the session cookie is marked ``Secure``: the request came over HTTPS, or the platform is
+    published at an https address (TLS usually ends at a proxy, and the request reaches us as plain HTTP)."""
+    public = ctx_of(request).settings.public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def _sign_in(ctx: ServiceContext, raw: str, ip: str | None, throttled: bool) -> str:
