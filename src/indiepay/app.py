@@ -124,7 +124,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
         from indiepay.sandbox.app import create_sandbox_app
 
         state_dir = settings.sandbox_state_path or settings.var_dir
-        app.mount("/sandbox", create_sandbox_app(state_dir=state_dir, time_factor=settings.sandbox_time_factor))
+        app.mount("/sandbox", create_sandbox_app(state_dir=state_dir, time_factor=settings.sandbox_time_factor,
+                                                 callbacks_to=f"{settings.base_url}/notify/"))
     return app
 
 

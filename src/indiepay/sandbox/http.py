@@ -14,6 +14,17 @@ import threading
 import httpx
 
 
+def callback_allowed(url: str, callbacks_to: str | None) -> bool:
+    """Whether a gateway may send a callback to ``url``. Mounted inside the platform (``callbacks_to`` its own
+    notify address), a gateway calls back the platform only: anyone may provision sandbox credentials and open
+    an order with any notify URL, and the server would otherwise post to any address it can reach — its own
+    internal network included. Standalone (``None``), as a developer's tool, anywhere."""
+    return callbacks_to is None or url.startswith(callbacks_to)
+
+
+REFUSED = "refused: callbacks go to the platform's own notify address only"
+
+
 class CallbackHttp:
     """Hands out the pooled ``AsyncClient`` of the running event loop."""
 

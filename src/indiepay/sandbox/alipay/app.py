@@ -73,7 +73,7 @@ class AlipaySandbox:
         self.trades = TradeBook(self.store, self.clock, held_fen=self.royalty.held_fen)
         self.bills = bills.BillDesk(self.store, config, self.clock)
         self.keys = KeyRing(self.store)
-        self.notifier = Notifier(self.store, config.time_factor)
+        self.notifier = Notifier(self.store, config.time_factor, config.callbacks_to)
 
     def base_url(self, request: Request) -> str:
         """The sandbox's own URL including its mount point (``request.base_url`` omits the mount)."""

@@ -29,6 +29,7 @@ class AlipaySandboxConfig:
         bill_publish_after: Beijing wall time on the next morning from which a day's bill exists.
     """
 
+    callbacks_to: str | None = None  # mounted in the platform: its notify address, the only one called back
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None

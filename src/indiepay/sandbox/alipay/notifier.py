@@ -29,7 +29,7 @@ from indiepay.sandbox.alipay.store import App, NotifyRecord, Order, Refund, Sand
 from indiepay.sandbox.alipay.trades import cn_time, now_utc
 from indiepay.sandbox.background import start_task
 from indiepay.sandbox.delivery import attempt_with_faults, deliver
-from indiepay.sandbox.http import CallbackHttp
+from indiepay.sandbox.http import REFUSED, CallbackHttp, callback_allowed
 
 # Seconds to wait before each attempt: the first goes at once, then Alipay's documented gaps.
 ACCEPTED = "success"  # Alipay stops retrying on exactly this body
@@ -79,8 +79,9 @@ def sign_form(form: dict[str, str], private_key: rsa.RSAPrivateKey) -> dict[str,
 class Notifier:
     """Schedules and retries notifies; one per sandbox app instance."""
 
-    def __init__(self, store: SandboxStore, time_factor: float) -> None:
+    def __init__(self, store: SandboxStore, time_factor: float, callbacks_to: str | None = None) -> None:
         self._store = store
+        self._callbacks_to = callbacks_to
         self._time_factor = max(time_factor, 1e-9)
         self._tasks: set[asyncio.Task[None]] = set()
         self._resumed = False
@@ -117,14 +118,16 @@ class Notifier:
         def attempt(record: NotifyRecord) -> Awaitable[str]:
             return attempt_with_faults(dropped=self._store.take_fault(record.app_id, "drop_callbacks"),
                                        duplicated=self._store.faults(record.app_id).duplicate_callbacks,
-                                       post=lambda: self._post(http, record), accepted=ACCEPTED)
+                                       post=lambda: self._post(http, record, self._callbacks_to), accepted=ACCEPTED)
 
         await deliver(load=lambda: self._store.notify(notify_id), save=self._store.save_notify, gaps=RETRY_GAPS,
                       time_factor=self._time_factor, attempt=attempt, accepted=ACCEPTED, delay=delay,
                       stamp=lambda n, outcome: f"{_now_cn()} attempt {n}: {outcome}")
 
     @staticmethod
-    async def _post(http: httpx.AsyncClient, record: NotifyRecord) -> str:
+    async def _post(http: httpx.AsyncClient, record: NotifyRecord, callbacks_to: str | None) -> str:
+        if not callback_allowed(record.url, callbacks_to):
+            return REFUSED
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
         try:
             reply = await http.post(record.url, data=record.form, headers=headers)

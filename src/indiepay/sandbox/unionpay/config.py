@@ -42,6 +42,7 @@ class UnionpaySandboxConfig:
             evening before) from which its reconciliation file exists; before it ``fileTransfer`` answers 98.
     """
 
+    callbacks_to: str | None = None  # mounted in the platform: its notify address, the only one called back
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None

@@ -43,7 +43,7 @@ class UnionpaySandbox:
         self.store = SandboxStore(config.state_path)
         self.clock = SandboxClock()
         self.keys = KeyRing(self.store)
-        self.notifier = Notifier(self.store, self.keys, self.clock, config.time_factor)
+        self.notifier = Notifier(self.store, self.keys, self.clock, config.time_factor, config.callbacks_to)
         self.desk = TxnDesk(self.store, self.clock, config.time_factor, self._refund_succeeded)
         self.bills = BillDesk(self.store, config, self.clock, self.desk)
         self._tasks: set[asyncio.Task[None]] = set()

@@ -26,7 +26,7 @@ from indiepay.channels.unionpay import signing
 from indiepay.core.clock import Clock
 from indiepay.sandbox.background import start_task
 from indiepay.sandbox.delivery import attempt_with_faults, deliver
-from indiepay.sandbox.http import CallbackHttp
+from indiepay.sandbox.http import REFUSED, CallbackHttp, callback_allowed
 from indiepay.sandbox.unionpay import protocol
 from indiepay.sandbox.unionpay.certs import KeyRing
 from indiepay.sandbox.unionpay.config import NOTIFY_GAPS, NOTIFY_TIMEOUT_SECONDS
@@ -60,8 +60,10 @@ def notify_fields(txn: Txn) -> dict[str, str]:
 class Notifier:
     """Signs, persists, sends and resends notifies; one per sandbox instance."""
 
-    def __init__(self, store: SandboxStore, keys: KeyRing, clock: Clock, time_factor: float) -> None:
+    def __init__(self, store: SandboxStore, keys: KeyRing, clock: Clock, time_factor: float,
+                 callbacks_to: str | None = None) -> None:
         self._store = store
+        self._callbacks_to = callbacks_to
         self._keys = keys
         self._clock = clock
         self._time_factor = time_factor
@@ -105,14 +107,16 @@ class Notifier:
         def attempt(record: NotifyRecord) -> Awaitable[str]:
             return attempt_with_faults(dropped=self._store.take_fault(record.mer_id, "drop_callbacks"),
                                        duplicated=self._store.faults(record.mer_id).duplicate_callbacks,
-                                       post=lambda: self._post(http, record), accepted=ACCEPTED)
+                                       post=lambda: self._post(http, record, self._callbacks_to), accepted=ACCEPTED)
 
         await deliver(load=lambda: self._store.notify(notify_id), save=self._store.save_notify, gaps=NOTIFY_GAPS,
                       time_factor=self._time_factor, attempt=attempt, accepted=ACCEPTED, delay=delay,
                       stamp=lambda n, outcome: f"{beijing(datetime.now(UTC), '%Y-%m-%d %H:%M:%S')} send {n}: {outcome}")
 
     @staticmethod
-    async def _post(http: httpx.AsyncClient, record: NotifyRecord) -> str:
+    async def _post(http: httpx.AsyncClient, record: NotifyRecord, callbacks_to: str | None) -> str:
+        if not callback_allowed(record.url, callbacks_to):
+            return REFUSED
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
         try:
             reply = await http.post(record.url, data=record.form, headers=headers)

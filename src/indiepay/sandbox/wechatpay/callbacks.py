@@ -21,7 +21,7 @@ import httpx
 
 from indiepay.channels.wechatpay import signing
 from indiepay.core.clock import BUSINESS_TZ
-from indiepay.sandbox.http import CallbackHttp
+from indiepay.sandbox.http import CallbackHttp, callback_allowed
 from indiepay.sandbox.wechatpay import protocol
 from indiepay.sandbox.wechatpay.config import RETRY_SCHEDULE
 from indiepay.sandbox.wechatpay.state import SandboxState
@@ -63,7 +63,7 @@ def send_callback(state: SandboxState, mchid: str, notify_url: str, event_type: 
 
 async def _post(state: SandboxState, mchid: str, url: str, body: bytes, probe: bool = False) -> int | None:
     merchant = state.store.get_merchant(mchid)
-    if merchant is None:
+    if merchant is None or not callback_allowed(url, state.config.callbacks_to):
         return None
     override = None
     if probe:

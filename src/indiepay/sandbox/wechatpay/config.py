@@ -35,6 +35,7 @@ class WechatSandboxConfig:
     (WeChat Pay starts generating them at 09:00).
     """
 
+    callbacks_to: str | None = None  # mounted in the platform: its notify address, the only one called back
     state_path: str | None = None
     time_factor: float = 1.0
     public_base_url: str | None = None
