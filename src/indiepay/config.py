@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.5
     channel_timeout_seconds: float = 10.0
     default_expires_in_seconds: int = 2 * 60 * 60
-    webhook_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 10.0  # one webhook delivery's whole budget: connect, send, answer
     log_level: str = "info"
     # how long credentials replaced by a rotation still verify callbacks unless the new ones are verified
     # sooner: WeChat Pay resends a callback for ~24 h and Alipay a notify for ~25 h, each as first built
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     # the largest request body a route takes (413 body_too_large beyond): every JSON call, form and callback,
     # and the bill upload (a plain WeChat Pay trade bill is ~230 MB a million rows; gzip ~16 MB)
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    # which merchant webhooks may reach private addresses (loopback, internal, the metadata service): test-mode
+    # endpoints only (a developer's local receiver; the default), none (production), all (a closed network);
+    # see indiepay.core.outbound
+    outbound_private_targets: Literal["test", "none", "all"] = "test"
     max_bill_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     alert_rate_window_seconds: int = Field(default=3600, ge=60)
 

@@ -6,21 +6,26 @@ CLI. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
 from indiepay.accounts import verification
 from indiepay.accounts.adapters import AdapterCache
 from indiepay.alerts import tasks as alert_tasks
+from indiepay.alerts.models import Alert
 from indiepay.alerts.service import DISPATCH_JOB as ALERT_DISPATCH_JOB
+from indiepay.alerts.service import raise_alert
 from indiepay.config import Settings
 from indiepay.context import ServiceContext
 from indiepay.core.clock import Clock, SystemClock
 from indiepay.dashboard import tasks as dashboard_tasks
 from indiepay.db.engine import Database
+from indiepay.db.jobs.queue import DeadJob, OnDead
 from indiepay.db.jobs.worker import Handler, RetryLater, Worker
 from indiepay.keys import tasks as key_tasks
 from indiepay.merchants.auth import ensure_admin_key
@@ -44,7 +49,12 @@ from indiepay.sharing import returns as sharing_returns
 from indiepay.sharing import service as sharing_service
 from indiepay.sharing import sync as sharing_sync
 from indiepay.vault.keyring import Vault
+from indiepay.webhooks.deadline import DeadlineTransport
 from indiepay.webhooks.service import DELIVERY_JOB, deliver
+from indiepay.webhooks.service import gave_up as webhook_gave_up
+
+log = logging.getLogger(__name__)
+JOB_DEAD_ALERT = "job_dead"
 
 
 def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Handler]:
@@ -79,6 +89,33 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
     }
 
 
+def job_dead_alerts(clock: Clock) -> OnDead:
+    """The worker's ``on_dead``: a job that will not run again (its kind unknown, its arguments bad, its
+    handler failing on every attempt, its worker killed on the last one) raises a ``job_dead`` operator alert,
+    one per job, in the transaction that marks it dead — otherwise the work it stood for (a webhook, a refund's
+    sync, a payout) is silently never done.
+
+    Not for the dispatch job of a ``job_dead`` alert itself: when alert delivery is what is broken, alerting
+    about it again would only add, every few hours, one more alert that cannot be delivered either."""
+
+    def raise_job_dead(session: Session, job: DeadJob) -> None:
+        if job.kind == DELIVERY_JOB:  # the merchant's endpoint missed an event: the merchant's alert, not the
+            webhook_gave_up(session, clock, str(job.args.get("event_id")), job.last_error)  # operator's
+            return
+        if job.kind == ALERT_DISPATCH_JOB:
+            alert = session.get(Alert, str(job.args.get("alert_id")))
+            if alert is not None and alert.kind == JOB_DEAD_ALERT:
+                log.error("the delivery of job_dead alert %s is dead too; not alerting again", alert.id)
+                return
+        raise_alert(session, clock, kind=JOB_DEAD_ALERT, severity="high", dedupe_key=f"{JOB_DEAD_ALERT}:{job.id}",
+                    message=f"job {job.id} ({job.kind}) is dead after {job.attempts} of {job.max_attempts} "
+                            f"attempts and will not run again: {job.last_error[:500]}",
+                    details={"job_id": job.id, "kind": job.kind, "args": job.args, "attempts": job.attempts,
+                             "max_attempts": job.max_attempts, "last_error": job.last_error})
+
+    return raise_job_dead
+
+
 def default_payout_provider(settings: Settings) -> PayoutProvider:
     """The sandbox provider where the sandbox gateways are mounted (development, demos, tests); otherwise
     none — payouts then wait, pending, until a real payout adapter is wired in (never marked paid)."""
@@ -100,12 +137,15 @@ class Runtime:
         db = Database(settings.database_url)
         vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file,
                                     settings.retired_master_keys)
+        # the transport lets a delivery to a merchant's server end at its deadline (webhooks.deadline)
         http = httpx.Client(timeout=httpx.Timeout(settings.channel_timeout_seconds, connect=5.0),
-                            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+                            transport=DeadlineTransport(limits=httpx.Limits(max_connections=100,
+                                                                            max_keepalive_connections=50)))
         ctx = ServiceContext(settings=settings, db=db, clock=clock, vault=vault,
                              adapters=AdapterCache(vault, http, clock))
         payouts = payouts or default_payout_provider(settings)
-        worker = Worker(db, clock, job_handlers(ctx, payouts), poll_seconds=settings.worker_poll_seconds)
+        worker = Worker(db, clock, job_handlers(ctx, payouts), poll_seconds=settings.worker_poll_seconds,
+                        on_dead=job_dead_alerts(clock))
         ctx.wake_worker = worker.wake
         return cls(settings=settings, ctx=ctx, worker=worker, http=http, payouts=payouts)
 

@@ -77,6 +77,8 @@ def make_runtime(tmp_path: Path, clock: FixedClock) -> Iterator[Any]:
     def make(**overrides: Any) -> Runtime:
         url = f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}"
         upgrade(url)
+        # the receivers are local servers: live webhooks may reach private addresses here (a closed network)
+        overrides = {"outbound_private_targets": "all", **overrides}
         runtime = Runtime.build(settings_for_test(tmp_path, url, 0, run_worker=False, mount_sandbox=False,
                                                   **overrides), clock)
         made.append(runtime)

@@ -19,6 +19,7 @@ from tests.support.platform import MerchantClient, PlatformUnderTest, start_plat
 @pytest.fixture
 def running(tmp_path: Path, smtp: SmtpInbox) -> Iterator[PlatformUnderTest]:
     with start_platform(tmp_path, f"sqlite:///{tmp_path / 'indiepay.db'}", mount_sandbox=False,
+                        outbound_private_targets="all",
                         smtp_host=smtp.host, smtp_port=smtp.port) as platform:
         yield platform
 

@@ -92,3 +92,32 @@ def test_targets_are_masked_for_display() -> None:
     assert rules.mask_target("sms", "+8613800138000") == "+86*******8000"
     assert rules.mask_target("webhook", "https://h.example.com/a?token=secret#x") == "https://h.example.com/a"
     assert rules.split_list(" a@x.cn, ,b@y.cn ") == ["a@x.cn", "b@y.cn"]
+
+
+def test_a_delivery_keeps_trying_for_its_whole_window_at_the_job_backoff() -> None:
+    from indiepay.alerts.service import DELIVERY_ATTEMPTS, DELIVERY_WINDOW
+    from indiepay.db.jobs.queue import backoff
+
+    waits = [backoff(n) for n in range(1, DELIVERY_ATTEMPTS)]  # after each attempt but the last
+    assert sum(waits, timedelta(0)) >= DELIVERY_WINDOW >= timedelta(hours=24)
+    assert sum(waits[:-1], timedelta(0)) < DELIVERY_WINDOW  # not one attempt more than it takes
+    assert max(waits) <= timedelta(hours=1)  # an SMTP server back is noticed within the hour
+    assert rules.attempts_within(timedelta(seconds=10), lambda n: timedelta(seconds=4)) == 4
+    assert rules.attempts_within(timedelta(0), backoff) == 1
+    with pytest.raises(ValueError, match="positive"):
+        rules.attempts_within(timedelta(hours=1), lambda n: timedelta(0))
+
+
+@pytest.mark.parametrize(("code", "reply", "final"), [
+    (550, "5.1.1 <a@example.com>: Recipient address rejected: User unknown", True),
+    (553, "5.1.3 bad recipient address syntax", True),
+    (550, "mailbox unavailable", True),
+    (450, "4.2.0 greylisted, try again", False),
+    (452, "4.2.2 mailbox full", False),
+    (554, "5.7.1 <a@example.com>: Relay access denied", False),
+    (550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain", False),
+    (550, "relaying denied", False),
+    (530, "5.7.0 Authentication required", False),
+])
+def test_only_a_definitive_refusal_of_the_recipient_is_final(code: int, reply: str, final: bool) -> None:
+    assert rules.recipient_refused_for_good(code, reply) is final

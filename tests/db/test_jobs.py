@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from indiepay.core.clock import FixedClock
 from indiepay.db.engine import Database
@@ -15,7 +17,6 @@ from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.worker import RetryLater, Worker
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-
 
 
 def test_job_enqueued_in_a_rolled_back_transaction_never_runs(db: Database) -> None:
@@ -90,6 +91,94 @@ def test_unique_key_keeps_one_queued_job(db: Database) -> None:
     with db.transaction() as session:
         job = session.query(Job).one()
         assert job.run_at == T0 + timedelta(minutes=1)
+
+
+def test_unique_key_of_a_running_job_goes_to_a_new_queued_job_and_a_finished_one_holds_none(db: Database) -> None:
+    clock = FixedClock(T0)
+    keyed: list[str | None] = []
+
+    def handler(args: dict[str, Any]) -> None:
+        if args["n"] == 1:  # while the first run runs, the work is asked for again: twice
+            with db.transaction() as session:
+                queue.enqueue(session, "k", {"n": 2}, now=T0, run_at=T0 + timedelta(hours=1), unique_key="u")
+                queue.enqueue(session, "k", {"n": 3}, now=T0, run_at=T0 + timedelta(minutes=1), unique_key="u")
+            with db.read() as session:
+                keyed.extend(job.unique_key for job in session.query(Job).order_by(Job.args["n"].as_integer()))
+
+    with db.transaction() as session:
+        queue.enqueue(session, "k", {"n": 1}, now=T0, unique_key="u")
+    assert Worker(db, clock, {"k": handler}).run_once() == 1
+    assert keyed == [None, "u"]  # the running job gave its key up; the second request folded into the new job
+    with db.read() as session:
+        jobs = {job.args["n"]: job for job in session.query(Job)}
+    assert set(jobs) == {1, 2} and jobs[1].status == "done"
+    assert jobs[2].status == "queued" and jobs[2].run_at == T0 + timedelta(minutes=1)
+    clock.advance(timedelta(minutes=1))
+    assert Worker(db, clock, {"k": lambda args: None}).run_once() == 1
+    with db.transaction() as session:  # done: the key is free again
+        queue.enqueue(session, "k", {"n": 4}, now=clock.now(), unique_key="u")
+    with db.read() as session:
+        assert session.query(Job).filter(Job.unique_key == "u").one().args == {"n": 4}
+
+
+def _wait_until_blocked(pg: Database, count: int) -> None:
+    """Until ``count`` sessions of this database wait for a lock (a row's or the unique index's)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with pg.engine.connect() as connection:
+            waiting = connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")).scalar_one()
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, "the second transaction never waited for the first"
+        time.sleep(0.01)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("holder", [None, "queued", "running"])
+def test_concurrent_transactions_enqueueing_one_key_fold_into_one_job(pg: Database, holder: str | None) -> None:
+    """Two transactions enqueue one key at once (two redeliveries of one event): the second waits for the first
+    and folds into its job; neither fails. Also when the key is held by a queued or a running job."""
+    if holder is not None:
+        with pg.transaction() as session:
+            queue.enqueue(session, "k", {"n": 0}, now=T0, run_at=T0 + timedelta(hours=1), unique_key="u")
+        if holder == "running":
+            with pg.transaction() as session:
+                assert len(queue.claim(session, worker_id="w", now=T0 + timedelta(hours=1), limit=1,
+                                       skip_locked=True)) == 1
+    errors: list[BaseException] = []
+    first_in, release_first = threading.Event(), threading.Event()
+
+    def enqueue(n: int, hold: bool) -> None:
+        try:
+            with pg.transaction() as session:
+                queue.enqueue(session, "k", {"n": n}, now=T0, run_at=T0 + timedelta(minutes=n), unique_key="u")
+                if hold:
+                    first_in.set()
+                    assert release_first.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+            first_in.set()
+
+    first = threading.Thread(target=enqueue, args=(1, True))
+    second = threading.Thread(target=enqueue, args=(2, False))
+    first.start()
+    assert first_in.wait(30)
+    second.start()
+    try:
+        _wait_until_blocked(pg, 1)
+    finally:
+        release_first.set()
+        first.join()
+        second.join()
+    assert errors == []
+    with pg.read() as session:
+        jobs = {job.args["n"]: job for job in session.query(Job)}
+    keyed = [n for n, job in jobs.items() if job.unique_key == "u"]
+    assert len(keyed) == 1 and jobs[keyed[0]].status == "queued"
+    assert jobs[keyed[0]].run_at == T0 + timedelta(minutes=1)
+    assert len(jobs) == (2 if holder == "running" else 1)
 
 
 def test_several_workers_run_each_job_exactly_once(db: Database) -> None:

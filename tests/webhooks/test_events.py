@@ -14,7 +14,9 @@ from sqlalchemy import select
 from indiepay.alerts.models import Alert
 from indiepay.cli.demo import WebhookInbox
 from indiepay.core.clock import FixedClock
+from indiepay.db.jobs.queue import DeadJob
 from indiepay.merchants.auth import Principal
+from indiepay.runtime import job_dead_alerts
 from indiepay.webhooks import service as webhooks
 from indiepay.webhooks.models import WebhookDelivery
 from tests.alerts.conftest import add_merchant, inbox, make_runtime  # noqa: F401 -- fixtures
@@ -161,3 +163,46 @@ def test_an_event_whose_deliveries_gave_up_is_delivered_when_sent_again(
         webhooks.redeliver(session, runtime.ctx, merchant, event.id)
     runtime.worker.drain()
     assert [e["id"] for e in receiver.events] == [event.id, event.id]
+
+
+def test_a_dead_delivery_job_tells_the_merchant_even_when_an_attempt_left_no_log(
+        make_runtime: Any, clock: FixedClock) -> None:  # noqa: F811 -- fixtures
+    """The give-up alert used to come when the delivery log reached its twelfth row — but an attempt whose
+    worker died mid-request writes no row, so the job died with eleven and nobody was told. It now comes when
+    the worker marks the job dead (the merchant's alert, not the operator's ``job_dead``), exactly once."""
+    runtime = make_runtime()
+    merchant_id = add_merchant(runtime)
+    merchant = Principal("merchant", merchant_id, livemode=True)
+    with runtime.ctx.db.transaction() as session:
+        webhooks.set_endpoint(session, runtime.ctx, merchant, "http://127.0.0.1:9/hooks")
+        event = webhooks.emit_event(session, runtime.ctx, merchant_id=merchant_id, livemode=True,
+                                    type_="payment.succeeded", data={"object": {"id": "pay_1"}},
+                                    dedupe_key="payment.succeeded:pay_1")
+    assert event is not None
+    on_dead = job_dead_alerts(clock)
+    for _ in range(2):  # reported twice (a retry of the report): one alert
+        with runtime.ctx.db.transaction() as session:
+            on_dead(session, DeadJob("job_1", webhooks.DELIVERY_JOB, {"event_id": event.id}, 12, 12, "ConnectError"))
+    with runtime.ctx.db.read() as session:
+        kinds = [(a.kind, a.merchant_id) for a in session.scalars(select(Alert))]
+    assert kinds == [("webhook_delivery_failed", merchant_id)]
+
+
+def test_a_delivery_is_checked_again_before_it_is_sent(make_runtime: Any, clock: FixedClock) -> None:  # noqa: F811
+    """The endpoint's address is judged again before each attempt (its name may point elsewhere since it was
+    set): a live endpoint the policy no longer allows is not contacted, and the attempt says why."""
+    runtime = make_runtime(outbound_private_targets="test")
+    merchant_id = add_merchant(runtime)
+    merchant = Principal("merchant", merchant_id, livemode=True)
+    with runtime.ctx.db.transaction() as session:  # stored as if set before (set_endpoint's caller checks)
+        webhooks.set_endpoint(session, runtime.ctx, merchant, "https://127.0.0.1:9/hooks")
+        event = webhooks.emit_event(session, runtime.ctx, merchant_id=merchant_id, livemode=True,
+                                    type_="payment.succeeded", data={"object": {"id": "pay_2"}},
+                                    dedupe_key="payment.succeeded:pay_2")
+    assert event is not None
+    with pytest.raises(webhooks.DeliveryFailed):
+        webhooks.deliver(runtime.ctx, event.id)
+    with runtime.ctx.db.read() as session:
+        (logged,) = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+    assert logged.status_code is None and logged.error is not None and logged.error.startswith("refused: ")
+    assert "not public (127.0.0.1)" in logged.error

@@ -68,6 +68,7 @@ def acknowledge_alert(alert_id: str, ctx: Ctx, caller: Caller) -> AlertOut:
 def set_alert_channels(body: AlertChannelsSet, ctx: Ctx, caller: Caller) -> AlertChannelsOut:
     """Replace where the merchant's alerts go (the live key only)."""
     request = channels.ChannelsInput(**body.model_dump())
+    channels.check_webhook_url(ctx.settings.outbound_private_targets, caller, request.webhook_url)
     with ctx.db.transaction() as session:
         row, secret = channels.set_channels(session, ctx.clock, ctx.vault, principal=caller, request=request)
         return AlertChannelsOut(**channels.describe(row), webhook_secret=secret)

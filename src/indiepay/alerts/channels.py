@@ -29,6 +29,7 @@ from indiepay.alerts import rules
 from indiepay.alerts.models import AlertChannels
 from indiepay.audit.service import actor_of, record
 from indiepay.config import Settings
+from indiepay.core import outbound
 from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest
 from indiepay.core.ids import new_id
@@ -91,6 +92,20 @@ def validate(request: ChannelsInput) -> ChannelsInput:
 
 def get_channels(session: Session, merchant_id: str) -> AlertChannels | None:
     return session.scalars(select(AlertChannels).where(AlertChannels.merchant_id == merchant_id)).first()
+
+
+def check_webhook_url(policy: str, principal: Principal, url: str | None) -> None:
+    """Refuse an alert webhook the platform may not send to (:mod:`indiepay.core.outbound`); alert channels
+    carry live alerts, so they are judged as a live endpoint. Called before the transaction (it resolves the
+    host); what :func:`set_channels` refuses anyway (a caller that may not set them, a malformed URL) is left
+    to it, so that its answers come first.
+
+    Raises:
+        InvalidRequest (``webhook_url_not_allowed``): with ``details.reason``.
+    """
+    url = url.strip() if url else None
+    if url and principal.merchant_id is not None and principal.livemode and rules.is_webhook_url(url):
+        outbound.check(url, livemode=True, policy=policy)
 
 
 def set_channels(session: Session, clock: Clock, vault: Vault, *, principal: Principal,

@@ -1,4 +1,5 @@
-"""Pure alert rules: cap thresholds, rate-limit windows, recipient validation and masking.
+"""Pure alert rules: cap thresholds, rate-limit windows, how long deliveries retry, which SMTP refusals
+are final, recipient validation and masking.
 
 Plain functions over plain values, so they are unit-tested without a database.
 """
@@ -6,6 +7,7 @@ Plain functions over plain values, so they are unit-tested without a database.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -60,6 +62,40 @@ def admits(count: int, limit: int) -> bool:
     return count < limit
 
 
+def attempts_within(window: timedelta, backoff: Callable[[int], timedelta]) -> int:
+    """How many attempts a delivery needs to keep trying for at least ``window``, when it waits
+    ``backoff(n)`` after its n-th failed attempt: the first, then one after each wait until the waits add
+    up to ``window`` (so the last attempt is ``window`` or a little more after the first).
+
+    Raises:
+        ValueError: ``backoff`` does not move time on (the count would never end).
+    """
+    attempts, waited = 1, timedelta(0)
+    while waited < window:
+        wait = backoff(attempts)
+        if wait <= timedelta(0):
+            raise ValueError("backoff must be positive")
+        waited += wait
+        attempts += 1
+    return attempts
+
+
+_POLICY_STATUS = re.compile(r"^\s*5\.7\.\d{1,3}\b")
+
+
+def recipient_refused_for_good(code: int, reply: str) -> bool:
+    """Is an SMTP server's refusal of a recipient (its ``RCPT TO`` reply) final?
+
+    Only a 5xx that is about the recipient itself — no such mailbox (``550 5.1.1``), no such domain
+    (``5.1.2``)... A 4xx is temporary by definition; a 5xx with a ``5.7.x`` status or that speaks of
+    relaying is a policy refusal — "relay access denied", "authentication required", our address is
+    blocked —, a configuration of the mail server or of ours that the operator can fix: retried, so the
+    alerts queued meanwhile arrive once it is."""
+    if code < 500:
+        return False
+    return not (_POLICY_STATUS.match(reply) or "relay" in reply.lower())
+
+
 def is_phone(value: str) -> bool:
     return bool(_PHONE.match(value))
 
@@ -95,9 +131,10 @@ def mask_phone(value: str) -> str:
 
 
 def mask_url(value: str) -> str:
-    """The URL without its query string or fragment (where tokens tend to hide)."""
+    """The URL without credentials, query string or fragment (where tokens tend to hide)."""
     parts = urlsplit(value)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def mask_target(channel: str, target: str) -> str:

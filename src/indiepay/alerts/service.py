@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Table, select
@@ -22,13 +22,16 @@ from indiepay.core.clock import Clock
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.engine import after_commit
-from indiepay.db.jobs.queue import enqueue
+from indiepay.db.jobs.queue import backoff, enqueue
 from indiepay.db.pagination import page_cursor
 from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
 
 DISPATCH_JOB = "alerts.dispatch"
-DELIVERY_ATTEMPTS = 10  # per delivery; backoff 5 s … 2560 s, about 85 minutes in all
+# A delivery keeps trying for two days — an SMTP server or a receiver down overnight or over a maintenance
+# window still gets the alert once it is back — at the job backoff (5 s doubling, then hourly): 58 attempts.
+DELIVERY_WINDOW = timedelta(hours=48)
+DELIVERY_ATTEMPTS = rules.attempts_within(DELIVERY_WINDOW, backoff)
 DISPATCH_JOB_ATTEMPTS = DELIVERY_ATTEMPTS + 2  # a little slack for runs that fail before sending
 MAX_PAGE = 100
 DAILY_CAP_WARNING = "daily_cap_warning"

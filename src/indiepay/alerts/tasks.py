@@ -12,7 +12,10 @@ One job per alert (queued with the alert, see :func:`.service.raise_alert`). A r
    lease), send it outside any transaction, record ``sent`` / ``pending`` (retry) / ``dead`` / ``failed``.
    A delivery already ``sent`` is never claimed again, so running the job twice sends nothing twice.
 3. If a delivery is still pending, raise :class:`AlertDeliveryIncomplete`: the worker retries the job with
-   its exponential backoff; a delivery whose last attempt fails is ``dead``.
+   its exponential backoff (capped at an hour), for :data:`.service.DELIVERY_WINDOW` (two days), so an
+   SMTP server or a receiver that is down or misconfigured for hours still gets the alert once it is back;
+   a delivery whose last attempt fails is ``dead``. Only a failure no retry can fix (a recipient refused
+   for good, a channel not configured at all) is ``failed`` at once.
 
 The only duplicate left possible is a crash between a successful send and its record; receivers can
 drop it by the delivery id (``IndiePay-Delivery-Id`` header, e-mail ``Message-ID``, SMS reference).
@@ -159,7 +162,8 @@ def _transport(ctx: ServiceContext, target: Target, merchant_id: str | None,
         raise DeliveryError("the merchant's alert channels are gone", permanent=True)
     else:
         secret = ctx.vault.open(SealedSecret.from_dict(sealed), secret_aad(merchant_id))
-    return WebhookTransport(ctx.adapters.http, secret, ctx.clock, settings.webhook_timeout_seconds)
+    return WebhookTransport(ctx.adapters.http, secret, ctx.clock, settings.webhook_timeout_seconds,
+                            outbound_policy=None if merchant_id is None else settings.outbound_private_targets)
 
 
 def run_summary_job(ctx: ServiceContext, args: dict[str, Any]) -> None:

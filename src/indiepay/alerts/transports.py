@@ -3,12 +3,15 @@
 Each transport is an adapter behind one small port (:class:`Transport`), built per delivery from that
 delivery's own credentials (the merchant's alert secret, the SMTP settings), never held globally. Vendor
 errors are translated at the boundary into :class:`DeliveryError`, which says whether trying again can
-help: a refused recipient or a missing configuration is ``permanent``; a timeout or a 5xx is not.
+help: a recipient the mail server refuses for good, or a channel that is not configured at all (no SMTP
+host, no operator webhook secret), is ``permanent``; a timeout, a 5xx of a webhook receiver, an SMTP
+server that is down, misconfigured or refusing our login is not.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -18,11 +21,14 @@ from typing import Any, Protocol
 
 import httpx
 
+from indiepay.alerts import rules
 from indiepay.alerts.models import Alert
 from indiepay.alerts.sms import SmsError, SmsProvider
 from indiepay.config import Settings
+from indiepay.core import outbound
 from indiepay.core.clock import Clock
 from indiepay.webhooks import signing
+from indiepay.webhooks.deadline import post_within
 
 ALERT_ID_HEADER = "IndiePay-Alert-Id"
 DELIVERY_ID_HEADER = "IndiePay-Delivery-Id"
@@ -85,29 +91,39 @@ class Transport(Protocol):
 class WebhookTransport:
     """POSTs the alert as JSON, signed like merchant webhooks (``IndiePay-Signature: t=…,v1=…``, HMAC-SHA256
     over ``"<t>." + body``), so a receiver verifies both with :func:`indiepay.webhooks.signing.verify`.
-    Only a 2xx counts as delivered."""
+    Only a 2xx counts as delivered; ``timeout`` is the whole exchange's budget
+    (:func:`indiepay.webhooks.deadline.post_within`), and running out of it is a failure worth retrying."""
 
-    def __init__(self, http: httpx.Client, secret: str | None, clock: Clock, timeout: float) -> None:
+    def __init__(self, http: httpx.Client, secret: str | None, clock: Clock, timeout: float,
+                 outbound_policy: str | None = None) -> None:
         self.http = http
         self.secret = secret
         self.clock = clock
         self.timeout = timeout
+        # a merchant's URL is checked again before each send (indiepay.core.outbound: its name may point
+        # elsewhere by now); None for the operator's own, from the settings
+        self.outbound_policy = outbound_policy
 
     def send(self, target: str, message: AlertMessage) -> None:
         if not self.secret:
             raise DeliveryError("no signing secret for this alert webhook (operator webhooks need "
                                 "INDIEPAY_OPERATOR_ALERT_WEBHOOK_SECRET)", permanent=True)
+        if self.outbound_policy is not None:
+            reason = outbound.refusal(target, livemode=True, private_ok=outbound.private_allowed(
+                self.outbound_policy, livemode=True))
+            if reason is not None:
+                raise DeliveryError(f"refused: {reason}")
         body = message.json_body()
         headers = {"Content-Type": "application/json", ALERT_ID_HEADER: message.alert_id,
                    DELIVERY_ID_HEADER: message.delivery_id,
                    signing.SIGNATURE_HEADER: signing.header_value(self.secret, int(self.clock.now().timestamp()),
                                                                   body)}
         try:
-            response = self.http.post(target, content=body, headers=headers, timeout=self.timeout)
+            answer = post_within(self.http, target, content=body, headers=headers, budget=self.timeout)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"endpoint answered {response.status_code}")
+        if not 200 <= answer.status_code < 300:
+            raise DeliveryError(f"endpoint answered {answer.status_code}")
 
 
 class EmailTransport:
@@ -115,6 +131,11 @@ class EmailTransport:
 
     The ``Message-ID`` is derived from the delivery id, so a mail system that deduplicates on it drops the
     copy a crash between sending and recording could cause.
+
+    Only a definitive refusal of the recipient itself is final (:func:`.rules.recipient_refused_for_good`).
+    Everything else is retried, 5xx or not: no connection, a timeout, a refusal at the greeting, HELO,
+    STARTTLS, login, ``MAIL FROM`` or ``DATA`` — an outage or a configuration of the mail server or of ours,
+    which someone fixes, after which the alerts raised meanwhile must still arrive.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -146,15 +167,26 @@ class EmailTransport:
                     smtp.login(settings.smtp_username, settings.smtp_password or "")
                 smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            raise DeliveryError(f"recipient refused: {codes}", permanent=all(c >= 500 for c in codes)) from exc
+            refusals = [(code, _text(reply)) for code, reply in exc.recipients.values()]
+            raise DeliveryError(f"recipient refused: {'; '.join(f'{c} {t}' for c, t in refusals)}",
+                                permanent=all(rules.recipient_refused_for_good(c, t) for c, t in refusals)) from exc
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"SMTP login refused ({exc.smtp_code})", permanent=True) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"SMTP server answered {exc.smtp_code}",
-                                permanent=exc.smtp_code >= 500) from exc
+            raise DeliveryError(f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)} (check "
+                                "INDIEPAY_SMTP_USERNAME / INDIEPAY_SMTP_PASSWORD)") from exc
+        except smtplib.SMTPResponseException as exc:  # greeting, HELO, STARTTLS, MAIL FROM, DATA
+            raise DeliveryError(f"SMTP server answered {exc.smtp_code} {_text(exc.smtp_error)}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+_ADDRESS = re.compile(r"[^\s<>\"']+@[^\s<>\"']+")
+
+
+def _text(reply: bytes | str) -> str:
+    """An SMTP reply's text, for the delivery's ``last_error`` — which the alert list shows, so the addresses
+    servers like to echo are masked as the targets are."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return _ADDRESS.sub(lambda found: rules.mask_email(found.group()), " ".join(text.split()))[:200]
 
 
 class SmsTransport:

@@ -109,6 +109,7 @@ def set_alert_channels(request: Request, form: PostedForm) -> Response:
                                   emails=_listed(form, "emails"), email_enabled=form_text(form, "email_enabled") == "1",
                                   phones=_listed(form, "phones"), sms_enabled=form_text(form, "sms_enabled") == "1",
                                   rotate_webhook_secret=form_text(form, "rotate_webhook_secret") == "1")
+        alert_channels.check_webhook_url(ctx.settings.outbound_private_targets, signed.principal, wanted.webhook_url)
         with ctx.db.transaction() as session:
             _, secret = alert_channels.set_channels(
                 session, ctx.clock, ctx.vault, principal=signed.principal,

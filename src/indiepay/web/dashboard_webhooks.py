@@ -55,6 +55,7 @@ def set_endpoint(request: Request, form: PostedForm) -> Response:
         except ValidationError as exc:
             raise InvalidRequest("the URL must start with http:// or https:// and have no spaces",
                                  code="invalid_url") from exc
+        webhooks.check_url(ctx, signed.principal, body.url)
         with ctx.db.transaction() as session:
             _, secret = webhooks.set_endpoint(session, ctx, signed.principal, body.url)
     except IndiePayError as exc:

@@ -15,6 +15,9 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 @router.put("/webhook_endpoint", response_model=WebhookEndpointOut)
 def set_endpoint(body: WebhookEndpointSet, ctx: Ctx, caller: Caller) -> WebhookEndpointOut:
+    """Set where the key's mode's events go; an address the platform may not send to is refused
+    (``webhook_url_not_allowed``: see :mod:`indiepay.core.outbound`)."""
+    service.check_url(ctx, caller, body.url)  # resolves the host: before the transaction, never inside it
     with ctx.db.transaction() as session:
         url, secret = service.set_endpoint(session, ctx, caller, body.url)
     return WebhookEndpointOut(url=url, secret=secret, livemode=caller.livemode)

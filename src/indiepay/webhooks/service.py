@@ -2,7 +2,8 @@
 
 Events are written in the same transaction as the state change that caused them, together with the
 delivery job (the outbox), and are keyed so that the same business fact never produces two events.
-Delivery happens in the worker, outside any transaction, with a delivery log row per attempt.
+Delivery happens in the worker, outside any transaction, with a delivery log row per attempt; each attempt
+has ``INDIEPAY_WEBHOOK_TIMEOUT_SECONDS`` in all, however slowly the endpoint answers (:mod:`.deadline`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 from indiepay.alerts.rules import mask_url
 from indiepay.alerts.service import raise_alert
 from indiepay.context import ServiceContext
-from indiepay.core.clock import business_day
+from indiepay.core import outbound
+from indiepay.core.clock import Clock, business_day
 from indiepay.core.errors import NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.jobs.queue import enqueue
@@ -31,6 +33,7 @@ from indiepay.db.upsert import insert_once
 from indiepay.merchants.auth import Principal
 from indiepay.vault.envelope import SealedSecret
 from indiepay.webhooks import repository, signing
+from indiepay.webhooks.deadline import post_within
 from indiepay.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 from indiepay.webhooks.schemas import EventList, EventOut
 
@@ -41,6 +44,15 @@ REDELIVERY_KEY = "webhook.redeliver:{event_id}"
 
 def _secret_aad(merchant_id: str, livemode: bool) -> bytes:
     return f"indiepay/webhook-secret/{merchant_id}/{'live' if livemode else 'test'}".encode()
+
+
+def check_url(ctx: ServiceContext, principal: Principal, url: str) -> None:
+    """Refuse an endpoint the platform may not send to (:mod:`indiepay.core.outbound`), for the key's mode.
+
+    Raises:
+        InvalidRequest (``webhook_url_not_allowed``): with ``details.reason``.
+    """
+    outbound.check(url, livemode=principal.livemode, policy=ctx.settings.outbound_private_targets)
 
 
 def set_endpoint(session: Session, ctx: ServiceContext, principal: Principal, url: str) -> tuple[str, str]:
@@ -105,8 +117,10 @@ def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_at
     """Deliver one event (a job handler). Raises DeliveryFailed so the worker retries with backoff.
 
     ``again``: a redelivery the merchant asked for (:func:`redeliver`), sent even if the event was delivered
-    before. ``first_attempt``: the delivery log's attempt number this job started at, so that the alert
-    for a job that gave up comes after *its* last attempt, not after the event's twelfth overall."""
+    before. ``first_attempt``: the delivery log's attempt number this job started at (a redelivery does not
+    send again what has reached the endpoint since it was asked for). When the job has used its last
+    attempt the worker marks it dead and :func:`gave_up` tells the merchant — counted by the job itself, not
+    by this log, which misses an attempt whose worker died mid-request."""
     with ctx.db.read() as session:
         event = session.get(Event, event_id)
         if event is None:
@@ -120,22 +134,26 @@ def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_at
             return
         secret = ctx.vault.open(SealedSecret.from_dict(endpoint.secret),
                                 _secret_aad(event.merchant_id, event.livemode))
-        url, body, endpoint_id = endpoint.url, event_body(event), endpoint.id
+        url, body = endpoint.url, event_body(event)
         attempt = 1 + _attempts_so_far(session, event_id)
     timestamp = int(ctx.clock.now().timestamp())
     headers = {"Content-Type": "application/json", "IndiePay-Event-Id": event_id,
                signing.SIGNATURE_HEADER: signing.header_value(secret, timestamp, body)}
     started = time.perf_counter()
     status_code: int | None = None
-    error: str | None = None
-    try:
-        response = ctx.adapters.http.post(url, content=body, headers=headers,
-                                          timeout=ctx.settings.webhook_timeout_seconds)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"endpoint answered {status_code}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    # checked again before each attempt: the name may point elsewhere since the URL was set
+    error = outbound.refusal(url, livemode=event.livemode, private_ok=outbound.private_allowed(
+        ctx.settings.outbound_private_targets, livemode=event.livemode))
+    if error is not None:
+        error = f"refused: {error}"
+    else:
+        try:
+            status_code = post_within(ctx.adapters.http, url, content=body, headers=headers,
+                                      budget=ctx.settings.webhook_timeout_seconds).status_code
+            if not 200 <= status_code < 300:
+                error = f"endpoint answered {status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
     duration_ms = int((time.perf_counter() - started) * 1000)
     with ctx.db.transaction() as session:
         session.add(WebhookDelivery(id=new_id("whd"), event_id=event_id, url=url, attempt=attempt,
@@ -145,18 +163,27 @@ def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_at
             stored = session.get(Event, event_id)
             if stored is not None:
                 stored.delivered = True
-        elif attempt - first_attempt + 1 >= DELIVERY_ATTEMPTS:  # the worker marks the job dead after this one
-            _alert_gave_up(session, ctx, event, endpoint_id, url, error)
     if error is not None:
         raise DeliveryFailed(error)
 
 
-def _alert_gave_up(session: Session, ctx: ServiceContext, event: Event, endpoint_id: str, url: str,
-                   error: str) -> None:
+def gave_up(session: Session, clock: Clock, event_id: str, error: str) -> None:
+    """The worker's word that a delivery job is dead (its last attempt used, in the transaction that marks it
+    so): tell the merchant its endpoint missed the event for good, unless it was delivered after all."""
+    event = session.get(Event, event_id)
+    if event is None or event.delivered:
+        return
+    endpoint = session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.merchant_id == event.merchant_id, WebhookEndpoint.livemode == event.livemode)).first()
+    _alert_gave_up(session, clock, event, endpoint.id if endpoint else "none", endpoint.url if endpoint else "",
+                   error or "no answer")
+
+
+def _alert_gave_up(session: Session, clock: Clock, event: Event, endpoint_id: str, url: str, error: str) -> None:
     """Tell the merchant its endpoint missed an event for good. An endpoint that is down is one incident
     a day, however many events it misses (the alert names the first; the delivery log has them all)."""
-    day = business_day(ctx.clock.now()).isoformat()
-    raise_alert(session, ctx.clock, kind="webhook_delivery_failed", severity="high", merchant_id=event.merchant_id,
+    day = business_day(clock.now()).isoformat()
+    raise_alert(session, clock, kind="webhook_delivery_failed", severity="high", merchant_id=event.merchant_id,
                 message=(f"webhook event {event.id} ({event.type}) could not be delivered to {mask_url(url)} after "
                          f"{DELIVERY_ATTEMPTS} attempts: {error}"),
                 dedupe_key=f"webhook_delivery_failed:{endpoint_id}:{day}",

@@ -6,6 +6,18 @@ network I/O (on SQLite it would hold the write lock). A handler that wants to be
 payment still pending at the channel) returns :class:`RetryLater`; one that raises is retried with
 backoff. Handlers are idempotent: a crash between a handler's commit and the job's completion only
 means the handler runs once more.
+
+A job runs in one worker at a time. A batch is claimed under one lease, but each job's claim is checked (and
+renewed) just before it starts if the lease has less than half of it left — one conditional ``UPDATE``, only
+for jobs that waited behind slow ones; while a handler runs, :mod:`.leases` renews its lease; and the outcome is
+recorded only if the worker still holds the job. A job that goes ``dead`` is passed to ``on_dead`` (the
+composition root raises the operator's alert there: this package knows nothing of alerts).
+
+A job of a kind this worker has no handler for is dead at once, not retried a dozen times over hours: a handler
+is code, and the same build will not have it an hour later (a kind renamed or dropped, a typo). The alert names
+the job, its kind and arguments. The one case where waiting would have helped — during a rolling upgrade an
+older worker claims the job of a kind that a newer server queued — is then visible at once, instead of the job
+quietly running hours late or, past its attempts, never.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from typing import Any
 from indiepay.core.clock import Clock
 from indiepay.db.engine import Database
 from indiepay.db.jobs import owners, queue
+from indiepay.db.jobs.leases import KEEPER, Held, LeaseKeeper
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +47,17 @@ class RetryLater:
 
 
 Handler = Callable[[dict[str, Any]], RetryLater | None]
+RECHECK_BELOW = queue.LEASE / 2  # a claimed job with less lease than this left is re-checked before it starts
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    kind: str
+    args: dict[str, Any]
+    attempts: int
+    locked_until: datetime
+
 
 _WORKERS_HERE: weakref.WeakSet[Worker] = weakref.WeakSet()  # this process's workers: their claims are live
 
@@ -42,12 +66,17 @@ class Worker:
     """Runs jobs from the database until stopped. Several may run at once, in one or many processes."""
 
     def __init__(self, db: Database, clock: Clock, handlers: Mapping[str, Handler], *,
-                 batch: int = 10, poll_seconds: float = 0.5) -> None:
+                 batch: int = 10, poll_seconds: float = 0.5, on_dead: queue.OnDead | None = None,
+                 leases: LeaseKeeper = KEEPER) -> None:
+        """``on_dead``: told, in the transaction that marks it, of every job that goes dead; ``leases``: the
+        keeper of running jobs' leases (the process's own unless a test needs another)."""
         self.db = db
         self.clock = clock
         self.handlers = dict(handlers)
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.on_dead = on_dead
+        self.leases = leases
         self.machine = owners.this_machine()
         self.worker_id = owners.new_worker_id(self.machine)
         _WORKERS_HERE.add(self)
@@ -62,27 +91,41 @@ class Worker:
                 return 0  # an idle poll costs one read, never the write lock
         with self.db.transaction() as session:
             jobs = queue.claim(session, worker_id=self.worker_id, now=self.clock.now(), limit=self.batch,
-                               skip_locked=self.db.is_postgres)
-            claimed = [(job.id, job.kind, dict(job.args), job.attempts) for job in jobs]
-        for job_id, kind, args, attempts in claimed:
-            self._run(job_id, kind, args, attempts)
+                               skip_locked=self.db.is_postgres, exclude=self.leases.running(), on_dead=self.on_dead)
+            claimed = [_Claimed(job.id, job.kind, dict(job.args), job.attempts, job.locked_until or self.clock.now())
+                       for job in jobs]
+        for job in claimed:
+            self._run(job)
         return len(claimed)
 
-    def _run(self, job_id: str, kind: str, args: dict[str, Any], attempts: int) -> None:
-        handler = self.handlers.get(kind)
-        try:
+    def _run(self, job: _Claimed) -> None:
+        with self.leases.hold(self.db, self.clock, self.worker_id, job.id) as held:
+            # registered first, so no worker of this process claims it between this check and the handler
+            if job.locked_until - self.clock.now() < RECHECK_BELOW and not self.leases.renew(held):
+                log.warning("job %s (%s) was claimed by another worker while it waited in this worker's batch; "
+                            "not run here", job.id, job.kind)
+                return
+            handler = self.handlers.get(job.kind)
             if handler is None:
-                raise LookupError(f"no handler for job kind {kind!r}")
-            outcome = handler(args)
-            with self.db.transaction() as session:
-                if isinstance(outcome, RetryLater):
-                    queue.reschedule(session, job_id, self.worker_id, outcome.at, outcome.reason)
-                else:
-                    queue.complete(session, job_id, self.worker_id, self.clock.now())
-        except Exception as exc:
-            log.warning("job %s (%s) attempt %d failed: %s", job_id, kind, attempts, exc)
-            with self.db.transaction() as session:
-                queue.fail(session, job_id, self.worker_id, self.clock.now(), f"{type(exc).__name__}: {exc}")
+                self._fail(held, job, f"no handler for job kind {job.kind!r}", final=True)
+                return
+            try:
+                outcome = handler(job.args)
+                with held.settling(), self.db.transaction() as session:
+                    if isinstance(outcome, RetryLater):
+                        kept = queue.reschedule(session, job.id, self.worker_id, outcome.at, outcome.reason)
+                    else:
+                        kept = queue.complete(session, job.id, self.worker_id, self.clock.now())
+                if not kept:
+                    log.error("job %s (%s) ran here after another worker had claimed it; its outcome is left to "
+                              "that worker", job.id, job.kind)
+            except Exception as exc:
+                log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, exc)
+                self._fail(held, job, f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, held: Held, job: _Claimed, error: str, *, final: bool = False) -> None:
+        with held.settling(), self.db.transaction() as session:
+            queue.fail(session, job.id, self.worker_id, self.clock.now(), error, final=final, on_dead=self.on_dead)
 
     def drain(self, max_rounds: int = 100) -> int:
         """Run until no job is due (for tests and the demo); returns how many ran."""
@@ -105,7 +148,7 @@ class Worker:
         with self.db.transaction() as session:
             released = queue.release_dead(
                 session, self.machine, lambda owner: owners.is_dead(owner, machine=self.machine, live_here=live),
-                self.clock.now())
+                self.clock.now(), on_dead=self.on_dead)
         if released:
             log.warning("%d job(s) of stopped workers on this machine released to run again", released)
         return released
