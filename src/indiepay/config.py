@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INDIEPAY_", extra="ignore")
 
     database_url: str = "sqlite:///./var/indiepay.db"
+    # full: a commit is on the disk when it returns (a power cut loses nothing); normal: faster, but an OS
+    # crash or a power cut may take back the last commits — only on a disk that cannot lose what it acknowledged
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     var_dir: Path = Path("./var")
     admin_key: str | None = None
     master_key: str | None = None

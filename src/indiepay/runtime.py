@@ -134,7 +134,7 @@ class Runtime:
     def build(cls, settings: Settings, clock: Clock | None = None,
               payouts: PayoutProvider | None = None) -> Runtime:
         clock = clock or SystemClock()
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         vault = Vault.from_settings(settings.master_key, settings.resolved_master_key_file,
                                     settings.retired_master_keys)
         # the transport lets a delivery to a merchant's server end at its deadline (webhooks.deadline)

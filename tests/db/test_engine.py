@@ -43,3 +43,14 @@ def test_sqlite_commits_are_flushed_to_disk_before_they_return(tmp_path: Path) -
             assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2
     finally:
         database.dispose()
+
+
+def test_an_operator_may_choose_normal_for_a_disk_that_cannot_lose_writes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'normal.db'}"
+    upgrade(url)
+    database = Database(url, sqlite_synchronous="normal")
+    try:
+        with database.transaction() as session:
+            assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        database.dispose()

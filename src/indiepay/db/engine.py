@@ -55,7 +55,7 @@ def sqlite_file(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
-def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True) -> Engine:
+def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True, synchronous: str = "FULL") -> Engine:
     path = sqlite_file(url)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -72,11 +72,11 @@ def _sqlite_engine(url: str, begin: str, *, auto_checkpoint: bool = True) -> Eng
         dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: each commit's WAL frames reach the disk before the commit returns. NORMAL would lose the last
-        # commits to a power cut or an OS crash (a process crash loses nothing either way) — a callback
-        # already answered SUCCESS, a refund number persisted before its channel call, a payout attempt
-        # counted: a payment platform's commits must outlive the power
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL (the default): each commit's WAL frames reach the disk before the commit returns. NORMAL would
+        # lose the last commits to a power cut or an OS crash (a process crash loses nothing either way) — a
+        # callback already answered SUCCESS, a refund number persisted before its channel call, a payout
+        # attempt counted. NORMAL only where the disk cannot lose what it acknowledged (battery-backed cache)
+        cursor.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous.upper()]}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         if not auto_checkpoint:  # a WalCheckpointer does it off the request path
@@ -100,18 +100,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}
+"""SQLite's ``synchronous`` levels a platform may run with (``INDIEPAY_SQLITE_SYNCHRONOUS``)."""
+
+
 class Database:
     """The engine(s) plus session factories; the only place that commits."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = normalise_url(url)
         path = sqlite_file(self.url)
         # a file database checkpoints its log from a thread of its own, never inside a request's commit
         self.checkpointer = WalCheckpointer(path) if path is not None else None
         if self.url.startswith("sqlite"):
             auto = self.checkpointer is None
-            self.engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", auto_checkpoint=auto)
-            self.read_engine = _sqlite_engine(self.url, "BEGIN", auto_checkpoint=auto)
+            self.engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", auto_checkpoint=auto,
+                                         synchronous=sqlite_synchronous)
+            self.read_engine = _sqlite_engine(self.url, "BEGIN", auto_checkpoint=auto, synchronous=sqlite_synchronous)
         else:
             self.engine = make_engine(url)
             self.read_engine = self.engine
