@@ -24,12 +24,6 @@ from tests.support.platform import MerchantClient, PlatformUnderTest
 ORDER = {"currency": "CNY", "out_trade_no": "ORDER1", "description": "Tea", "method": "wechat_native"}
 
 
-def platform_merchant(platform: PlatformUnderTest, name: str) -> MerchantClient:
-    merchant = platform.merchant(name)
-    switched = platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "platform"})
-    assert switched.status_code == 200, switched.text
-    return merchant
-
 
 def created(merchant: MerchantClient, amount: int) -> dict[str, Any]:
     answer = merchant.api.post("/v1/payments", json={**ORDER, "amount": amount})
@@ -39,9 +33,9 @@ def created(merchant: MerchantClient, amount: int) -> dict[str, Any]:
 
 def test_two_merchants_order1_are_two_orders_on_the_shared_account(platform: PlatformUnderTest) -> None:
     shared = platform.platform_account("wechatpay")
-    tea, cake = platform_merchant(platform, "Tea"), platform_merchant(platform, "Cake")
+    tea, cake = platform.platform_merchant("Tea"), platform.platform_merchant("Cake")
     mine, theirs = created(tea, 1_000), created(cake, 1_000)  # the same order, number and amount
-    other = created(platform_merchant(platform, "Rice"), 2_500)  # and another amount: no longer refused
+    other = created(platform.platform_merchant("Rice"), 2_500)  # and another amount: no longer refused
     assert mine["channel_account_id"] == theirs["channel_account_id"] == other["channel_account_id"] == shared["id"]
     assert mine["action"]["code_url"] != theirs["action"]["code_url"]
     assert mine["out_trade_no"] == theirs["out_trade_no"] == "ORDER1"  # the merchant's own number, as it sent it

@@ -47,6 +47,13 @@ class PlatformUnderTest:
         self.clients += [test, live]
         return MerchantClient(self, body, test, live)
 
+    def platform_merchant(self, short_name: str) -> MerchantClient:
+        """A merchant switched to collecting through the platform (by the operator, so any mode's test may)."""
+        merchant = self.merchant(short_name)
+        switched = self.admin.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "platform"})
+        assert switched.status_code == 200, switched.text
+        return merchant
+
     def platform_account(self, channel: str, *, live: bool = False) -> dict[str, Any]:
         """One of the platform's own accounts (platform collection); ``live`` points a production one at the
         sandbox (see :meth:`MerchantClient.live_account`)."""

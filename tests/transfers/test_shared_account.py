@@ -12,13 +12,6 @@ from tests.support.platform import MerchantClient, PlatformUnderTest
 from tests.web.test_dashboard import csrf, key_of, signed_in
 
 
-def _platform_merchant(platform: PlatformUnderTest, name: str) -> MerchantClient:
-    merchant = platform.merchant(name)
-    switched = platform.admin.put(f"/v1/merchants/{merchant.id}/collection_mode", json={"mode": "platform"})
-    assert switched.status_code == 200, switched.text
-    return merchant
-
-
 def _transfer_payment(merchant: MerchantClient, amount: int) -> dict[str, Any]:
     created = merchant.create_payment("bank_transfer", amount=amount)
     assert created.status_code == 201, created.text
@@ -27,7 +20,7 @@ def _transfer_payment(merchant: MerchantClient, amount: int) -> dict[str, Any]:
 
 def test_another_merchants_bank_number_is_refused_without_naming_its_payment(platform: PlatformUnderTest) -> None:
     shared = platform.platform_account("bank_transfer")
-    tea, cake = _platform_merchant(platform, "Tea"), _platform_merchant(platform, "Cake")
+    tea, cake = platform.platform_merchant("Tea"), platform.platform_merchant("Cake")
     teas, cakes = _transfer_payment(tea, 5_000), _transfer_payment(cake, 4_000)
     assert teas["channel_account_id"] == cakes["channel_account_id"] == shared["id"]
     confirmed = tea.api.post(f"/v1/payments/{teas['id']}/confirm_transfer",
