@@ -270,6 +270,11 @@ class BillNotReady(RetryableChannelError):
 
     code = "bill_not_ready"
 
+    @property
+    def may_mean_no_trades(self) -> bool:
+        """Whether the answer is also what the channel says for a day without a single trade."""
+        return self.channel_code == "NO_STATEMENT_EXIST"
+
 
 class BillHashMismatch(TerminalChannelError):
     """The downloaded bill is not the file the channel announced (SHA1 of the uncompressed content differs

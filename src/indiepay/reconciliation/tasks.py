@@ -8,7 +8,10 @@ Alipay, UnionPay — whose file covers its clearing day ``D``, 23:00 the evening
 account's statement is imported instead), with ``account_id`` in its arguments.
 An account's job reconciles its stored bill, or fetches it: a bill the channel has not published yet
 retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
-alerted (``bill_hash_mismatch``) and retried later too, since a second download is usually good. Before
+alerted (``bill_hash_mismatch``) and retried later too, since a second download is usually good; a bill still
+not published a day after its run time is alerted once (``bill_overdue``) and still awaited, and WeChat Pay's
+"no bill" still given twelve hours after it means a day without trades, reconciled against an empty bill
+(:data:`EMPTY_DAY_AFTER`). Before
 fetching a WeChat Pay account's trade bill, the job fetches the day's fund-flow bill the same way (same
 retries, same alert with ``details.bill`` = ``fundflow``), so that the run checks it against the trade bill
 (:mod:`.fundflow_service`); a day whose trade bill was stored by hand takes its fund-flow bill by hand too.
@@ -20,6 +23,7 @@ so the bill's fees reach the payments in short batches that other writers can in
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -39,12 +43,19 @@ from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.reconciliation import fees, fundflow_service, repository, service
+from indiepay.reconciliation.writers.wechat import render_wechat_trade_bill
 
 log = logging.getLogger(__name__)
 RUN_DAY_JOB = "reconciliation.run_day"
 FEES_JOB = fees.FEES_JOB
 RUN_HOUR = 10  # Beijing time, the day after
 RETRY_NOT_READY = timedelta(minutes=30)
+# WeChat Pay answers NO_STATEMENT_EXIST both for a bill not generated yet and for a day without a single trade;
+# still so this long after the run time (22:00 Beijing the day after), the day had no trades: it is
+# reconciled against an empty bill, so that a payment recorded here on such a day is found missing in the
+# channel instead of never being looked at
+EMPTY_DAY_AFTER = timedelta(hours=12)
+OVERDUE_AFTER = timedelta(hours=24)  # a bill still not published a day after its run time: alerted
 TRADE = "trade"
 _DAY_KEY = "reconciliation.day:"
 _ACCOUNT_KEY = "reconciliation.account:"
@@ -100,6 +111,15 @@ def _fetch_failed(ctx: ServiceContext, account: ChannelAccount, day: date, kind:
                   exc: Exception) -> RetryLater | None:
     """The retry (and, for a bad digest, the alert) of a bill download that failed; None for other errors."""
     if isinstance(exc, BillNotReady):
+        if ctx.clock.now() >= run_at(day) + OVERDUE_AFTER:
+            with ctx.db.transaction() as session:
+                raise_alert(session, ctx.clock, kind="bill_overdue", severity="high", merchant_id=account.merchant_id,
+                            dedupe_key=f"bill_overdue:{kind}:{account.id}:{day}",
+                            message=(f"the {account.channel} {kind} bill of {day} for {account.id} is still not "
+                                     f"published a day after it was due: the day is not reconciled yet"),
+                            details={"account_id": account.id, "date": day.isoformat(), "bill": kind,
+                                     "channel_code": exc.channel_code},
+                            livemode=account.environment == "production")
         return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"{kind} bill not ready: {exc}")
     if not isinstance(exc, BillHashMismatch):
         return None
@@ -112,6 +132,15 @@ def _fetch_failed(ctx: ServiceContext, account: ChannelAccount, day: date, kind:
                     details={"account_id": account.id, "date": day.isoformat(), "bill": kind, "error": str(exc)},
                     livemode=account.environment == "production")
     return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"{kind} bill hash mismatch")
+
+
+NO_TRADES_SOURCE = "no_trades"  # a stored bill made here: the channel said the day had none
+
+
+def _no_trades(ctx: ServiceContext, day: date, exc: Exception) -> bool:
+    """Whether the channel's "no bill" means, by now, a day without trades (see :data:`EMPTY_DAY_AFTER`)."""
+    return (isinstance(exc, BillNotReady) and exc.may_mean_no_trades
+            and ctx.clock.now() >= run_at(day) + EMPTY_DAY_AFTER)
 
 
 def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater | None:
@@ -127,12 +156,17 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
             if fundflow_service.publishes_fundflow(account):
                 fundflow_service.fetch_and_store(ctx, account, day)
         except (BillNotReady, BillHashMismatch) as exc:
-            return _fetch_failed(ctx, account, day, fundflow_service.KIND, exc)
+            if not _no_trades(ctx, day, exc):  # a day without trades has no bookings either: run without it
+                return _fetch_failed(ctx, account, day, fundflow_service.KIND, exc)
         try:
             bill = service.fetch_bill_for(ctx, account, day)
         except (BillNotReady, BillHashMismatch) as exc:
-            return _fetch_failed(ctx, account, day, TRADE, exc)
-        service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
+            if not _no_trades(ctx, day, exc):
+                return _fetch_failed(ctx, account, day, TRADE, exc)
+            service.import_bill(ctx, account_id, io.BytesIO(render_wechat_trade_bill([])), day=day,
+                                source=NO_TRADES_SOURCE, apply_fees=False)
+        else:
+            service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
     service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),
                          exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}), apply_fees=False)
     log.info("reconciled %s on %s", account_id, day)
