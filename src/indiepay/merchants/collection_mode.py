@@ -94,6 +94,5 @@ def history(session: Session, principal: Principal, merchant_id: str) -> list[Co
 
 
 def _actor(principal: Principal) -> str:
-    if principal.is_admin:
-        return "admin"
-    return f"merchant:{'live' if principal.livemode else 'test'}"
+    """Who switched: the operator or the merchant's live key (a test key may not switch)."""
+    return "admin" if principal.is_admin else "merchant:live"

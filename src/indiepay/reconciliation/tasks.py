@@ -29,7 +29,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.accounts.models import ChannelAccount
@@ -74,19 +73,17 @@ def schedule_day(session: Session, clock: Clock, day: date) -> None:
 
 def seed_schedule(db: Database, clock: Clock) -> date | None:
     """Start the daily chain unless a daily job is queued or running: queue yesterday (reconciling a day
-    twice changes nothing). Safe to call from every worker at once. Returns the day queued, or ``None``."""
-    try:
-        with db.transaction() as session:
-            waiting = session.scalars(select(Job.id).where(
-                Job.kind == RUN_DAY_JOB, Job.status.in_(("queued", "running")),
-                Job.unique_key.like(f"{_DAY_KEY}%")).limit(1)).first()
-            if waiting is not None:
-                return None
-            day = business_day(clock.now()) - timedelta(days=1)
-            schedule_day(session, clock, day)
-            return day
-    except IntegrityError:
-        return None
+    twice changes nothing). Safe to call from every worker at once: the day's key folds a second seeding into
+    the first (``enqueue``). Returns the day queued, or ``None``."""
+    with db.transaction() as session:
+        waiting = session.scalars(select(Job.id).where(
+            Job.kind == RUN_DAY_JOB, Job.status.in_(("queued", "running")),
+            Job.unique_key.like(f"{_DAY_KEY}%")).limit(1)).first()
+        if waiting is not None:
+            return None
+        day = business_day(clock.now()) - timedelta(days=1)
+        schedule_day(session, clock, day)
+        return day
 
 
 def run_day_job(ctx: ServiceContext, args: dict[str, Any]) -> RetryLater | None:

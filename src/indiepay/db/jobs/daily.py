@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indiepay.core.clock import Clock
@@ -42,18 +41,16 @@ class DailyChain:
                 unique_key=self.key(day))
 
     def seed(self, db: Database, clock: Clock) -> date | None:
-        """Start the chain unless one of its jobs is queued or running; returns the day queued, or None."""
-        try:
-            with db.transaction() as session:
-                waiting = session.scalars(select(Job.id).where(
-                    Job.kind == self.kind, Job.status.in_(("queued", "running"))).limit(1)).first()
-                if waiting is not None:
-                    return None
-                day = self.first_day(clock.now())
-                self.schedule(session, clock, day)
-                return day
-        except IntegrityError:
-            return None  # another worker seeded the same day at the same moment
+        """Start the chain unless one of its jobs is queued or running; returns the day queued, or None. Two
+        workers seeding at once queue one job: the day's key folds the second into the first (``enqueue``)."""
+        with db.transaction() as session:
+            waiting = session.scalars(select(Job.id).where(
+                Job.kind == self.kind, Job.status.in_(("queued", "running"))).limit(1)).first()
+            if waiting is not None:
+                return None
+            day = self.first_day(clock.now())
+            self.schedule(session, clock, day)
+            return day
 
     def start_day(self, db: Database, clock: Clock, args: dict[str, object]) -> date | RetryLater:
         """The job's day once it is due, with the next day's job queued; a :class:`RetryLater` before."""
