@@ -19,6 +19,8 @@ requests so that machine noise hits all alike:
   accounts of both modes, balances, settlements, history and live advice;
 * ``operator audit``: ``GET /dashboard/audit`` — the latest 100 audit events (the chain check, on request
   only, is not timed).
+* ``operator jobs``: ``GET /dashboard/jobs`` — the dead jobs, 50 a page (few or none in this run: mostly
+  the frame and one indexed query).
 
 **Baseline**: ``GET /v1/payments?limit=50`` with the same key — the same 50 payments as the API's JSON.
 Each page is reported as p50 / p99 ms and its p50 as % of the baseline's.
@@ -102,7 +104,8 @@ def main() -> None:
                     "refunds": (browser, "/dashboard/refunds", r'id="refunds"'),
                     "bank transfers": (browser, "/dashboard/bank_transfers", r'id="lines"'),
                     "operator merchant": (operator, f"/dashboard/merchants/{merchant_id}", r'id="profile-form"'),
-                    "operator audit": (operator, "/dashboard/audit", r'id="events"')}
+                    "operator audit": (operator, "/dashboard/audit", r'id="events"'),
+                    "operator jobs": (operator, "/dashboard/jobs", r'id="jobs"')}
         spans = {name: [] for name in requests}
         for client, path, expect in requests.values():  # warm: templates compiled, connections open
             timed(client, path, expect)

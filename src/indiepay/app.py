@@ -18,6 +18,7 @@ from indiepay.alerts.api import router as alerts_router
 from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
+from indiepay.housekeeping.api import router as jobs_router
 from indiepay.httpapi import errors
 from indiepay.httpapi.body_limit import BodyLimit, BodyLimits
 from indiepay.httpapi.nul_guard import NulGuard
@@ -42,6 +43,7 @@ from indiepay.web.dashboard import router as dashboard_router
 from indiepay.web.dashboard_accounts import router as dashboard_accounts_router
 from indiepay.web.dashboard_books import router as dashboard_books_router
 from indiepay.web.dashboard_collection import router as dashboard_collection_router
+from indiepay.web.dashboard_jobs import router as dashboard_jobs_router
 from indiepay.web.dashboard_keys import router as dashboard_keys_router
 from indiepay.web.dashboard_operator import router as dashboard_operator_router
 from indiepay.web.dashboard_overview import router as dashboard_overview_router
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(api_keys_router)
     app.include_router(audit_router)
     app.include_router(alerts_router)
+    app.include_router(jobs_router)
     app.include_router(sharing_router)
     app.include_router(transfers_router)
     # before the frame's router: its POST /dashboard/merchants/{id}/{action} (the merchant kill switch) would
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.include_router(dashboard_operator_router)
     app.include_router(dashboard_risk_router)
     app.include_router(dashboard_platform_router)
+    app.include_router(dashboard_jobs_router)
     app.include_router(dashboard_router)
     app.include_router(dashboard_overview_router)
     app.include_router(dashboard_pages_router)

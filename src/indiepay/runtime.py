@@ -27,6 +27,7 @@ from indiepay.dashboard import tasks as dashboard_tasks
 from indiepay.db.engine import Database
 from indiepay.db.jobs.queue import DeadJob, OnDead
 from indiepay.db.jobs.worker import Handler, RetryLater, Worker
+from indiepay.housekeeping import tasks as housekeeping_tasks
 from indiepay.keys import tasks as key_tasks
 from indiepay.merchants.auth import ensure_admin_key
 from indiepay.payments.service import EXPIRE_JOB
@@ -80,6 +81,7 @@ def job_handlers(ctx: ServiceContext, payouts: PayoutProvider) -> dict[str, Hand
         reconciliation_tasks.FEES_JOB: bind(reconciliation_tasks.run_fees_job),
         key_tasks.CHECK_JOB: lambda args: key_tasks.run_check_job(ctx.db, ctx.clock, args),
         dashboard_tasks.PRUNE_JOB: lambda args: dashboard_tasks.run_prune_job(ctx.db, ctx.clock, args),
+        housekeeping_tasks.PRUNE_JOB: lambda args: housekeeping_tasks.run_prune_job(ctx.db, ctx.clock, args),
         risk_tasks.DAY_VOLUMES_JOB: bind(risk_tasks.run_day_volumes_job),
         risk_tasks.REVIEW_ALERT_JOB: bind(risk_tasks.run_review_alert_job),
         ALERT_DISPATCH_JOB: bind(alert_tasks.run_dispatch_job),
@@ -156,11 +158,12 @@ class Runtime:
 
     def seed_jobs(self) -> None:
         """Queue the recurring jobs a worker needs (the daily settlement, reconciliation, key check, dashboard
-        session pruning and risk day volumes); idempotent, safe from many workers."""
+        session pruning, housekeeping and risk day volumes); idempotent, safe from many workers."""
         seed_schedule(self.ctx.db, self.ctx.clock)
         reconciliation_tasks.seed_schedule(self.ctx.db, self.ctx.clock)
         key_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
         dashboard_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
+        housekeeping_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
         risk_tasks.CHAIN.seed(self.ctx.db, self.ctx.clock)
 
     def close(self) -> None:

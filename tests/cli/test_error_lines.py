@@ -25,6 +25,9 @@ REFUSALS = [  # (arguments, expected code, expected exit code)
     (["reconcile", "import", "/no/such/bill.csv", "--account", "acct_nope"], "bill_file_unreadable", 1),
     (["reconcile", "run", "--date", "24.11.2026"], "invalid_date", 2),
     (["reconcile", "import", "/no/such/bill.csv", "--account", "acct_nope", "--kind", "daily"], "invalid_bill_kind", 2),
+    (["jobs", "list", "--status", "zombie"], "invalid_job_status", 2),
+    (["jobs", "show", "job_nope"], "job_not_found", 1),
+    (["jobs", "requeue", "job_nope"], "job_not_found", 1),
 ]
 
 

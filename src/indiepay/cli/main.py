@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from indiepay.cli import advisor, archive, audit, backup, ledger, reconcile, settle, statements, vault
+from indiepay.cli import advisor, archive, audit, backup, jobs, ledger, reconcile, settle, statements, vault
 from indiepay.config import Settings
 from indiepay.db.migrate import upgrade
 
@@ -22,6 +22,7 @@ app.add_typer(archive.app, name="archive", help="Cold archives of the financial 
 app.add_typer(reconcile.app, name="reconcile", help="Reconcile the channels' daily bills: import a bill, run a day.")
 app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain.")
 app.add_typer(backup.app, name="backup", help="Online backups of the SQLite database: create, check.")
+app.add_typer(jobs.app, name="jobs", help="The job queue: list, show, requeue dead jobs; prune what is past use.")
 app.add_typer(vault.app, name="vault", help="The vault's master key: new-key, rotate, status, retire.")
 app.command(name="statement")(statements.statement)
 app.command(name="advisor")(advisor.advisor)

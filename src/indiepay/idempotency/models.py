@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from indiepay.db.base import Base
@@ -13,7 +13,8 @@ from indiepay.db.base import Base
 
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
+                      Index("ix_idempotency_keys_created_at", "created_at"))  # housekeeping prunes by it
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     scope: Mapped[str] = mapped_column(String(80))  # merchant id + mode + endpoint

@@ -14,7 +14,8 @@ This module holds the frame (sign-in, rendering, forms, errors) and the operator
 :mod:`.dashboard_collection` the collection mode and the advisor, :mod:`.dashboard_sharing` profit sharing,
 :mod:`.dashboard_refunds` the refunds list, :mod:`.dashboard_transfers` bank transfers; the operator's
 :mod:`.dashboard_operator` (one merchant in full, the audit log), :mod:`.dashboard_risk` (risk rules and
-decisions) and :mod:`.dashboard_platform` (the platform's own channel accounts).
+decisions), :mod:`.dashboard_platform` (the platform's own channel accounts) and :mod:`.dashboard_jobs`
+(the job queue's dead jobs, requeued).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ class WebhookDelivery(Base):
     """One attempt to deliver an event."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_created_at", "created_at"),)  # housekeeping prunes by it
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
