@@ -108,9 +108,9 @@ class WebhookTransport:
         if not self.secret:
             raise DeliveryError("no signing secret for this alert webhook (operator webhooks need "
                                 "INDIEPAY_OPERATOR_ALERT_WEBHOOK_SECRET)", permanent=True)
+        private_ok = self.outbound_policy is None or outbound.private_allowed(self.outbound_policy, livemode=True)
         if self.outbound_policy is not None:
-            reason = outbound.refusal(target, livemode=True, private_ok=outbound.private_allowed(
-                self.outbound_policy, livemode=True))
+            reason = outbound.refusal(target, livemode=True, private_ok=private_ok)
             if reason is not None:
                 raise DeliveryError(f"refused: {reason}")
         body = message.json_body()
@@ -119,7 +119,8 @@ class WebhookTransport:
                    signing.SIGNATURE_HEADER: signing.header_value(self.secret, int(self.clock.now().timestamp()),
                                                                   body)}
         try:
-            answer = post_within(self.http, target, content=body, headers=headers, budget=self.timeout)
+            answer = post_within(self.http, target, content=body, headers=headers, budget=self.timeout,
+                                 public_only=not private_ok)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
         if not 200 <= answer.status_code < 300:

@@ -12,8 +12,11 @@ that may not reach private addresses must also use HTTPS: live events carry real
 in the URL are refused (they would be shown back and repeated in alert texts).
 
 The check runs when a URL is set and again before each delivery (a name can be pointed elsewhere after it
-was checked). What it cannot stop alone is a name that resolves differently between the check and the
-connection a moment later (DNS rebinding); the per-delivery check narrows that window to milliseconds.
+was checked), where it gives the refusal its reason. What it cannot stop alone is a name that resolves
+differently between the check and the connection a moment later (DNS rebinding): that is closed by the
+connection itself — the platform's transport resolves the name once, checks every address with
+:func:`is_public` and connects only to an address it checked (``public_only`` in
+:func:`indiepay.webhooks.deadline.post_within`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,14 @@ the whole body puts an answer of any size in memory. :func:`post_within` gives t
 - the body is read raw (never decompressed: no gzip bomb) and only its first :data:`BODY_CAP` bytes are
   kept; a longer one is not read further, and its connection is closed instead of going back to the pool.
 
+Given ``public_only`` (a merchant's endpoint that may not reach private addresses: :mod:`indiepay.core.outbound`),
+the connection itself is checked, not only the URL a moment before: a :class:`DeadlineTransport` resolves the
+host once, refuses it if any address is not public, and connects to one of the addresses it checked — so a
+name that answers a public address to the check and a private one to the connection (DNS rebinding) reaches
+nothing; TLS still verifies the certificate against the name. A pooled connection is used for such an
+exchange only if it was opened that way (one opened for a test-mode endpoint allowed private targets may
+lead anywhere): otherwise the exchange fails before a byte is sent, and the connection is dropped.
+
 A deadline that passes is an :class:`httpx.TimeoutException` like any other timeout: the caller records
 the attempt as failed and retries it. A body over the cap is *not* a failure: the status line is the
 receiver's answer (the delivery logs keep no body), and calling a 2xx a failure would send every event
@@ -39,6 +47,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from indiepay.core import outbound
+
 BODY_CAP = 4096  # bytes of an answer kept; the delivery logs store the status code, not the body
 
 
@@ -46,6 +56,7 @@ BODY_CAP = 4096  # bytes of an answer kept; the delivery logs store the status c
 class _Deadline:
     at: float  # time.monotonic()
     budget: float
+    public_only: bool = False  # connect only to addresses checked to be public (see the module docstring)
 
 
 # The deadline of the exchange running in this thread, read by every socket operation of a
@@ -64,15 +75,17 @@ class Answer:
 
 
 def post_within(http: httpx.Client, url: str, *, content: bytes, headers: Mapping[str, str], budget: float,
-                body_cap: int = BODY_CAP) -> Answer:
+                body_cap: int = BODY_CAP, public_only: bool = False) -> Answer:
     """POST ``content`` to ``url`` and return the answer, all within ``budget`` seconds (see the module
-    docstring for exactly what the budget bounds).
+    docstring for exactly what the budget bounds); with ``public_only``, over a connection to an address
+    checked to be public when it was opened.
 
     Raises:
         httpx.TimeoutException: the budget ran out (connecting, sending or reading the answer).
-        httpx.HTTPError: any other failure of the exchange (refused connection, broken answer...).
+        httpx.HTTPError: any other failure of the exchange (refused connection, broken answer, a host that
+            resolves to an address that is not public under ``public_only``...).
     """
-    deadline = _Deadline(time.monotonic() + budget, budget)
+    deadline = _Deadline(time.monotonic() + budget, budget, public_only)
     token = _CURRENT.set(deadline)
     try:
         with http.stream("POST", url, content=content, headers=dict(headers),
@@ -105,16 +118,22 @@ def _left(timeout: float | None, error: type[httpcore.TimeoutException]) -> floa
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write waits at most for what is left of the current deadline."""
+    """A connection whose every read and write waits at most for what is left of the current deadline;
+    ``public``: opened to an address checked to be public (only such a one carries a ``public_only``
+    exchange)."""
 
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, *, public: bool = False) -> None:
         self._inner = inner
+        self.public = public
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         with _naming_the_deadline():
             return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        deadline = _CURRENT.get()
+        if deadline is not None and deadline.public_only and not self.public:
+            raise httpcore.ConnectError("a pooled connection not checked to lead to a public address was not used")
         with _naming_the_deadline():
             self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
 
@@ -125,7 +144,7 @@ class _DeadlineStream(httpcore.NetworkStream):
                   timeout: float | None = None) -> httpcore.NetworkStream:
         with _naming_the_deadline():
             return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
-                                                         _left(timeout, httpcore.ConnectTimeout)))
+                                                         _left(timeout, httpcore.ConnectTimeout)), public=self.public)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -152,9 +171,36 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        deadline = _CURRENT.get()
+        if deadline is not None and deadline.public_only:
+            return self._connect_public(host, port, timeout, local_address, socket_options)
         with _naming_the_deadline():
             return _DeadlineStream(self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
                                                            local_address, socket_options))
+
+    def _connect_public(self, host: str, port: int, timeout: float | None, local_address: str | None,
+                        socket_options: Iterable[Any] | None) -> httpcore.NetworkStream:
+        """Resolve ``host`` once, refuse it unless every address is public, and connect to those addresses
+        (in turn, within the deadline) — never to whatever the name resolves to a moment later."""
+        try:
+            addresses = outbound.resolve(host)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
+        private = [address for address in addresses if not outbound.is_public(address)]
+        if private or not addresses:
+            raise httpcore.ConnectError(f"{host} resolves to an address that is not public "
+                                        f"({private[0] if private else 'none'})")
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                with _naming_the_deadline():
+                    return _DeadlineStream(self._inner.connect_tcp(
+                        address, port, _left(timeout, httpcore.ConnectTimeout), local_address, socket_options),
+                        public=True)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:

@@ -141,15 +141,17 @@ def deliver(ctx: ServiceContext, event_id: str, *, again: bool = False, first_at
                signing.SIGNATURE_HEADER: signing.header_value(secret, timestamp, body)}
     started = time.perf_counter()
     status_code: int | None = None
-    # checked again before each attempt: the name may point elsewhere since the URL was set
-    error = outbound.refusal(url, livemode=event.livemode, private_ok=outbound.private_allowed(
-        ctx.settings.outbound_private_targets, livemode=event.livemode))
+    # checked again before each attempt (the name may point elsewhere since the URL was set), and the
+    # connection itself goes only to an address checked to be public (deadline.post_within: no DNS rebinding)
+    private_ok = outbound.private_allowed(ctx.settings.outbound_private_targets, livemode=event.livemode)
+    error = outbound.refusal(url, livemode=event.livemode, private_ok=private_ok)
     if error is not None:
         error = f"refused: {error}"
     else:
         try:
             status_code = post_within(ctx.adapters.http, url, content=body, headers=headers,
-                                      budget=ctx.settings.webhook_timeout_seconds).status_code
+                                      budget=ctx.settings.webhook_timeout_seconds,
+                                      public_only=not private_ok).status_code
             if not 200 <= status_code < 300:
                 error = f"endpoint answered {status_code}"
         except httpx.HTTPError as exc:
