@@ -108,3 +108,29 @@ def test_the_daily_job_chains_and_prunes(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 2
         queued = session.scalars(select(Job).where(Job.kind == tasks.PRUNE_JOB)).one()
     assert queued.status == "queued" and queued.args == {"date": (day + DAY).isoformat()}
+
+
+def test_each_batch_deletes_by_primary_key(tmp_path: object) -> None:
+    """Next to ``id IN (…)`` SQLite would take the claim index's range for the jobs' condition (every
+    finished job of the period read again for each batch): the re-check is written so that it does not."""
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from indiepay.db.migrate import upgrade
+    from indiepay.housekeeping import repository
+
+    assert isinstance(tmp_path, Path)
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.read() as session:
+            dialect = session.get_bind().dialect
+            for kind, cutoff in rules.DEFAULT_KEEP.cutoffs(NOW).items():
+                statement = repository.delete_by_ids(kind, ["a", "b"], cutoff)
+                sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+                [first, *_] = [row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql))]
+                assert first.startswith("SEARCH") and "(id=?)" in first, (kind, first)
+    finally:
+        db.dispose()

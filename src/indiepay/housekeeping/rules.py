@@ -23,6 +23,11 @@ BATCH = 2_000
 """Rows deleted per transaction: on SQLite every other writer (payments included) waits while one runs, so a
 batch stays in the tens of milliseconds however large the backlog."""
 
+MIN_PAUSE_SECONDS = 0.02
+"""The least pause between two full batches. A writer that found the lock taken sleeps in SQLite's busy
+handler (steps of up to tens of milliseconds) and would miss it again and again if the next batch took it at
+once: pausing as long as the batch took (at least this long) leaves the lock free half the time."""
+
 
 @dataclass(frozen=True)
 class KeepPeriods:

@@ -3,12 +3,15 @@
 Pruning runs one short transaction per batch (:data:`.rules.BATCH` rows of one kind), the oldest rows first,
 until nothing of a kind is left past its period: a first run on a platform that has never pruned may delete
 millions of rows, and every payment waits on SQLite's single write lock meanwhile, so no transaction may hold
-it for long. Stopping half-way (a crash, a deploy) loses nothing: the next run goes on where it stopped.
+it for long, and the lock is left free between batches. Stopping half-way (a crash, a deploy) loses nothing:
+the next run goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,19 +29,22 @@ JOB_STATUSES = ("queued", "running", "done", "dead")
 MAX_NOTE = 500
 
 
-def prune(db: Database, clock: Clock, keep: rules.KeepPeriods = rules.DEFAULT_KEEP,
-          batch: int = rules.BATCH) -> rules.Pruned:
-    """Delete every operational row past its period (see :mod:`.rules`), a batch a transaction; returns the
-    counts. Safe beside a running platform and beside another prune (each batch re-checks what it deletes)."""
+def prune(db: Database, clock: Clock, keep: rules.KeepPeriods = rules.DEFAULT_KEEP, batch: int = rules.BATCH,
+          pause: Callable[[float], None] = time.sleep) -> rules.Pruned:
+    """Delete every operational row past its period (see :mod:`.rules`), a batch a transaction, pausing after
+    each full one (:data:`.rules.MIN_PAUSE_SECONDS`); returns the counts. Safe beside a running platform and
+    beside another prune (each batch re-checks what it deletes)."""
     pruned = rules.Pruned()
     for kind, cutoff in keep.cutoffs(clock.now()).items():
         while True:
+            started = time.monotonic()
             with db.transaction() as session:
                 deleted = repository.prune_batch(session, kind, cutoff, batch)
             pruned.transactions += 1
             pruned.deleted[kind] += deleted
             if deleted < batch:
                 break
+            pause(max(rules.MIN_PAUSE_SECONDS, time.monotonic() - started))  # the lock free for the others
     log.info("housekeeping pruned %d row(s) in %d transaction(s): %s", pruned.total, pruned.transactions,
              pruned.deleted)
     return pruned
