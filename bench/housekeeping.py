@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from reconcile import _timed_transactions as timed_transactions  # bench/ is the script's own path
 from sqlalchemy import delete, insert, text
 
 from indiepay.core.clock import FixedClock
@@ -114,22 +115,6 @@ def _writer(db: Database) -> Iterator[list[float]]:
         thread.join()
 
 
-def _timed_transactions(db: Database) -> list[float]:
-    spans: list[float] = []
-    untimed = db.transaction
-
-    @contextmanager
-    def timed() -> Iterator[Any]:
-        started = time.perf_counter()
-        with untimed() as session:
-            yield session
-        if threading.current_thread() is threading.main_thread():
-            spans.append(time.perf_counter() - started)
-
-    db.transaction = timed  # type: ignore[method-assign]
-    return spans
-
-
 def _prune(db: Database, batch: int) -> int:
     return service.prune(db, FixedClock(NOW), batch=batch).total
 
@@ -145,14 +130,15 @@ def _bare(db: Database, batch: int) -> int:
 
 
 def _measure(path: Path, how: Any, batch: int) -> dict[str, Any]:
-    db = Database(f"sqlite:///{path}")
-    spans = _timed_transactions(db)
-    with _writer(db) as waits:
+    db, beside = Database(f"sqlite:///{path}"), Database(f"sqlite:///{path}")  # the writer's own pool
+    spans = timed_transactions(db)
+    with _writer(beside) as waits:
         time.sleep(0.2)  # the writer's pace before
         started = time.perf_counter()
         deleted = how(db, batch)
         wall = time.perf_counter() - started
     db.dispose()
+    beside.dispose()
     ordered = sorted(waits)
     return {"deleted": deleted, "wall": wall, "transactions": len(spans), "longest": max(spans),
             "writes": len(waits), "p50": statistics.median(ordered) * 1000,

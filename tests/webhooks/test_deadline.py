@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from indiepay.db.jobs.models import Job
-from indiepay.merchants.auth import Principal
 from indiepay.webhooks import service as webhooks
 from indiepay.webhooks.deadline import BODY_CAP, DeadlineTransport, post_within
 from indiepay.webhooks.models import Event, WebhookDelivery
 from tests.alerts.conftest import add_merchant, clock, make_runtime  # noqa: F401 -- fixtures
 from tests.support.slow_receiver import SlowReceiver, slow_receiver
+from tests.support.webhooks import event_for
 
 TRICKLE = 400  # bytes at one per 50 ms: 20 s, against a budget of 0.3 s
 
@@ -73,12 +73,7 @@ def test_a_merchant_endpoint_that_trickles_fails_the_attempt_as_a_timeout_and_is
     merchant_id = add_merchant(runtime)
     receiver = SlowReceiver(body_size=TRICKLE)
     with slow_receiver(receiver) as url:
-        with runtime.ctx.db.transaction() as session:
-            webhooks.set_endpoint(session, runtime.ctx, Principal("merchant", merchant_id, livemode=True), url)
-            event = webhooks.emit_event(session, runtime.ctx, merchant_id=merchant_id, livemode=True,
-                                        type_="payment.succeeded", data={"object": {"id": "pay_1"}},
-                                        dedupe_key="payment.succeeded:pay_1")
-        assert event is not None
+        event = event_for(runtime, merchant_id, url, livemode=True)
         assert runtime.worker.drain() == 1
         assert _hung_up_early(receiver)
     with runtime.ctx.db.read() as session:

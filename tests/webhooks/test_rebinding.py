@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from indiepay.core import outbound
-from indiepay.merchants.auth import Principal
-from indiepay.webhooks import service as webhooks
 from indiepay.webhooks.deadline import DeadlineTransport, post_within
 from indiepay.webhooks.models import WebhookDelivery
 from tests.alerts.conftest import add_merchant, clock, make_runtime  # noqa: F401 -- fixtures
+from tests.support.webhooks import event_for
 
 
 class _Receiver(ThreadingHTTPServer):
@@ -110,12 +109,7 @@ def test_a_merchant_webhook_rebound_after_its_check_fails_the_attempt(make_runti
         url = f"http://rebind.example:{receiver.server_port}/hook"
         answers = {"rebind.example": ["93.184.216.34"]}  # public when the merchant sets it
         monkeypatch.setattr(outbound, "resolve", lambda host: answers[host])
-        with runtime.ctx.db.transaction() as session:
-            webhooks.set_endpoint(session, runtime.ctx, Principal("merchant", merchant_id, livemode=False), url)
-            event = webhooks.emit_event(session, runtime.ctx, merchant_id=merchant_id, livemode=False,
-                                        type_="payment.succeeded", data={"object": {"id": "pay_1"}},
-                                        dedupe_key="payment.succeeded:pay_1")
-        assert event is not None
+        event = event_for(runtime, merchant_id, url, livemode=False)
         calls = {"n": 0}
 
         def rebinding(host: str) -> list[str]:  # the check before the attempt, then the connection
