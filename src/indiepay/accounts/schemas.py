@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from indiepay.core.money import MAX_TOTAL_FEN
+
 
 class ChannelAccountCreate(BaseModel):
     """Either typed-in credentials, or ``sandbox: true`` to have the built-in gateway provision some."""
@@ -22,7 +24,7 @@ class ChannelAccountCreate(BaseModel):
     key_mode: Literal["public_key", "platform_certificate"] | None = None
     fee_rate_bps: int = Field(default=60, ge=0, le=10_000)  # what the channel charges (60 bps = 0.6 %)
     settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
-    daily_cap: int | None = Field(default=None, gt=0)  # fen per business day routed to this account
+    daily_cap: int | None = Field(default=None, gt=0, le=MAX_TOTAL_FEN)  # fen per business day routed to this account
 
     @model_validator(mode="after")
     def _either_sandbox_or_credentials(self) -> ChannelAccountCreate:
@@ -75,7 +77,7 @@ class ChannelAccountUpdate(BaseModel):
     weight: int | None = Field(default=None, ge=0, le=1_000)
     fee_rate_bps: int | None = Field(default=None, ge=0, le=10_000)
     settlement_bank: str | None = Field(default=None, min_length=1, max_length=64)
-    daily_cap: int | None = Field(default=None, gt=0)  # null clears the cap
+    daily_cap: int | None = Field(default=None, gt=0, le=MAX_TOTAL_FEN)  # null clears the cap
 
 
 class CredentialsRotate(BaseModel):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from indiepay.alerts import repository, rules
 from indiepay.alerts.models import Alert, AlertDelivery
-from indiepay.core.clock import Clock
+from indiepay.core.clock import Clock, storable_utc
 from indiepay.core.errors import InvalidRequest, NotFound
 from indiepay.core.ids import new_id
 from indiepay.db.engine import after_commit
@@ -174,13 +174,18 @@ def list_alerts(session: Session, *, merchant_id: str | None, kind: str | None =
         starting_after: the id of the last alert of the previous page.
 
     Raises:
-        InvalidRequest: ``limit`` outside 1..100 (``invalid_request``), a naive ``since``
-            (``invalid_since``), or ``starting_after`` naming no alert in this scope (``invalid_cursor``).
+        InvalidRequest: ``limit`` outside 1..100 (``invalid_request``), a naive or out-of-range
+            ``since`` (``invalid_since``), or ``starting_after`` naming no alert in this scope (``invalid_cursor``).
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_request")
     if since is not None and since.tzinfo is None:
         raise InvalidRequest("since needs a time zone (e.g. 2030-01-01T00:00:00Z)", code="invalid_since")
+    if since is not None:
+        try:
+            storable_utc(since)
+        except ValueError as exc:
+            raise InvalidRequest(f"since: {exc}", code="invalid_since") from exc
     def visible(found: str) -> Alert | None:
         row = session.get(Alert, found)
         return row if row is not None and _visible(row, merchant_id, livemode) else None

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/audit_events", tags=["audit"])
 @router.get("", response_model=list[AuditEventOut])
 def list_audit_events(ctx: Ctx, caller: Caller,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                      after_sequence: Annotated[int | None, Query(ge=0)] = None,
+                      after_sequence: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
                       action: str | None = None) -> list[AuditEventOut]:
     with ctx.db.read() as session:
         return [AuditEventOut.model_validate(event, from_attributes=True)

@@ -68,3 +68,28 @@ def business_day(at: datetime) -> date:
 def business_day_start(day: date) -> datetime:
     """00:00 Beijing time on ``day``, as aware UTC."""
     return datetime.combine(day, time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+EARLIEST_STORABLE = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_STORABLE = datetime(9999, 1, 1, tzinfo=UTC)
+"""Instants a request may name (a list's window, a bank booking time, an alert filter) lie in
+``[EARLIEST_STORABLE, LATEST_STORABLE)``: wide enough for anything real, narrow enough that the instant
+converts to UTC and to a business day (Beijing) without overflowing ``datetime`` — year 1 at +08:00 is
+not an instant Python can put in UTC, and such a value reached the database as a 500."""
+
+
+def storable_utc(value: datetime) -> datetime:
+    """``value`` (aware) in UTC, if it lies in the storable range.
+
+    Raises:
+        ValueError: a naive value, or one outside ``[EARLIEST_STORABLE, LATEST_STORABLE)``.
+    """
+    if value.tzinfo is None:
+        raise ValueError("a time needs a time zone (e.g. 2026-11-27T00:00:00+08:00)")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_STORABLE <= utc < LATEST_STORABLE:
+        raise ValueError(f"a time must lie between {EARLIEST_STORABLE:%Y-%m-%d} and {LATEST_STORABLE:%Y-%m-%d} (UTC)")
+    return utc

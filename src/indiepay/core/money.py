@@ -12,6 +12,9 @@ from indiepay.core.errors import InvalidRequest
 SUPPORTED_CURRENCIES = frozenset({"CNY"})
 FEN_PER_YUAN = 100
 MAX_AMOUNT_FEN = 10**12
+MAX_TOTAL_FEN = 10**15
+"""The largest sum a setting may name (a daily cap or limit): far beyond any real day, and exact in every integer
+type the databases and JSON clients hold (JavaScript's 2**53 included)."""
 """The most one request may move: ¥10,000,000,000, above what any channel takes in one order (Alipay's
 ceiling is ¥100,000,000) and small enough that sums over millions of them stay inside a BIGINT. A larger
 number is refused as bad input rather than reaching the database (which would refuse it with a server

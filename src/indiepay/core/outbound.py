@@ -26,6 +26,8 @@ import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
+import httpx
+
 from indiepay.core.errors import InvalidRequest
 
 PRIVATE_TARGETS = ("test", "none", "all")
@@ -54,11 +56,14 @@ def is_public(address: str) -> bool:
 def refusal(url: str, *, livemode: bool, private_ok: bool, resolver: Resolver = resolve) -> str | None:
     """Why the platform may not send to ``url`` (None: it may). A host that does not resolve (yet) is not
     refused here: the delivery then fails and is retried, and is checked again before it is sent."""
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return "the address may not contain spaces or control characters"
     try:
         parts = urlsplit(url)
         host = parts.hostname
-    except ValueError:
-        return "not a URL"
+        httpx.URL(url)  # what the sender will parse: a host name IDNA cannot encode is never reachable
+    except (ValueError, httpx.InvalidURL):
+        return "not a URL the platform can send to"
     if parts.scheme not in ("http", "https") or not host:
         return "the address must be an http(s) URL with a host"
     if parts.username is not None or parts.password is not None:

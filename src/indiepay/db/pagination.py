@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from indiepay.core.clock import storable_utc
 from indiepay.core.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -51,12 +52,18 @@ def created_window(model: Any, created_gte: datetime | None, created_lt: datetim
     the same index range as the list's order, so a day's rows cost a day's rows.
 
     Raises:
-        InvalidRequest: ``invalid_created_range`` for a time without a zone, or an empty window.
+        InvalidRequest: ``invalid_created_range`` for a time without a zone or out of range
+            (:func:`indiepay.core.clock.storable_utc`), or an empty window.
     """
     for name, moment in (("created_gte", created_gte), ("created_lt", created_lt)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidRequest(f"{name} needs a time zone (e.g. 2026-11-27T00:00:00+08:00)",
                                  code="invalid_created_range", details={"field": name})
+        if moment is not None:
+            try:
+                storable_utc(moment)
+            except ValueError as exc:
+                raise InvalidRequest(f"{name}: {exc}", code="invalid_created_range", details={"field": name}) from exc
     if created_gte is not None and created_lt is not None and created_gte >= created_lt:
         raise InvalidRequest("created_gte must be before created_lt", code="invalid_created_range")
     window = []

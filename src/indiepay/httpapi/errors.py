@@ -57,8 +57,11 @@ def install(app: FastAPI) -> None:
         return error_response(400, code, message, {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400:  # FastAPI could not read the body at all (e.g. JSON that is not UTF-8)
+            json_body = "json" in request.headers.get("content-type", "")
+            code = "malformed_json" if json_body else "malformed_body"
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

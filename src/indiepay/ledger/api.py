@@ -38,7 +38,7 @@ def list_balances(ctx: Ctx, caller: Caller, currency: str | None = None) -> Bala
 
 @router.get("/entries", response_model=EntryList)
 def list_entries(ctx: Ctx, caller: Caller, event_type: str | None = None,
-                 before: Annotated[int | None, Query(ge=1)] = None,
+                 before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                  limit: Annotated[int, Query(ge=1, le=200)] = 50) -> EntryList:
     merchant_id = _scope(caller)
     with ctx.db.read() as session:

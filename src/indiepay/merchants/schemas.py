@@ -7,6 +7,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indiepay.core.money import MAX_AMOUNT_FEN, MAX_TOTAL_FEN
+
 
 class MerchantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -31,8 +33,9 @@ class MerchantUpdate(BaseModel):
     kyc_status: Literal["pending", "complete", "rejected"] | None = None
     platform_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
     tech_fee_bps: int | None = Field(default=None, ge=0, le=10_000)
-    single_limit: int | None = Field(default=None, gt=0)  # fen; null clears it (the subject type's default)
-    daily_limit: int | None = Field(default=None, gt=0)  # fen per business day; null clears it
+    # fen; null clears it (the subject type's default)
+    single_limit: int | None = Field(default=None, gt=0, le=MAX_AMOUNT_FEN)
+    daily_limit: int | None = Field(default=None, gt=0, le=MAX_TOTAL_FEN)  # fen per business day; null clears it
 
     NULLABLE: ClassVar[frozenset[str]] = frozenset({"single_limit", "daily_limit"})
 

@@ -223,9 +223,17 @@ CHECKS: dict[str, tuple[Check, frozenset[str]]] = {
 }
 
 
+PARAM_MAX = {"window_minutes": 30 * 24 * 60, "max_age_days": 10 * 366}
+"""The largest value of a param that names a span of time: a check looks back that far from now (a window of
+billions of minutes put the start before year 1 and failed every payment the rule applied to)."""
+PARAM_MAX_DEFAULT = 10**15
+"""The largest value of any other param (amounts in fen, counts, percentages, factors): beyond any real one."""
+
+
 def validate(rules: Iterable[Rule]) -> None:
-    """Refuse a rule set a check could not run: unknown kinds, missing/extra/non-integer params, duplicate
-    ids, a payer id other than openid/client_ip. Raises ValueError naming the rule."""
+    """Refuse a rule set a check could not run: unknown kinds, missing/extra/non-integer params or ones above
+    their maximum (:data:`PARAM_MAX`), duplicate ids, a payer id other than openid/client_ip. Raises ValueError
+    naming the rule."""
     seen: set[str] = set()
     for rule in rules:
         if rule.id in seen:
@@ -244,6 +252,9 @@ def validate(rules: Iterable[Rule]) -> None:
                     raise ValueError(f"rule {rule.id!r}: 'by' must be one of {PAYER_IDS}")
             elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"rule {rule.id!r}: param {name!r} must be a non-negative integer")
+            elif value > PARAM_MAX.get(name, PARAM_MAX_DEFAULT):
+                raise ValueError(f"rule {rule.id!r}: param {name!r} must be at most "
+                                 f"{PARAM_MAX.get(name, PARAM_MAX_DEFAULT)}")
 
 
 def evaluate(rules: Iterable[Rule], features: Features) -> Evaluation:

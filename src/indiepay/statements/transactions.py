@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from indiepay.core.clock import BUSINESS_TZ, business_day_start
+from indiepay.core.clock import BUSINESS_TZ, EARLIEST_STORABLE, business_day_start
 from indiepay.core.errors import InvalidRequest
 from indiepay.db.engine import Database
 from indiepay.ledger import fees
@@ -106,8 +106,9 @@ def span_of(first: str, last: str, *, today: date) -> Span:
     """The export's days from the request's ``from`` and ``to`` (YYYY-MM-DD, both included).
 
     Raises:
-        InvalidRequest: ``invalid_date`` (not a date), ``invalid_span`` (``to`` before ``from``, after
-            today, or more than :data:`MAX_DAYS` days).
+        InvalidRequest: ``invalid_date`` (not a date), ``invalid_span`` (``to`` before ``from``, ``from``
+            before 1970, ``to`` after today, or more than :data:`MAX_DAYS` days) — all before the export's
+            answer starts streaming.
     """
     try:
         span = Span(date.fromisoformat(first), date.fromisoformat(last))
@@ -115,6 +116,8 @@ def span_of(first: str, last: str, *, today: date) -> Span:
         raise InvalidRequest("from and to are days as YYYY-MM-DD", code="invalid_date") from exc
     if span.last < span.first:
         raise InvalidRequest("to is before from", code="invalid_span")
+    if span.first < EARLIEST_STORABLE.date():  # nothing is older; year 1 in Beijing does not convert to UTC
+        raise InvalidRequest(f"from is before {EARLIEST_STORABLE:%Y-%m-%d}", code="invalid_span")
     if span.last > today:
         raise InvalidRequest("to is after today (Beijing)", code="invalid_span")
     if (span.last - span.first).days + 1 > MAX_DAYS:
