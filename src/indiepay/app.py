@@ -19,7 +19,7 @@ from indiepay.audit.api import router as audit_router
 from indiepay.config import Settings
 from indiepay.core.clock import Clock
 from indiepay.housekeeping.api import router as jobs_router
-from indiepay.httpapi import errors
+from indiepay.httpapi import errors, openapi
 from indiepay.httpapi.body_limit import BodyLimit, BodyLimits
 from indiepay.httpapi.nul_guard import NulGuard
 from indiepay.ledger.api import router as ledger_router
@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, clock: Clo
     app.state.ctx = rt.ctx
     app.state.runtime = rt
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(NulGuard)  # a NUL anywhere in a request is a 400, never a database error
     app.add_middleware(BodyLimit, limits=body_limits(settings))  # outside the guard: it caps what the guard reads
     # every request tries the routers in this order until one matches (tens of µs a router here): the ones
