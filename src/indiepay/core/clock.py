@@ -6,8 +6,10 @@ All times are timezone-aware UTC; the business day is computed in Asia/Shanghai 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, AwareDatetime
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -93,3 +95,13 @@ def storable_utc(value: datetime) -> datetime:
     if utc is None or not EARLIEST_STORABLE <= utc < LATEST_STORABLE:
         raise ValueError(f"a time must lie between {EARLIEST_STORABLE:%Y-%m-%d} and {LATEST_STORABLE:%Y-%m-%d} (UTC)")
     return utc
+
+
+def _storable(value: datetime) -> datetime:
+    storable_utc(value)
+    return value
+
+
+StorableInstant = Annotated[AwareDatetime, AfterValidator(_storable)]
+"""An instant a request body may carry (e.g. when a bank booked a transfer): aware and in the storable range —
+else the request is a 400 ``invalid_request`` naming the field, as for a time without a zone."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from indiepay.core.clock import StorableInstant
 from indiepay.core.money import MAX_AMOUNT_FEN
 
 
@@ -47,4 +48,4 @@ class ManualRefundConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bank_txn_id: str = Field(min_length=1, max_length=64)
-    booked_at: AwareDatetime | None = None
+    booked_at: StorableInstant | None = None  # year 1 at +08:00 has no UTC

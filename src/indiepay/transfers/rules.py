@@ -14,7 +14,9 @@ memo            附言, 摘要, 用途              optional, but the reference 
 currency        币种                          optional; ``CNY``/``人民币`` (the only currency taken)
 ==============  ===========================  ==============================================================
 
-A file with any malformed row is refused as a whole (the row and field named), before anything is written.
+Rows end in ``\\r\\n``, ``\\n`` or a lone ``\\r``. A file with any malformed row — a booking time outside
+:func:`indiepay.core.clock.storable_utc`'s range included — is refused as a whole (the row and field named),
+before anything is written.
 Debits (outgoing transfers, e.g. the merchant's own refunds) are skipped; they are not money to match.
 
 **A credit pays a payment** when its memo holds exactly one reference code, exactly one payment of the
@@ -26,13 +28,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from indiepay.channels.banktransfer import references_in
-from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.clock import BUSINESS_TZ, storable_utc
 from indiepay.core.errors import InvalidRequest
 from indiepay.core.money import MAX_AMOUNT_FEN
 
@@ -49,6 +52,8 @@ COLUMNS = {
 REQUIRED = ("bank_txn_id", "booked_at", "amount")
 CNY = ("", "CNY", "RMB", "人民币")
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d")
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")  # plain ASCII decimals: no exponent, no "_"
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 MATCHED, UNMATCHED = "matched", "unmatched"
 
@@ -94,7 +99,7 @@ def _text(content: bytes) -> str:
     if len(content) > MAX_BYTES:
         raise _refuse(f"a statement file is at most {MAX_BYTES // (1024 * 1024)} MB")
     if b"\x00" in content:  # no bank writes one into text; PostgreSQL could not store it (a 500, half an import)
-        line = content[:content.index(b"\x00")].count(b"\n") + 1
+        line = len(_LINE_BREAK.split(content[:content.index(b"\x00")]))
         raise _refuse("the statement holds a NUL character: not a text export", line)
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -120,7 +125,11 @@ def _header(names: Sequence[str]) -> dict[str, int]:
 
 
 def parse_time(text: str) -> datetime:
-    """A booking time as aware UTC-comparable datetime; a time without a zone is Beijing time."""
+    """A booking time as aware UTC; a time without a zone is Beijing time.
+
+    Raises ValueError for text that is not a time, or a time outside the storable range
+    (:func:`indiepay.core.clock.storable_utc`: year 1 in Beijing time has no UTC, and reached the
+    database as a server error half-way through an import)."""
     value = text.strip()
     try:
         parsed = datetime.fromisoformat(value)
@@ -135,17 +144,22 @@ def parse_time(text: str) -> datetime:
                 continue
     if parsed is None:
         raise ValueError(f"{value!r} is not a date and time")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=BUSINESS_TZ)
+    try:
+        return storable_utc(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=BUSINESS_TZ))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
 
 
 def parse_amount(text: str) -> int:
-    """Yuan with at most two decimals (``1,234.5``, ``-88.00``) as signed fen."""
+    """Yuan with at most two decimals (``1,234.5``, ``-88.00``) as signed fen.
+
+    Only plain decimals are read: ``Decimal`` alone also takes ``1e9999999`` (whose ``abs`` overflowed the
+    context, a server error), ``1_000`` and full-width digits, none of which a bank writes."""
     cleaned = text.strip().replace(",", "").replace("¥", "").replace("￥", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or abs(value) > Decimal(MAX_AMOUNT_FEN) / 100:  # first: no overflow below
+    if not _AMOUNT.fullmatch(cleaned):
+        raise ValueError(f"{text!r} is not an amount")
+    value = Decimal(cleaned)
+    if value.copy_abs() > Decimal(MAX_AMOUNT_FEN) / 100:  # first: no overflow below
         raise ValueError(f"{text!r} is not an amount in yuan a bank statement can hold")
     if value != value.quantize(Decimal("0.01")):
         raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
@@ -154,8 +168,18 @@ def parse_amount(text: str) -> int:
 
 def parse_statement(content: bytes) -> list[StatementRow]:
     """The credits of a statement file. Raises InvalidRequest ``invalid_statement`` naming the first bad
-    row (1 is the header) and field, or the header's problem, before any row is used."""
-    rows = list(csv.reader(io.StringIO(_text(content))))
+    row (1 is the header) and field, or the header's problem, before any row is used: whatever a credit
+    holds once parsed can be stored, so an import never stops half-way on its content.
+
+    Rows may end in ``\\r\\n``, ``\\n`` or a lone ``\\r`` (older bank systems export the last). Quoting is
+    read strictly: a quote left open would otherwise swallow every row after it into one field — credits
+    silently not imported."""
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(_text(content), newline=""), strict=True):
+            rows.append(row)
+    except csv.Error as exc:  # a quote left open or followed by text, a field over the module's 128 KiB limit
+        raise _refuse(f"the statement is not a readable CSV file: {exc}", len(rows) + 1) from None
     if not rows:
         raise _refuse("the statement is empty")
     if len(rows) > MAX_ROWS + 1:

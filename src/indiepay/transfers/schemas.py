@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from indiepay.core.clock import StorableInstant
 from indiepay.core.money import MAX_AMOUNT_FEN
 
 
@@ -16,7 +17,7 @@ class TransferConfirm(BaseModel):
 
     bank_txn_id: str = Field(min_length=1, max_length=64)
     amount: StrictInt = Field(gt=0, le=MAX_AMOUNT_FEN)
-    booked_at: AwareDatetime | None = None
+    booked_at: StorableInstant | None = None  # year 1 at +08:00 has no UTC
     payer_name: str | None = Field(default=None, max_length=100)
     memo: str | None = Field(default=None, max_length=200)
 

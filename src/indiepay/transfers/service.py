@@ -6,6 +6,12 @@ late transfer to a closed payment is a recorded, alerted late payment and two ma
 win). The bank's transaction number is unique per account, so a statement imported twice records each
 transfer once. A credit that matches nothing is kept and raises an ``unmatched_transfer`` alert: money
 that arrived is never dropped, whatever its memo says.
+
+Because the credits commit one by one, the whole file is parsed and checked first
+(:func:`indiepay.transfers.rules.parse_statement`): anything about its content that could be refused — a
+malformed row, a time with no UTC, an amount no column holds — is refused before the first line is written,
+so an import is never left half done by what the file says. (A booking time in year 1 was once written
+only when its turn came: the rows before it stayed, a payment among them paid, and the answer was a 500.)
 """
 
 from __future__ import annotations
