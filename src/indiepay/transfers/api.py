@@ -15,7 +15,13 @@ from indiepay.transfers.schemas import StatementImportOut, StatementLineList, St
 router = APIRouter(tags=["bank transfers"])
 
 
-@router.post("/v1/bank_transfers/statements", status_code=201, response_model=StatementImportOut)
+_STATEMENT_BODY = {"requestBody": {  # read raw from the request: FastAPI cannot see it to document it
+    "required": True, "description": "the bank's statement export: CSV (UTF-8 or GB18030) with one header row",
+    "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/v1/bank_transfers/statements", status_code=201, response_model=StatementImportOut,
+             openapi_extra=_STATEMENT_BODY)
 async def import_statement(request: Request, ctx: Ctx, caller: Caller, account_id: str) -> StatementImportOut:
     """Import a statement of a bank_transfer account (raw body: CSV, see ``indiepay.transfers.rules``);
     each credit is recorded once and matched to the payment its memo's reference code names."""
