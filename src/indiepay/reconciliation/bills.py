@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +34,7 @@ from indiepay.core.clock import business_day
 from indiepay.core.errors import InvalidRequest
 from indiepay.reconciliation.columnar_bill import PlainText, merchant_no_of, scan_trade_bill
 from indiepay.reconciliation.columnar_unionpay import scan_zm
-from indiepay.reconciliation.errors import BillAccountMismatch, BillEmpty
+from indiepay.reconciliation.errors import BillAccountMismatch, BillArchiveError, BillEmpty
 from indiepay.reconciliation.fundflow import FlowTally
 from indiepay.reconciliation.parsers.alipay import AlipayBillArchive
 from indiepay.reconciliation.parsers.normalised import ChannelRow, write_normalised_csv
@@ -114,12 +115,59 @@ def _file_of(stream: BinaryIO, raw: BinaryIO) -> Path | None:
     return path if path.is_file() else None
 
 
+_CORRUPT_GZIP = (gzip.BadGzipFile, EOFError, zlib.error)
+"""What reading a corrupt or truncated gzip stream raises (``BadGzipFile`` is the gzip module's ``OSError``;
+any other ``OSError`` comes from the file underneath — a failing disk is the server's fault, not the bill's)."""
+
+
+def _corrupt_gzip(exc: Exception) -> BillArchiveError:
+    return BillArchiveError(f"the gzip-compressed bill is truncated or corrupt: {exc}",
+                            details={"compression": "gzip"})
+
+
+class _Gunzipped(gzip.GzipFile):
+    """A gunzipping view of a bill whose corrupt or truncated stream raises :class:`BillArchiveError` from
+    every read, wherever the damage lies (the header, the deflate data, the trailer, trailing bytes), and
+    whoever reads: the sniffing, the hashing pass, the readers iterating its lines."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except _CORRUPT_GZIP as exc:
+            raise _corrupt_gzip(exc) from exc
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except _CORRUPT_GZIP as exc:
+            raise _corrupt_gzip(exc) from exc
+
+    def peek(self, n: int) -> bytes:
+        try:
+            return super().peek(n)
+        except _CORRUPT_GZIP as exc:
+            raise _corrupt_gzip(exc) from exc
+
+    def readline(self, size: int | None = -1) -> bytes:  # also each step of iterating the lines
+        try:
+            return super().readline(size)
+        except _CORRUPT_GZIP as exc:
+            raise _corrupt_gzip(exc) from exc
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:  # a forward seek decompresses
+        try:
+            return super().seek(offset, whence)
+        except _CORRUPT_GZIP as exc:
+            raise _corrupt_gzip(exc) from exc
+
+
 def _uncompressed(stream: BinaryIO) -> BinaryIO:
-    """The stream itself, or a gunzipping view of it when it starts with the gzip magic."""
+    """The stream itself, or a gunzipping view of it when it starts with the gzip magic (whose reads raise
+    :class:`BillArchiveError` when the stream is corrupt or truncated)."""
     head = stream.read(2)
     stream.seek(0)
     if head == GZIP_MAGIC:
-        return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+        return cast(BinaryIO, _Gunzipped(fileobj=stream, mode="rb"))
     return stream
 
 

@@ -17,7 +17,9 @@ Accepted here (anything else falls back):
 * the header on line 1, then one detail row per line (no blank lines; every row exactly as wide as the
   header) up to the summary header, whose line is found from the end of the file;
 * amounts ``-?d+`` with at most two decimals (fees five), times ``YYYY-MM-DD HH:MM:SS`` from 1992 on
-  (Asia/Shanghai has been UTC+8 without DST since), ASCII digits only, no surrounding whitespace.
+  (Asia/Shanghai has been UTC+8 without DST since) to 9998, in every time column, ASCII digits only, no
+  surrounding whitespace; amounts and fees that add up, without their signs, to at most
+  :data:`.parsers.normalised.TOTAL_LIMIT` fen.
 
 Amounts are exact: DuckDB casts the validated text to ``DECIMAL(18, 2)`` / ``DECIMAL(18, 5)`` and scales to
 integers (fen; fees in 10⁻⁵ yuan, rounded to fen ROUND_HALF_UP in integers) — never through a float.
@@ -37,11 +39,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from indiepay.reconciliation.errors import BillError
 from indiepay.reconciliation.parsers.common import CsvRows, header_key
+from indiepay.reconciliation.parsers.normalised import TOTAL_LIMIT
 from indiepay.reconciliation.parsers.wechat_trade import (
     TradeBillSummary,
     TradeBillTotals,
@@ -54,7 +58,8 @@ TAIL_BYTES = 64 * 1024
 SCANNED = "scanned_bill"
 _LONE_CR = re.compile(rb"\r(?!\n)")
 """A ``\\r`` not followed by ``\\n`` (one search: three times cheaper than counting both, per MiB)."""
-_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_TIME = r"(199[2-9]|[2-8][0-9]{3}|9[0-8][0-9]{2})-[0-9]{2}-[0-9]{2} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+"""A time from 1992 to 9998: inside the range the Python reader admits (:func:`.parsers.common.parse_local_time`)."""
 _FEN = r"-?[0-9]{1,15}(\.[0-9]{1,2})?"
 _FEE = r"-?[0-9]{1,12}(\.[0-9]{1,5})?"
 _FIELDS = {  # canonical header name -> SQL name of the stripped field
@@ -307,30 +312,49 @@ def scan_trade_bill(path: Path, normalised: Path, *, newlines: int, commas: int 
     summary, summary_line, summary_commas = found
     expected = summary_line - reader.header_line - 1
     with ScanTarget(normalised, into, threads=threads, memory_limit=memory_limit) as target:
-        db, table = target.db, target.table
-        for backticked in (True, False) if commas is not None else (False,):
-            db.execute(f"DROP TABLE IF EXISTS {table}")
-            db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns, backticked)}",
-                       {"path": str(path)})
-            figures = db.execute(f"""
-                SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen),
-                       sum(refund_fen), sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
-                       (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0), min(mch_id), max(mch_id)
-                FROM {table}""").fetchone()
-            assert figures is not None
-            count, ok, earliest, settlement, refund, recharge, order, requested, fee_units, first, low, high = figures
-            exact = count == expected and ok and not (earliest is not None and earliest.year < 1992)
-            if not backticked or (exact and commas == header_commas + summary_commas + (reader.columns - 1) * count):
-                break
-        if not exact:
+        try:
+            figures = _scan(target.db, target.table, path, reader, expected=expected, commas=commas,
+                            fixed_commas=header_commas + summary_commas)
+        except duckdb.Error:  # bytes DuckDB's CSV reader refuses outright (its state machine, a line it cannot
+            return None  # split): the Python reader decides; the table of a scan begun is dropped on the way out
+        if figures is None:
             return None
+        count, _, _, settlement, refund, recharge, order, requested, fee_units, first, low, high = figures
         check_summary(summary, TradeBillTotals(
             count=int(count), settlement_fen=int(settlement or 0), refund_fen=int(refund or 0),
             recharge_coupon_refund_fen=int(recharge or 0), fee=Decimal(int(fee_units or 0)).scaleb(-5),
             order_fen=int(order or 0), refund_requested_fen=int(requested or 0)))
-        select = target.publish(normalised_select(table, reader.header_line))
+        select = target.publish(normalised_select(target.table, reader.header_line))
     return ColumnarBill(rows=int(count), first_day=first, normalised=normalised, select=select, summary=summary,
                         merchant_no=merchant_no_of({low, high} - {None}))
+
+
+def _scan(db: duckdb.DuckDBPyConnection, table: str, path: Path, reader: WechatTradeBillReader, *, expected: int,
+          commas: int | None, fixed_commas: int) -> tuple[Any, ...] | None:
+    """The detail rows read into ``table`` (split at ``,``\\` `` first when ``commas`` is given, see
+    :func:`scan_trade_bill`) and their figures, or None when they are not ``expected`` rows read exactly.
+
+    Raises:
+        duckdb.Error: DuckDB cannot read the file at all.
+    """
+    for backticked in (True, False) if commas is not None else (False,):
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute(f"CREATE TABLE {table} AS {_select(reader.positions, reader.columns, backticked)}",
+                   {"path": str(path)})
+        figures = db.execute(f"""
+            SELECT count(*), coalesce(bool_and(ok), true), min(event_time), sum(settlement_fen),
+                   sum(refund_fen), sum(recharge_fen), sum(order_fen), sum(requested_fen), sum(fee_units),
+                   (SELECT CAST(event_time AS DATE) FROM {table} WHERE rowid = 0), min(mch_id), max(mch_id),
+                   greatest(sum(abs(amount_fen)), sum(abs(fee_fen)))
+            FROM {table}""").fetchone()
+        assert figures is not None
+        count, ok, earliest, largest = *figures[:3], figures[-1]
+        exact = (count == expected and ok and not (earliest is not None and earliest.year < 1992)
+                 and (largest or 0) <= TOTAL_LIMIT)  # past it: the Python reader says where
+        if not backticked or (exact and commas == fixed_commas + (reader.columns - 1) * count):
+            break
+    assert figures is not None
+    return figures[:-1] if exact else None
 
 
 def _quote(path: Path) -> str:

@@ -11,7 +11,8 @@ lone ``\\r`` or skipping a blank line shows as a different count), every line pr
 the expected shape — the separators, ``交易类型`` 01 / 04 / 31, twelve-digit amounts, ``C``/``D`` signed
 amounts (split and net blank or signed), a ``MMddHHmmss`` time that exists in the clearing day's year and is
 not after the clearing day (else the year before), an order number (and a refund's original order number),
-a settlement and net amount that add up — and no longer than a full line and two bytes. A short line is
+a settlement and net amount that add up — and no longer than a full line and two bytes; amounts and fees adding
+up, without their signs, to at most :data:`.parsers.normalised.TOTAL_LIMIT` fen. A short line is
 padded with blanks, as the reader pads it. Amounts are integers throughout; times become UTC by subtracting
 Beijing's fixed eight hours.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from indiepay.reconciliation.columnar_bill import ColumnarBill, ScanTarget
+from indiepay.reconciliation.parsers.normalised import TOTAL_LIMIT
 from indiepay.reconciliation.parsers.unionpay import (
     LAYOUT,
     LINE_BYTES,
@@ -132,12 +134,14 @@ def scan_zm(path: Path, clearing_day: date, lines: int, normalised: Path, *, thr
         db.execute(f"DROP TABLE IF EXISTS {table}")
         try:
             db.execute(f"CREATE TABLE {table} AS {_select(clearing_day.year)}", {"path": str(path), "latest": latest})
-        except duckdb.InvalidInputException:  # bytes DuckDB's reader refuses outright: the Python reader decides
+            figures = db.execute(f"""
+                SELECT count(*), coalesce(bool_and(ok), false), greatest(sum(abs(amount_fen)), sum(abs(fee_fen)))
+                FROM {table}""").fetchone()
+        except duckdb.Error:  # bytes DuckDB's reader refuses outright: the Python reader decides (the table goes)
             return None
-        figures = db.execute(f"SELECT count(*), coalesce(bool_and(ok), false) FROM {table}").fetchone()
         assert figures is not None
-        count, ok = figures
-        if count != lines or not ok:
+        count, ok, largest = figures
+        if count != lines or not ok or (largest or 0) > TOTAL_LIMIT:  # past the limit: the Python reader says where
             return None
         select = target.publish(normalised_select(table))
     return ColumnarBill(rows=int(count), first_day=clearing_day, normalised=normalised, select=select)

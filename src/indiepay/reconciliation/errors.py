@@ -43,7 +43,9 @@ class BillEncodingError(BillFormatError):
 
 
 class BillArchiveError(BillFormatError):
-    """The Alipay zip is truncated, corrupt, or lacks its detail or summary entry."""
+    """The compressed file is truncated or corrupt — a gzip-compressed WeChat Pay bill, an Alipay or UnionPay
+    zip — or the zip lacks its detail or summary entry. Fetched from a channel, such a file is rejected and
+    alerted as a download that failed its hash check (:mod:`.tasks`): a second download is usually good."""
 
     code = "bill_archive_invalid"
 

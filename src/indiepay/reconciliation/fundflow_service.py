@@ -136,9 +136,10 @@ def import_fundflow(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, d
 
     Raises:
         NotFound: no such account. InvalidRequest: the account's channel has no fund-flow bill
-        (``bill_channel_mismatch``), or no ``day`` and a bill without rows. BillError subclasses: the file
-        is not a valid fund-flow bill.
+        (``bill_channel_mismatch``), no ``day`` and a bill without rows, or a ``day`` out of range
+        (``invalid_date``, :func:`.rules.check_day`). BillError subclasses: the file is not a valid fund-flow bill.
     """
+    day = r.check_day(day)
     with ctx.db.read() as session:
         account = repository.account(session, account_id)
     if account is None:

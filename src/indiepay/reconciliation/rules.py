@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.clock import BUSINESS_TZ, EARLIEST_STORABLE, LATEST_STORABLE
+from indiepay.core.errors import InvalidRequest
 from indiepay.ledger import accounts as acc
 from indiepay.ledger.accounts import AccountRef
 from indiepay.ledger.fees import fee_for_bps
@@ -93,6 +94,20 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(), BUSINESS_TZ)
     end = datetime.combine(day + timedelta(days=1), time(), BUSINESS_TZ)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def check_day(day: date | None) -> date | None:
+    """A business day a bill is said to cover (None: not said), if its window — the day, its neighbours, the
+    grace period — lies in the storable range: the days around year 1 or 9999 overflow ``datetime``.
+
+    Raises:
+        InvalidRequest (``invalid_date``): a day before ``EARLIEST_STORABLE`` or from ``LATEST_STORABLE`` on.
+    """
+    if day is not None and not EARLIEST_STORABLE.date() <= day < LATEST_STORABLE.date():
+        raise InvalidRequest(f"the business day must lie between {EARLIEST_STORABLE:%Y-%m-%d} and "
+                             f"{LATEST_STORABLE:%Y-%m-%d}, not {day}", code="invalid_date",
+                             details={"date": day.isoformat()})
+    return day
 
 
 def _digest(*parts: str) -> str:

@@ -95,9 +95,10 @@ def import_bill(ctx: ServiceContext, account_id: str, stream: BinaryIO, *, day: 
             them to the queued ``reconciliation.fees`` job.
 
     Raises:
-        NotFound: no such account. InvalidRequest: no ``day`` and a bill without rows, or a bill of
-        another channel than the account's. BillError subclasses: the file is not a valid bill.
+        NotFound: no such account. InvalidRequest: no ``day`` and a bill without rows, a ``day`` out of range,
+        or a bill of another channel than the account's. BillError subclasses: the file is not a valid bill.
     """
+    day = r.check_day(day)
     account = _account(ctx, account_id)
     with tempfile.TemporaryDirectory(prefix=_TMP) as tmp, Matcher(Path(tmp)) as matcher, \
             _LocalExport(ctx, account, matcher, Path(tmp)) as local:

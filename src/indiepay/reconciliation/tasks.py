@@ -7,9 +7,11 @@ queues ``D+1``'s daily job — so the chain renews itself and a failing day neve
 Alipay, UnionPay — whose file covers its clearing day ``D``, 23:00 the evening before to 23:00; a bank
 account's statement is imported instead), with ``account_id`` in its arguments.
 An account's job reconciles its stored bill, or fetches it: a bill the channel has not published yet
-retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash is
-alerted (``bill_hash_mismatch``) and retried later too, since a second download is usually good; a bill still
-not published a day after its run time is alerted once (``bill_overdue``) and still awaited, and WeChat Pay's
+retries in 30 minutes (:class:`~indiepay.channels.base.BillNotReady`), a download that fails its hash — or
+whose compression is corrupt (:class:`~.errors.BillArchiveError`: a cut gzip or zip, bytes after the gzip stream
+the channel client hashed) — is alerted (``bill_hash_mismatch``) and retried later too, since a second download
+is usually good; a bill still not published a day after its run time is alerted once (``bill_overdue``) and
+still awaited, and WeChat Pay's
 "no bill" still given twelve hours after it means a day without trades, reconciled against an empty bill
 (:data:`EMPTY_DAY_AFTER`). Before
 fetching a WeChat Pay account's trade bill, the job fetches the day's fund-flow bill the same way (same
@@ -42,6 +44,7 @@ from indiepay.db.jobs.models import Job
 from indiepay.db.jobs.queue import enqueue
 from indiepay.db.jobs.worker import RetryLater
 from indiepay.reconciliation import fees, fundflow_service, repository, service
+from indiepay.reconciliation.errors import BillArchiveError
 from indiepay.reconciliation.writers.wechat import render_wechat_trade_bill
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,11 @@ def _fetch_failed(ctx: ServiceContext, account: ChannelAccount, day: date, kind:
     return RetryLater(at=ctx.clock.now() + RETRY_NOT_READY, reason=f"{kind} bill hash mismatch")
 
 
+def _undecompressed(exc: BillArchiveError) -> BillHashMismatch:
+    """A fetched bill whose compression is corrupt, as the download failure it is (see the module docstring)."""
+    return BillHashMismatch(f"the downloaded bill does not decompress: {exc}", channel_code="BAD_ARCHIVE")
+
+
 NO_TRADES_SOURCE = "no_trades"  # a stored bill made here: the channel said the day had none
 
 
@@ -155,6 +163,8 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
         except (BillNotReady, BillHashMismatch) as exc:
             if not _no_trades(ctx, day, exc):  # a day without trades has no bookings either: run without it
                 return _fetch_failed(ctx, account, day, fundflow_service.KIND, exc)
+        except BillArchiveError as exc:  # read before anything is stored
+            return _fetch_failed(ctx, account, day, fundflow_service.KIND, _undecompressed(exc))
         try:
             bill = service.fetch_bill_for(ctx, account, day)
         except (BillNotReady, BillHashMismatch) as exc:
@@ -163,7 +173,10 @@ def _run_account(ctx: ServiceContext, account_id: str, day: date) -> RetryLater 
             service.import_bill(ctx, account_id, io.BytesIO(render_wechat_trade_bill([])), day=day,
                                 source=NO_TRADES_SOURCE, apply_fees=False)
         else:
-            service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
+            try:
+                service.reconcile_fetched(ctx, account_id, bill, apply_fees=False)
+            except BillArchiveError as exc:  # read before anything is stored (the neighbours' bills were read once)
+                return _fetch_failed(ctx, account, day, TRADE, _undecompressed(exc))
     service.recheck_held(ctx, account_id, business_day(ctx.clock.now()),
                          exclude=frozenset({day - timedelta(days=1), day, day + timedelta(days=1)}), apply_fees=False)
     log.info("reconciled %s on %s", account_id, day)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,8 @@ from typing import BinaryIO
 from indiepay.reconciliation.errors import BillArchiveError, BillEmpty, BillFormatError
 from indiepay.reconciliation.parsers import alipay_summary
 from indiepay.reconciliation.parsers.common import (
+    ZIP_DATA_ERRORS,
+    ZIP_ERRORS,
     BillSource,
     CsvRows,
     TotalCheck,
@@ -37,6 +38,7 @@ from indiepay.reconciliation.parsers.common import (
     fen_to_decimal,
     header_key,
     map_header,
+    parse_count,
     parse_fen,
     parse_local_time,
     parse_yuan,
@@ -254,7 +256,8 @@ class AlipayDetailReader:
             ended = ended or "列表结束" in text
             match = _FOOTER.match(text)
             if match:
-                found[match.group(1)] = (int(match.group(2)), _FOOTER_PART.findall(match.group(3)))
+                count = parse_count(match.group(2), f"#{match.group(1)}合计", line)
+                found[match.group(1)] = (count, _FOOTER_PART.findall(match.group(3)))
             fields, line = self._csv.next_nonblank()
         if not ended or TRADE not in found:
             raise BillFormatError("the Alipay detail file ends without its footer (truncated?)",
@@ -326,16 +329,21 @@ class AlipayBillArchive:
             detail = _entry(self._zip, (DETAIL_SUFFIX,), "detail")
             summary = _entry(self._zip, (SUMMARY_SUFFIX, "_业务明细（汇总）.csv"), "summary")
             with self._zip.open(summary) as handle:
-                self.summary = alipay_summary.read_alipay_summary(handle.read())
-            self.detail_name, self.summary_name = detail.filename, summary.filename
-            self.reader = AlipayDetailReader(self._zip.open(detail), summary=self.summary)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                summary_bytes = handle.read()
+            detail_stream = self._zip.open(detail)
+        except ZIP_ERRORS as exc:
             raise BillArchiveError(f"the Alipay bill zip is unreadable: {exc}") from exc
+        self.summary = alipay_summary.read_alipay_summary(summary_bytes)
+        self.detail_name, self.summary_name = detail.filename, summary.filename
+        try:
+            self.reader = AlipayDetailReader(detail_stream, summary=self.summary)
+        except ZIP_DATA_ERRORS as exc:  # the header lines, decompressed as they are read
+            raise BillArchiveError(f"the Alipay bill zip is corrupt: {exc}") from exc
 
     def __iter__(self) -> Iterator[AlipayBillRow]:
         try:
             yield from self.reader
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except ZIP_DATA_ERRORS as exc:  # the detail entry's data, decompressed as the rows are read
             raise BillArchiveError(f"the Alipay bill zip is corrupt: {exc}") from exc
 
     @property

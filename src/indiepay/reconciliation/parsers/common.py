@@ -11,8 +11,12 @@ Rounding and exactness rules (one place, so WeChat Pay and Alipay agree):
 * **Printed totals** are compared exactly, except that a total printed with fewer decimals than the rows
   carry (WeChat prints ``手续费总金额`` as ``0.08`` over rows of ``0.01000``) may differ from the exact sum
   by at most half a unit of its last printed decimal — agnostic of how the channel rounds it.
+* **Magnitudes** are capped as the columnar readers cap them: at most :data:`AMOUNT_DIGITS` digits before
+  the point for an amount or a count, :data:`FEE_DIGITS` for a fee, so that every sum stays exact in
+  ``Decimal``'s 28 digits; a bigger number is a :class:`BillAmountError` with its line, not a crash.
 * **Times** in bills are naive Beijing wall-clock times; they become aware ``Asia/Shanghai`` datetimes,
-  whatever the server's ``TZ``.
+  whatever the server's ``TZ``, and must lie in the storable range (:data:`indiepay.core.clock.EARLIEST_STORABLE`
+  to ``LATEST_STORABLE``): year 1 does not even convert to UTC.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import lzma
 import re
+import struct
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, BinaryIO
 
-from indiepay.core.clock import BUSINESS_TZ
+from indiepay.core.clock import BUSINESS_TZ, EARLIEST_STORABLE, LATEST_STORABLE
 from indiepay.reconciliation.errors import (
     BillAmountError,
     BillEncodingError,
@@ -38,9 +46,26 @@ from indiepay.reconciliation.errors import (
 BillSource = bytes | bytearray | BinaryIO | Iterable[bytes]
 """What a parser reads: the whole file as bytes, a binary stream, or any iterator of byte lines."""
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError, NotImplementedError, RuntimeError,
+    ValueError, OSError)
+"""What :mod:`zipfile` raises reading a damaged archive held in memory: a bad directory or CRC (``BadZipFile``),
+damaged compressed data (``zlib.error``; ``OSError`` from bzip2, ``LZMAError``), a cut stream (``EOFError``),
+an unknown version or method (``NotImplementedError``), an encrypted entry (``RuntimeError``), offsets before
+the start of the file or names that are not UTF-8 (``ValueError``). Each parser turns them into its
+:class:`~indiepay.reconciliation.errors.BillArchiveError`."""
+ZIP_DATA_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)
+"""Those of an entry's data as it streams (a parser's own errors interleaved with them stay its own)."""
+
+_NUMBER = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?")
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
+AMOUNT_DIGITS = 15
+"""Digits before the point of an amount (yuan) or a count: what the columnar reader's ``DECIMAL(18, 2)`` holds."""
+FEE_DIGITS = 12
+"""Digits before the point of a fee (yuan, five decimals): what the columnar reader's ``DECIMAL(18, 5)`` holds."""
+_EARLIEST_LOCAL = EARLIEST_STORABLE.astimezone(BUSINESS_TZ).replace(tzinfo=None)
+_LATEST_LOCAL = LATEST_STORABLE.astimezone(BUSINESS_TZ).replace(tzinfo=None)
 _PARENS = str.maketrans({"（": "(", "）": ")"})
 _MEMO_LIMIT = 16384
 _FEN_MEMO: dict[str, int] = {}
@@ -91,13 +116,18 @@ def cell(value: str) -> str:
     return value[1:] if value.startswith("`") else value
 
 
-def _number(text: str, column: str, line: int) -> Decimal:
+def _number(text: str, column: str, line: int, digits: int = AMOUNT_DIGITS) -> tuple[Decimal, str]:
+    """The number (ASCII digits, at most ``digits`` of them before the point) and its decimals as printed."""
     value = text.strip()
-    if not _NUMBER.fullmatch(value):
+    match = _NUMBER.fullmatch(value)
+    if match is None:
         raise BillAmountError(f"line {line}: {column} is not a decimal amount: {text!r}",
                               details={"line": line, "column": column, "value": text})
+    if len(match.group(1).lstrip("0")) > digits:
+        raise BillAmountError(f"line {line}: {column} is out of range (more than {digits} digits before the point): "
+                              f"{text[:64]!r}", details={"line": line, "column": column, "value": text[:64]})
     try:
-        return Decimal(value)
+        return Decimal(value), match.group(2) or ""
     except InvalidOperation as exc:  # pragma: no cover - the pattern admits only valid literals
         raise BillAmountError(f"line {line}: {column} is not a decimal amount: {text!r}",
                               details={"line": line, "column": column, "value": text}) from exc
@@ -120,12 +150,11 @@ def parse_fen(text: str, column: str, line: int) -> int:
     """
     fen = _FEN_MEMO.get(text)
     if fen is None:
-        scaled = _number(text, column, line) * _HUNDRED
-        integral = scaled.to_integral_value()
-        if scaled != integral:
+        value, decimals = _number(text, column, line)
+        if len(decimals.rstrip("0")) > 2:  # read from the text: scaling a long number would round it first
             raise BillAmountError(f"line {line}: {column} is not a whole number of fen: {text!r}",
                                   details={"line": line, "column": column, "value": text})
-        fen = int(integral)
+        fen = int(value * _HUNDRED)  # exact: at most AMOUNT_DIGITS + 2 significant digits
         _remember(_FEN_MEMO, text, fen)
     return fen
 
@@ -138,14 +167,21 @@ def parse_yuan(text: str, column: str, line: int) -> Decimal:
     """
     value = _YUAN_MEMO.get(text)
     if value is None:
-        value = _number(text, column, line)
+        value = _number(text, column, line, FEE_DIGITS)[0]
         _remember(_YUAN_MEMO, text, value)
     return value
 
 
 def fee_fen(value: Decimal) -> int:
-    """An exact fee in yuan as fen, ROUND_HALF_UP (half away from zero); see the module docstring."""
-    return int((value * _HUNDRED).quantize(_ONE, rounding=ROUND_HALF_UP))
+    """An exact fee in yuan as fen, ROUND_HALF_UP (half away from zero); see the module docstring.
+
+    Raises:
+        BillAmountError: a fee too large to round (the parsers refuse one before it gets here).
+    """
+    try:
+        return int((value * _HUNDRED).quantize(_ONE, rounding=ROUND_HALF_UP))
+    except InvalidOperation as exc:
+        raise BillAmountError(f"a fee of {value} yuan is out of range", details={"value": str(value)}) from exc
 
 
 def format_fee(value: Decimal, places: int = 5) -> str:
@@ -159,7 +195,7 @@ def format_fee(value: Decimal, places: int = 5) -> str:
 
 def parse_count(text: str, column: str, line: int) -> int:
     """A printed count; WeChat Pay sometimes prints ``45.0``, which is accepted when integral."""
-    value = _number(text, column, line)
+    value = _number(text, column, line)[0]
     if value != value.to_integral_value() or value < 0:
         raise BillFormatError(f"line {line}: {column} is not a count: {text!r}",
                               details={"line": line, "column": column, "value": text})
@@ -170,7 +206,8 @@ def parse_local_time(text: str, column: str, line: int) -> datetime:
     """``2019-02-19 05:01:46`` (Beijing wall clock) as an aware Asia/Shanghai datetime.
 
     Raises:
-        BillFormatError: not a ``YYYY-MM-DD HH:MM:SS`` time, or one that already names a zone.
+        BillFormatError: not a ``YYYY-MM-DD HH:MM:SS`` time, one that already names a zone, or one outside
+            the storable range (see the module docstring).
     """
     value = text.strip()
     try:
@@ -179,6 +216,10 @@ def parse_local_time(text: str, column: str, line: int) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is not None or len(value) != 19:
         raise BillFormatError(f"line {line}: {column} is not a 'YYYY-MM-DD HH:MM:SS' time: {text!r}",
+                              details={"line": line, "column": column, "value": text})
+    if not _EARLIEST_LOCAL <= parsed < _LATEST_LOCAL:  # naive, in Beijing: a cheap test on the hot path
+        raise BillFormatError(f"line {line}: {column} is out of range ({_EARLIEST_LOCAL:%Y-%m-%d} to "
+                              f"{_LATEST_LOCAL:%Y-%m-%d}): {text!r}",
                               details={"line": line, "column": column, "value": text})
     return parsed.replace(tzinfo=BUSINESS_TZ)
 

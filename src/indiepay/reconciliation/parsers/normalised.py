@@ -19,7 +19,8 @@ line ends, a header, empty text for "none":
   ``YYYY-MM-DDTHH:MM:SSZ``; ``state`` — the row's outcome (WeChat trade or refund status; Alipay and
   UnionPay rows are completed movements, ``SUCCESS``); ``line_no`` — the row's line in the original bill.
 
-Writing streams: one row in, one line out.
+Writing streams: one row in, one line out. The rows' amounts and fees, added up regardless of sign, must stay
+within :data:`TOTAL_LIMIT`: then every figure a run adds up from them fits the database's ``BIGINT``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 
-from indiepay.reconciliation.errors import BillEncodingError
+from indiepay.reconciliation.errors import BillAmountError, BillEncodingError
 from indiepay.reconciliation.parsers.alipay import AlipayBillRow
 from indiepay.reconciliation.parsers.unionpay import UnionpayBillRow
 from indiepay.reconciliation.parsers.wechat_trade import WechatTradeRow
@@ -39,6 +40,11 @@ ChannelRow = WechatTradeRow | AlipayBillRow | UnionpayBillRow
 COLUMNS = ("channel", "kind", "out_trade_no", "transaction_id", "out_refund_no", "refund_id", "amount_fen",
            "fee_fen", "currency", "trade_time_utc", "state", "line_no")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"  # what isoformat() prints for a whole-second UTC time, with Z for +00:00
+TOTAL_LIMIT = 2**63 - 1
+"""The most fen a bill's amounts (and, apart, its fees) may add up to, each taken without its sign: a run's
+figures (payments less refunds, matched amounts, fees) are sums over some of its rows, stored as ``BIGINT``.
+Each amount is capped (:data:`.common.AMOUNT_DIGITS`), and a bill's printed totals bound the sums of most —
+but not rows that cancel out (a payment and a revoked one of minus the same amount), nor a file without totals."""
 
 
 class NormalisedRow(NamedTuple):
@@ -105,16 +111,25 @@ def write_normalised_csv(rows: Iterable[ChannelRow], out: TextIO) -> int:
     Returns:
         The number of rows written. Errors raised by a parser's row iterator (including the summary
         check at its end) propagate, so a caller must discard the output when this raises.
+
+    Raises:
+        BillEncodingError: a NUL in a field. BillAmountError: the amounts or the fees add up past
+            :data:`TOTAL_LIMIT`.
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    count = 0
+    count = amounts = fees = 0
     for row in rows:
         n = normalise(row)
         cells = (*n[:9], n.trade_time_utc.isoformat().replace("+00:00", "Z"), n.state, n.line_no)
         if any(isinstance(cell, str) and "\x00" in cell for cell in cells):
             # no channel writes one; PostgreSQL could not store it in a difference (a server error)
             raise BillEncodingError(f"line {n.line_no}: a NUL character in a field")
+        amounts += abs(n.amount_fen)
+        fees += abs(n.fee_fen)
+        if amounts > TOTAL_LIMIT or fees > TOTAL_LIMIT:
+            raise BillAmountError(f"line {n.line_no}: the bill's {'amounts' if amounts > TOTAL_LIMIT else 'fees'} "
+                                  f"add up to more than {TOTAL_LIMIT} fen", details={"line": n.line_no})
         writer.writerow(cells)
         count += 1
     return count

@@ -26,11 +26,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from indiepay.core.clock import BUSINESS_TZ
 from indiepay.reconciliation.errors import (
@@ -39,6 +39,7 @@ from indiepay.reconciliation.errors import (
     BillFormatError,
     BillTotalsMismatch,
 )
+from indiepay.reconciliation.parsers.common import ZIP_DATA_ERRORS, ZIP_ERRORS
 
 ENCODING = "gb18030"
 LAYOUT: tuple[tuple[str, int], ...] = (
@@ -111,7 +112,7 @@ class UnionpayBill:
         try:
             with zipfile.ZipFile(io.BytesIO(self.archive)) as archive, archive.open(self.entry_name) as entry:
                 yield from entry
-        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+        except ZIP_ERRORS as exc:
             raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
 
     def rows(self) -> Iterator[UnionpayBillRow]:
@@ -126,15 +127,22 @@ class UnionpayBill:
         """
         newlines, last = 0, b""
         try:
-            with zipfile.ZipFile(io.BytesIO(self.archive)) as archive, archive.open(self.entry_name) as entry, \
-                    path.open("wb") as out:
-                while block := entry.read(_BLOCK):
-                    out.write(block)
-                    newlines += block.count(b"\n")
-                    last = block[-1:]
-        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+            archive = zipfile.ZipFile(io.BytesIO(self.archive))
+            entry = archive.open(self.entry_name)
+        except ZIP_ERRORS as exc:
             raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
+        with archive, entry, path.open("wb") as out:  # a failing disk is not the archive's fault: not caught
+            while block := self._read(entry):
+                out.write(block)
+                newlines += block.count(b"\n")
+                last = block[-1:]
         return newlines + (1 if last and last != b"\n" else 0)
+
+    def _read(self, entry: IO[bytes]) -> bytes:
+        try:
+            return entry.read(_BLOCK)
+        except ZIP_DATA_ERRORS as exc:
+            raise BillArchiveError(f"the UnionPay archive entry {self.entry_name} cannot be read: {exc}") from exc
 
 
 def entry_name(mer_id: str, clearing_day: date, *, errors: bool = False) -> str:
@@ -156,7 +164,7 @@ def open_unionpay_bill_zip(content: bytes) -> UnionpayBill:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:  # ValueError: bad CRC, unsupported method
+    except ZIP_ERRORS as exc:
         raise BillArchiveError(f"the UnionPay archive cannot be read: {exc}") from exc
     found = [(name, match) for name in names if (match := _ENTRY.fullmatch(name.rsplit("/", 1)[-1])) is not None]
     if len(found) != 1:
@@ -175,7 +183,7 @@ def is_unionpay_bill_zip(content: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             return any(_ENTRY.fullmatch(name.rsplit("/", 1)[-1]) for name in archive.namelist())
-    except (zipfile.BadZipFile, EOFError, ValueError):
+    except ZIP_ERRORS:  # not a readable zip at all: the Alipay reader says what is wrong with it
         return False
 
 
