@@ -108,7 +108,14 @@ def resolve_difference(difference_id: str, body: ResolveIn, ctx: Ctx, caller: Ca
     return out
 
 
-@router.post("/bills", response_model=RunOut | FundFlowStoredOut, status_code=201,
+_BILL_BODY = {"requestBody": {  # streamed from the request to disk: FastAPI cannot see it to document it
+    "required": True, "description": "the channel's bill as it came: a WeChat Pay CSV (gzip or not), an Alipay "
+                                     "zip of GBK CSVs, a UnionPay daily zip",
+    "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/octet-stream", "text/csv", "application/gzip", "application/zip")}}}
+
+
+@router.post("/bills", response_model=RunOut | FundFlowStoredOut, status_code=201, openapi_extra=_BILL_BODY,
              responses={202: {"model": FundFlowStoredOut, "description": "a fund-flow bill stored before the "
                                                                          "day's trade bill"}})
 async def upload_bill(request: Request, response: Response, ctx: Ctx, caller: Caller, account_id: str,
